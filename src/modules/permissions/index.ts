@@ -1,0 +1,11 @@
+export { Permissions } from "./permissions.ts";
+export type { PermissionsConfig, RuleFiles } from "./permissions.ts";
+export { AddressTable } from "./address.ts";
+export type { AddressGroupMatch, AddressMatch, AddressRecordView, AddressRow } from "./address.ts";
+export { TrustedTable, TRUSTED_PROTOCOLS } from "./trusted.ts";
+export type { TrustedMatch, TrustedProto, TrustedRow } from "./trusted.ts";
+export { EMPTY_RULES, decide, parseRuleFile, plainUri, searchRule } from "./rules.ts";
+export type { PermissionRule, RuleFile, RuleSide } from "./rules.ts";
+export type { ConfigError, ConfigResult } from "./config-error.ts";
+export { formatIp, formatSubnet, makeSubnet, parseCidr, parseIp, subnetContains } from "./ip.ts";
+export type { CidrResult, IpAddress, Subnet } from "./ip.ts";
