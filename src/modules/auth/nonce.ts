@@ -1,0 +1,168 @@
+import { HmacSha256 } from "./sha256.ts";
+
+/**
+ * Stateless nonces: everything needed to check a nonce is inside it, signed, so any object of
+ * the edge can verify one without storage (the job Kamailio's auth module does with its
+ * `secret` and `nonce_expire`).
+ *
+ *   nonce = base64url( expires (4 bytes, Unix seconds, big-endian)
+ *                      ‖ random (8 bytes)
+ *                      ‖ HMAC-SHA256(secret, expires ‖ random ‖ realm ‖ 0x00 ‖ bind)[0..16) )
+ *
+ * 28 bytes, 38 characters. The realm is signed so a nonce from one realm is worthless in
+ * another; `bind` (optional) ties it to whatever the caller names, for instance the connection
+ * that received the challenge, so that the nonce-count memory of that connection's object sees
+ * every use of it (see nonce-count.ts). 128 bits of HMAC are plenty for a value that lives
+ * minutes (RFC 2104 §5 allows truncation to half the output).
+ *
+ * Secrets rotate: the signer holds the current secret and optionally the previous one; nonces
+ * are signed with the current one and accepted under either, so a rotation does not turn every
+ * in-flight challenge into a failure.
+ */
+
+export interface NonceSecrets {
+  current: string;
+  previous?: string;
+}
+
+export type NonceCheck =
+  | { ok: true; expiresAt: number; expired: boolean }
+  | { ok: false; reason: "malformed" | "bad-signature" };
+
+const RAW_LENGTH = 28;
+const SIGNED_LENGTH = 12;
+const MAC_LENGTH = 16;
+const ENCODED_LENGTH = 38;
+
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const DECODE = new Int8Array(128).fill(-1);
+for (let i = 0; i < ALPHABET.length; i++) DECODE[ALPHABET.charCodeAt(i)] = i;
+
+function encodeBase64url(bytes: Uint8Array): string {
+  let out = "";
+  let i = 0;
+  for (; i + 3 <= bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out += ALPHABET[n >>> 18]! + ALPHABET[(n >>> 12) & 63]! + ALPHABET[(n >>> 6) & 63]! + ALPHABET[n & 63]!;
+  }
+  const rest = bytes.length - i;
+  if (rest === 1) {
+    const n = bytes[i]! << 16;
+    out += ALPHABET[n >>> 18]! + ALPHABET[(n >>> 12) & 63]!;
+  } else if (rest === 2) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
+    out += ALPHABET[n >>> 18]! + ALPHABET[(n >>> 12) & 63]! + ALPHABET[(n >>> 6) & 63]!;
+  }
+  return out;
+}
+
+/** Decodes exactly ENCODED_LENGTH characters into RAW_LENGTH bytes, or undefined. */
+function decodeNonce(text: string): Uint8Array | undefined {
+  if (text.length !== ENCODED_LENGTH) return undefined;
+  const out = new Uint8Array(RAW_LENGTH);
+  let acc = 0;
+  let bits = 0;
+  let o = 0;
+  for (let i = 0; i < ENCODED_LENGTH; i++) {
+    const c = text.charCodeAt(i);
+    const v = c < 128 ? DECODE[c]! : -1;
+    if (v < 0) return undefined;
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >>> bits) & 0xff;
+    }
+  }
+  // 38 characters carry 228 bits: 224 of data and 4 that must be zero in a canonical encoding.
+  return (acc & ((1 << bits) - 1)) === 0 ? out : undefined;
+}
+
+const encoder = new TextEncoder();
+const mac = new Uint8Array(32);
+
+// crypto.getRandomValues costs microseconds per call whatever the size; draw in batches.
+const randomPool = new Uint8Array(1024);
+let randomUsed = randomPool.length;
+
+function fillRandom(target: Uint8Array): void {
+  if (randomUsed + target.length > randomPool.length) {
+    crypto.getRandomValues(randomPool);
+    randomUsed = 0;
+  }
+  target.set(randomPool.subarray(randomUsed, randomUsed + target.length));
+  randomUsed += target.length;
+}
+let scratch = new Uint8Array(256);
+
+/** Writes expires ‖ random ‖ realm ‖ 0x00 ‖ bind into the scratch buffer; returns its length. */
+function signedInput(head: Uint8Array, realm: string, bind: string): number {
+  const text = `${realm}\u0000${bind}`;
+  if (scratch.length < SIGNED_LENGTH + text.length * 3) scratch = new Uint8Array(SIGNED_LENGTH + text.length * 3);
+  scratch.set(head.subarray(0, SIGNED_LENGTH), 0);
+  return SIGNED_LENGTH + encoder.encodeInto(text, scratch.subarray(SIGNED_LENGTH)).written;
+}
+
+/** Constant-time comparison of the MAC carried in the nonce with the one just computed. */
+function macMatches(raw: Uint8Array): boolean {
+  let diff = 0;
+  for (let i = 0; i < MAC_LENGTH; i++) diff |= raw[SIGNED_LENGTH + i]! ^ mac[i]!;
+  return diff === 0;
+}
+
+export interface NonceScope {
+  realm: string;
+  /** Extra context the nonce is valid in only (e.g. the flow/connection id). */
+  bind?: string;
+}
+
+export class NonceSigner {
+  readonly #current: HmacSha256;
+  readonly #previous?: HmacSha256;
+  /** Lifetime of a nonce in seconds (Kamailio auth `nonce_expire`). */
+  readonly nonceExpire: number;
+
+  /**
+   * @param secrets signing secrets (Kamailio auth `secret`); keep them in `wrangler secret`.
+   * @param nonceExpire lifetime of a nonce in seconds (Kamailio auth `nonce_expire`, 300).
+   */
+  constructor(secrets: NonceSecrets, nonceExpire = 300) {
+    if (!secrets.current) throw new Error("auth: the nonce secret must not be empty");
+    this.nonceExpire = nonceExpire;
+    this.#current = new HmacSha256(encoder.encode(secrets.current));
+    if (secrets.previous) this.#previous = new HmacSha256(encoder.encode(secrets.previous));
+  }
+
+  /** A fresh nonce that expires `nonceExpire` seconds after `now` (ms). */
+  issue(now: number, scope: NonceScope): string {
+    const raw = new Uint8Array(RAW_LENGTH);
+    const expires = Math.floor(now / 1000) + this.nonceExpire;
+    raw[0] = expires >>> 24;
+    raw[1] = (expires >>> 16) & 0xff;
+    raw[2] = (expires >>> 8) & 0xff;
+    raw[3] = expires & 0xff;
+    fillRandom(raw.subarray(4, SIGNED_LENGTH));
+    this.#current.mac(scratch, signedInput(raw, scope.realm, scope.bind ?? ""), mac);
+    raw.set(mac.subarray(0, MAC_LENGTH), SIGNED_LENGTH);
+    return encodeBase64url(raw);
+  }
+
+  /**
+   * Checks that `nonce` is one of ours, for this realm and binding, and says whether it has
+   * expired at `now` (ms). An expired but genuine nonce is a stale one (RFC 7616 §3.3).
+   */
+  verify(nonce: string, now: number, scope: NonceScope): NonceCheck {
+    const raw = decodeNonce(nonce);
+    if (!raw) return { ok: false, reason: "malformed" };
+    const length = signedInput(raw, scope.realm, scope.bind ?? "");
+    this.#current.mac(scratch, length, mac);
+    let genuine = macMatches(raw);
+    if (!genuine && this.#previous) {
+      this.#previous.mac(scratch, length, mac);
+      genuine = macMatches(raw);
+    }
+    if (!genuine) return { ok: false, reason: "bad-signature" };
+    const expiresAt = (((raw[0]! << 24) | (raw[1]! << 16) | (raw[2]! << 8) | raw[3]!) >>> 0) * 1000;
+    return { ok: true, expiresAt, expired: now >= expiresAt };
+  }
+}

@@ -1,0 +1,122 @@
+import { describe, expect, it } from "vitest";
+import { NonceSigner } from "../../../src/modules/auth/nonce.ts";
+import { NonceCountTracker, parseNc } from "../../../src/modules/auth/nonce-count.ts";
+
+const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
+const scope = { realm: "localhost" };
+
+describe("stateless nonces", () => {
+  it("are 38 base64url characters and verify without storage until nonce_expire (300 s) passes", () => {
+    const signer = new NonceSigner({ current: "s3cret" });
+    const nonce = signer.issue(T0, scope);
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{38}$/);
+    expect(signer.verify(nonce, T0 + 299_000, scope)).toEqual({ ok: true, expiresAt: T0 + 300_000, expired: false });
+    expect(signer.verify(nonce, T0 + 300_000, scope)).toEqual({ ok: true, expiresAt: T0 + 300_000, expired: true });
+  });
+
+  it("differ every time", () => {
+    const signer = new NonceSigner({ current: "s3cret" });
+    const seen = new Set<string>();
+    for (let i = 0; i < 50; i++) seen.add(signer.issue(T0, scope));
+    expect(seen.size).toBe(50);
+  });
+
+  it("honour a configured nonce_expire", () => {
+    const signer = new NonceSigner({ current: "s3cret" }, 30);
+    const nonce = signer.issue(T0, scope);
+    expect(signer.verify(nonce, T0 + 31_000, scope)).toMatchObject({ ok: true, expired: true });
+  });
+
+  it("reject a nonce with any character changed (tampered expiry, random part or MAC)", () => {
+    const signer = new NonceSigner({ current: "s3cret" });
+    const nonce = signer.issue(T0, scope);
+    for (const i of [0, 5, 10, 20, 37]) {
+      const c = nonce[i] === "A" ? "B" : "A";
+      const forged = nonce.slice(0, i) + c + nonce.slice(i + 1);
+      const check = signer.verify(forged, T0, scope);
+      expect(check.ok).toBe(false);
+    }
+  });
+
+  it("reject text that is not a nonce of ours as malformed", () => {
+    const signer = new NonceSigner({ current: "s3cret" });
+    expect(signer.verify("dcd98b7102dd2f0e8b11d0f600bfb0c093", T0, scope)).toEqual({ ok: false, reason: "malformed" });
+    expect(signer.verify("", T0, scope)).toEqual({ ok: false, reason: "malformed" });
+    expect(signer.verify("!".repeat(38), T0, scope)).toEqual({ ok: false, reason: "malformed" });
+  });
+
+  it("are valid only in the realm and binding they were issued for", () => {
+    const signer = new NonceSigner({ current: "s3cret" });
+    const nonce = signer.issue(T0, { realm: "localhost", bind: "conn-1" });
+    expect(signer.verify(nonce, T0, { realm: "localhost", bind: "conn-1" })).toMatchObject({ ok: true });
+    expect(signer.verify(nonce, T0, { realm: "example.com", bind: "conn-1" })).toEqual({ ok: false, reason: "bad-signature" });
+    expect(signer.verify(nonce, T0, { realm: "localhost", bind: "conn-2" })).toEqual({ ok: false, reason: "bad-signature" });
+    expect(signer.verify(nonce, T0, { realm: "localhost" })).toEqual({ ok: false, reason: "bad-signature" });
+  });
+
+  it("stay valid across a secret rotation (current + previous) and die with the secret after the next", () => {
+    const before = new NonceSigner({ current: "one" });
+    const nonce = before.issue(T0, scope);
+    const rotated = new NonceSigner({ current: "two", previous: "one" });
+    expect(rotated.verify(nonce, T0, scope)).toMatchObject({ ok: true, expired: false });
+    expect(rotated.verify(rotated.issue(T0, scope), T0, scope)).toMatchObject({ ok: true });
+    const again = new NonceSigner({ current: "three", previous: "two" });
+    expect(again.verify(nonce, T0, scope)).toEqual({ ok: false, reason: "bad-signature" });
+  });
+});
+
+describe("nonce-count replay protection", () => {
+  const expiresAt = T0 + 300_000;
+
+  it("accepts increasing nc values and rejects a repeated or lower nc as reused", () => {
+    const tracker = new NonceCountTracker({ startedAt: T0 });
+    expect(tracker.check("n1", 1, expiresAt, T0 + 1)).toBe("ok");
+    expect(tracker.check("n1", 2, expiresAt, T0 + 2)).toBe("ok");
+    expect(tracker.check("n1", 2, expiresAt, T0 + 3)).toBe("reused");
+    expect(tracker.check("n1", 1, expiresAt, T0 + 4)).toBe("reused");
+    expect(tracker.check("n1", 5, expiresAt, T0 + 5)).toBe("ok");
+    expect(tracker.check("n2", 1, expiresAt, T0 + 6)).toBe("ok");
+  });
+
+  it("makes nonces without qop (nc 0) single-use", () => {
+    const tracker = new NonceCountTracker({ startedAt: T0 });
+    expect(tracker.check("n", 0, expiresAt, T0)).toBe("ok");
+    expect(tracker.check("n", 0, expiresAt, T0)).toBe("reused");
+  });
+
+  it("forgets nonces once they expire", () => {
+    const tracker = new NonceCountTracker({ startedAt: T0 - 600_000 });
+    tracker.check("old", 1, T0 + 1000, T0);
+    tracker.check("new", 1, T0 + 300_000, T0 + 500);
+    expect(tracker.size).toBe(2);
+    tracker.check("newer", 1, T0 + 301_000, T0 + 2000);
+    expect(tracker.size).toBe(2);
+  });
+
+  it("stays within its capacity and refuses (as stale) nonces that may have been evicted", () => {
+    const tracker = new NonceCountTracker({ startedAt: T0, capacity: 3 });
+    for (let i = 0; i < 5; i++) expect(tracker.check(`n${i}`, 1, expiresAt + i * 1000, T0)).toBe("ok");
+    expect(tracker.size).toBe(3);
+    // n0 and n1 were evicted: a replay of them is not accepted...
+    expect(tracker.check("n0", 1, expiresAt, T0)).toBe("stale");
+    expect(tracker.check("n1", 1, expiresAt + 1000, T0)).toBe("stale");
+    // ...while nonces newer than anything evicted still work.
+    expect(tracker.check("n9", 1, expiresAt + 9000, T0)).toBe("ok");
+  });
+
+  it("refuses as stale a nonce issued before the tracker (the object) started", () => {
+    const startedAt = T0 + 60_000;
+    const tracker = new NonceCountTracker({ startedAt, nonceExpire: 300 });
+    expect(tracker.check("before", 1, T0 + 300_000, startedAt)).toBe("stale");
+    expect(tracker.check("same-second", 1, startedAt + 300_000, startedAt + 10)).toBe("ok");
+  });
+
+  it("parses nc as 8 hex digits and nothing else", () => {
+    expect(parseNc("00000001")).toBe(1);
+    expect(parseNc("0000000A")).toBe(10);
+    expect(parseNc("ffffffff")).toBe(0xffffffff);
+    expect(parseNc("1")).toBeUndefined();
+    expect(parseNc("0000000g")).toBeUndefined();
+    expect(parseNc("0000000\u0010")).toBeUndefined();
+  });
+});
