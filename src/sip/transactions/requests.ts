@@ -1,0 +1,62 @@
+/**
+ * The two requests a client builds from one it already sent: the ACK for a non-2xx final response
+ * to an INVITE (RFC 3261 §17.1.1.3) and a CANCEL (§9.1). Header lines are reused as they stand
+ * (raw when unchanged); only Via, To, CSeq and Max-Forwards are written anew.
+ */
+import { HeaderLine, HeaderList } from "../headers.ts";
+import { SipRequest, type SipResponse } from "../message.ts";
+
+/**
+ * RFC 3261 §17.1.1.3: "The ACK request constructed by the client transaction MUST contain values
+ * for the Call-ID, From, and Request-URI that are equal to the values of those header fields in
+ * the request passed to the transport by the client transaction ... The To header field in the
+ * ACK MUST equal the To header field in the response being acknowledged ... The ACK MUST contain
+ * a single Via header field, and this MUST be equal to the top Via header field of the original
+ * request. The CSeq header field in the ACK MUST contain the same value for the sequence number
+ * as was present in the original request, but the method parameter MUST be equal to "ACK". If
+ * the INVITE request whose response is being acknowledged had Route header fields, those header
+ * fields MUST appear in the ACK."
+ */
+export function createAck(invite: SipRequest, response: SipResponse): SipRequest {
+  const to = response.headers.lines().find((line) => line.key === "to");
+  return derived(invite, "ACK", to);
+}
+
+/**
+ * RFC 3261 §9.1: "The Request-URI, Call-ID, To, the numeric part of CSeq, and From header fields
+ * in the CANCEL request MUST be identical to those in the request being cancelled, including
+ * tags. A CANCEL constructed by a client MUST have only a single Via header field value matching
+ * the top Via value in the request being cancelled. ... If the request being cancelled contains a
+ * Route header field, the CANCEL request MUST include that Route header field's values."
+ * `extra` adds lines such as an RFC 3326 Reason.
+ */
+export function createCancel(request: SipRequest, extra: [string, string][] = []): SipRequest {
+  const to = request.headers.lines().find((line) => line.key === "to");
+  const cancel = derived(request, "CANCEL", to);
+  for (const [name, value] of extra) cancel.headers.append(name, value);
+  return cancel;
+}
+
+function derived(original: SipRequest, method: "ACK" | "CANCEL", to: HeaderLine | undefined): SipRequest {
+  const lines: HeaderLine[] = [];
+  const topVia = original.headers.get("via");
+  if (topVia !== undefined) lines.push(new HeaderLine("Via", "via", topVia));
+  // §8.1.1.6 / §9.1: a new request carries Max-Forwards; 70 is the recommended value.
+  lines.push(new HeaderLine("Max-Forwards", "max-forwards", "70"));
+  for (const line of original.headers.lines()) {
+    if (line.key === "from" || line.key === "call-id" || line.key === "route") lines.push(line);
+  }
+  if (to !== undefined) lines.push(to);
+  const cseq = { seq: original.cseq.seq, method };
+  lines.push(new HeaderLine("CSeq", "cseq", `${cseq.seq} ${method}`));
+  lines.push(new HeaderLine("Content-Length", "content-length", "0"));
+  return new SipRequest({
+    headers: new HeaderList(lines),
+    body: "",
+    encoding: original.encoding,
+    method,
+    uri: original.uri,
+    callId: original.callId,
+    cseq,
+  });
+}
