@@ -1,0 +1,69 @@
+/**
+ * tm: the stateful proxy (RFC 3261 §16 on top of the §17 transactions), named after Kamailio's
+ * module. One `Tm` per owning object; `bindRequest` gives a route script the per-request
+ * functions under their Kamailio names. See README.md.
+ */
+import type { SipRequest } from "../../sip/message.ts";
+import type { Tm } from "./tm.ts";
+import type {
+  BranchRoute,
+  CheckTransResult,
+  FailureBase,
+  FailureRoute,
+  RelayOptions,
+  RelayResult,
+  ReplyOptions,
+  Target,
+  Upstream,
+} from "./types.ts";
+
+export { Tm } from "./tm.ts";
+export { ownerOfBranch, encodeOwner, isLooped, loopHash } from "./branch-id.ts";
+export { pickBest, aggregateChallenges } from "./best-response.ts";
+export { groupByQ, type Branch } from "./branch.ts";
+export type { ResponseContext } from "./response-context.ts";
+export type { ResponseContextSnapshot, BranchSnapshot, RestoreEnv } from "./snapshot.ts";
+export type { StoredMessage } from "./stored.ts";
+export type * from "./types.ts";
+
+/** The tm functions of one request, as a request route calls them (`ctx.tm.relay()`). */
+export interface TmRequest {
+  /** Kamailio `t_check_trans`. */
+  checkTrans(): CheckTransResult;
+  /** Kamailio `t_relay` (to `targets`, default the Request-URI). */
+  relay(targets?: Target[]): RelayResult;
+  /** Kamailio `t_reply`. */
+  reply(status: number, reason: string, options?: ReplyOptions): boolean;
+  /** Kamailio `t_on_failure`: armed for the next `relay`. */
+  onFailure(route: FailureRoute): void;
+  /** Kamailio `t_on_branch`: runs on each branch copy before it is sent. */
+  onBranch(route: BranchRoute): void;
+  /** Kamailio `t_set_fr(fr_inv_timeout, fr_timeout)`, ms; 0 keeps the default. */
+  setFr(frInvTimer: number, frTimer?: number): void;
+}
+
+/**
+ * Binds one request: `base` is what a failure route sees besides the transaction (the request
+ * route's context has config, log, source and isMyself); `upstreamKey` names the socket in
+ * snapshots.
+ */
+export function bindRequest(tm: Tm, request: SipRequest, upstream: Upstream, base?: FailureBase, upstreamKey?: string): TmRequest {
+  const options: RelayOptions = {};
+  if (base !== undefined) options.base = base;
+  if (upstreamKey !== undefined) options.upstreamKey = upstreamKey;
+  return {
+    checkTrans: () => tm.checkTrans(request, upstream),
+    relay: (targets) => tm.relay(request, upstream, targets, options),
+    reply: (status, reason, replyOptions) => tm.reply(request, upstream, status, reason, replyOptions),
+    onFailure: (route) => {
+      options.onFailure = route;
+    },
+    onBranch: (route) => {
+      options.onBranch = route;
+    },
+    setFr: (frInvTimer, frTimer = 0) => {
+      if (frInvTimer > 0) options.frInvTimer = frInvTimer;
+      if (frTimer > 0) options.frTimer = frTimer;
+    },
+  };
+}

@@ -1,0 +1,133 @@
+import type { FailureContext } from "../../routing/context.ts";
+import type { SipMessage, SipRequest } from "../../sip/message.ts";
+import type { Clock, Timers } from "../../sip/timers.ts";
+import type { Logger } from "../../log.ts";
+
+/** The address the proxy writes into its Via: where responses to a branch come back. */
+export interface SentBy {
+  /** Via transport token: "WSS", "WS", "UDP", "TCP", "TLS". */
+  transport: string;
+  host: string;
+  port?: number;
+}
+
+/** One destination of `relay` (Kamailio: a branch, with $ru, $du and the branch flags). */
+export interface Target {
+  /** The branch's Request-URI (Kamailio `$ru`). */
+  uri: string;
+  /** The next hop when it is not the Request-URI (Kamailio `$du`), e.g. a gateway or the bridge. */
+  dst?: string;
+  /** The flow (socket) that reaches the target (RFC 5626 flow token from the registrar or a Route). */
+  flow?: string;
+  /**
+   * Contact preference (RFC 3261 §16.6): targets are tried in groups of equal q, highest first;
+   * the next group starts when the previous one ended without a 2xx (serial forking between
+   * groups, parallel within one). Absent counts as 1.0.
+   */
+  q?: number;
+  /** Path header values of the target's binding: become Route headers (RFC 3327 §5.3). */
+  path?: string[];
+  /** This branch's Via sent-by, when it differs from `TmOptions.sentBy` (e.g. the bridge's UDP side). */
+  via?: SentBy;
+}
+
+/** Sends a branch's request (and its CANCEL, ACK) to the target's next hop; false = transport error. */
+export type SendRequest = (request: SipRequest, target: Target) => boolean | void;
+
+/** Where responses go back: the transport the request came in on (`Transport` fits). */
+export interface Upstream {
+  send(message: SipMessage): boolean | void;
+}
+
+/** What a failure route sees besides the transaction: the request route's context fits. */
+export type FailureBase = Pick<FailureContext, "config" | "log" | "source" | "isMyself">;
+
+export type FailureRoute = (ctx: TmFailureContext) => void | Promise<void>;
+
+/** Called for each new branch before it is sent (Kamailio `t_on_branch` / branch_route). */
+export type BranchRoute = (request: SipRequest, target: Target) => void;
+
+export interface ReplyOptions {
+  headers?: [string, string][];
+  body?: string;
+  contentType?: string;
+}
+
+/** What a failure route may do to the transaction (Kamailio functions legal in failure_route). */
+export interface FailureTm {
+  /** Kamailio `t_relay()` in failure_route: new branches (e.g. after `ds_next_dst`). */
+  relay(targets?: Target[]): RelayResult;
+  /** Kamailio `t_reply(code, reason)`: answer now instead of the best response. */
+  reply(status: number, reason: string, options?: ReplyOptions): boolean;
+  /** Kamailio `t_on_failure`: arm the failure route again for the new branches. */
+  onFailure(route: FailureRoute): void;
+  onBranch(route: BranchRoute): void;
+}
+
+export interface TmFailureContext extends FailureContext {
+  readonly tm: FailureTm;
+  /** The status of the winning branch, a local 408 on timeout included (what `checkStatus` reads). */
+  readonly status: number;
+}
+
+export type RelayError = "loop" | "canceled" | "6xx-received" | "answered" | "no-targets" | "too-many-branches" | "send-failed";
+
+export type RelayResult =
+  | { ok: true; kind: "stateful"; id: string }
+  /** ACK and unmatched CANCEL go on without a transaction (RFC 3261 §16.10, §16.11). */
+  | { ok: true; kind: "stateless" }
+  /** A CANCEL that matched a transaction: 200 sent, branches cancelled (§16.10). */
+  | { ok: true; kind: "canceled" }
+  /** A retransmission of a request already relayed: answered from its transaction, nothing to do. */
+  | { ok: true; kind: "absorbed" }
+  | { ok: false; error: RelayError; status: number; reason: string };
+
+/** Kamailio `t_check_trans` results. */
+export type CheckTransResult =
+  /** No transaction: a new request, the script goes on. */
+  | { found: false }
+  /** A retransmission, answered from its transaction (or absorbed before any answer). */
+  | { found: true; action: "retransmission" }
+  /** The hop-by-hop ACK of a non-2xx final response: absorbed (RFC 3261 §17.1.1.3). */
+  | { found: true; action: "ack-absorbed" }
+  /** An ACK that matched an accepted INVITE (RFC 2543 peers reuse the branch): route it on. */
+  | { found: true; action: "ack-forward" }
+  /** A CANCEL that matched: 200 sent, the branches are being cancelled (§16.10). */
+  | { found: true; action: "canceled" };
+
+export interface RelayOptions {
+  /** Kamailio `t_on_failure`. */
+  onFailure?: FailureRoute;
+  /** Kamailio `t_on_branch`. */
+  onBranch?: BranchRoute;
+  /** The failure route's view of the request route (config, log, source, isMyself). */
+  base?: FailureBase;
+  /** Opaque name of the upstream socket, kept in snapshots so the owner can reconnect it. */
+  upstreamKey?: string;
+  /** Kamailio `t_set_fr(fr_inv, fr)` for this transaction, ms. */
+  frTimer?: number;
+  frInvTimer?: number;
+}
+
+export interface TmOptions {
+  /** Names the owning object (SipConnection shard): encoded in every branch (`ownerOfBranch`). */
+  ownerId: string;
+  /** Default Via sent-by for branches. */
+  sentBy: SentBy;
+  sendRequest: SendRequest;
+  timers: Timers;
+  clock?: Clock;
+  log?: Logger;
+  /** Kamailio `fr_timer` (ms): no final reply (INVITE: no reply at all) → 408 for the branch. Default 30000. */
+  frTimer?: number;
+  /** Kamailio `fr_inv_timer` (ms), RFC 3261 Timer C: no final reply after a provisional → CANCEL + 408. Default 181000. */
+  frInvTimer?: number;
+  /** Kamailio `auto_inv_100`: answer an INVITE with 100 Trying when it is relayed. Default true. */
+  auto100?: boolean;
+  /** WebSocket/TCP (true, default) or UDP timers for all transactions of this instance. */
+  reliable?: boolean;
+  /** Kamailio `max_branches`: most branches per transaction. Default 12. */
+  maxBranches?: number;
+  /** Server header on replies tm generates. */
+  serverHeader?: string;
+}
