@@ -1,0 +1,170 @@
+/**
+ * Bridge settings from flags or environment (a flag wins). Every error names the flag and its
+ * variable, so a bad deployment says what to fix.
+ */
+import { hostname } from "node:os";
+import { isIP } from "node:net";
+import { isLogLevel, type LogLevel } from "../src/log.ts";
+import { fail, ok, type Parsed } from "../src/sip/result.ts";
+import { parsePort, parseTarget, type Address } from "./frame.ts";
+
+export interface BridgeConfig {
+  /** The edge's base URL as ws:// or wss:// (http(s) accepted and converted). */
+  edge: string;
+  /** The same base as http(s)://, for the shard-count request. */
+  edgeHttp: string;
+  secret: string;
+  listen: Address;
+  /** `host:port` the edge writes into Via/Record-Route for the UDP side; undefined: the bound address. */
+  advertise: string | undefined;
+  id: string;
+  /** DNS servers for destination host names; empty: the system's. */
+  dns: string[];
+  logLevel: LogLevel;
+  maxTransactions: number;
+  pingIntervalMs: number;
+  socketBufferBytes: number;
+}
+
+interface Setting {
+  flag: string;
+  env: string;
+}
+
+const SETTINGS = {
+  edge: { flag: "--edge", env: "SIPEDGE_EDGE_URL" },
+  secret: { flag: "--secret", env: "SIPEDGE_BRIDGE_SECRET" },
+  listen: { flag: "--listen", env: "SIPEDGE_BRIDGE_LISTEN" },
+  advertise: { flag: "--advertise", env: "SIPEDGE_BRIDGE_ADVERTISE" },
+  id: { flag: "--id", env: "SIPEDGE_BRIDGE_ID" },
+  dns: { flag: "--dns", env: "SIPEDGE_BRIDGE_DNS" },
+  logLevel: { flag: "--log-level", env: "SIPEDGE_BRIDGE_LOG_LEVEL" },
+  maxTransactions: { flag: "--max-transactions", env: "SIPEDGE_BRIDGE_MAX_TRANSACTIONS" },
+  pingInterval: { flag: "--ping-interval", env: "SIPEDGE_BRIDGE_PING_INTERVAL" },
+  socketBuffer: { flag: "--socket-buffer", env: "SIPEDGE_BRIDGE_SOCKET_BUFFER" },
+} as const satisfies Record<string, Setting>;
+
+type Key = keyof typeof SETTINGS;
+
+export const USAGE = `Usage: sipedge-bridge [options]   (each option also reads the environment variable shown)
+  --edge URL              edge base URL (SIPEDGE_EDGE_URL, default http://127.0.0.1:8787)
+  --secret TEXT           shared secret for /bridge (SIPEDGE_BRIDGE_SECRET, required)
+  --listen IP:PORT        UDP address to bind (SIPEDGE_BRIDGE_LISTEN, default 127.0.0.1:5060)
+  --advertise HOST:PORT   address the edge puts in Via/Record-Route (SIPEDGE_BRIDGE_ADVERTISE, default: listen)
+  --id NAME               bridge id, unique per edge (SIPEDGE_BRIDGE_ID, default hostname-pid)
+  --dns IP[:PORT][,...]   DNS servers for destination names (SIPEDGE_BRIDGE_DNS, default: system)
+  --log-level LEVEL       debug, info, warn or error (SIPEDGE_BRIDGE_LOG_LEVEL, default info)
+  --max-transactions N    bound on remembered UDP transactions (SIPEDGE_BRIDGE_MAX_TRANSACTIONS, default 200000)
+  --ping-interval SEC     WebSocket ping interval, 0 = off (SIPEDGE_BRIDGE_PING_INTERVAL, default 20)
+  --socket-buffer BYTES   UDP send/receive buffer (SIPEDGE_BRIDGE_SOCKET_BUFFER, default 4194304)
+  --help                  this text`;
+
+export type ConfigResult = Parsed<BridgeConfig> | { ok: false; help: true; reason: string };
+
+export function parseConfig(argv: readonly string[], env: Record<string, string | undefined>): ConfigResult {
+  const given = new Map<Key, string>();
+  const byFlag = new Map<string, Key>(Object.entries(SETTINGS).map(([key, s]) => [s.flag, key as Key]));
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--help" || arg === "-h") return { ok: false, help: true, reason: USAGE };
+    const eq = arg.indexOf("=");
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const key = byFlag.get(flag);
+    if (key === undefined) return fail(`unknown option ${JSON.stringify(arg)} (see --help)`);
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) return fail(`${flag}: missing value`);
+    given.set(key, value);
+  }
+  const read = (key: Key): string | undefined => given.get(key) ?? nonEmpty(env[SETTINGS[key].env]);
+  const bad = (key: Key, why: string): ConfigResult => fail(`${SETTINGS[key].flag} / ${SETTINGS[key].env}: ${why}`);
+
+  const edge = parseEdgeUrl(read("edge") ?? "http://127.0.0.1:8787");
+  if (!edge.ok) return bad("edge", edge.reason);
+  const secret = read("secret");
+  if (secret === undefined) return bad("secret", "required (the shared secret the edge checks on /bridge)");
+  const listen = parseListen(read("listen") ?? "127.0.0.1:5060");
+  if (!listen.ok) return bad("listen", listen.reason);
+  const advertiseText = read("advertise");
+  if (advertiseText !== undefined) {
+    const advertise = parseTarget(advertiseText);
+    if (!advertise.ok || advertise.value.port === undefined) {
+      return bad("advertise", `expected HOST:PORT, got ${JSON.stringify(advertiseText)}`);
+    }
+  }
+  const id = read("id") ?? `${hostname()}-${process.pid}`;
+  if (!/^[A-Za-z0-9._~-]{1,64}$/.test(id)) return bad("id", "1-64 letters, digits or . _ ~ -");
+  const dns = parseDnsServers(read("dns"));
+  if (!dns.ok) return bad("dns", dns.reason);
+  const logLevel = read("logLevel") ?? "info";
+  if (!isLogLevel(logLevel)) return bad("logLevel", "one of debug, info, warn, error");
+  const maxTransactions = parseCount(read("maxTransactions") ?? "200000", 100, 10_000_000);
+  if (maxTransactions === undefined) return bad("maxTransactions", "a whole number from 100 to 10000000");
+  const ping = parseCount(read("pingInterval") ?? "20", 0, 3600);
+  if (ping === undefined) return bad("pingInterval", "whole seconds from 0 to 3600");
+  const buffer = parseCount(read("socketBuffer") ?? "4194304", 65_536, 1 << 30);
+  if (buffer === undefined) return bad("socketBuffer", "bytes from 65536 to 1073741824");
+  return ok({
+    ...edge.value,
+    secret,
+    listen: listen.value,
+    advertise: advertiseText,
+    id,
+    dns: dns.value,
+    logLevel,
+    maxTransactions,
+    pingIntervalMs: ping * 1000,
+    socketBufferBytes: buffer,
+  });
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function parseEdgeUrl(text: string): Parsed<{ edge: string; edgeHttp: string }> {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return fail(`not a URL: ${JSON.stringify(text)}`);
+  }
+  const schemes: Record<string, [string, string]> = {
+    "http:": ["ws:", "http:"],
+    "https:": ["wss:", "https:"],
+    "ws:": ["ws:", "http:"],
+    "wss:": ["wss:", "https:"],
+  };
+  const pair = schemes[url.protocol];
+  if (pair === undefined) return fail(`expected http(s):// or ws(s)://, got ${url.protocol}`);
+  if (url.search !== "" || url.hash !== "") return fail("no query or fragment: give the base URL");
+  const base = url.host + url.pathname.replace(/\/+$/, "");
+  return ok({ edge: pair[0] + "//" + base, edgeHttp: pair[1] + "//" + base });
+}
+
+/** `ip:port` or `[v6]:port`; port 0 binds any free port. */
+function parseListen(text: string): Parsed<Address> {
+  const v6 = text.startsWith("[");
+  const cut = v6 ? text.indexOf("]:") : text.lastIndexOf(":");
+  if (cut < 0) return fail(`expected IP:PORT, got ${JSON.stringify(text)}`);
+  const address = v6 ? text.slice(1, cut) : text.slice(0, cut);
+  const port = parsePort(text.slice(cut + (v6 ? 2 : 1)));
+  if (isIP(address) === 0) return fail(`not an IP address: ${JSON.stringify(address)}`);
+  if (port === undefined) return fail(`invalid port in ${JSON.stringify(text)}`);
+  return ok({ address, port });
+}
+
+function parseDnsServers(text: string | undefined): Parsed<string[]> {
+  if (text === undefined) return ok([]);
+  const servers = text.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  for (const server of servers) {
+    const target = parseTarget(server);
+    if (!target.ok || target.value.ip === 0) return fail(`expected IP[:PORT], got ${JSON.stringify(server)}`);
+  }
+  return ok(servers);
+}
+
+function parseCount(text: string, min: number, max: number): number | undefined {
+  if (!/^\d{1,10}$/.test(text)) return undefined;
+  const n = Number(text);
+  return n >= min && n <= max ? n : undefined;
+}

@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../../bridge/config.ts";
+
+describe("bridge settings", () => {
+  it("defaults: edge on 127.0.0.1:8787, UDP on 127.0.0.1:5060, advertise = listen, id hostname-pid", () => {
+    const result = parseConfig(["--secret", "s3"], {});
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.value).toMatchObject({
+      edge: "ws://127.0.0.1:8787",
+      edgeHttp: "http://127.0.0.1:8787",
+      secret: "s3",
+      listen: { address: "127.0.0.1", port: 5060 },
+      advertise: undefined,
+      logLevel: "info",
+      socketBufferBytes: 4 * 1024 * 1024,
+    });
+    expect(result.value.id).toMatch(new RegExp(`-${process.pid}$`));
+  });
+
+  it("flags win over environment variables, and both --flag value and --flag=value work", () => {
+    const env = { SIPEDGE_EDGE_URL: "https://edge.example.test", SIPEDGE_BRIDGE_SECRET: "env", SIPEDGE_BRIDGE_ID: "b1" };
+    const result = parseConfig(["--secret=flag", "--listen", "[::1]:5070", "--advertise", "gw-side.example.test:5070"], env);
+    expect(result).toMatchObject({
+      ok: true,
+      value: {
+        edge: "wss://edge.example.test",
+        edgeHttp: "https://edge.example.test",
+        secret: "flag",
+        id: "b1",
+        listen: { address: "::1", port: 5070 },
+        advertise: "gw-side.example.test:5070",
+      },
+    });
+  });
+
+  it("a bad value is refused with the flag and its variable named", () => {
+    const cases: [string[], string][] = [
+      [[], "--secret / SIPEDGE_BRIDGE_SECRET: required"],
+      [["--secret", "s", "--listen", "localhost:5060"], "--listen / SIPEDGE_BRIDGE_LISTEN: not an IP address"],
+      [["--secret", "s", "--listen", "127.0.0.1:99999"], "--listen / SIPEDGE_BRIDGE_LISTEN: invalid port"],
+      [["--secret", "s", "--edge", "ftp://x"], "--edge / SIPEDGE_EDGE_URL: expected http(s)"],
+      [["--secret", "s", "--advertise", "10.0.0.1"], "--advertise / SIPEDGE_BRIDGE_ADVERTISE: expected HOST:PORT"],
+      [["--secret", "s", "--id", "has space"], "--id / SIPEDGE_BRIDGE_ID"],
+      [["--secret", "s", "--dns", "dns.example.test"], "--dns / SIPEDGE_BRIDGE_DNS"],
+      [["--secret", "s", "--log-level", "loud"], "--log-level / SIPEDGE_BRIDGE_LOG_LEVEL"],
+      [["--secret", "s", "--bogus", "1"], 'unknown option "--bogus"'],
+      [["--secret"], "--secret: missing value"],
+    ];
+    for (const [argv, message] of cases) {
+      const result = parseConfig(argv, {});
+      expect(result.ok, argv.join(" ")).toBe(false);
+      if (!result.ok) expect(result.reason, argv.join(" ")).toContain(message);
+    }
+  });
+
+  it("--dns takes loopback resolvers with ports, for tests and split-horizon setups", () => {
+    expect(parseConfig(["--secret", "s", "--dns", "127.0.0.1:5353,[::1]:53"], {})).toMatchObject({
+      ok: true,
+      value: { dns: ["127.0.0.1:5353", "[::1]:53"] },
+    });
+  });
+});

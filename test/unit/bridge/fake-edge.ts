@@ -1,0 +1,115 @@
+// A stand-in for the edge's side of the bridge link (bridge/README.md "Link protocol"):
+// `GET /bridge/shards` and the `/bridge?shard=k&bridge=id` WebSocket, both behind the bearer
+// secret. Tests read what the bridge sent and send frames as the edge would.
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type WebSocket } from "ws";
+
+export interface Frame {
+  shard: number;
+  bridge: string;
+  data: string;
+  binary: boolean;
+}
+
+export interface FakeEdge {
+  url: string;
+  port: number;
+  frames: Frame[];
+  /** Handshakes and shard requests refused (wrong secret, unknown shard). */
+  refused: number[];
+  linkCount(): number;
+  /** Resolves with the first frame (already received or to come) that matches. */
+  next(match: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame>;
+  send(shard: number, data: string): void;
+  /** Drops every link (1006, as a redeploy does) and stops listening. */
+  close(): Promise<void>;
+}
+
+export async function startFakeEdge(options: { secret: string; shards: number; port?: number }): Promise<FakeEdge> {
+  const frames: Frame[] = [];
+  const refused: number[] = [];
+  const sockets = new Map<number, WebSocket>();
+  const waiters = new Set<{ match: (f: Frame) => boolean; resolve: (f: Frame) => void }>();
+  const wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: (protocols) => (protocols.has("sipedge-bridge.v1") ? "sipedge-bridge.v1" : false),
+  });
+  const authorized = (req: IncomingMessage) => req.headers.authorization === `Bearer ${options.secret}`;
+
+  const server: Server = createServer((req, res) => {
+    if (req.url !== "/bridge/shards") return void res.writeHead(404).end();
+    if (!authorized(req)) {
+      refused.push(401);
+      return void res.writeHead(401).end();
+    }
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ shards: options.shards }));
+  });
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? "/", "http://edge");
+    const shard = Number(url.searchParams.get("shard"));
+    const refuse = (status: number) => {
+      refused.push(status);
+      socket.end(`HTTP/1.1 ${status} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    };
+    if (url.pathname !== "/bridge") return refuse(404);
+    if (!authorized(req)) return refuse(401);
+    if (!(shard >= 0 && shard < options.shards)) return refuse(404);
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const bridge = url.searchParams.get("bridge") ?? "";
+      sockets.set(shard, ws);
+      ws.on("message", (data, binary) => {
+        const frame = { shard, bridge, data: data.toString(), binary };
+        frames.push(frame);
+        for (const w of waiters) {
+          if (w.match(frame)) {
+            waiters.delete(w);
+            w.resolve(frame);
+          }
+        }
+      });
+      ws.on("close", () => {
+        if (sockets.get(shard) === ws) sockets.delete(shard);
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    frames,
+    refused,
+    linkCount: () => sockets.size,
+    next(match, timeoutMs = 5_000) {
+      const seen = frames.find(match);
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const waiter = { match, resolve: (f: Frame) => (clearTimeout(timer), resolve(f)) };
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error("fake edge: no matching frame in time"));
+        }, timeoutMs);
+        waiters.add(waiter);
+      });
+    },
+    send(shard, data) {
+      const ws = sockets.get(shard);
+      if (ws === undefined) throw new Error(`fake edge: no link for shard ${shard}`);
+      ws.send(data);
+    },
+    async close() {
+      for (const ws of wss.clients) ws.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** The SIP message of a datagram frame and the address line before it. */
+export function splitFrame(frame: Frame): { from: string; message: string } {
+  const cut = frame.data.indexOf("\r\n");
+  return { from: frame.data.slice(0, cut), message: frame.data.slice(cut + 2) };
+}
