@@ -1,0 +1,339 @@
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../src/env.ts";
+import {
+  createRegistrar,
+  expireBindings,
+  lookup,
+  nextExpiry,
+  removeFlow,
+  type Binding,
+  type LookupResult,
+  type RegisterInput,
+  type Registrar,
+  type RegistrarConfig,
+  type SaveFailure,
+} from "../src/modules/registrar/index.ts";
+
+/** The answer to a REGISTER: what the 200 carries, or the registrar's error answer. */
+export type LocationSaveReply =
+  | { ok: true; status: 200; reason: "OK"; contacts: string[]; headers: [name: string, value: string][]; version: number; bindings: Binding[] }
+  | (SaveFailure & { version: number });
+
+export type LocationLookup = LookupResult & { version: number };
+
+export interface LocationRemoval {
+  removed: number;
+  version: number;
+}
+
+/** `kamcmd ul.show` for one AOR. */
+export interface LocationDump {
+  aor: string | undefined;
+  version: number;
+  bindings: Binding[];
+}
+
+/**
+ * A refresh (same contact, flow and path; only expiry and CSeq move) is written only when the
+ * stored expiry is closer than this fraction of the newly granted interval. While it is further
+ * away, the stored expiry still covers a client that refreshes at least every half interval, so
+ * an eviction or a restart (which lose the memory) cannot drop its binding before its next
+ * refresh, and that refresh is then written. The price: a client that refreshes early and then
+ * falls silent loses its binding up to half an interval sooner than granted (never later).
+ * Clients that refresh past the half (JsSIP: 50–100 %, SIP.js: 99 % of the interval) write at
+ * every refresh; DESIGN.md §3's write-nothing refresh needs the caller to answer those from its
+ * cached binding list, keyed by `version`.
+ */
+export const REFRESH_HORIZON = 0.5;
+
+/** Forward-only schema migrations of this object's SQLite, indexed by the version they create. */
+const MIGRATIONS: readonly (readonly string[])[] = [
+  [],
+  [
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)",
+    // Kamailio location columns where they exist; times are ms since the epoch.
+    `CREATE TABLE IF NOT EXISTS binding (
+      key TEXT PRIMARY KEY,
+      aor TEXT NOT NULL,
+      contact TEXT NOT NULL,
+      expires INTEGER NOT NULL,
+      q REAL NOT NULL,
+      callid TEXT NOT NULL,
+      cseq INTEGER NOT NULL,
+      instance TEXT,
+      reg_id INTEGER,
+      path TEXT,
+      received TEXT,
+      flow_token TEXT,
+      user_agent TEXT,
+      last_modified INTEGER NOT NULL
+    )`,
+  ],
+];
+const SCHEMA_VERSION = MIGRATIONS.length - 1;
+
+/**
+ * A binding's identity in its AOR, as the registrar matches it (RFC 5626 §6: instance and
+ * reg-id; RFC 3261 §10.3: the Contact URI).
+ */
+function keyOf(b: Binding): string {
+  return b.instance === undefined ? `c:${b.contact}` : `i:${b.instance};${b.regId ?? ""}`;
+}
+
+/** Same target: anything a lookup or a reply depends on, other than time and CSeq. */
+function sameRoute(a: Binding, b: Binding): boolean {
+  return (
+    a.contact === b.contact &&
+    a.q === b.q &&
+    a.flowToken === b.flowToken &&
+    a.received === b.received &&
+    a.userAgent === b.userAgent &&
+    a.instance === b.instance &&
+    a.regId === b.regId &&
+    (a.path ?? []).join("\n") === (b.path ?? []).join("\n")
+  );
+}
+
+function sameTimes(a: Binding, b: Binding): boolean {
+  return a.expires === b.expires && a.cseq === b.cseq && a.callId === b.callId && a.lastModified === b.lastModified;
+}
+
+type Row = Record<string, SqlStorageValue>;
+
+function str(v: SqlStorageValue | undefined): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+function bindingOf(r: Row): Binding {
+  const b: Binding = {
+    aor: String(r["aor"]),
+    contact: String(r["contact"]),
+    expires: Number(r["expires"]),
+    q: Number(r["q"]),
+    callId: String(r["callid"]),
+    cseq: Number(r["cseq"]),
+    lastModified: Number(r["last_modified"]),
+  };
+  const instance = str(r["instance"]);
+  if (instance !== undefined) b.instance = instance;
+  if (typeof r["reg_id"] === "number") b.regId = r["reg_id"];
+  const path = str(r["path"]);
+  if (path !== undefined) b.path = JSON.parse(path) as string[];
+  const received = str(r["received"]);
+  if (received !== undefined) b.received = received;
+  const flowToken = str(r["flow_token"]);
+  if (flowToken !== undefined) b.flowToken = flowToken;
+  const userAgent = str(r["user_agent"]);
+  if (userAgent !== undefined) b.userAgent = userAgent;
+  return b;
+}
+
+/**
+ * Location: the registrations of one address-of-record (`idFromName(aor)`), Kamailio's usrloc
+ * for that AOR. The binding list is kept in memory and in SQLite, which is the truth across
+ * evictions and restarts; the registrar rules themselves are the pure `src/modules/registrar`.
+ * `version` grows with every change of the binding set (added, removed, re-pointed), never with
+ * a plain refresh, so callers can cache lookups by it.
+ */
+export class Location extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private bindingList: Binding[];
+  /** What SQLite holds, by key: the rows as last written. */
+  private readonly stored = new Map<string, Binding>();
+  private currentVersion: number;
+  private aor: string | undefined;
+  private alarmAt: number | undefined;
+  private readonly registrars = new Map<string, Registrar>();
+  private schemaReady: boolean;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    // An AOR that never registered (a lookup for an unknown user) gets no tables: creating them
+    // would be a write per scanner request.
+    this.schemaReady = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").toArray().length > 0;
+    if (this.schemaReady) {
+      this.migrate();
+      for (const row of this.sql.exec<Row>("SELECT * FROM binding")) this.stored.set(String(row["key"]), bindingOf(row));
+    }
+    this.bindingList = [...this.stored.values()];
+    this.currentVersion = this.schemaReady ? Number(this.meta("version") ?? 0) : 0;
+    this.aor = ctx.id.name ?? (this.schemaReady ? str(this.meta("aor")) : undefined);
+    void ctx.blockConcurrencyWhile(async () => {
+      this.alarmAt = (await ctx.storage.getAlarm()) ?? undefined;
+    });
+  }
+
+  /**
+   * Kamailio `save("location")` for this AOR. `config` is the route script's registrar
+   * configuration (`registrar.config`); absent fields take Kamailio's defaults.
+   */
+  async save(input: RegisterInput, config?: Partial<RegistrarConfig>): Promise<LocationSaveReply> {
+    const registrar = this.registrarFor(config);
+    const now = Date.now();
+    const result = registrar.save(this.bindingList, input, now);
+    if (!result.ok) return { ...result, version: this.currentVersion };
+    this.aor ??= input.aor;
+    this.bindingList = result.bindings;
+    this.persist(now, false);
+    await this.scheduleAlarm();
+    const reply = registrar.saveReply(this.bindingList, input, now);
+    // The bindings travel back so the caller can answer the next refreshes from its cache.
+    return { ok: true, ...reply, version: this.currentVersion, bindings: this.bindingList };
+  }
+
+  /** Kamailio `lookup("location")`: q-ordered targets with their flow tokens. */
+  async lookup(): Promise<LocationLookup> {
+    return { ...lookup(this.bindingList, Date.now()), version: this.currentVersion };
+  }
+
+  /** The current version, for a caller that holds a cached binding list. */
+  async version(): Promise<number> {
+    return this.currentVersion;
+  }
+
+  /** A flow's socket closed (Kamailio `handle_lost_tcp`): drop its bindings. */
+  async removeFlow(flowToken: string): Promise<LocationRemoval> {
+    const { bindings, removed } = removeFlow(this.bindingList, flowToken);
+    if (removed.length > 0) {
+      this.bindingList = bindings;
+      this.persist(Date.now(), false);
+    }
+    return { removed: removed.length, version: this.currentVersion };
+  }
+
+  /** The live bindings (admin API). */
+  async bindings(): Promise<LocationDump> {
+    const now = Date.now();
+    return { aor: this.aor, version: this.currentVersion, bindings: this.bindingList.filter((b) => b.expires > now) };
+  }
+
+  /** Removes every binding (admin API, `kamcmd ul.rm`). */
+  async clear(): Promise<LocationRemoval> {
+    const now = Date.now();
+    const removed = this.bindingList.filter((b) => b.expires > now).length;
+    this.bindingList = [];
+    this.persist(now, false);
+    if (this.alarmAt !== undefined) {
+      await this.ctx.storage.deleteAlarm();
+      this.alarmAt = undefined;
+    }
+    return { removed, version: this.currentVersion };
+  }
+
+  /** usrloc's timer: drop expired bindings, write what only memory knows, re-arm. */
+  override async alarm(): Promise<void> {
+    this.alarmAt = undefined;
+    const now = Date.now();
+    this.bindingList = expireBindings(this.bindingList, now).bindings;
+    this.persist(now, true);
+    await this.scheduleAlarm();
+  }
+
+  private registrarFor(config: Partial<RegistrarConfig> | undefined): Registrar {
+    const key = config === undefined ? "" : JSON.stringify(config);
+    let registrar = this.registrars.get(key);
+    if (!registrar) {
+      registrar = createRegistrar(config);
+      if (this.registrars.size > 8) this.registrars.clear();
+      this.registrars.set(key, registrar);
+    }
+    return registrar;
+  }
+
+  /**
+   * Writes the difference between the binding list and what SQLite holds, in one transaction:
+   * changed or new bindings, removed ones, refreshes only past REFRESH_HORIZON (or all of them
+   * with `flush`). A change of the binding set bumps the version in the same transaction.
+   */
+  private persist(now: number, flush: boolean): void {
+    const upserts: Binding[] = [];
+    const keep = new Set<string>();
+    let changed = false;
+    for (const b of this.bindingList) {
+      const key = keyOf(b);
+      keep.add(key);
+      const old = this.stored.get(key);
+      if (!old || !sameRoute(old, b)) {
+        changed = true;
+        upserts.push(b);
+      } else if (!sameTimes(old, b) && (flush || old.expires - now < (b.expires - now) * REFRESH_HORIZON)) {
+        upserts.push(b);
+      }
+    }
+    const deletes = [...this.stored.keys()].filter((k) => !keep.has(k));
+    if (deletes.length > 0) changed = true;
+    if (upserts.length === 0 && !changed) return;
+    if (changed) this.currentVersion++;
+    if (!this.schemaReady) this.migrate();
+    this.ctx.storage.transactionSync(() => {
+      for (const key of deletes) this.sql.exec("DELETE FROM binding WHERE key = ?", key);
+      for (const b of upserts) this.writeRow(b);
+      if (changed) this.setMeta("version", this.currentVersion);
+      if (changed && this.aor !== undefined) this.setMeta("aor", this.aor);
+    });
+    for (const key of deletes) this.stored.delete(key);
+    for (const b of upserts) this.stored.set(keyOf(b), b);
+  }
+
+  private writeRow(b: Binding): void {
+    this.sql.exec(
+      `INSERT OR REPLACE INTO binding
+        (key, aor, contact, expires, q, callid, cseq, instance, reg_id, path, received, flow_token, user_agent, last_modified)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      keyOf(b),
+      b.aor,
+      b.contact,
+      b.expires,
+      b.q,
+      b.callId,
+      b.cseq,
+      b.instance ?? null,
+      b.regId ?? null,
+      b.path === undefined ? null : JSON.stringify(b.path),
+      b.received ?? null,
+      b.flowToken ?? null,
+      b.userAgent ?? null,
+      b.lastModified,
+    );
+  }
+
+  /**
+   * The alarm only needs to fire no later than the earliest expiry: one that fires early (the
+   * binding was refreshed or removed meanwhile) re-arms itself, so a refresh sets no alarm.
+   */
+  private async scheduleAlarm(): Promise<void> {
+    const next = nextExpiry(this.bindingList);
+    if (next === undefined || (this.alarmAt !== undefined && this.alarmAt <= next)) return;
+    this.alarmAt = next;
+    await this.ctx.storage.setAlarm(next);
+  }
+
+  /** Brings the schema to SCHEMA_VERSION, one transaction per step. */
+  private migrate(): void {
+    let schema = this.schemaReady ? Number(this.meta("schema") ?? 0) : 0;
+    if (schema > SCHEMA_VERSION) throw new Error(`Location: stored schema ${schema} is newer than this code (${SCHEMA_VERSION})`);
+    while (schema < SCHEMA_VERSION) {
+      const target = schema + 1;
+      this.ctx.storage.transactionSync(() => {
+        for (const statement of MIGRATIONS[target] ?? []) this.sql.exec(statement);
+        this.setMeta("schema", target);
+      });
+      schema = target;
+    }
+    this.schemaReady = true;
+  }
+
+  private meta(key: string): SqlStorageValue | undefined {
+    return this.sql.exec<{ value: SqlStorageValue }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value;
+  }
+
+  private setMeta(key: string, value: SqlStorageValue): void {
+    this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value);
+  }
+}
+
+/** The Location object of an AOR (normalised by the caller with `aorOf`). */
+export function locationOf(ns: DurableObjectNamespace<Location>, aor: string): DurableObjectStub<Location> {
+  return ns.get(ns.idFromName(aor));
+}

@@ -1,0 +1,93 @@
+/**
+ * The admin API, mounted at /admin (DESIGN.md §4): what operators do with `kamcmd` /
+ * `kamctl` / `opensips-cli`, over HTTP with a bearer token (auth.ts).
+ *
+ * | route | does |
+ * |---|---|
+ * | `POST /admin/import?table=T` or `?file=NAME` | loads a db_text file (subscriber, aliases, version, dispatcher) or a dispatcher.list; body = the file |
+ * | `GET /admin/location/:aor` | the AOR's live bindings (`kamcmd ul.show`) |
+ * | `DELETE /admin/location/:aor` | removes them (`kamcmd ul.rm`) |
+ * | `GET /admin/subscribers?limit=&after=&domain=` | subscribers, by id (no secrets) |
+ * | `POST /admin/subscribers` | adds or replaces one (`kamctl add`): JSON `{username, domain?, password? , ha1?…}` |
+ */
+import { Hono } from "hono";
+import { locationOf } from "../../durable-objects/location.ts";
+import { configFor } from "../config.ts";
+import type { Env } from "../env.ts";
+import type { SqlDatabase } from "../provisioning/db.ts";
+import { IMPORT_FORMATS, importText, type ImportFormat } from "../provisioning/import.ts";
+import { subscriberCacheFor } from "../provisioning/subscriber-lookup.ts";
+import { listSubscribers, subscriberRow, upsertSubscribers, type SubscriberInput } from "../provisioning/subscriber.ts";
+import { adminAuth } from "./auth.ts";
+
+export const admin = new Hono<{ Bindings: Env }>();
+
+admin.use("*", adminAuth);
+
+admin.post("/import", async (c) => {
+  const table = c.req.query("table");
+  const file = c.req.query("file") ?? table;
+  if (file === undefined || file === "") {
+    return c.json({ error: { file: "", line: 0, field: "table", reason: `name the table with ?table= or ?file= (${IMPORT_FORMATS.join(", ")})` } }, 400);
+  }
+  if (table !== undefined && !(IMPORT_FORMATS as readonly string[]).includes(table)) {
+    return c.json({ error: { file, line: 0, field: "table", reason: `unknown table; one of ${IMPORT_FORMATS.join(", ")}` } }, 400);
+  }
+  const started = Date.now();
+  const result = await importText(c.env.DB, await c.req.text(), {
+    file,
+    domain: configFor(c.env).domain,
+    ...(table === undefined ? {} : { format: table as ImportFormat }),
+  });
+  if (!result.ok) return c.json({ error: result.error }, 400);
+  // Imported accounts must not be served from this isolate's stale cache entries.
+  if (result.value.table === "subscriber") subscriberCacheFor(c.env.DB).clear();
+  return c.json({ ...result.value, ms: Date.now() - started });
+});
+
+/** An AOR as the registrar keys it: `user@domain`, lowercased (`aorOf`, case_sensitive 0). */
+function aorParam(raw: string): string {
+  return raw.replace(/^sips?:/i, "").toLowerCase();
+}
+
+admin.get("/location/:aor", async (c) => {
+  const aor = aorParam(c.req.param("aor"));
+  return c.json(await locationOf(c.env.LOCATION, aor).bindings());
+});
+
+admin.delete("/location/:aor", async (c) => {
+  const aor = aorParam(c.req.param("aor"));
+  return c.json(await locationOf(c.env.LOCATION, aor).clear());
+});
+
+function intParam(value: string | undefined, fallback: number, max: number): number | undefined {
+  if (value === undefined || value === "") return fallback;
+  if (!/^\d{1,9}$/.test(value)) return undefined;
+  return Math.min(Number(value), max);
+}
+
+admin.get("/subscribers", async (c) => {
+  const limit = intParam(c.req.query("limit"), 100, 1000);
+  const after = intParam(c.req.query("after"), 0, Number.MAX_SAFE_INTEGER);
+  if (limit === undefined || after === undefined) return c.json({ error: "limit and after must be non-negative integers" }, 400);
+  const domain = c.req.query("domain");
+  const subscribers = await listSubscribers(c.env.DB, { limit, after, ...(domain ? { domain: domain.toLowerCase() } : {}) });
+  const last = subscribers[subscribers.length - 1];
+  return c.json({ subscribers, next: subscribers.length === limit && last ? last.id : null });
+});
+
+admin.post("/subscribers", async (c) => {
+  let body: SubscriberInput;
+  try {
+    body = (await c.req.json()) as SubscriberInput;
+  } catch {
+    return c.json({ error: { field: "body", reason: "not JSON" } }, 400);
+  }
+  if (typeof body !== "object" || body === null) return c.json({ error: { field: "body", reason: "not a JSON object" } }, 400);
+  const checked = subscriberRow(body, configFor(c.env).domain);
+  if (!checked.ok) return c.json({ error: { field: checked.field, reason: checked.reason } }, 400);
+  const db: SqlDatabase = c.env.DB;
+  await db.batch(upsertSubscribers(db, [checked.row]));
+  subscriberCacheFor(c.env.DB).invalidate(checked.row.username, checked.row.domain);
+  return c.json({ username: checked.row.username, domain: checked.row.domain }, 201);
+});
