@@ -1,0 +1,165 @@
+import { DurableObject } from "cloudflare:workers";
+import { configFor, type Config } from "../src/config.ts";
+import type { Env } from "../src/env.ts";
+import { createLogger, type Logger } from "../src/log.ts";
+import { createAuth, type Auth } from "../src/modules/auth/index.ts";
+import { createRegistrar } from "../src/modules/registrar/index.ts";
+import { LocationClient, type LocationStub } from "../src/modules/registrar/location-client.ts";
+import { subscriberCacheFor } from "../src/provisioning/subscriber-lookup.ts";
+import { defaultScript } from "../src/routes/default.ts";
+import type { Services, Source } from "../src/routing/context.ts";
+import { processMessage } from "../src/routing/pipeline.ts";
+import { KEEPALIVE_PING, KEEPALIVE_PONG, SIP_SUBPROTOCOL, WebSocketTransport, isKeepAlive } from "../src/transport/websocket.ts";
+import { locationOf } from "./location.ts";
+
+/** What a socket carries through hibernation (serializeAttachment). */
+interface Attachment {
+  /** The flow token: `<shard>.<connection id>` (RFC 5626 flow). */
+  flow: string;
+  ip: string;
+  transport: "ws" | "wss";
+  connectedAt: number;
+  /** AORs that registered a binding over this flow, for `handle_lost_tcp` on close. */
+  aors: string[];
+}
+
+/** Per-socket state rebuilt lazily after the object wakes from hibernation. */
+interface Connection {
+  attachment: Attachment;
+  source: Source;
+  transport: WebSocketTransport;
+}
+
+/** Headers the Worker uses to hand facts to the object (it strips any inbound copy). */
+export const CLIENT_IP_HEADER = "X-Sipedge-Client-IP";
+export const SHARD_HEADER = "X-Sipedge-Shard";
+
+/**
+ * SipConnection: one shard of WebSocket clients (RFC 7118). It holds the hibernatable sockets,
+ * lets the runtime answer CRLF keep-alives without waking it, and runs the route script for every
+ * message in the object that owns the socket, so the per-message path has no object hop.
+ */
+export class SipConnection extends DurableObject<Env> {
+  private readonly config: Config;
+  private readonly log: Logger;
+  private readonly connections = new WeakMap<WebSocket, Connection>();
+  private readonly services: Services & { location: LocationClient };
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.config = configFor(env);
+    this.log = createLogger(this.config.logLevel);
+    // RFC 5626 §4.4.1 double-CRLF ping → CRLF pong, answered by the runtime while we hibernate.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(KEEPALIVE_PING, KEEPALIVE_PONG));
+    this.services = { auth: createEdgeAuth(env, this.config), location: createLocationClient(env) };
+  }
+
+  /** Accepts an upgrade the Worker has already checked (subprotocol, Origin). */
+  override async fetch(request: Request): Promise<Response> {
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    const shard = request.headers.get(SHARD_HEADER) ?? "0";
+    const attachment: Attachment = {
+      flow: `${shard}.${crypto.randomUUID()}`,
+      ip: request.headers.get(CLIENT_IP_HEADER) ?? "0.0.0.0",
+      transport: new URL(request.url).protocol === "https:" ? "wss" : "ws",
+      connectedAt: Date.now(),
+      aors: [],
+    };
+    this.ctx.acceptWebSocket(server, [`conn:${attachment.flow}`]);
+    server.serializeAttachment(attachment);
+    this.log.debug("websocket accepted", { flow: attachment.flow, ip: attachment.ip });
+    return new Response(null, { status: 101, webSocket: client, headers: { "Sec-WebSocket-Protocol": SIP_SUBPROTOCOL } });
+  }
+
+  override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    const keepAlive = isKeepAlive(data);
+    if (keepAlive === "ping") {
+      ws.send(KEEPALIVE_PONG);
+      return;
+    }
+    if (keepAlive === "pong") return; // RFC 5626: a lone CRLF is a pong; nothing to do.
+    const conn = this.connection(ws);
+    await processMessage(defaultScript, {
+      data: typeof data === "string" ? data : new Uint8Array(data),
+      source: conn.source,
+      transport: conn.transport,
+      config: this.config,
+      log: this.log,
+      services: { ...this.services, flowRegistered: (aor) => this.rememberAor(ws, conn, aor) },
+    });
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    // Always complete the close handshake. 1005/1006 are reserved: they cannot be sent back.
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // Already closed by the runtime.
+    }
+    await this.flowGone(ws);
+  }
+
+  override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
+    this.log.warn("websocket error", { error: error instanceof Error ? error.message : String(error) });
+    await this.flowGone(ws);
+  }
+
+  /** Number of client sockets this shard holds (admin, tests). */
+  async connectionCount(): Promise<number> {
+    return this.ctx.getWebSockets().length;
+  }
+
+  /** Kamailio `handle_lost_tcp`: the bindings of a flow whose socket closed are removed. */
+  private async flowGone(ws: WebSocket): Promise<void> {
+    const conn = this.connection(ws);
+    this.connections.delete(ws);
+    const { flow, aors } = conn.attachment;
+    await Promise.all(
+      aors.map((aor) =>
+        this.services.location.removeFlow(aor, flow).catch((err: unknown) => {
+          this.log.warn("removing a closed flow's bindings failed", { aor, flow, error: String(err) });
+        }),
+      ),
+    );
+  }
+
+  private rememberAor(ws: WebSocket, conn: Connection, aor: string): void {
+    if (conn.attachment.aors.includes(aor)) return;
+    conn.attachment.aors.push(aor);
+    ws.serializeAttachment(conn.attachment);
+  }
+
+  private connection(ws: WebSocket): Connection {
+    let conn = this.connections.get(ws);
+    if (!conn) {
+      const attachment = ws.deserializeAttachment() as Attachment;
+      conn = {
+        attachment,
+        source: { transport: attachment.transport, ip: attachment.ip, flow: attachment.flow },
+        transport: new WebSocketTransport(ws),
+      };
+      this.connections.set(ws, conn);
+    }
+    return conn;
+  }
+}
+
+/**
+ * Digest auth over D1 subscribers. Nonces are signed with NONCE_SECRET (a `wrangler secret`;
+ * NONCE_SECRET_PREVIOUS keeps the old one valid during a rotation). Without one, each isolate
+ * signs with a random secret: nonces still work on the flow they were issued to (they are bound
+ * to it), and a restarted edge simply re-challenges with stale=true.
+ */
+function createEdgeAuth(env: Env, config: Config): Auth {
+  const current = env.NONCE_SECRET || crypto.randomUUID();
+  return createAuth({
+    secrets: { current, previous: env.NONCE_SECRET_PREVIOUS || undefined },
+    lookup: subscriberCacheFor(env.DB, { domainOf: (realm) => (config.aliases.includes(realm) ? config.domain : realm) }).lookup,
+  });
+}
+
+function createLocationClient(env: Env): LocationClient {
+  // RPC's structured clone widens tuples to arrays in the stub's types; the values are the same.
+  return new LocationClient((aor) => locationOf(env.LOCATION, aor) as unknown as LocationStub, createRegistrar());
+}

@@ -1,0 +1,37 @@
+// `npm start`: the whole local stack on this machine, until SIGINT/SIGTERM.
+import { writeSync } from "node:fs";
+import path from "node:path";
+import { ROOT, startStack } from "./stack.mjs";
+
+const port = Number(process.env.SIPEDGE_PORT ?? 8787);
+const host = process.env.SIPEDGE_HOST ?? "127.0.0.1";
+const stateDir = process.env.SIPEDGE_STATE_DIR ?? path.join(ROOT, ".sipedge", "state");
+const vars = {};
+if (process.env.SIPEDGE_LOG_LEVEL) vars.LOG_LEVEL = process.env.SIPEDGE_LOG_LEVEL;
+const adminToken = process.env.SIPEDGE_ADMIN_TOKEN ?? "";
+if (adminToken) vars.ADMIN_TOKEN = adminToken;
+
+const stack = await startStack({ port, host, stateDir, vars });
+console.log(`sipedge edge: ${stack.url}  (SIP over WebSocket: ${stack.wsUrl}, subprotocol "sip")`);
+const { applied, seeded } = stack.database;
+if (applied.length > 0) console.log(`D1 migrations applied: ${applied.join(", ")}`);
+if (seeded > 0) console.log(`seeded ${seeded} demo subscribers (alice, bob, carol, user0000..user0999; see README)`);
+if (adminToken) {
+  console.log(`admin API: ${stack.url}/admin/ (bearer token from SIPEDGE_ADMIN_TOKEN); import with: npx sipedge import FILE...`);
+} else {
+  console.log(`admin API closed: no token. Start with e.g. SIPEDGE_ADMIN_TOKEN=$(openssl rand -hex 24) npm start`);
+}
+console.log(`state kept in ${path.relative(process.cwd(), stateDir) || stateDir}; Ctrl-C stops everything`);
+
+// Miniflare stops workerd from its own exit hook when a signal arrives; our hook only reports.
+// (Synchronous write: the process may end before an asynchronous console.log is flushed.)
+let stopping = false;
+async function stop(signal) {
+  if (stopping) return;
+  stopping = true;
+  writeSync(1, `${signal}: stopping\n`);
+  await stack.stop();
+  process.exit(0);
+}
+process.on("SIGINT", () => stop("SIGINT"));
+process.on("SIGTERM", () => stop("SIGTERM"));

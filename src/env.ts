@@ -1,0 +1,19 @@
+import type { Location } from "../durable-objects/location.ts";
+import type { Vars } from "./config.ts";
+
+/** The edge's bindings: variables plus Durable Object namespaces and the D1 database. */
+export interface Env extends Vars {
+  SIP_CONNECTION: DurableObjectNamespace;
+  /** One Location object per address-of-record (`idFromName(aor)`). */
+  LOCATION: DurableObjectNamespace<Location>;
+  DB: D1Database;
+  /**
+   * Secret (`wrangler secret put ADMIN_TOKEN`; `npm start` takes SIPEDGE_ADMIN_TOKEN): bearer
+   * token(s) of the admin API, comma-separated so a rotation can keep two valid. Unset: the
+   * admin API is closed.
+   */
+  ADMIN_TOKEN?: string;
+  /** Secret: signs digest nonces; NONCE_SECRET_PREVIOUS stays valid during a rotation. */
+  NONCE_SECRET?: string;
+  NONCE_SECRET_PREVIOUS?: string;
+}

@@ -1,0 +1,96 @@
+import type { Binding, LookupResult, RegisterInput, Registrar } from "./index.ts";
+import type { LocationService, SaveReply } from "./script.ts";
+
+/** What the client needs of a Location object (durable-objects/location.ts). */
+export interface LocationStub {
+  save(input: RegisterInput, config: Registrar["config"]): Promise<SaveReply & { bindings?: Binding[] }>;
+  lookup(): Promise<LookupResult>;
+  removeFlow(flowToken: string): Promise<unknown>;
+}
+
+interface Entry {
+  bindings: Binding[];
+  version: number;
+  /** The expiry each binding has in the Location object (key: contact + flow). */
+  stored: Map<string, number>;
+  fetchedAt: number;
+}
+
+const key = (b: Binding): string => `${b.contact}\n${b.flowToken ?? ""}`;
+
+export interface LocationClientOptions {
+  /** How long a cached binding list may answer refreshes, ms. */
+  ttl?: number;
+  clock?: () => number;
+  /** Most AORs cached. */
+  maxEntries?: number;
+}
+
+/**
+ * The shard's view of the Location objects. DESIGN.md §3: a REGISTER refresh should touch no other
+ * object and write nothing. A refresh that changes nothing but expiry and CSeq is answered from
+ * the cached binding list while the Location object's copy of every refreshed binding still has
+ * more than half of the newly granted interval to run; past that (or on any change, or when the
+ * cache entry is older than `ttl`) the REGISTER goes to the Location object, which stays the truth.
+ *
+ * Approximate by design: bindings another shard added within `ttl` are missing from a 200 answered
+ * here (the next forwarded REGISTER lists them), and the Location object's expiry for a binding can
+ * trail the granted one by up to half an interval.
+ */
+export class LocationClient implements LocationService {
+  private readonly cache = new Map<string, Entry>();
+  private readonly ttl: number;
+  private readonly clock: () => number;
+  private readonly maxEntries: number;
+
+  constructor(
+    private readonly stubFor: (aor: string) => LocationStub,
+    private readonly registrar: Registrar,
+    options: LocationClientOptions = {},
+  ) {
+    this.ttl = options.ttl ?? 30_000;
+    this.clock = options.clock ?? Date.now;
+    this.maxEntries = options.maxEntries ?? 50_000;
+  }
+
+  async save(input: RegisterInput): Promise<SaveReply> {
+    const now = this.clock();
+    const local = this.answerLocally(input, now);
+    if (local) return local;
+    const reply = await this.stubFor(input.aor).save(input, this.registrar.config);
+    if (reply.ok && reply.bindings) {
+      this.remember(input.aor, reply.bindings, reply.version, now);
+    } else {
+      this.cache.delete(input.aor);
+    }
+    return reply;
+  }
+
+  lookup(aor: string): Promise<LookupResult> {
+    return this.stubFor(aor).lookup();
+  }
+
+  /** The socket of a flow closed: its bindings go (Kamailio `handle_lost_tcp`). */
+  async removeFlow(aor: string, flowToken: string): Promise<void> {
+    this.cache.delete(aor);
+    await this.stubFor(aor).removeFlow(flowToken);
+  }
+
+  private answerLocally(input: RegisterInput, now: number): SaveReply | undefined {
+    const entry = this.cache.get(input.aor);
+    if (!entry || now - entry.fetchedAt > this.ttl) return undefined;
+    const result = this.registrar.save(entry.bindings, input, now);
+    if (!result.ok || result.changed) return undefined;
+    for (const b of result.bindings) {
+      const stored = entry.stored.get(key(b));
+      if (stored === undefined || stored - now <= (b.expires - now) / 2) return undefined;
+    }
+    entry.bindings = result.bindings;
+    return { ok: true, ...this.registrar.saveReply(result.bindings, input, now), version: entry.version };
+  }
+
+  private remember(aor: string, bindings: Binding[], version: number, now: number): void {
+    if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(aor, { bindings, version, stored: new Map(bindings.map((b) => [key(b), b.expires])), fetchedAt: now });
+  }
+}

@@ -1,0 +1,105 @@
+import type { RequestContext } from "../../routing/context.ts";
+import { parseNameAddr } from "../../sip/name-addr.ts";
+import { formatUri, isSipUri } from "../../sip/uri.ts";
+import { aorOf, type ContactInput, type LookupResult, type RegisterInput } from "./index.ts";
+import type { SaveFailure } from "./errors.ts";
+
+/** The answer of the Location object to a save. */
+export type SaveReply =
+  | { ok: true; status: 200; reason: "OK"; contacts: string[]; headers: [string, string][]; version: number }
+  | (SaveFailure & { version: number });
+
+/** Where bindings live (a Location object per AOR, reached through a cache). */
+export interface LocationService {
+  save(input: RegisterInput): Promise<SaveReply>;
+  lookup(aor: string): Promise<LookupResult>;
+}
+
+export type SaveOutcome = { ok: true; contacts: number } | { ok: false; status: number; reason: string };
+
+/** A numeric parameter: undefined when absent, NaN when present but not a number (→ 400). */
+function number(value: string | null | undefined): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  return /^\s*[0-9]+(\.[0-9]*)?\s*$/.test(value) ? Number(value) : NaN;
+}
+
+/**
+ * The `ctx.registrar` namespace: Kamailio registrar over the request at hand. `save` answers the
+ * REGISTER itself (200 with every current binding, or the registrar's error), as Kamailio's
+ * `save("location")` does.
+ */
+export class RegistrarScript {
+  constructor(
+    private readonly ctx: RequestContext,
+    private readonly location: LocationService,
+    private readonly flowRegistered?: (aor: string) => void,
+  ) {}
+
+  /** The address-of-record of a request's To URI (REGISTER) with aliases folded to the domain. */
+  aorOf(target: "to" | "ruri" = "to"): string | undefined {
+    const uri = target === "to" ? this.ctx.msg.to().uri : this.ctx.msg.ruri();
+    if (!isSipUri(uri) || !uri.user) return undefined;
+    return aorOf(uri.user, this.ctx.isMyself(uri.host) ? this.ctx.config.domain : uri.host);
+  }
+
+  /** Kamailio `save("location")`. */
+  async save(_table: "location" = "location"): Promise<SaveOutcome> {
+    const aor = this.aorOf("to");
+    if (!aor) {
+      this.ctx.sl.sendReply(400, "Bad To URI");
+      return { ok: false, status: 400, reason: "Bad To URI" };
+    }
+    const input = this.registerInput(aor);
+    if (!input) {
+      this.ctx.sl.sendReply(400, "Bad Contact header");
+      return { ok: false, status: 400, reason: "Bad Contact header" };
+    }
+    const reply = await this.location.save(input);
+    if (!reply.ok) {
+      this.ctx.sl.sendReply(reply.status, reply.reason, { headers: reply.headers });
+      return { ok: false, status: reply.status, reason: reply.reason };
+    }
+    if (input.contacts.length > 0 && !input.star) this.flowRegistered?.(aor);
+    const headers: [string, string][] = reply.contacts.map((c) => ["Contact", c]);
+    this.ctx.sl.sendReply(200, "OK", { headers: [...headers, ...reply.headers] });
+    return { ok: true, contacts: reply.contacts.length };
+  }
+
+  private registerInput(aor: string): RegisterInput | undefined {
+    const msg = this.ctx.msg;
+    const contacts: ContactInput[] = [];
+    let star = false;
+    for (const value of msg.headers.getAll("Contact")) {
+      if (value.trim() === "*") {
+        star = true;
+        continue;
+      }
+      const parsed = parseNameAddr(value);
+      if (!parsed.ok) return undefined;
+      const { uri, params } = parsed.value;
+      contacts.push({
+        uri: formatUri(uri),
+        expires: number(params.get("expires")),
+        q: number(params.get("q")),
+        instance: params.get("+sip.instance") ?? undefined,
+        regId: number(params.get("reg-id")),
+      });
+    }
+    const supported = msg.headers.getAll("Supported").map((t) => t.trim().toLowerCase());
+    const path = msg.headers.getAll("Path");
+    return {
+      aor,
+      callId: msg.callId,
+      cseq: msg.cseq.seq,
+      expiresHeader: number(msg.headers.get("Expires")),
+      star,
+      contacts,
+      outbound: supported.includes("outbound"),
+      path: path.length > 0 ? path : undefined,
+      pathSupported: supported.includes("path"),
+      received: `sip:${this.ctx.source.ip};transport=${this.ctx.source.transport}`,
+      flowToken: this.ctx.source.flow,
+      userAgent: msg.headers.get("User-Agent"),
+    };
+  }
+}

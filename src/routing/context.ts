@@ -1,0 +1,167 @@
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+import type { SipMessage, SipRequest, SipResponse } from "../sip/message.ts";
+import type { Uri } from "../sip/uri.ts";
+import type { Auth } from "../modules/auth/index.ts";
+import { AuthScript } from "../modules/auth/script.ts";
+import { Maxfwd } from "../modules/maxfwd/index.ts";
+import { RegistrarScript, type LocationService } from "../modules/registrar/script.ts";
+import { Sanity } from "../modules/sanity/index.ts";
+import { Sl } from "../modules/sl/index.ts";
+
+/** Where a message came from. `flow` names the connection (RFC 5626 flow) it arrived on. */
+export interface Source {
+  transport: "ws" | "wss" | "udp" | "tcp" | "tls";
+  ip: string;
+  port?: number;
+  flow?: string;
+}
+
+/**
+ * How the edge hands a message on. The WebSocket side and the bridge side implement the same
+ * interface, so a route never knows which one it has (STYLE.md).
+ */
+export interface Transport {
+  /** A message, or an already serialized one (error replies built from a failed parse). */
+  send(message: SipMessage | string): void;
+}
+
+/**
+ * The stateful services the host object wires in (auth with its nonce secrets and subscriber
+ * cache, the Location objects). A script that calls a module whose service is missing fails
+ * loudly: that is a wiring error, not a SIP error.
+ */
+export interface Services {
+  auth?: Auth;
+  location?: LocationService;
+  /** Told when a REGISTER over this flow stored bindings (they go when the flow closes). */
+  flowRegistered?: (aor: string) => void;
+}
+
+/** What every route kind can see. */
+interface BaseContext {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly source: Source;
+  /** Kamailio `is_myself`: the host (or URI) names this proxy. */
+  isMyself(target: string | Uri): boolean;
+}
+
+/** Kamailio `is_myself`: the host (or the host of a URI) is the edge's domain or an alias. */
+export function isMyself(config: Config, target: string | Uri): boolean {
+  const host = typeof target === "string" ? target : "host" in target ? target.host : undefined;
+  if (host === undefined) return false;
+  const h = host.toLowerCase();
+  return h === config.domain || config.aliases.includes(h);
+}
+
+export class RequestContext implements BaseContext {
+  readonly kind = "request";
+  #handled = false;
+  #sl?: Sl;
+  #maxfwd?: Maxfwd;
+  #sanity?: Sanity;
+  #auth?: AuthScript;
+  #registrar?: RegistrarScript;
+
+  constructor(
+    readonly msg: SipRequest,
+    readonly source: Source,
+    readonly config: Config,
+    readonly log: Logger,
+    private readonly transport: Transport,
+    private readonly services: Services = {},
+  ) {}
+
+  /** True once the request was answered, dropped or handed on: the script's defaults stay quiet. */
+  get handled(): boolean {
+    return this.#handled;
+  }
+
+  /** Kamailio `drop`: end processing without an answer. */
+  drop(): void {
+    this.#handled = true;
+  }
+
+  /** Sends a message on the transport the request came from and marks the request handled. */
+  reply(response: SipResponse): void {
+    this.#handled = true;
+    this.transport.send(response);
+  }
+
+  isMyself(target: string | Uri): boolean {
+    return isMyself(this.config, target);
+  }
+
+  get sl(): Sl {
+    return (this.#sl ??= new Sl(this));
+  }
+
+  get maxfwd(): Maxfwd {
+    return (this.#maxfwd ??= new Maxfwd(this.msg));
+  }
+
+  get sanity(): Sanity {
+    return (this.#sanity ??= new Sanity(this.msg));
+  }
+
+  get auth(): AuthScript {
+    return (this.#auth ??= new AuthScript(this, need(this.services.auth, "auth")));
+  }
+
+  get registrar(): RegistrarScript {
+    return (this.#registrar ??= new RegistrarScript(this, need(this.services.location, "location"), this.services.flowRegistered));
+  }
+}
+
+function need<T>(service: T | undefined, name: string): T {
+  if (service === undefined) throw new Error(`route script uses ${name}, but no ${name} service is wired in`);
+  return service;
+}
+
+/** An onreply route: sees a response on its way back; may only inspect it or drop it. */
+export class ReplyContext implements BaseContext {
+  readonly kind = "reply";
+  #dropped = false;
+
+  constructor(
+    readonly msg: SipResponse,
+    readonly source: Source,
+    readonly config: Config,
+    readonly log: Logger,
+  ) {}
+
+  get dropped(): boolean {
+    return this.#dropped;
+  }
+
+  drop(): void {
+    this.#dropped = true;
+  }
+
+  isMyself(target: string | Uri): boolean {
+    return isMyself(this.config, target);
+  }
+}
+
+/**
+ * A failure route runs when every branch of a transaction ended without a 2xx. It receives the
+ * original request and the winning reply; the stateful proxy (tm) that raises it comes with the
+ * registrar issue, and it is here so scripts are typed against it from the start.
+ */
+export interface FailureContext extends BaseContext {
+  readonly kind: "failure";
+  readonly request: SipRequest;
+  /** The best final response of the branches (RFC 3261 §16.7), absent on a local timeout. */
+  readonly reply?: SipResponse;
+  /** Kamailio `t_check_status`. */
+  checkStatus(pattern: RegExp | string): boolean;
+  /** Kamailio `t_is_canceled`. */
+  isCanceled(): boolean;
+  /** Kamailio `t_branch_timeout` / `t_branch_replied`. */
+  branchTimeout(): boolean;
+  branchReplied(): boolean;
+}
+
+export type RequestRoute = (ctx: RequestContext) => Promise<void>;
+export type ReplyRoute = (ctx: ReplyContext) => Promise<void>;

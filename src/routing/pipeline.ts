@@ -1,0 +1,81 @@
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+import type { SipRequest } from "../sip/message.ts";
+import { parseMessage } from "../sip/parser.ts";
+import { createErrorResponse } from "../sip/response.ts";
+import { formatVia } from "../sip/via.ts";
+import { ReplyContext, RequestContext, type ReplyRoute, type RequestRoute, type Services, type Source, type Transport } from "./context.ts";
+
+/** A route script: the request route and, optionally, an onreply route. */
+export interface Script {
+  request: RequestRoute;
+  reply?: ReplyRoute;
+}
+
+export interface Inbound {
+  data: string | Uint8Array;
+  source: Source;
+  transport: Transport;
+  config: Config;
+  log: Logger;
+  services?: Services;
+}
+
+/**
+ * One message in: parse, stamp the transport facts on it, run the script, apply the SIP defaults.
+ * Whatever happens here, the caller's connection and state carry on: bad input gets an answer or
+ * is dropped, and a failing script gets a 500 without details.
+ */
+export async function processMessage(script: Script, inbound: Inbound): Promise<void> {
+  const { config, source, transport } = inbound;
+  const parsed = parseMessage(inbound.data);
+  if (!parsed.ok) {
+    // RFC 3261 §16.3 / §18.1.2: a request that cannot be parsed gets 400 (505 for the version)
+    // when enough of it could be read to address a reply; a malformed response is dropped.
+    const reply = parsed.kind === "request" ? createErrorResponse(parsed) : undefined;
+    inbound.log.warn("malformed message", { status: parsed.status, reason: parsed.reason, kind: parsed.kind, ip: source.ip, replied: reply !== undefined });
+    if (reply !== undefined) transport.send(reply);
+    return;
+  }
+  const msg = parsed.message;
+  if (msg.kind === "response") {
+    const log = inbound.log.child({ callId: msg.callId, status: msg.status });
+    const ctx = new ReplyContext(msg, source, config, log);
+    if (script.reply) await script.reply(ctx);
+    // No transaction or stateless forwarding owns it yet: a stray response ends here.
+    log.debug("response dropped: no transaction", { dropped: ctx.dropped });
+    return;
+  }
+  stampReceived(msg, source);
+  const log = inbound.log.child({ callId: msg.callId, method: msg.method });
+  const ctx = new RequestContext(msg, source, config, log, transport, inbound.services);
+  try {
+    await script.request(ctx);
+  } catch (err) {
+    log.error("route script failed", { error: err instanceof Error ? err.message : String(err) });
+    if (!ctx.handled) ctx.sl.sendReply(500, "Server Internal Error");
+    return;
+  }
+  // SIP defaults: a request no route handled gets 404; an ACK is never answered (sl absorbs it).
+  if (!ctx.handled) ctx.sl.sendReply(404, "Not Found");
+}
+
+/**
+ * RFC 3261 §18.2.1: "If the host portion of the sent-by ... contains a domain name, or if it
+ * contains an IP address that differs from the packet source address, the server MUST add a
+ * received parameter". RFC 3581 §4: fill an empty rport with the source port when it is known
+ * (Workers do not report a WebSocket client's port, so over WS rport stays empty).
+ */
+export function stampReceived(msg: SipRequest, source: Source): void {
+  const via = msg.topVia();
+  let changed = false;
+  if (via.host.replace(/^\[|\]$/g, "") !== source.ip) {
+    via.params.set("received", source.ip);
+    changed = true;
+  }
+  if (source.port !== undefined && via.params.has("rport") && via.params.get("rport") === null) {
+    via.params.set("rport", String(source.port));
+    changed = true;
+  }
+  if (changed) msg.headers.replaceFirstValue("Via", formatVia(via));
+}

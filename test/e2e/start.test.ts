@@ -1,0 +1,37 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { expect, it } from "vitest";
+import { ROOT } from "../../scripts/stack.mjs";
+import { readResponse, sipRequest } from "../helpers/sip-text.ts";
+import { WsSipClient } from "../helpers/ws-client.ts";
+
+it("npm start serves SIP over WebSocket and stops everything on SIGTERM", async () => {
+  const stateDir = await mkdtemp(path.join(tmpdir(), "sipedge-start-"));
+  const port = 18000 + Math.floor(Math.random() * 1000);
+  const child = spawn(process.execPath, [path.join(ROOT, "scripts/start.mjs")], {
+    cwd: ROOT,
+    env: { ...process.env, SIPEDGE_PORT: String(port), SIPEDGE_STATE_DIR: stateDir },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  const exited = new Promise<string>((resolve) => child.on("exit", (code, signal) => resolve(signal ?? `exit ${code}`)));
+  try {
+    await expect.poll(() => output, { timeout: 30_000, interval: 100 }).toContain(`ws://127.0.0.1:${port}/`);
+    const client = await WsSipClient.open(`ws://127.0.0.1:${port}/`);
+    client.send(sipRequest({ ruri: "sip:127.0.0.1" }));
+    expect(readResponse(await client.next()).status).toBe(200);
+    await client.close();
+    child.kill("SIGTERM");
+    // Ended by the signal (exit 0 from our handler, or 143/SIGTERM when Miniflare's own exit
+    // hook wins the race); either way the edge must be gone.
+    expect(["exit 0", "exit 143", "SIGTERM"]).toContain(await exited);
+    await expect(WsSipClient.open(`ws://127.0.0.1:${port}/`)).rejects.toThrow();
+  } finally {
+    child.kill("SIGKILL");
+    await rm(stateDir, { recursive: true, force: true });
+  }
+}, 60_000);

@@ -1,0 +1,119 @@
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../../src/config.ts";
+import { createLogger } from "../../../src/log.ts";
+import { defaultScript } from "../../../src/routes/default.ts";
+import { processMessage, type Script } from "../../../src/routing/pipeline.ts";
+import { FakeTransport } from "../../helpers/fake-transport.ts";
+import { readResponse, sipRequest } from "../../helpers/sip-text.ts";
+
+const config = parseConfig({ SIP_DOMAIN: "localhost", SIP_ALIASES: "127.0.0.1" });
+const logLines: string[] = [];
+const log = createLogger("debug", (line) => logLines.push(line));
+
+async function run(data: string | Uint8Array, script: Script = defaultScript) {
+  const transport = new FakeTransport();
+  await processMessage(script, { data, source: { transport: "ws", ip: "127.0.0.5", flow: "f1" }, transport, config, log });
+  return transport.sent;
+}
+
+async function status(data: string | Uint8Array): Promise<number | undefined> {
+  const [first] = await run(data);
+  return first === undefined ? undefined : readResponse(first).status;
+}
+
+describe("the default route script (seed's request checks)", () => {
+  it("answers OPTIONS to the proxy itself with 200 and a To-tag", async () => {
+    const [raw] = await run(sipRequest({ ruri: "sip:127.0.0.1" }));
+    const res = readResponse(raw!);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("to")?.[0]).toMatch(/;tag=se[0-9a-f]{8}$/);
+    expect(res.headers.get("server")).toEqual(["sipedge"]);
+  });
+
+  it("answers OPTIONS to localhost (the SIP domain) with 200", async () => {
+    expect(await status(sipRequest({ ruri: "sip:localhost" }))).toBe(200);
+  });
+
+  it("gives a retransmitted request the same To-tag (stateless replies)", async () => {
+    const request = sipRequest({ ruri: "sip:127.0.0.1", branch: "z9hG4bKsame", callId: "same-call" });
+    const [a] = await run(request);
+    const [b] = await run(request);
+    expect(readResponse(a!).headers.get("to")).toEqual(readResponse(b!).headers.get("to"));
+  });
+
+  it("stamps received with the source address on the top Via of the reply", async () => {
+    const [raw] = await run(sipRequest());
+    expect(readResponse(raw!).headers.get("via")?.[0]).toBe("SIP/2.0/WS df7jal23ls0d.invalid;branch=" + /branch=([^;\s]+)/.exec(raw!)![1] + ";received=127.0.0.5");
+  });
+
+  it("answers Max-Forwards: 0 with 483 Too Many Hops", async () => {
+    const [raw] = await run(sipRequest({ method: "INVITE", ruri: "sip:bob@localhost", maxForwards: 0 }));
+    expect([readResponse(raw!).status, readResponse(raw!).reason]).toEqual([483, "Too Many Hops"]);
+  });
+
+  it("accepts a request without Max-Forwards (maxfwd inserts it)", async () => {
+    expect(await status(sipRequest({ maxForwards: null }))).toBe(200);
+  });
+
+  it("answers a message of 65,535 bytes or more with 513", async () => {
+    const big = sipRequest({ extraHeaders: [`X-Pad: ${"x".repeat(65535)}`] });
+    expect(await status(big)).toBe(513);
+  });
+
+  it("answers a message just under the limit normally", async () => {
+    const base = sipRequest({ callId: "size-probe" });
+    const pad = 65534 - new TextEncoder().encode(base).length - "X-Pad: \r\n".length;
+    const justUnder = sipRequest({ callId: "size-probe", extraHeaders: [`X-Pad: ${"x".repeat(pad)}`] });
+    expect(new TextEncoder().encode(justUnder).length).toBe(65534);
+    expect(await status(justUnder)).toBe(200);
+  });
+
+  it("answers an unknown Request-URI scheme with 416", async () => {
+    expect(await status(sipRequest({ method: "INVITE", ruri: "im:bob@localhost" }))).toBe(416);
+  });
+
+  it("answers an unsupported Proxy-Require with 420 listing it in Unsupported", async () => {
+    const [raw] = await run(sipRequest({ extraHeaders: ["Proxy-Require: foo, bar"] }));
+    const res = readResponse(raw!);
+    expect(res.status).toBe(420);
+    expect(res.headers.get("unsupported")).toEqual(["foo, bar"]);
+  });
+
+  it("refuses a foreign domain with 403 Not relaying", async () => {
+    const [raw] = await run(sipRequest({ method: "MESSAGE", ruri: "sip:bob@example.com" }));
+    expect(readResponse(raw!).reason).toBe("Not relaying");
+  });
+
+  it("answers an unhandled request for the local domain with 404", async () => {
+    expect(await status(sipRequest({ method: "INVITE", ruri: "sip:bob@localhost" }))).toBe(404);
+  });
+
+  it("answers a CANCEL that matches no transaction with 481", async () => {
+    expect(await status(sipRequest({ method: "CANCEL", ruri: "sip:bob@localhost" }))).toBe(481);
+  });
+
+  it("never answers an ACK, whatever the route decides", async () => {
+    expect(await run(sipRequest({ method: "ACK", ruri: "sip:bob@localhost" }))).toEqual([]);
+    expect(await run(sipRequest({ method: "ACK", ruri: "sip:bob@example.com" }))).toEqual([]);
+    expect(await run(sipRequest({ method: "ACK", ruri: "sip:bob@localhost", maxForwards: 0 }))).toEqual([]);
+  });
+
+  it("drops responses (no transaction owns them yet)", async () => {
+    expect(await run("SIP/2.0 200 OK\r\nVia: SIP/2.0/WS x.invalid;branch=z9hG4bK1\r\nFrom: <sip:a@localhost>;tag=1\r\nTo: <sip:b@localhost>;tag=2\r\nCall-ID: r1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")).toEqual([]);
+  });
+
+  it("answers a header line without a colon with 400 and a reason", async () => {
+    const [raw] = await run(sipRequest({ extraHeaders: ["Broken header line"] }));
+    const res = readResponse(raw!);
+    expect(res.status).toBe(400);
+    expect(res.reason.length).toBeGreaterThan(0);
+  });
+
+  it("answers a failing script with 500 and no detail", async () => {
+    const failing: Script = { request: async () => { throw new Error("secret internal detail at 10.0.0.7"); } };
+    const [raw] = await run(sipRequest(), failing);
+    const res = readResponse(raw!);
+    expect([res.status, res.reason]).toEqual([500, "Server Internal Error"]);
+    expect(raw).not.toContain("10.0.0.7");
+  });
+});

@@ -1,0 +1,101 @@
+import { env, exports } from "cloudflare:workers";
+import { evictDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { readResponse, sipRequest } from "../helpers/sip-text.ts";
+
+interface Client {
+  ws: WebSocket;
+  next(): Promise<string>;
+  silent(ms: number): Promise<boolean>;
+}
+
+async function connect(headers: Record<string, string> = {}): Promise<Client> {
+  const res = await exports.default.fetch("http://edge.test/", {
+    headers: { Upgrade: "websocket", "Sec-WebSocket-Protocol": "sip", "CF-Connecting-IP": "127.0.0.9", ...headers },
+  });
+  expect(res.status).toBe(101);
+  expect(res.headers.get("Sec-WebSocket-Protocol")).toBe("sip");
+  const ws = res.webSocket!;
+  const queue: string[] = [];
+  const waiters: ((s: string) => void)[] = [];
+  ws.accept();
+  ws.addEventListener("message", (e: MessageEvent) => {
+    const text = typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data as ArrayBuffer);
+    const w = waiters.shift();
+    if (w) w(text);
+    else queue.push(text);
+  });
+  return {
+    ws,
+    next: () => (queue.length ? Promise.resolve(queue.shift()!) : new Promise((r) => waiters.push(r))),
+    silent: async (ms) => {
+      await new Promise((r) => setTimeout(r, ms));
+      return queue.length === 0;
+    },
+  };
+}
+
+describe("WebSocket upgrade (RFC 7118 §4)", () => {
+  it("refuses an upgrade that does not offer the sip subprotocol, with a clear HTTP error", async () => {
+    const res = await exports.default.fetch("http://edge.test/", { headers: { Upgrade: "websocket" } });
+    expect(res.status).toBe(400);
+    expect(res.webSocket).toBeNull();
+    expect(await res.text()).toMatch(/subprotocol 'sip'/);
+  });
+
+  it("answers a plain GET / with 426 Upgrade Required", async () => {
+    const res = await exports.default.fetch("http://edge.test/");
+    expect(res.status).toBe(426);
+  });
+
+  it("accepts an upgrade offering sip among other subprotocols and selects sip", async () => {
+    const client = await connect({ "Sec-WebSocket-Protocol": "chat, sip" });
+    client.ws.close(1000, "done");
+  });
+});
+
+describe("SipConnection", () => {
+  it("answers an OPTIONS to the proxy itself with 200, stamping received on the top Via", async () => {
+    const client = await connect();
+    client.ws.send(sipRequest({ method: "OPTIONS", ruri: "sip:127.0.0.1" }));
+    const res = readResponse(await client.next());
+    expect(res.status).toBe(200);
+    expect(res.headers.get("via")?.[0]).toMatch(/;received=127\.0\.0\.9/);
+    expect(res.headers.get("to")?.[0]).toMatch(/;tag=/);
+    client.ws.close(1000);
+  });
+
+  it("answers a CRLFCRLF keep-alive ping with a CRLF pong and ignores a lone CRLF", async () => {
+    const client = await connect();
+    client.ws.send("\r\n\r\n");
+    expect(await client.next()).toBe("\r\n");
+    client.ws.send("\r\n");
+    expect(await client.silent(50)).toBe(true);
+    client.ws.close(1000);
+  });
+
+  it("answers malformed input with 400 and keeps the connection open", async () => {
+    const client = await connect();
+    client.ws.send(sipRequest({ extraHeaders: ["This line has no colon"] }));
+    expect(readResponse(await client.next()).status).toBe(400);
+    client.ws.send(new Uint8Array([0, 1, 2, 255, 254, 13, 10, 13, 10]));
+    client.ws.send(sipRequest());
+    expect(readResponse(await client.next()).status).toBe(200);
+    client.ws.close(1000);
+  });
+
+  it("keeps serving a socket after the object is evicted (hibernation)", async () => {
+    const client = await connect();
+    client.ws.send(sipRequest());
+    expect(readResponse(await client.next()).status).toBe(200);
+    const ids = [...Array(16).keys()].map((k) => env.SIP_CONNECTION.idFromName(`shard-${k}`));
+    for (const id of ids) {
+      await evictDurableObject(env.SIP_CONNECTION.get(id)).catch(() => undefined);
+    }
+    client.ws.send(sipRequest());
+    const res = readResponse(await client.next());
+    expect(res.status).toBe(200);
+    expect(res.headers.get("via")?.[0]).toMatch(/;received=127\.0\.0\.9/);
+    client.ws.close(1000);
+  });
+});
