@@ -5,10 +5,17 @@ import { createLogger, type Logger } from "../src/log.ts";
 import { createAuth, type Auth } from "../src/modules/auth/index.ts";
 import { createRegistrar } from "../src/modules/registrar/index.ts";
 import { LocationClient, type LocationStub } from "../src/modules/registrar/location-client.ts";
-import { subscriberCacheFor } from "../src/provisioning/subscriber-lookup.ts";
+import { createRr } from "../src/modules/rr/index.ts";
+import { Tm, ownerOfBranch, type Target } from "../src/modules/tm/index.ts";
+import { subscriberCacheFor, type SubscriberCache } from "../src/provisioning/subscriber-lookup.ts";
 import { defaultScript } from "../src/routes/default.ts";
-import type { Services, Source } from "../src/routing/context.ts";
+import { isMyself, type Services, type Source } from "../src/routing/context.ts";
 import { processMessage } from "../src/routing/pipeline.ts";
+import type { SipRequest, SipResponse } from "../src/sip/message.ts";
+import { parseMessage } from "../src/sip/parser.ts";
+import { createResponse } from "../src/sip/response.ts";
+import { serialize } from "../src/sip/serializer.ts";
+import { systemTimers } from "../src/sip/timers.ts";
 import { KEEPALIVE_PING, KEEPALIVE_PONG, SIP_SUBPROTOCOL, WebSocketTransport, isKeepAlive } from "../src/transport/websocket.ts";
 import { locationOf } from "./location.ts";
 
@@ -43,15 +50,34 @@ export class SipConnection extends DurableObject<Env> {
   private readonly config: Config;
   private readonly log: Logger;
   private readonly connections = new WeakMap<WebSocket, Connection>();
-  private readonly services: Services & { location: LocationClient };
+  private readonly services: Services & { location: LocationClient; tm: Tm };
+  /** This shard's number: the first part of its flow tokens, and the owner id in its branches. */
+  private readonly shard: string;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.config = configFor(env);
     this.log = createLogger(this.config.logLevel);
+    this.shard = ctx.id.name?.replace(/^shard-/, "") ?? "0";
     // RFC 5626 §4.4.1 double-CRLF ping → CRLF pong, answered by the runtime while we hibernate.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(KEEPALIVE_PING, KEEPALIVE_PONG));
-    this.services = { auth: createEdgeAuth(env, this.config), location: createLocationClient(env) };
+    const subscribers = subscriberCacheFor(env.DB, { domainOf: (realm) => (this.config.aliases.includes(realm) ? this.config.domain : realm) });
+    const host = { host: this.config.domain };
+    this.services = {
+      auth: createEdgeAuth(env, this.config, subscribers),
+      location: createLocationClient(env, this.config),
+      subscriberExists: async (user, domain) => (await subscribers.lookup({ username: user, user, realm: domain })) !== undefined,
+      tm: new Tm({
+        ownerId: this.shard,
+        sentBy: { transport: "WS", host: this.config.domain },
+        sendRequest: (request, target) => this.sendRequest(request, target),
+        timers: systemTimers,
+        log: this.log,
+        serverHeader: this.config.serverHeader,
+      }),
+      rr: createRr({ listen: { ws: host, wss: host }, isMyself: (target) => isMyself(this.config, target) }),
+      routeResponse: (response) => this.routeResponse(response),
+    };
   }
 
   /** Accepts an upgrade the Worker has already checked (subprotocol, Origin). */
@@ -110,10 +136,72 @@ export class SipConnection extends DurableObject<Env> {
     return this.ctx.getWebSockets().length;
   }
 
+  /** RPC from another shard: send a request on one of this shard's flows. False: the socket is gone. */
+  async deliver(flow: string, text: string): Promise<boolean> {
+    const ws = this.ctx.getWebSockets(`conn:${flow}`)[0];
+    if (!ws) return false;
+    ws.send(text);
+    return true;
+  }
+
+  /** RPC from another shard: a response to one of this shard's transactions. */
+  async deliverResponse(text: string): Promise<void> {
+    const parsed = parseMessage(text);
+    if (parsed.ok && parsed.message.kind === "response") this.services.tm.receiveResponse(parsed.message);
+  }
+
+  /**
+   * tm's way out: a branch goes to the socket of its flow, in this shard or (one RPC) in another.
+   * A flow whose socket is gone answers the branch with 430 Flow Failed (RFC 5626 §5.3).
+   */
+  private sendRequest(request: SipRequest, target: Target): boolean {
+    const flow = target.flow;
+    if (flow === undefined) return false;
+    const text = serialize(request);
+    const shard = flow.slice(0, flow.indexOf("."));
+    if (shard === this.shard) {
+      const ws = this.ctx.getWebSockets(`conn:${flow}`)[0];
+      if (ws) {
+        ws.send(text);
+        return true;
+      }
+      this.flowFailed(request);
+      return true;
+    }
+    this.shardStub(shard)
+      .deliver(flow, text)
+      .then((sent) => {
+        if (!sent) this.flowFailed(request);
+      })
+      .catch(() => this.flowFailed(request));
+    return true;
+  }
+
+  private flowFailed(request: SipRequest): void {
+    if (request.method === "ACK" || request.method === "CANCEL") return;
+    queueMicrotask(() => this.services.tm.receiveResponse(createResponse(request, 430, "Flow Failed")));
+  }
+
+  /** A response goes to the shard whose transaction it answers: the top Via's branch names it. */
+  private async routeResponse(response: SipResponse): Promise<void> {
+    const owner = ownerOfBranch(response.topVia().branch ?? "");
+    if (owner === undefined) return;
+    if (owner === this.shard) {
+      this.services.tm.receiveResponse(response);
+      return;
+    }
+    await this.shardStub(owner).deliverResponse(serialize(response));
+  }
+
+  private shardStub(shard: string): DurableObjectStub<SipConnection> {
+    return this.env.SIP_CONNECTION.get(this.env.SIP_CONNECTION.idFromName(`shard-${shard}`)) as DurableObjectStub<SipConnection>;
+  }
+
   /** Kamailio `handle_lost_tcp`: the bindings of a flow whose socket closed are removed. */
   private async flowGone(ws: WebSocket): Promise<void> {
     const conn = this.connection(ws);
     this.connections.delete(ws);
+    if (!this.config.handleLostFlows) return;
     const { flow, aors } = conn.attachment;
     await Promise.all(
       aors.map((aor) =>
@@ -151,15 +239,16 @@ export class SipConnection extends DurableObject<Env> {
  * signs with a random secret: nonces still work on the flow they were issued to (they are bound
  * to it), and a restarted edge simply re-challenges with stale=true.
  */
-function createEdgeAuth(env: Env, config: Config): Auth {
+function createEdgeAuth(env: Env, config: Config, subscribers: SubscriberCache): Auth {
   const current = env.NONCE_SECRET || crypto.randomUUID();
   return createAuth({
     secrets: { current, previous: env.NONCE_SECRET_PREVIOUS || undefined },
-    lookup: subscriberCacheFor(env.DB, { domainOf: (realm) => (config.aliases.includes(realm) ? config.domain : realm) }).lookup,
+    nonceExpire: config.nonceExpire,
+    lookup: subscribers.lookup,
   });
 }
 
-function createLocationClient(env: Env): LocationClient {
+function createLocationClient(env: Env, config: Config): LocationClient {
   // RPC's structured clone widens tuples to arrays in the stub's types; the values are the same.
-  return new LocationClient((aor) => locationOf(env.LOCATION, aor) as unknown as LocationStub, createRegistrar());
+  return new LocationClient((aor) => locationOf(env.LOCATION, aor) as unknown as LocationStub, createRegistrar(config.registrar));
 }

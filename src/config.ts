@@ -9,6 +9,13 @@ export interface Vars {
   ALLOWED_ORIGINS?: string;
   CONNECTION_SHARDS?: string;
   SERVER_HEADER?: string;
+  DEFAULT_EXPIRES?: string;
+  MIN_EXPIRES?: string;
+  MIN_EXPIRES_MODE?: string;
+  MAX_EXPIRES?: string;
+  MAX_CONTACTS?: string;
+  NONCE_EXPIRE?: string;
+  HANDLE_LOST_FLOWS?: string;
 }
 
 export interface Config {
@@ -24,6 +31,18 @@ export interface Config {
   connectionShards: number;
   /** Server / User-Agent string the edge puts on what it sends. */
   serverHeader: string;
+  /** Kamailio registrar parameters (default_expires, min_expires, min_expires_mode, ...). */
+  registrar: {
+    defaultExpires: number;
+    minExpires: number;
+    minExpiresMode: 0 | 1;
+    maxExpires: number;
+    maxContacts: number;
+  };
+  /** Kamailio auth `nonce_expire`, seconds. */
+  nonceExpire: number;
+  /** Kamailio `handle_lost_tcp`: a flow's bindings are removed when its socket closes. */
+  handleLostFlows: boolean;
 }
 
 export class ConfigError extends Error {
@@ -43,6 +62,22 @@ const SOURCE = "wrangler.toml [vars]";
 function list(value: string | undefined): string[] {
   if (!value) return [];
   return value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+function nonNegativeInt(field: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === "") return fallback;
+  if (!/^[0-9]+$/.test(value.trim())) {
+    throw new ConfigError(SOURCE, field, `expected a whole number, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
+}
+
+function flag(field: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === "") return fallback;
+  const v = value.trim().toLowerCase();
+  if (v === "1" || v === "true" || v === "yes") return true;
+  if (v === "0" || v === "false" || v === "no") return false;
+  throw new ConfigError(SOURCE, field, `expected 1/0, true/false or yes/no, got ${JSON.stringify(value)}`);
 }
 
 function positiveInt(field: string, value: string | undefined, fallback: number): number {
@@ -68,7 +103,22 @@ export function parseConfig(env: Vars): Config {
     allowedOrigins: list(env.ALLOWED_ORIGINS),
     connectionShards: positiveInt("CONNECTION_SHARDS", env.CONNECTION_SHARDS, 16),
     serverHeader: env.SERVER_HEADER?.trim() || "sipedge",
+    registrar: {
+      defaultExpires: positiveInt("DEFAULT_EXPIRES", env.DEFAULT_EXPIRES, 3600),
+      minExpires: nonNegativeInt("MIN_EXPIRES", env.MIN_EXPIRES, 60),
+      minExpiresMode: minExpiresMode(env.MIN_EXPIRES_MODE),
+      maxExpires: nonNegativeInt("MAX_EXPIRES", env.MAX_EXPIRES, 0),
+      maxContacts: nonNegativeInt("MAX_CONTACTS", env.MAX_CONTACTS, 0),
+    },
+    nonceExpire: positiveInt("NONCE_EXPIRE", env.NONCE_EXPIRE, 300),
+    handleLostFlows: flag("HANDLE_LOST_FLOWS", env.HANDLE_LOST_FLOWS, true),
   };
+}
+
+function minExpiresMode(value: string | undefined): 0 | 1 {
+  const mode = nonNegativeInt("MIN_EXPIRES_MODE", value, 0);
+  if (mode !== 0 && mode !== 1) throw new ConfigError(SOURCE, "MIN_EXPIRES_MODE", `expected 0 (raise to the minimum) or 1 (answer 423), got ${mode}`);
+  return mode;
 }
 
 // Env objects are stable per isolate; parse each once.

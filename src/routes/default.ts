@@ -6,7 +6,8 @@ import { isSipUri } from "../sip/uri.ts";
 /**
  * The shipped route script. Read it as you would read Kamailio's `request_route`: each route
  * either answers (and does not call `next`) or passes the request on. It starts with the seed's
- * request checks; the stateful proxy (calls) and the dispatcher join it as they land.
+ * request checks, then routes in-dialog requests by Record-Route, registers, authenticates local
+ * callers and relays to registered users statefully. The dispatcher joins it with the bridge.
  */
 
 /** route[REQINIT]: the seed's checks, then Kamailio's `sanity_check()`. */
@@ -44,12 +45,32 @@ const optionsToMyself: Route<RequestContext> = async (ctx, next) => {
 };
 
 /**
- * route[WITHINDLG]: a request with a To-tag belongs to a dialog. Until the stateful proxy routes
- * them by Record-Route, an in-dialog request is not ours: an ACK is absorbed, the rest get
- * 404 "Not here" (Kamailio's default script answers the same when loose_route fails).
+ * CANCEL and retransmissions (Kamailio: `if (is_method("CANCEL")) { if (t_check_trans())
+ * route(RELAY); exit; }`): a CANCEL that matches a transaction is answered 200 and cancels its
+ * branches; one that matches nothing gets 481 (RFC 3261 §9.2).
+ */
+const cancelAndRetransmissions: Route<RequestContext> = async (ctx, next) => {
+  if (ctx.msg.method === "CANCEL") {
+    if (!ctx.tm.checkTrans().found) ctx.sl.sendReply(481, "Call/Transaction Does Not Exist");
+    return;
+  }
+  if (ctx.msg.method !== "ACK" && ctx.tm.checkTrans().found) return;
+  await next();
+};
+
+/**
+ * route[WITHINDLG]: a request with a To-tag belongs to a dialog and follows its route set. The
+ * Record-Route this proxy wrote names both flows, so `loose_route` tells which socket is next.
+ * An ACK that matches nothing is absorbed; anything else unroutable gets 404 "Not here".
  */
 const withinDialog: Route<RequestContext> = async (ctx, next) => {
   if (ctx.msg.to().params.get("tag") === undefined) return next();
+  const route = ctx.rr.looseRoute();
+  if (route.routed && route.flow !== undefined) {
+    const relayed = ctx.tm.relay([{ uri: ctx.msg.uri, flow: route.flow }]);
+    if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
+    return;
+  }
   if (ctx.msg.method === "ACK") {
     ctx.drop();
     return;
@@ -80,6 +101,24 @@ const registrar: Route<RequestContext> = async (ctx, next) => {
   await ctx.registrar.save("location");
 };
 
+/**
+ * route[AUTH]: requests from this domain's users must prove who they are (407), except ACK and
+ * CANCEL, which cannot be challenged (RFC 3261 §22.1). The From user must be the authenticated one.
+ */
+const authenticateCaller: Route<RequestContext> = async (ctx, next) => {
+  const from = ctx.msg.from().uri;
+  if (ctx.msg.method !== "ACK" && isSipUri(from) && ctx.isMyself(from.host)) {
+    const auth = await ctx.auth.authCheck();
+    if (!auth.ok) {
+      ctx.auth.reject(auth);
+      return;
+    }
+    ctx.auth.consumeCredentials();
+    ctx.authenticated = true;
+  }
+  await next();
+};
+
 /** No open relay: a request for a domain this edge does not serve is refused. */
 const relayPolicy: Route<RequestContext> = async (ctx, next) => {
   const ruri = ctx.msg.ruri();
@@ -91,17 +130,35 @@ const relayPolicy: Route<RequestContext> = async (ctx, next) => {
 };
 
 /**
- * RFC 3261 §9.2: a CANCEL that matches no transaction gets 481. The stateful proxy (tm) that can
- * match one is not wired in yet, so no CANCEL has a transaction here.
+ * route[LOCATION]: `lookup("location")` then `t_relay()` to every binding, q-ordered, each over its
+ * own flow; Record-Route names both flows so the dialog's later requests find their sockets.
  */
-const cancelWithoutTransaction: Route<RequestContext> = async (ctx, next) => {
-  if (ctx.msg.method === "CANCEL") {
-    ctx.sl.sendReply(481, "Call/Transaction Does Not Exist");
+const location: Route<RequestContext> = async (ctx, next) => {
+  const ruri = ctx.msg.ruri();
+  if (!isSipUri(ruri) || !ruri.user) return next();
+  const found = await ctx.registrar.lookup("location");
+  if (!found.found) {
+    if (found.reason === "offline") ctx.sl.sendReply(480, "Temporarily Unavailable");
+    else ctx.sl.sendReply(404, "Not Found");
     return;
   }
-  await next();
+  const inbound = { transport: ctx.source.transport, flow: ctx.source.flow };
+  if (ctx.msg.method !== "MESSAGE" && ctx.msg.method !== "OPTIONS") {
+    ctx.tm.onBranch((request, target) => ctx.rr.recordRoute({ inbound, outbound: { transport: "ws", flow: target.flow } }, request));
+  }
+  const relayed = ctx.tm.relay(found.targets);
+  if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
 };
 
 export const defaultScript: Script = {
-  request: compose<RequestContext>([reqinit, optionsToMyself, withinDialog, registrar, relayPolicy, cancelWithoutTransaction]),
+  request: compose<RequestContext>([
+    reqinit,
+    optionsToMyself,
+    cancelAndRetransmissions,
+    withinDialog,
+    registrar,
+    authenticateCaller,
+    relayPolicy,
+    location,
+  ]),
 };

@@ -6,6 +6,8 @@ import type { Auth } from "../modules/auth/index.ts";
 import { AuthScript } from "../modules/auth/script.ts";
 import { Maxfwd } from "../modules/maxfwd/index.ts";
 import { RegistrarScript, type LocationService } from "../modules/registrar/script.ts";
+import type { Rr, LooseRouteResult, RecordRouteOptions } from "../modules/rr/index.ts";
+import { bindRequest, type Tm, type TmRequest } from "../modules/tm/index.ts";
 import { Sanity } from "../modules/sanity/index.ts";
 import { Sl } from "../modules/sl/index.ts";
 
@@ -34,6 +36,13 @@ export interface Transport {
 export interface Services {
   auth?: Auth;
   location?: LocationService;
+  /** The stateful proxy of the object that owns the socket. */
+  tm?: Tm;
+  rr?: Rr;
+  /** Hands a response to the object whose transaction it answers (the branch names it). */
+  routeResponse?: (response: SipResponse) => void | Promise<void>;
+  /** Whether a subscriber exists (480 vs 404 after a failed lookup). */
+  subscriberExists?: (user: string, domain: string) => Promise<boolean>;
   /** Told when a REGISTER over this flow stored bindings (they go when the flow closes). */
   flowRegistered?: (aor: string) => void;
 }
@@ -63,6 +72,10 @@ export class RequestContext implements BaseContext {
   #sanity?: Sanity;
   #auth?: AuthScript;
   #registrar?: RegistrarScript;
+  #tm?: TmRequest;
+  #rr?: RrScript;
+  /** Set by the script once the caller has authenticated (Kamailio scripts keep a flag). */
+  authenticated = false;
 
   constructor(
     readonly msg: SipRequest,
@@ -110,7 +123,58 @@ export class RequestContext implements BaseContext {
   }
 
   get registrar(): RegistrarScript {
-    return (this.#registrar ??= new RegistrarScript(this, need(this.services.location, "location"), this.services.flowRegistered));
+    return (this.#registrar ??= new RegistrarScript(this, need(this.services.location, "location"), this.services.flowRegistered, this.services.subscriberExists));
+  }
+
+  /** Kamailio tm over this request (`t_relay`, `t_check_trans`, `t_on_failure`, ...). */
+  get tm(): TmRequest {
+    if (!this.#tm) {
+      const tm = bindRequest(need(this.services.tm, "tm"), this.msg, this.transport, this, this.source.flow);
+      // Once tm owns the request (relayed, answered, or matched to a transaction), the SIP
+      // defaults stay quiet: the transaction answers from then on.
+      this.#tm = {
+        ...tm,
+        checkTrans: () => {
+          const r = tm.checkTrans();
+          if (r.found) this.#handled = true;
+          return r;
+        },
+        relay: (targets) => {
+          const r = tm.relay(targets);
+          if (r.ok) this.#handled = true;
+          return r;
+        },
+        reply: (status, reason, options) => {
+          const sent = tm.reply(status, reason, options);
+          if (sent) this.#handled = true;
+          return sent;
+        },
+      };
+    }
+    return this.#tm;
+  }
+
+  /** Kamailio rr over this request. */
+  get rr(): RrScript {
+    return (this.#rr ??= new RrScript(this, need(this.services.rr, "rr")));
+  }
+}
+
+/** The `ctx.rr` namespace: `record_route`, `loose_route` over the request at hand. */
+export class RrScript {
+  constructor(
+    private readonly ctx: RequestContext,
+    private readonly rr: Rr,
+  ) {}
+
+  /** Kamailio `record_route()`; in a branch route, pass the branch's copy of the request. */
+  recordRoute(options?: RecordRouteOptions, request: SipRequest = this.ctx.msg): void {
+    this.rr.recordRoute(request, options);
+  }
+
+  /** Kamailio `loose_route()`: pops this proxy's Route entries; `flow` names the next socket. */
+  looseRoute(): LooseRouteResult {
+    return this.rr.looseRoute(this.ctx.msg, this.ctx.source.flow);
   }
 }
 

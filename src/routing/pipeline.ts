@@ -42,8 +42,11 @@ export async function processMessage(script: Script, inbound: Inbound): Promise<
     const log = inbound.log.child({ callId: msg.callId, status: msg.status });
     const ctx = new ReplyContext(msg, source, config, log);
     if (script.reply) await script.reply(ctx);
-    // No transaction or stateless forwarding owns it yet: a stray response ends here.
-    log.debug("response dropped: no transaction", { dropped: ctx.dropped });
+    if (ctx.dropped || !inbound.services?.routeResponse) {
+      log.debug("response dropped", { dropped: ctx.dropped });
+      return;
+    }
+    await inbound.services.routeResponse(msg);
     return;
   }
   stampReceived(msg, source);

@@ -87,9 +87,9 @@ describe("malformed input gets an answer and loses nothing", () => {
     await client.close();
   });
 
-  it("refuses to relay to a foreign domain with 403 Not relaying", async () => {
+  it("refuses to relay a foreign caller to a foreign domain with 403 Not relaying", async () => {
     const client = await WsSipClient.open(stack.wsUrl);
-    const res = await roundTrip(client, sipRequest({ method: "INVITE", ruri: "sip:bob@example.com" }));
+    const res = await roundTrip(client, sipRequest({ method: "INVITE", ruri: "sip:bob@example.com", from: "<sip:mallory@example.net>;tag=m" }));
     expect([res.status, res.reason]).toEqual([403, "Not relaying"]);
     await client.close();
   });

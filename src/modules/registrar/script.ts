@@ -1,7 +1,8 @@
 import type { RequestContext } from "../../routing/context.ts";
 import { parseNameAddr } from "../../sip/name-addr.ts";
 import { formatUri, isSipUri } from "../../sip/uri.ts";
-import { aorOf, type ContactInput, type LookupResult, type RegisterInput } from "./index.ts";
+import type { Target } from "../tm/types.ts";
+import { aorOf, Q_UNSPECIFIED, type ContactInput, type LookupResult, type RegisterInput } from "./index.ts";
 import type { SaveFailure } from "./errors.ts";
 
 /** The answer of the Location object to a save. */
@@ -14,6 +15,9 @@ export interface LocationService {
   save(input: RegisterInput): Promise<SaveReply>;
   lookup(aor: string): Promise<LookupResult>;
 }
+
+/** Kamailio `lookup("location")` as tm targets; 480 vs 404 is decided by whether the user exists. */
+export type LookupOutcome = { found: true; aor: string; targets: Target[] } | { found: false; reason: "not-found" | "offline" };
 
 export type SaveOutcome = { ok: true; contacts: number } | { ok: false; status: number; reason: string };
 
@@ -33,7 +37,31 @@ export class RegistrarScript {
     private readonly ctx: RequestContext,
     private readonly location: LocationService,
     private readonly flowRegistered?: (aor: string) => void,
+    private readonly subscriberExists?: (user: string, domain: string) => Promise<boolean>,
   ) {}
+
+  /**
+   * Kamailio `lookup("location")` for the Request-URI: its bindings as targets (q-ordered, each
+   * with the flow that reaches it). "offline" (the user exists but has no binding: the script
+   * answers 480) is only told apart from "not-found" (404) for subscribers of this domain.
+   */
+  async lookup(_table: "location" = "location"): Promise<LookupOutcome> {
+    const aor = this.aorOf("ruri");
+    if (!aor) return { found: false, reason: "not-found" };
+    const result = await this.location.lookup(aor);
+    if (result.found && result.contacts.length > 0) {
+      const targets = result.contacts.map((c): Target => {
+        const t: Target = { uri: c.uri, q: c.q === Q_UNSPECIFIED ? 1 : c.q };
+        if (c.flowToken !== undefined) t.flow = c.flowToken;
+        if (c.path !== undefined) t.path = c.path;
+        return t;
+      });
+      return { found: true, aor, targets };
+    }
+    const at = aor.lastIndexOf("@");
+    const exists = this.subscriberExists ? await this.subscriberExists(aor.slice(0, at), aor.slice(at + 1)) : false;
+    return { found: false, reason: exists ? "offline" : "not-found" };
+  }
 
   /** The address-of-record of a request's To URI (REGISTER) with aliases folded to the domain. */
   aorOf(target: "to" | "ruri" = "to"): string | undefined {

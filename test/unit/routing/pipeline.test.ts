@@ -2,6 +2,10 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../../src/config.ts";
 import { createLogger } from "../../../src/log.ts";
 import { defaultScript } from "../../../src/routes/default.ts";
+import { createAuth } from "../../../src/modules/auth/index.ts";
+import { createRr } from "../../../src/modules/rr/index.ts";
+import { Tm } from "../../../src/modules/tm/index.ts";
+import { isMyself, type Services } from "../../../src/routing/context.ts";
 import { processMessage, type Script } from "../../../src/routing/pipeline.ts";
 import { FakeTransport } from "../../helpers/fake-transport.ts";
 import { readResponse, sipRequest } from "../../helpers/sip-text.ts";
@@ -10,9 +14,25 @@ const config = parseConfig({ SIP_DOMAIN: "localhost", SIP_ALIASES: "127.0.0.1" }
 const logLines: string[] = [];
 const log = createLogger("debug", (line) => logLines.push(line));
 
+// Timers that never fire: these tests look at the first answer only.
+const idleTimers = { set: () => 0, clear: () => undefined };
+
+function services(): Services {
+  return {
+    auth: createAuth({ secrets: { current: "test-secret" }, lookup: () => undefined }),
+    location: {
+      save: async () => ({ ok: false, error: "invalid-expires", status: 400, reason: "Bad Request", headers: [], version: 0 }),
+      lookup: async () => ({ found: false, reason: "not-found" }),
+    },
+    subscriberExists: async (user) => user === "carol",
+    tm: new Tm({ ownerId: "0", sentBy: { transport: "WS", host: "localhost" }, sendRequest: () => true, timers: idleTimers }),
+    rr: createRr({ listen: { ws: { host: "localhost" } }, isMyself: (t) => isMyself(config, t) }),
+  };
+}
+
 async function run(data: string | Uint8Array, script: Script = defaultScript) {
   const transport = new FakeTransport();
-  await processMessage(script, { data, source: { transport: "ws", ip: "127.0.0.5", flow: "f1" }, transport, config, log });
+  await processMessage(script, { data, source: { transport: "ws", ip: "127.0.0.5", flow: "0.f1" }, transport, config, log, services: services() });
   return transport.sent;
 }
 
@@ -79,13 +99,28 @@ describe("the default route script (seed's request checks)", () => {
     expect(res.headers.get("unsupported")).toEqual(["foo, bar"]);
   });
 
-  it("refuses a foreign domain with 403 Not relaying", async () => {
-    const [raw] = await run(sipRequest({ method: "MESSAGE", ruri: "sip:bob@example.com" }));
+  it("refuses a foreign caller to a foreign domain with 403 Not relaying", async () => {
+    const [raw] = await run(sipRequest({ method: "MESSAGE", ruri: "sip:bob@example.com", from: "<sip:mallory@example.net>;tag=m1" }));
     expect(readResponse(raw!).reason).toBe("Not relaying");
   });
 
-  it("answers an unhandled request for the local domain with 404", async () => {
-    expect(await status(sipRequest({ method: "INVITE", ruri: "sip:bob@localhost" }))).toBe(404);
+  it("challenges a local user's request with 407 before anything else (no open relay, no enumeration)", async () => {
+    const [raw] = await run(sipRequest({ method: "INVITE", ruri: "sip:bob@example.com" }));
+    const res = readResponse(raw!);
+    expect(res.status).toBe(407);
+    expect(res.headers.get("proxy-authenticate")?.[1]).toMatch(/algorithm=SHA-256$/);
+    expect(res.headers.get("proxy-authenticate")?.[0]).toMatch(/^Digest realm="localhost", nonce="[^"]+", qop="auth", algorithm=MD5$/);
+  });
+
+  it("answers a request for an unknown local user with 404, and for a known user without binding with 480", async () => {
+    const from = "<sip:gw@example.net>;tag=g1";
+    expect(await status(sipRequest({ method: "INVITE", ruri: "sip:bob@localhost", from }))).toBe(404);
+    expect(await status(sipRequest({ method: "INVITE", ruri: "sip:carol@localhost", from }))).toBe(480);
+  });
+
+  it("answers an in-dialog request that is not routed through this proxy with 404 Not here", async () => {
+    const [raw] = await run(sipRequest({ method: "BYE", ruri: "sip:bob@localhost", to: "<sip:bob@localhost>;tag=b1" }));
+    expect([readResponse(raw!).status, readResponse(raw!).reason]).toEqual([404, "Not here"]);
   });
 
   it("answers a CANCEL that matches no transaction with 481", async () => {
