@@ -141,6 +141,8 @@ export class Location extends DurableObject<Env> {
   /** What SQLite holds, by key: the rows as last written. */
   private readonly stored = new Map<string, Binding>();
   private currentVersion: number;
+  /** The shard of the REGISTER being saved: it learns the change from the reply (notifyShards). */
+  private changingShard: string | undefined;
   private aor: string | undefined;
   private alarmAt: number | undefined;
   private readonly registrars = new Map<string, Registrar>();
@@ -175,7 +177,10 @@ export class Location extends DurableObject<Env> {
     if (!result.ok) return { ...result, version: this.currentVersion };
     this.aor ??= input.aor;
     this.bindingList = result.bindings;
+    const token = input.flowToken;
+    this.changingShard = token?.includes(".") ? token.slice(0, token.indexOf(".")) : undefined;
     this.persist(now, false);
+    this.changingShard = undefined;
     await this.scheduleAlarm();
     const reply = registrar.saveReply(this.bindingList, input, now);
     // The bindings travel back so the caller can answer the next refreshes from its cache.
@@ -264,7 +269,10 @@ export class Location extends DurableObject<Env> {
     const deletes = [...this.stored.keys()].filter((k) => !keep.has(k));
     if (deletes.length > 0) changed = true;
     if (upserts.length === 0 && !changed) return;
-    if (changed) this.currentVersion++;
+    if (changed) {
+      this.currentVersion++;
+      this.notifyShards([...this.stored.values(), ...this.bindingList]);
+    }
     if (!this.schemaReady) this.migrate();
     this.ctx.storage.transactionSync(() => {
       for (const key of deletes) this.sql.exec("DELETE FROM binding WHERE key = ?", key);
@@ -274,6 +282,27 @@ export class Location extends DurableObject<Env> {
     });
     for (const key of deletes) this.stored.delete(key);
     for (const b of upserts) this.stored.set(keyOf(b), b);
+  }
+
+  /**
+   * Shards answer refreshes from a cached binding list (LocationClient); when the set changes,
+   * every shard holding one of its flows drops its copy, so a 200 answered there never misses a
+   * binding another shard added or shows one that is gone. The shard whose REGISTER made the
+   * change refreshes its copy from the reply and is not told.
+   */
+  private notifyShards(bindings: readonly Binding[]): void {
+    if (this.aor === undefined) return;
+    const shards = new Set<string>();
+    for (const b of bindings) {
+      const token = b.flowToken;
+      if (token !== undefined && token.includes(".")) shards.add(token.slice(0, token.indexOf(".")));
+    }
+    if (this.changingShard !== undefined) shards.delete(this.changingShard);
+    const aor = this.aor;
+    for (const shard of shards) {
+      const stub = this.env.SIP_CONNECTION.get(this.env.SIP_CONNECTION.idFromName(`shard-${shard}`)) as unknown as { forgetLocation(aor: string): Promise<void> };
+      this.ctx.waitUntil(stub.forgetLocation(aor).catch(() => undefined));
+    }
   }
 
   private writeRow(b: Binding): void {

@@ -136,6 +136,11 @@ export class SipConnection extends DurableObject<Env> {
     return this.ctx.getWebSockets().length;
   }
 
+  /** RPC from a Location object: its binding set changed, so a cached copy is stale. */
+  async forgetLocation(aor: string): Promise<void> {
+    this.services.location.forget(aor);
+  }
+
   /** RPC from another shard: send a request on one of this shard's flows. False: the socket is gone. */
   async deliver(flow: string, text: string): Promise<boolean> {
     const ws = this.ctx.getWebSockets(`conn:${flow}`)[0];

@@ -6,8 +6,12 @@ import { ROOT, startStack } from "./stack.mjs";
 const port = Number(process.env.SIPEDGE_PORT ?? 8787);
 const host = process.env.SIPEDGE_HOST ?? "127.0.0.1";
 const stateDir = process.env.SIPEDGE_STATE_DIR ?? path.join(ROOT, ".sipedge", "state");
+// Every wrangler.toml [vars] entry can be overridden as SIPEDGE_<NAME> (SIPEDGE_MIN_EXPIRES=120 ...).
 const vars = {};
-if (process.env.SIPEDGE_LOG_LEVEL) vars.LOG_LEVEL = process.env.SIPEDGE_LOG_LEVEL;
+for (const [name, value] of Object.entries(process.env)) {
+  const m = /^SIPEDGE_([A-Z0-9_]+)$/.exec(name);
+  if (m && value !== undefined && !["PORT", "HOST", "STATE_DIR", "ADMIN_TOKEN"].includes(m[1])) vars[m[1]] = value;
+}
 const adminToken = process.env.SIPEDGE_ADMIN_TOKEN ?? "";
 if (adminToken) vars.ADMIN_TOKEN = adminToken;
 

@@ -14,7 +14,9 @@ export function formatQ(q: number): string {
  */
 export function replyContacts(bindings: readonly Binding[], now: number): string[] {
   const out: string[] = [];
-  for (const b of bindings) {
+  // Kamailio's usrloc keeps an AOR's contacts sorted by q (desc_time_order off), so its 200
+  // lists the preferred contact first.
+  for (const b of [...bindings].sort(byPreference)) {
     const remaining = Math.floor((b.expires - now) / 1000);
     if (remaining <= 0) continue;
     let value = `<${b.contact}>`;

@@ -33,9 +33,10 @@ export interface LocationClientOptions {
  * more than half of the newly granted interval to run; past that (or on any change, or when the
  * cache entry is older than `ttl`) the REGISTER goes to the Location object, which stays the truth.
  *
- * Approximate by design: bindings another shard added within `ttl` are missing from a 200 answered
- * here (the next forwarded REGISTER lists them), and the Location object's expiry for a binding can
- * trail the granted one by up to half an interval.
+ * The Location object tells every shard holding one of the AOR's flows when the binding set
+ * changes (`forget`), so a 200 answered here lists what the Location object has. What remains
+ * approximate: the Location object's expiry for a binding can trail the granted one by up to half
+ * an interval (never exceed it), and an invalidation in flight races a refresh by a few ms.
  */
 export class LocationClient implements LocationService {
   private readonly cache = new Map<string, Entry>();
@@ -68,6 +69,11 @@ export class LocationClient implements LocationService {
 
   lookup(aor: string): Promise<LookupResult> {
     return this.stubFor(aor).lookup();
+  }
+
+  /** The Location object says the AOR's binding set changed: the cached copy goes. */
+  forget(aor: string): void {
+    this.cache.delete(aor);
   }
 
   /** The socket of a flow closed: its bindings go (Kamailio `handle_lost_tcp`). */
