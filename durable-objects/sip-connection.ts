@@ -17,10 +17,15 @@ import { createResponse } from "../src/sip/response.ts";
 import { serialize } from "../src/sip/serializer.ts";
 import { systemTimers } from "../src/sip/timers.ts";
 import { KEEPALIVE_PING, KEEPALIVE_PONG, SIP_SUBPROTOCOL, WebSocketTransport, isKeepAlive } from "../src/transport/websocket.ts";
+import { DispatcherClient } from "../src/modules/dispatcher/client.ts";
+import { BridgeTransport, parseBridgeFrame } from "../src/transport/bridge.ts";
+import { BridgeLinks, type BridgeAttachment } from "./bridge-links.ts";
+import type { Probe, ProbeResult } from "./dispatcher.ts";
 import { locationOf } from "./location.ts";
 
-/** What a socket carries through hibernation (serializeAttachment). */
+/** What a client socket carries through hibernation (serializeAttachment). */
 interface Attachment {
+  kind?: "client";
   /** The flow token: `<shard>.<connection id>` (RFC 5626 flow). */
   flow: string;
   ip: string;
@@ -32,6 +37,8 @@ interface Attachment {
 
 /** Per-socket state rebuilt lazily after the object wakes from hibernation. */
 interface Connection {
+  /** Set for a bridge link; client sockets have none. */
+  bridge?: BridgeAttachment;
   attachment: Attachment;
   source: Source;
   transport: WebSocketTransport;
@@ -40,6 +47,7 @@ interface Connection {
 /** Headers the Worker uses to hand facts to the object (it strips any inbound copy). */
 export const CLIENT_IP_HEADER = "X-Sipedge-Client-IP";
 export const SHARD_HEADER = "X-Sipedge-Shard";
+export const BRIDGE_HEADER = "X-Sipedge-Bridge";
 
 /**
  * SipConnection: one shard of WebSocket clients (RFC 7118). It holds the hibernatable sockets,
@@ -51,6 +59,7 @@ export class SipConnection extends DurableObject<Env> {
   private readonly log: Logger;
   private readonly connections = new WeakMap<WebSocket, Connection>();
   private readonly services: Services & { location: LocationClient; tm: Tm };
+  private readonly bridges: BridgeLinks;
   /** This shard's number: the first part of its flow tokens, and the owner id in its branches. */
   private readonly shard: string;
 
@@ -63,6 +72,8 @@ export class SipConnection extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(KEEPALIVE_PING, KEEPALIVE_PONG));
     const subscribers = subscriberCacheFor(env.DB, { domainOf: (realm) => (this.config.aliases.includes(realm) ? this.config.domain : realm) });
     const host = { host: this.config.domain };
+    this.bridges = new BridgeLinks(ctx, this.log);
+    const dispatcher = env.DISPATCHER.get(env.DISPATCHER.idFromName("default"));
     this.services = {
       auth: createEdgeAuth(env, this.config, subscribers),
       location: createLocationClient(env, this.config),
@@ -75,13 +86,18 @@ export class SipConnection extends DurableObject<Env> {
         log: this.log,
         serverHeader: this.config.serverHeader,
       }),
-      rr: createRr({ listen: { ws: host, wss: host }, isMyself: (target) => isMyself(this.config, target) }),
+      rr: createRr({ listen: Object.assign(this.bridges.listen, { ws: host, wss: host }), isMyself: (target) => isMyself(this.config, target) }),
       routeResponse: (response) => this.routeResponse(response),
+      dispatcher: new DispatcherClient({ snapshot: () => dispatcher.snapshot(), markDst: (set, uri, state) => dispatcher.markDst(set, uri, state) }),
+      bridgeVia: () => this.bridges.via(),
+      shard: this.shard,
     };
   }
 
-  /** Accepts an upgrade the Worker has already checked (subprotocol, Origin). */
+  /** Accepts an upgrade the Worker has already checked (subprotocol, Origin, bridge secret). */
   override async fetch(request: Request): Promise<Response> {
+    const bridge = request.headers.get(BRIDGE_HEADER);
+    if (bridge !== null) return this.bridges.accept(bridge);
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     const shard = request.headers.get(SHARD_HEADER) ?? "0";
@@ -106,6 +122,10 @@ export class SipConnection extends DurableObject<Env> {
     }
     if (keepAlive === "pong") return; // RFC 5626: a lone CRLF is a pong; nothing to do.
     const conn = this.connection(ws);
+    if (conn.bridge) {
+      await this.bridgeFrame(ws, conn.bridge, data);
+      return;
+    }
     await processMessage(defaultScript, {
       data: typeof data === "string" ? data : new Uint8Array(data),
       source: conn.source,
@@ -136,6 +156,37 @@ export class SipConnection extends DurableObject<Env> {
     return this.ctx.getWebSockets().length;
   }
 
+  /** RPC from the Dispatcher object: keepalives through this shard's bridge link. */
+  async probe(probes: Probe[], timeoutMs: number): Promise<ProbeResult[] | "no-link"> {
+    return this.bridges.probe(probes, timeoutMs, this.shard);
+  }
+
+  /** One frame from a bridge: a datagram from a gateway (through the route script), or control. */
+  private async bridgeFrame(ws: WebSocket, attachment: BridgeAttachment, data: string | ArrayBuffer): Promise<void> {
+    const frame = parseBridgeFrame(data);
+    switch (frame.kind) {
+      case "hello":
+        this.bridges.hello(ws, attachment, frame.advertise);
+        this.log.info("bridge hello", { bridge: frame.bridge, advertise: frame.advertise });
+        return;
+      case "control":
+        this.log.info("bridge control frame", { bridge: attachment.bridge, type: frame.type, ...frame.body });
+        return;
+      case "invalid":
+        this.log.warn("bridge frame refused", { bridge: attachment.bridge, reason: frame.reason });
+        return;
+      case "datagram":
+        await processMessage(defaultScript, {
+          data: frame.message,
+          source: { transport: "udp", ip: frame.ip, port: frame.port, bridge: attachment.bridge },
+          transport: new BridgeTransport(ws, frame.address),
+          config: this.config,
+          log: this.log,
+          services: this.services,
+        });
+    }
+  }
+
   /** RPC from a Location object: its binding set changed, so a cached copy is stale. */
   async forgetLocation(aor: string): Promise<void> {
     this.services.location.forget(aor);
@@ -161,7 +212,7 @@ export class SipConnection extends DurableObject<Env> {
    */
   private sendRequest(request: SipRequest, target: Target): boolean {
     const flow = target.flow;
-    if (flow === undefined) return false;
+    if (flow === undefined) return target.dst !== undefined && this.bridges.send(target.dst, request);
     const text = serialize(request);
     const shard = flow.slice(0, flow.indexOf("."));
     if (shard === this.shard) {
@@ -189,6 +240,7 @@ export class SipConnection extends DurableObject<Env> {
 
   /** A response goes to the shard whose transaction it answers: the top Via's branch names it. */
   private async routeResponse(response: SipResponse): Promise<void> {
+    if (this.bridges.probeReply(response)) return;
     const owner = ownerOfBranch(response.topVia().branch ?? "");
     if (owner === undefined) return;
     if (owner === this.shard) {
@@ -206,6 +258,10 @@ export class SipConnection extends DurableObject<Env> {
   private async flowGone(ws: WebSocket): Promise<void> {
     const conn = this.connection(ws);
     this.connections.delete(ws);
+    if (conn.bridge) {
+      this.log.info("bridge link down", { bridge: conn.bridge.bridge });
+      return;
+    }
     if (!this.config.handleLostFlows) return;
     const { flow, aors } = conn.attachment;
     await Promise.all(
@@ -226,7 +282,13 @@ export class SipConnection extends DurableObject<Env> {
   private connection(ws: WebSocket): Connection {
     let conn = this.connections.get(ws);
     if (!conn) {
-      const attachment = ws.deserializeAttachment() as Attachment;
+      const stored = ws.deserializeAttachment() as Attachment | BridgeAttachment;
+      if (stored.kind === "bridge") {
+        conn = { bridge: stored, attachment: { flow: "", ip: "", transport: "ws", connectedAt: stored.connectedAt, aors: [] }, source: { transport: "udp", ip: "" }, transport: new WebSocketTransport(ws) };
+        this.connections.set(ws, conn);
+        return conn;
+      }
+      const attachment = stored;
       conn = {
         attachment,
         source: { transport: attachment.transport, ip: attachment.ip, flow: attachment.flow },

@@ -1,20 +1,42 @@
+import type { ChildProcess } from "node:child_process";
 import type { Miniflare } from "miniflare";
 
 export declare const ROOT: string;
 export declare function buildWorker(outdir?: string): Promise<string>;
+
+export interface BridgeOptions {
+  /** UDP address to bind, `ip:port` (default 127.0.0.1:5060; port 0 = any). */
+  listen?: string;
+  id?: string;
+  /** What of the bridge's log is passed on (default warn). */
+  logLevel?: "debug" | "info" | "warn" | "error";
+  extraArgs?: string[];
+}
+
+export interface BridgeProcess {
+  /** The bound UDP address, `ip:port`. */
+  address: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
 export interface Stack {
   url: string;
   wsUrl: string;
   mf: Miniflare;
-  /** Migrations applied at this start, and demo subscribers seeded (0 when the table had rows). */
-  database: { applied: string[]; seeded: number };
+  /** Migrations applied at this start; demo subscribers and dispatcher rows seeded (0 when present). */
+  database: { applied: string[]; seeded: number; dispatcher: number };
+  /** The bridge child process, when started with `bridge`. */
+  bridge?: BridgeProcess;
+  bridgeSecret: string;
   stop(): Promise<void>;
 }
 export declare function readMigrations(dir?: string): Promise<{ name: string; sql: string }[]>;
 export declare function prepareDatabase(
   db: import("../src/provisioning/db.ts").SqlDatabase,
   options?: { seed?: boolean; domain?: string },
-): Promise<{ applied: string[]; seeded: number }>;
+): Promise<{ applied: string[]; seeded: number; dispatcher: number }>;
+export declare function startBridge(options: BridgeOptions & { edgeUrl: string; secret: string }): Promise<BridgeProcess>;
 export declare function startStack(options?: {
   port?: number;
   host?: string;
@@ -24,4 +46,5 @@ export declare function startStack(options?: {
   seed?: boolean;
   outdir?: string;
   log?: unknown;
+  bridge?: boolean | BridgeOptions;
 }): Promise<Stack>;

@@ -11,6 +11,8 @@ import { unstable_getMiniflareWorkerOptions } from "wrangler";
 // demo data the Worker-side code and the tests use.
 import { applyMigrations } from "../src/provisioning/migrate.ts";
 import { seedDemoSubscribers } from "../src/provisioning/seed.ts";
+import { importText } from "../src/provisioning/import.ts";
+import { randomBytes } from "node:crypto";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -47,7 +49,69 @@ export async function readMigrations(dir = path.join(ROOT, "migrations")) {
 export async function prepareDatabase(db, { seed = true, domain = "localhost" } = {}) {
   const applied = await applyMigrations(db, await readMigrations());
   const seeded = seed ? await seedDemoSubscribers(db, domain) : 0;
-  return { applied, seeded };
+  const dispatcher = seed ? await seedDispatcher(db, domain) : 0;
+  return { applied, seeded, dispatcher };
+}
+
+/** The seed's dispatcher list (config/dispatcher.list) into an empty `dispatcher` table. */
+async function seedDispatcher(db, domain) {
+  const row = await db.prepare("SELECT COUNT(*) AS n FROM dispatcher").first();
+  if (row && row.n > 0) return 0;
+  const file = path.join(ROOT, "config", "dispatcher.list");
+  const result = await importText(db, await readFile(file, "utf8"), { file: "dispatcher.list", format: "dispatcher.list", domain });
+  if (!result.ok) throw new Error(`${file}:${result.error.line}: ${result.error.field}: ${result.error.reason}`);
+  return result.value.rows;
+}
+
+/**
+ * Starts the bridge (bridge/main.mjs) as a child process dialling the edge at `edgeUrl`.
+ * Resolves once it listens on UDP; `stop()` ends it (SIGTERM) and waits.
+ */
+export async function startBridge({ edgeUrl, secret, listen = "127.0.0.1:5060", id = "local", logLevel = "warn", extraArgs = [], shards = 0 }) {
+  const args = [path.join(ROOT, "bridge/main.mjs"), "--edge", edgeUrl, "--listen", listen, "--id", id, "--log-level", "info", ...extraArgs];
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SIPEDGE_BRIDGE_SECRET: secret } });
+  let output = "";
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve(signal ?? code)));
+  // Ready once it listens on UDP and (when `shards` is given) every shard's link is up.
+  const address = await new Promise((resolve, reject) => {
+    const onData = (d) => {
+      output += d;
+      let bound;
+      const up = new Set();
+      for (const line of output.split("\n")) {
+        if (!line.startsWith("{")) continue;
+        try {
+          const entry = JSON.parse(line);
+          if (entry.msg === "udp listening") bound = entry.address;
+          if (entry.msg === "edge link up") up.add(entry.shard);
+        } catch {
+          // a partial line: wait for the rest
+        }
+      }
+      if (bound !== undefined && up.size >= shards) resolve(bound);
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", (d) => (output += d));
+    child.on("exit", (code) => reject(new Error(`bridge exited ${code} before listening:\n${output}`)));
+  });
+  // After start-up, only what is at or above the wanted level goes on (a busy bridge logs a lot).
+  const levels = { debug: 0, info: 1, warn: 2, error: 3 };
+  child.stdout.removeAllListeners("data");
+  child.stdout.on("data", (d) => {
+    for (const line of String(d).split("\n")) {
+      if (!line) continue;
+      const level = /"level":"(\w+)"/.exec(line)?.[1] ?? "info";
+      if ((levels[level] ?? 1) >= (levels[logLevel] ?? 2)) process.stdout.write(`bridge ${line}\n`);
+    }
+  });
+  return {
+    address,
+    process: child,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
 }
 
 /**
@@ -57,7 +121,10 @@ export async function prepareDatabase(db, { seed = true, domain = "localhost" } 
  * Returns { url, wsUrl, mf, stop, database: { applied, seeded } }.
  */
 export async function startStack(options = {}) {
-  const { port = 8787, host = "127.0.0.1", stateDir, vars = {}, build = true, seed = true, log } = options;
+  const { port = 8787, host = "127.0.0.1", stateDir, build = true, seed = true, log, bridge } = options;
+  // The bridge link's secret: given, or one made up for this run (the bridge gets the same).
+  const bridgeSecret = options.vars?.BRIDGE_SECRET ?? process.env.SIPEDGE_BRIDGE_SECRET ?? randomBytes(18).toString("base64url");
+  const vars = { BRIDGE_SECRET: bridgeSecret, ...options.vars };
   const script = build ? await buildWorker(options.outdir) : path.join(options.outdir ?? path.join(ROOT, "dist"), "index.js");
   // Bindings, Durable Objects, D1 and compatibility settings come from wrangler.toml; the source
   // is the bundle built above (so module rules do not apply).
@@ -87,11 +154,26 @@ export async function startStack(options = {}) {
     await mf.dispose();
     throw error;
   }
+  let bridgeProcess;
+  if (bridge) {
+    try {
+      const shards = Number(vars.CONNECTION_SHARDS ?? workerOptions.bindings?.CONNECTION_SHARDS ?? 1);
+      bridgeProcess = await startBridge({ edgeUrl: httpUrl, secret: bridgeSecret, shards, ...(bridge === true ? {} : bridge) });
+    } catch (error) {
+      await mf.dispose();
+      throw error;
+    }
+  }
   return {
     url: httpUrl,
     wsUrl: httpUrl.replace(/^http/, "ws") + "/",
     mf,
     database,
-    stop: () => mf.dispose(),
+    bridge: bridgeProcess,
+    bridgeSecret,
+    async stop() {
+      await bridgeProcess?.stop();
+      await mf.dispose();
+    },
   };
 }

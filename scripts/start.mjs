@@ -10,13 +10,15 @@ const stateDir = process.env.SIPEDGE_STATE_DIR ?? path.join(ROOT, ".sipedge", "s
 const vars = {};
 for (const [name, value] of Object.entries(process.env)) {
   const m = /^SIPEDGE_([A-Z0-9_]+)$/.exec(name);
-  if (m && value !== undefined && !["PORT", "HOST", "STATE_DIR", "ADMIN_TOKEN"].includes(m[1])) vars[m[1]] = value;
+  if (m && value !== undefined && !["PORT", "HOST", "STATE_DIR", "ADMIN_TOKEN", "BRIDGE_LISTEN", "BRIDGE_LOG_LEVEL"].includes(m[1])) vars[m[1]] = value;
 }
 const adminToken = process.env.SIPEDGE_ADMIN_TOKEN ?? "";
 if (adminToken) vars.ADMIN_TOKEN = adminToken;
 
-const stack = await startStack({ port, host, stateDir, vars });
+const bridgeListen = process.env.SIPEDGE_BRIDGE_LISTEN ?? "127.0.0.1:5060";
+const stack = await startStack({ port, host, stateDir, vars, bridge: { listen: bridgeListen, logLevel: process.env.SIPEDGE_BRIDGE_LOG_LEVEL ?? "warn" } });
 console.log(`sipedge edge: ${stack.url}  (SIP over WebSocket: ${stack.wsUrl}, subprotocol "sip")`);
+console.log(`bridge: UDP ${stack.bridge.address} ⇄ ${stack.url}/bridge (gateways from config/dispatcher.list)`);
 const { applied, seeded } = stack.database;
 if (applied.length > 0) console.log(`D1 migrations applied: ${applied.join(", ")}`);
 if (seeded > 0) console.log(`seeded ${seeded} demo subscribers (alice, bob, carol, user0000..user0999; see README)`);

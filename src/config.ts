@@ -16,6 +16,13 @@ export interface Vars {
   MAX_CONTACTS?: string;
   NONCE_EXPIRE?: string;
   HANDLE_LOST_FLOWS?: string;
+  DS_PING_INTERVAL?: string;
+  DS_PROBING_THRESHOLD?: string;
+  DS_INACTIVE_THRESHOLD?: string;
+  DS_PROBING_MODE?: string;
+  DS_PING_FROM?: string;
+  DS_PROBE_TIMEOUT?: string;
+  DS_LATENCY_ESTIMATOR_ALPHA?: string;
 }
 
 export interface Config {
@@ -43,6 +50,17 @@ export interface Config {
   nonceExpire: number;
   /** Kamailio `handle_lost_tcp`: a flow's bindings are removed when its socket closes. */
   handleLostFlows: boolean;
+  /** Kamailio dispatcher parameters (ds_ping_interval, ds_probing_threshold, ...). */
+  dispatcher: {
+    pingInterval: number;
+    probingThreshold: number;
+    inactiveThreshold: number;
+    probingMode: 0 | 1 | 2 | 3;
+    pingFrom: string;
+    /** Seconds a keepalive waits for its reply before it counts as a timeout. */
+    probeTimeout: number;
+    latencyAlpha: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -112,6 +130,15 @@ export function parseConfig(env: Vars): Config {
     },
     nonceExpire: positiveInt("NONCE_EXPIRE", env.NONCE_EXPIRE, 300),
     handleLostFlows: flag("HANDLE_LOST_FLOWS", env.HANDLE_LOST_FLOWS, true),
+    dispatcher: {
+      pingInterval: nonNegativeInt("DS_PING_INTERVAL", env.DS_PING_INTERVAL, 10),
+      probingThreshold: positiveInt("DS_PROBING_THRESHOLD", env.DS_PROBING_THRESHOLD, 1),
+      inactiveThreshold: positiveInt("DS_INACTIVE_THRESHOLD", env.DS_INACTIVE_THRESHOLD, 1),
+      probingMode: probingMode(env.DS_PROBING_MODE),
+      pingFrom: env.DS_PING_FROM?.trim() || `sip:dispatcher@${domain}`,
+      probeTimeout: positiveInt("DS_PROBE_TIMEOUT", env.DS_PROBE_TIMEOUT, 2),
+      latencyAlpha: nonNegativeInt("DS_LATENCY_ESTIMATOR_ALPHA", env.DS_LATENCY_ESTIMATOR_ALPHA, 900),
+    },
   };
 }
 
@@ -119,6 +146,12 @@ function minExpiresMode(value: string | undefined): 0 | 1 {
   const mode = nonNegativeInt("MIN_EXPIRES_MODE", value, 0);
   if (mode !== 0 && mode !== 1) throw new ConfigError(SOURCE, "MIN_EXPIRES_MODE", `expected 0 (raise to the minimum) or 1 (answer 423), got ${mode}`);
   return mode;
+}
+
+function probingMode(value: string | undefined): 0 | 1 | 2 | 3 {
+  const mode = nonNegativeInt("DS_PROBING_MODE", value, 1);
+  if (mode > 3) throw new ConfigError(SOURCE, "DS_PROBING_MODE", `expected 0, 1, 2 or 3, got ${mode}`);
+  return mode as 0 | 1 | 2 | 3;
 }
 
 // Env objects are stable per isolate; parse each once.

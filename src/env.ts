@@ -1,3 +1,4 @@
+import type { Dispatcher } from "../durable-objects/dispatcher.ts";
 import type { Location } from "../durable-objects/location.ts";
 import type { Vars } from "./config.ts";
 
@@ -6,6 +7,8 @@ export interface Env extends Vars {
   SIP_CONNECTION: DurableObjectNamespace;
   /** One Location object per address-of-record (`idFromName(aor)`). */
   LOCATION: DurableObjectNamespace<Location>;
+  /** One Dispatcher object per destination-set partition (`idFromName("default")`). */
+  DISPATCHER: DurableObjectNamespace<Dispatcher>;
   DB: D1Database;
   /**
    * Secret (`wrangler secret put ADMIN_TOKEN`; `npm start` takes SIPEDGE_ADMIN_TOKEN): bearer
@@ -13,6 +16,8 @@ export interface Env extends Vars {
    * admin API is closed.
    */
   ADMIN_TOKEN?: string;
+  /** Secret: the bridge link's shared secret(s), comma-separated for a rotation. Unset: closed. */
+  BRIDGE_SECRET?: string;
   /** Secret: signs digest nonces; NONCE_SECRET_PREVIOUS stays valid during a rotation. */
   NONCE_SECRET?: string;
   NONCE_SECRET_PREVIOUS?: string;

@@ -55,22 +55,30 @@ const CHALLENGE = 'Bearer realm="sipedge admin"';
 // RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token. Linear: the classes do not overlap.
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
-/** Hono middleware: 503 when no token is configured, 401 without a valid token. */
-export const adminAuth: MiddlewareHandler<{ Bindings: Env }> = async (c, next) => {
-  const secret = c.env.ADMIN_TOKEN ?? "";
-  if (parseTokens(secret).length === 0) {
-    return c.json({ error: "the admin API is closed: no ADMIN_TOKEN is configured (npm start: set SIPEDGE_ADMIN_TOKEN)" }, 503);
-  }
-  const header = c.req.header("Authorization");
-  if (header === undefined) {
-    c.header("WWW-Authenticate", CHALLENGE);
-    return c.json({ error: "bearer token required" }, 401);
-  }
-  const m = BEARER.exec(header);
-  if (!m || !(await tokenMatches(m[1] as string, secret))) {
-    // RFC 6750 §3.1: error="invalid_token" when the token is wrong.
-    c.header("WWW-Authenticate", `${CHALLENGE}, error="invalid_token"`);
-    return c.json({ error: "invalid bearer token" }, 401);
-  }
-  await next();
-};
+/**
+ * Hono middleware over one secret: 503 when no token is configured (closed, never open), 401
+ * without a valid token.
+ */
+export function bearerAuth(secretOf: (env: Env) => string | undefined, closedMessage: string, realm = CHALLENGE): MiddlewareHandler<{ Bindings: Env }> {
+  return async (c, next) => {
+    const secret = secretOf(c.env) ?? "";
+    if (parseTokens(secret).length === 0) return c.json({ error: closedMessage }, 503);
+    const header = c.req.header("Authorization");
+    if (header === undefined) {
+      c.header("WWW-Authenticate", realm);
+      return c.json({ error: "bearer token required" }, 401);
+    }
+    const m = BEARER.exec(header);
+    if (!m || !(await tokenMatches(m[1] as string, secret))) {
+      // RFC 6750 §3.1: error="invalid_token" when the token is wrong.
+      c.header("WWW-Authenticate", `${realm}, error="invalid_token"`);
+      return c.json({ error: "invalid bearer token" }, 401);
+    }
+    await next();
+  };
+}
+
+export const adminAuth = bearerAuth(
+  (env) => env.ADMIN_TOKEN,
+  "the admin API is closed: no ADMIN_TOKEN is configured (npm start: set SIPEDGE_ADMIN_TOKEN)",
+);

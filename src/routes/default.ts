@@ -1,7 +1,10 @@
 import { compose, type Route } from "../routing/compose.ts";
 import type { RequestContext } from "../routing/context.ts";
 import type { Script } from "../routing/pipeline.ts";
-import { isSipUri } from "../sip/uri.ts";
+import type { DispatcherScript } from "../modules/dispatcher/script.ts";
+import type { TmFailureContext } from "../modules/tm/index.ts";
+import { parseNameAddr } from "../sip/name-addr.ts";
+import { isSipUri, parseUri } from "../sip/uri.ts";
 
 /**
  * The shipped route script. Read it as you would read Kamailio's `request_route`: each route
@@ -66,10 +69,20 @@ const cancelAndRetransmissions: Route<RequestContext> = async (ctx, next) => {
 const withinDialog: Route<RequestContext> = async (ctx, next) => {
   if (ctx.msg.to().params.get("tag") === undefined) return next();
   const route = ctx.rr.looseRoute();
-  if (route.routed && route.flow !== undefined) {
-    const relayed = ctx.tm.relay([{ uri: ctx.msg.uri, flow: route.flow }]);
-    if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
-    return;
+  if (route.routed && route.popped > 0) {
+    // Toward a WebSocket user: the flow named in the route set. From a WebSocket user with no
+    // flow left to follow: the other leg is a gateway, reached through the bridge.
+    const target =
+      route.flow !== undefined
+        ? { uri: ctx.msg.uri, flow: route.flow }
+        : ctx.source.transport !== "udp"
+          ? gatewayTarget(ctx, route.nextHop)
+          : undefined;
+    if (target) {
+      const relayed = ctx.tm.relay([target]);
+      if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
+      return;
+    }
   }
   if (ctx.msg.method === "ACK") {
     ctx.drop();
@@ -102,12 +115,27 @@ const registrar: Route<RequestContext> = async (ctx, next) => {
 };
 
 /**
+ * Requests that arrive through the bridge (UDP) come from gateways: trusted when the source is a
+ * dispatcher destination (Kamailio `ds_is_from_list()`), refused otherwise, since UDP sources can
+ * be spoofed and nothing else should reach the edge that way.
+ */
+const fromGateway: Route<RequestContext> = async (ctx, next) => {
+  if (ctx.source.transport !== "udp") return next();
+  if (!(await ctx.dispatcher.isFromList())) {
+    ctx.sl.sendReply(403, "Forbidden");
+    return;
+  }
+  ctx.trusted = true;
+  await next();
+};
+
+/**
  * route[AUTH]: requests from this domain's users must prove who they are (407), except ACK and
  * CANCEL, which cannot be challenged (RFC 3261 §22.1). The From user must be the authenticated one.
  */
 const authenticateCaller: Route<RequestContext> = async (ctx, next) => {
   const from = ctx.msg.from().uri;
-  if (ctx.msg.method !== "ACK" && isSipUri(from) && ctx.isMyself(from.host)) {
+  if (!ctx.trusted && ctx.msg.method !== "ACK" && isSipUri(from) && ctx.isMyself(from.host)) {
     const auth = await ctx.auth.authCheck();
     if (!auth.ok) {
       ctx.auth.reject(auth);
@@ -129,6 +157,67 @@ const relayPolicy: Route<RequestContext> = async (ctx, next) => {
   await next();
 };
 
+const PSTN_NUMBER = /^\+?[0-9]+$/;
+
+/**
+ * route[DISPATCH] (the seed's Kamailio route): numeric Request-URIs (PSTN numbers) go to the
+ * gateways of set 1, round robin (`ds_select_dst("1", "4")`), with `RTF_DISPATCH` as the failure
+ * route; 404 "No destination" when no gateway is up. Only authenticated users may call out.
+ */
+const dispatch: Route<RequestContext> = async (ctx, next) => {
+  const ruri = ctx.msg.ruri();
+  const user = isSipUri(ruri) ? ruri.user : ruri.scheme === "tel" && "number" in ruri ? ruri.number : undefined;
+  if (user === undefined || !PSTN_NUMBER.test(user)) return next();
+  if (!ctx.authenticated) {
+    ctx.sl.sendReply(403, "Forbidden");
+    return;
+  }
+  if (!(await ctx.dispatcher.selectDst(1, 4))) {
+    ctx.sl.sendReply(404, "No destination");
+    return;
+  }
+  const inbound = { transport: ctx.source.transport, flow: ctx.source.flow };
+  const params = { shard: ctx.shard };
+  ctx.tm.onBranch((request) => ctx.rr.recordRoute({ inbound, outbound: { transport: "udp" }, params }, request));
+  ctx.tm.onFailure(rtfDispatch(ctx.dispatcher));
+  relayToDestination(ctx.dispatcher, (t) => ctx.tm.relay(t), (status, reason) => ctx.sl.sendReply(status, reason));
+};
+
+/**
+ * failure_route[RTF_DISPATCH]: the next gateway, only for a 500 or a local timeout without any
+ * reply (a timed-out destination is marked inactive and probed, `ds_mark_dst("ip")`); a cancelled
+ * call ends here.
+ */
+function rtfDispatch(ds: DispatcherScript) {
+  return async function RTF_DISPATCH(ctx: TmFailureContext): Promise<void> {
+    if (ctx.isCanceled()) return;
+    const timeout = ctx.branchTimeout() && !ctx.branchReplied();
+    if (!ctx.checkStatus("500") && !timeout) return;
+    if (timeout) await ds.markDst("ip");
+    if (!ds.nextDst()) return;
+    ctx.tm.onFailure(RTF_DISPATCH);
+    relayToDestination(ds, (t) => ctx.tm.relay(t), (status, reason) => ctx.tm.reply(status, reason));
+  };
+}
+
+function relayToDestination(
+  ds: DispatcherScript,
+  relay: (targets: NonNullable<ReturnType<DispatcherScript["target"]>>[]) => { ok: boolean; status?: number; reason?: string },
+  reply: (status: number, reason: string) => unknown,
+): void {
+  const target = ds.target();
+  if (!target) {
+    reply(404, "No destination");
+    return;
+  }
+  if (!target.via) {
+    reply(503, "No bridge link");
+    return;
+  }
+  const relayed = relay([target]);
+  if (!relayed.ok) reply(relayed.status ?? 500, relayed.reason ?? "Server Internal Error");
+}
+
 /**
  * route[LOCATION]: `lookup("location")` then `t_relay()` to every binding, q-ordered, each over its
  * own flow; Record-Route names both flows so the dialog's later requests find their sockets.
@@ -144,7 +233,8 @@ const location: Route<RequestContext> = async (ctx, next) => {
   }
   const inbound = { transport: ctx.source.transport, flow: ctx.source.flow };
   if (ctx.msg.method !== "MESSAGE" && ctx.msg.method !== "OPTIONS") {
-    ctx.tm.onBranch((request, target) => ctx.rr.recordRoute({ inbound, outbound: { transport: "ws", flow: target.flow } }, request));
+    const params = { shard: ctx.shard };
+    ctx.tm.onBranch((request, target) => ctx.rr.recordRoute({ inbound, outbound: { transport: "ws", flow: target.flow }, params }, request));
   }
   const relayed = ctx.tm.relay(found.targets);
   if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
@@ -157,8 +247,26 @@ export const defaultScript: Script = {
     cancelAndRetransmissions,
     withinDialog,
     registrar,
+    fromGateway,
     authenticateCaller,
     relayPolicy,
+    dispatch,
     location,
   ]),
 };
+
+/** The SIP URI of a Route value or Request-URI (`<sip:a@h:5060;lr>` or `sip:a@h`). */
+function sipUriOf(text: string) {
+  const t = text.trim();
+  const parsed = t.startsWith("<") ? parseNameAddr(t) : parseUri(t);
+  if (!parsed.ok) return undefined;
+  const uri = "uri" in parsed.value ? parsed.value.uri : parsed.value;
+  return isSipUri(uri) ? uri : undefined;
+}
+
+/** A branch to the next hop through the bridge (5060 when the URI gives no port). */
+function gatewayTarget(ctx: RequestContext, nextHop: string) {
+  const uri = sipUriOf(nextHop);
+  const via = ctx.bridgeVia();
+  return uri && via && { uri: ctx.msg.uri, dst: `${uri.host}:${uri.port ?? 5060}`, via };
+}

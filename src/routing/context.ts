@@ -4,10 +4,12 @@ import type { SipMessage, SipRequest, SipResponse } from "../sip/message.ts";
 import type { Uri } from "../sip/uri.ts";
 import type { Auth } from "../modules/auth/index.ts";
 import { AuthScript } from "../modules/auth/script.ts";
+import type { DispatcherClient } from "../modules/dispatcher/client.ts";
+import { DispatcherScript } from "../modules/dispatcher/script.ts";
 import { Maxfwd } from "../modules/maxfwd/index.ts";
 import { RegistrarScript, type LocationService } from "../modules/registrar/script.ts";
 import type { Rr, LooseRouteResult, RecordRouteOptions } from "../modules/rr/index.ts";
-import { bindRequest, type Tm, type TmRequest } from "../modules/tm/index.ts";
+import { bindRequest, type SentBy, type Tm, type TmRequest } from "../modules/tm/index.ts";
 import { Sanity } from "../modules/sanity/index.ts";
 import { Sl } from "../modules/sl/index.ts";
 
@@ -17,6 +19,8 @@ export interface Source {
   ip: string;
   port?: number;
   flow?: string;
+  /** The bridge a UDP datagram came through. */
+  bridge?: string;
 }
 
 /**
@@ -41,6 +45,11 @@ export interface Services {
   rr?: Rr;
   /** Hands a response to the object whose transaction it answers (the branch names it). */
   routeResponse?: (response: SipResponse) => void | Promise<void>;
+  dispatcher?: DispatcherClient;
+  /** The owning shard's number. */
+  shard?: string;
+  /** The Via sent-by for branches that leave through a bridge (its advertised UDP address). */
+  bridgeVia?: () => SentBy | undefined;
   /** Whether a subscriber exists (480 vs 404 after a failed lookup). */
   subscriberExists?: (user: string, domain: string) => Promise<boolean>;
   /** Told when a REGISTER over this flow stored bindings (they go when the flow closes). */
@@ -74,8 +83,11 @@ export class RequestContext implements BaseContext {
   #registrar?: RegistrarScript;
   #tm?: TmRequest;
   #rr?: RrScript;
+  #dispatcher?: DispatcherScript;
   /** Set by the script once the caller has authenticated (Kamailio scripts keep a flag). */
   authenticated = false;
+  /** Set by the script for a trusted source (a gateway of the dispatcher list, a trusted address). */
+  trusted = false;
 
   constructor(
     readonly msg: SipRequest,
@@ -104,6 +116,16 @@ export class RequestContext implements BaseContext {
 
   isMyself(target: string | Uri): boolean {
     return isMyself(this.config, target);
+  }
+
+  /** This object's shard number (written into Record-Route so the bridge finds the dialog). */
+  get shard(): string {
+    return this.services.shard ?? "0";
+  }
+
+  /** The Via sent-by for a branch through the bridge. */
+  bridgeVia(): SentBy | undefined {
+    return this.services.bridgeVia?.();
   }
 
   get sl(): Sl {
@@ -152,6 +174,11 @@ export class RequestContext implements BaseContext {
       };
     }
     return this.#tm;
+  }
+
+  /** Kamailio dispatcher over this request. */
+  get dispatcher(): DispatcherScript {
+    return (this.#dispatcher ??= new DispatcherScript(this, need(this.services.dispatcher, "dispatcher"), this.services.bridgeVia ?? (() => undefined)));
   }
 
   /** Kamailio rr over this request. */

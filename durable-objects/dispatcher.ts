@@ -1,0 +1,174 @@
+import { DurableObject } from "cloudflare:workers";
+import { configFor, type Config } from "../src/config.ts";
+import type { Env } from "../src/env.ts";
+import { createLogger, type Logger } from "../src/log.ts";
+import {
+  emptyLatencyStats,
+  loadDispatcherRows,
+  markDst,
+  onProbeReply,
+  recordLatency,
+  recordTimeout,
+  shouldProbe,
+  type Destination,
+  type DispatcherList,
+  type DispatcherRow,
+} from "../src/modules/dispatcher/index.ts";
+
+/** What shards cache: the destination sets with their states, and a version that moves on change. */
+export interface DispatcherSnapshot {
+  version: number;
+  list: DispatcherList;
+}
+
+/** One keepalive a shard sends through its bridge link. */
+export interface Probe {
+  uri: string;
+  /** Where the bridge sends it: `host:port`. */
+  dst: string;
+  /** From URI of the OPTIONS (Kamailio `ds_ping_from`, or the destination's `ping_from` attr). */
+  from: string;
+}
+
+export interface ProbeResult {
+  uri: string;
+  /** 408 when nothing came back within the probe timeout. */
+  status: number;
+  latencyMs: number;
+}
+
+/** A shard that can send keepalives through a bridge link (SipConnection.probe). */
+interface ProbingShard {
+  probe(probes: Probe[], timeoutMs: number): Promise<ProbeResult[] | "no-link">;
+}
+
+/**
+ * Dispatcher: one object per destination-set partition (Kamailio's dispatcher module state). It
+ * owns the sets (from the D1 `dispatcher` table), the destination states, OPTIONS probing every
+ * `DS_PING_INTERVAL` (alarm; the keepalives go out through a shard's bridge link) and latency
+ * statistics. Shards select from a cached snapshot (by version), so a call never stops here.
+ */
+export class Dispatcher extends DurableObject<Env> {
+  private readonly config: Config;
+  private readonly log: Logger;
+  private list: DispatcherList = { sets: new Map() };
+  private version = 0;
+  private loaded: Promise<void> | undefined;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.config = configFor(env);
+    this.log = createLogger(this.config.logLevel);
+  }
+
+  /** The sets and states for a shard's cache; starts probing on first use. */
+  async snapshot(): Promise<DispatcherSnapshot> {
+    await this.load();
+    return { version: this.version, list: this.list };
+  }
+
+  /** Kamailio `dispatcher.reload`: reads the `dispatcher` table again; states start active. */
+  async reload(): Promise<{ sets: number; destinations: number } | { error: string }> {
+    this.loaded = undefined;
+    try {
+      await this.load();
+    } catch (err) {
+      return { error: err instanceof Error ? err.message : String(err) };
+    }
+    let destinations = 0;
+    for (const set of this.list.sets.values()) destinations += set.destinations.length;
+    return { sets: this.list.sets.size, destinations };
+  }
+
+  /** Kamailio `ds_mark_dst(state)` for one destination of a set (a shard's failure route calls it). */
+  async markDst(setId: number, uri: string, state: string): Promise<boolean> {
+    await this.load();
+    const set = this.list.sets.get(setId);
+    const dst = set?.destinations.find((d) => d.uri === uri);
+    if (!set || !dst) return false;
+    const t = markDst(dst, state, this.probingOptions(), set);
+    if (typeof t === "string") return false;
+    if (t.changed) this.changed(dst, t.from, t.to);
+    return true;
+  }
+
+  override async alarm(): Promise<void> {
+    await this.load();
+    try {
+      await this.probeAll();
+    } finally {
+      await this.ctx.storage.setAlarm(Date.now() + this.config.dispatcher.pingInterval * 1000);
+    }
+  }
+
+  private async load(): Promise<void> {
+    this.loaded ??= (async () => {
+      const { results } = await this.env.DB.prepare("SELECT id, setid, destination, flags, priority, attrs, description FROM dispatcher ORDER BY id").all<DispatcherRow>();
+      const loaded = loadDispatcherRows(results, "dispatcher (D1)");
+      if (!loaded.ok) {
+        const e = loaded.error;
+        this.log.error("dispatcher table refused", { file: e.file, line: e.line, field: e.field, reason: e.reason });
+        throw new Error(`${e.file}:${e.line}: ${e.field}: ${e.reason}`);
+      }
+      this.list = loaded.value;
+      this.version++;
+      if (this.config.dispatcher.pingInterval > 0 && (await this.ctx.storage.getAlarm()) === null) {
+        await this.ctx.storage.setAlarm(Date.now() + 1000);
+      }
+    })();
+    try {
+      await this.loaded;
+    } catch (err) {
+      this.loaded = undefined;
+      throw err;
+    }
+  }
+
+  private probingOptions() {
+    const d = this.config.dispatcher;
+    return { probingThreshold: d.probingThreshold, inactiveThreshold: d.inactiveThreshold, mode: d.probingMode };
+  }
+
+  /** Sends every due keepalive through the first shard that has a bridge link. */
+  private async probeAll(): Promise<void> {
+    const due: { dst: Destination; setId: number }[] = [];
+    for (const set of this.list.sets.values()) {
+      for (const dst of set.destinations) if (shouldProbe(dst, this.config.dispatcher.probingMode)) due.push({ dst, setId: set.id });
+    }
+    if (due.length === 0) return;
+    const probes: Probe[] = due.map(({ dst }) => ({
+      uri: dst.uri,
+      dst: `${dst.host}:${dst.port}`,
+      from: dst.attrs.pingFrom ?? this.config.dispatcher.pingFrom,
+    }));
+    const results = await this.sendProbes(probes);
+    if (!results) return;
+    const byUri = new Map(results.map((r) => [r.uri, r]));
+    for (const { dst, setId } of due) {
+      const r = byUri.get(dst.uri);
+      if (!r) continue;
+      const set = this.list.sets.get(setId);
+      dst.latency ??= emptyLatencyStats();
+      if (r.status === 408) recordTimeout(dst.latency);
+      else recordLatency(dst.latency, r.latencyMs, this.config.dispatcher.latencyAlpha);
+      const t = onProbeReply(dst, r.status, this.probingOptions(), set);
+      if (t.changed) this.changed(dst, t.from, t.to);
+    }
+  }
+
+  private async sendProbes(probes: Probe[]): Promise<ProbeResult[] | undefined> {
+    const timeout = this.config.dispatcher.probeTimeout * 1000;
+    for (let shard = 0; shard < this.config.connectionShards; shard++) {
+      const stub = this.env.SIP_CONNECTION.get(this.env.SIP_CONNECTION.idFromName(`shard-${shard}`)) as unknown as ProbingShard;
+      const results = await stub.probe(probes, timeout);
+      if (results !== "no-link") return results;
+    }
+    this.log.warn("dispatcher: no bridge link to probe through");
+    return undefined;
+  }
+
+  private changed(dst: Destination, from: string, to: string): void {
+    this.version++;
+    this.log.info("dispatcher destination state", { uri: dst.uri, from, to });
+  }
+}

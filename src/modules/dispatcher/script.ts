@@ -1,0 +1,76 @@
+import type { RequestContext } from "../../routing/context.ts";
+import type { SentBy, Target } from "../tm/types.ts";
+import type { DispatcherClient } from "./client.ts";
+import { FROM_LIST_IGNORE_PROTO, currentDst, isFromList, nextDst, select, type Destination, type Selection } from "./index.ts";
+
+/**
+ * The `ctx.dispatcher` namespace: Kamailio's dispatcher over the request at hand. `selectDst`
+ * picks from the shard's snapshot; `target()` is the branch for tm (the Request-URI stays, the
+ * destination is the next hop, reached through the bridge); `nextDst` walks the failover list.
+ */
+export class DispatcherScript {
+  private selection: Selection | undefined;
+
+  constructor(
+    private readonly ctx: RequestContext,
+    private readonly client: DispatcherClient,
+    private readonly bridgeVia: () => SentBy | undefined,
+  ) {}
+
+  /** Kamailio `ds_select_dst(set, alg)`: false when the set has no usable destination. */
+  async selectDst(setId: number, alg: number, options: { useDefault?: boolean } = {}): Promise<boolean> {
+    const list = await this.client.list();
+    const msg = this.ctx.msg;
+    const credentials = msg.headers.get("Proxy-Authorization") ?? msg.headers.get("Authorization");
+    this.selection = select(
+      list.sets.get(setId),
+      alg,
+      {
+        method: msg.method,
+        callId: msg.callId,
+        fromUri: msg.headers.get("From") ?? "",
+        toUri: msg.headers.get("To") ?? "",
+        ruri: msg.uri,
+        authUsername: credentials ? /username="([^"]*)"/.exec(credentials)?.[1] : undefined,
+      },
+      this.client.state,
+      { useDefault: options.useDefault, failover: true },
+    );
+    return this.selection.selected;
+  }
+
+  /** The destination in use (Kamailio `$du`). */
+  current(): Destination | undefined {
+    return this.selection ? currentDst(this.selection) : undefined;
+  }
+
+  /** The branch to relay to: Request-URI unchanged, the destination as next hop, via the bridge. */
+  target(): Target | undefined {
+    const dst = this.current();
+    if (!dst) return undefined;
+    const t: Target = { uri: this.ctx.msg.uri, dst: `${dst.host}:${dst.port}` };
+    const via = this.bridgeVia();
+    if (via) t.via = via;
+    return t;
+  }
+
+  /** Kamailio `ds_next_dst()`: moves to the next destination of the failover list. */
+  nextDst(): boolean {
+    return this.selection !== undefined && nextDst(this.selection, this.client.state) !== undefined;
+  }
+
+  /** Kamailio `ds_mark_dst(state)` on the destination in use ("i" inactive, "t" trying, "p" probing). */
+  async markDst(state = "ip"): Promise<boolean> {
+    const dst = this.current();
+    if (!dst || !this.selection?.selected) return false;
+    return this.client.markDst(this.selection.setId, dst.uri, state);
+  }
+
+  /** Kamailio `ds_is_from_list(set)`: the request's source address is a destination of the set. */
+  async isFromList(setId = -1): Promise<boolean> {
+    const { ip, port, transport } = this.ctx.source;
+    if (port === undefined) return false;
+    const list = await this.client.list();
+    return isFromList(list, { host: ip, port, transport }, setId, FROM_LIST_IGNORE_PROTO).found;
+  }
+}
