@@ -12,7 +12,7 @@ it("npm start serves SIP over WebSocket and stops everything on SIGTERM", async 
   const port = 18000 + Math.floor(Math.random() * 1000);
   const child = spawn(process.execPath, [path.join(ROOT, "scripts/start.mjs")], {
     cwd: ROOT,
-    env: { ...process.env, SIPEDGE_PORT: String(port), SIPEDGE_STATE_DIR: stateDir },
+    env: { ...process.env, SIPEDGE_PORT: String(port), SIPEDGE_STATE_DIR: stateDir, SIPEDGE_BRIDGE_LISTEN: `127.0.0.1:${port + 1000}` },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -3,12 +3,11 @@
  *
  * Order of the challenges: RFC 8760 §2.3 has the UAS list one challenge per algorithm, most
  * preferred first, and §2.4 has the UAC use the topmost one it supports. The two WebRTC
- * libraries we serve do less than that: JsSIP (lib/RequestSender.js, DigestAuthentication.js)
- * and SIP.js (core/user-agents/user-agent-client.js) parse only the *first* WWW-Authenticate /
- * Proxy-Authenticate header and give up when its algorithm is not MD5. Listing SHA-256 first
- * would lock every JsSIP and SIP.js client out, so MD5 comes first by default and SHA-256 is
- * offered after it for clients that walk the list. Operators whose clients all do SHA-256 flip
- * the order with the `algorithms` option.
+ * libraries we serve do less than that: their message parsers (JsSIP lib/Parser.js, SIP.js
+ * core/messages/parser.js) keep only the *last* WWW-Authenticate / Proxy-Authenticate header
+ * (each one overwrites the one before), and they give up when its algorithm is not MD5. So
+ * SHA-256 comes first, as RFC 8760 prefers, and MD5 last, where JsSIP and SIP.js look. Listing
+ * MD5 first would lock every JsSIP and SIP.js client out.
  *
  * Only qop="auth" is offered: JsSIP picks auth-int whenever it is listed, and integrity of
  * bodies the edge relays untouched buys nothing over TLS.

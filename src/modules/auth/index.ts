@@ -87,7 +87,7 @@ export function createAuth({
   secrets,
   lookup,
   nonceExpire = 300,
-  algorithms = ["MD5", "SHA-256"],
+  algorithms = ["SHA-256", "MD5"],
   qop = "auth",
   calculateHa1 = false,
   ncEnabled = true,

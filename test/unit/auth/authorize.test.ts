@@ -172,22 +172,22 @@ describe("nonce lifetime and replay", () => {
 });
 
 describe("challenges", () => {
-  it("offer MD5 first and SHA-256 second, qop=auth, one header each (RFC 8760)", async () => {
+  it("offer SHA-256 first and MD5 last (where JsSIP and SIP.js read), qop=auth, one header each (RFC 8760)", async () => {
     const { auth } = setup();
     const challenge = auth.wwwChallenge(REALM);
     expect(challenge).toMatchObject({ status: 401, reason: "Unauthorized", header: "WWW-Authenticate" });
     expect(challenge.values).toHaveLength(2);
     const nonce = nonceOf(challenge.values[0]!);
     expect(challenge.values).toEqual([
-      `Digest realm="localhost", nonce="${nonce}", qop="auth", algorithm=MD5`,
       `Digest realm="localhost", nonce="${nonce}", qop="auth", algorithm=SHA-256`,
+      `Digest realm="localhost", nonce="${nonce}", qop="auth", algorithm=MD5`,
     ]);
   });
 
-  it("put SHA-256 first when configured so, which JsSIP and SIP.js then cannot answer", async () => {
-    const { auth } = setup({ algorithms: ["SHA-256", "MD5"] });
+  it("put MD5 first when configured so, which JsSIP and SIP.js then cannot answer", async () => {
+    const { auth } = setup({ algorithms: ["MD5", "SHA-256"] });
     const challenge = auth.wwwChallenge(REALM);
-    expect(challenge.values[0]).toContain("algorithm=SHA-256");
+    expect(challenge.values[0]).toContain("algorithm=MD5");
     expect(jssipAnswer(challenge.values, { username: "alice", password: "wonderland" }, REGISTER)).toBeUndefined();
     expect(sipjsAnswer(challenge.values, { username: "alice", password: "wonderland" }, REGISTER)).toBeUndefined();
   });

@@ -35,13 +35,13 @@ export interface ClientRequest {
 }
 
 /**
- * What JsSIP's RequestSender does with a 401/407: parse the *first* challenge header and
+ * What JsSIP's RequestSender does with a 401/407: parse the *last* challenge header (each one overwrites the one before) and
  * answer it, or give up (undefined).
  */
 export function jssipAnswer(challenges: readonly string[], account: Account, request: ClientRequest, header = "WWW_Authenticate"): string | undefined {
-  const first = challenges[0];
-  if (first === undefined) return undefined;
-  const challenge = JsSipGrammar.parse(first, header);
+  const last = challenges[challenges.length - 1];
+  if (last === undefined) return undefined;
+  const challenge = JsSipGrammar.parse(last, header);
   if (challenge === -1) return undefined;
   const auth = new JsSipDigestAuthentication(account);
   return auth.authenticate({ method: request.method, ruri: request.ruri, body: null }, challenge) ? auth.toString() : undefined;
@@ -49,16 +49,16 @@ export function jssipAnswer(challenges: readonly string[], account: Account, req
 
 /** A JsSIP DigestAuthentication kept across requests, the way a UA reuses one per transaction. */
 export function jssipSession(challenges: readonly string[], account: Account): (request: ClientRequest) => string | undefined {
-  const challenge = JsSipGrammar.parse(challenges[0] ?? "", "WWW_Authenticate");
+  const challenge = JsSipGrammar.parse(challenges[challenges.length - 1] ?? "", "WWW_Authenticate");
   const auth = new JsSipDigestAuthentication(account);
   return (request) => (auth.authenticate({ method: request.method, ruri: request.ruri, body: null }, challenge) ? auth.toString() : undefined);
 }
 
-/** SIP.js's UserAgentClient: the first challenge header, SIP.js's grammar and digest code. */
+/** SIP.js's UserAgentClient: the last challenge header (its parser keeps only that one), SIP.js's grammar and digest code. */
 export function sipjsAnswer(challenges: readonly string[], account: Account, request: ClientRequest): string | undefined {
-  const first = challenges[0];
-  if (first === undefined) return undefined;
-  const challenge: unknown = SipJsGrammar.parse(first, "WWW_Authenticate");
+  const last = challenges[challenges.length - 1];
+  if (last === undefined) return undefined;
+  const challenge: unknown = SipJsGrammar.parse(last, "WWW_Authenticate");
   if (challenge === -1) return undefined;
   const factory = new LoggerFactory();
   factory.builtinEnabled = false;

@@ -108,8 +108,8 @@ describe("the default route script (seed's request checks)", () => {
     const [raw] = await run(sipRequest({ method: "INVITE", ruri: "sip:bob@example.com" }));
     const res = readResponse(raw!);
     expect(res.status).toBe(407);
-    expect(res.headers.get("proxy-authenticate")?.[1]).toMatch(/algorithm=SHA-256$/);
-    expect(res.headers.get("proxy-authenticate")?.[0]).toMatch(/^Digest realm="localhost", nonce="[^"]+", qop="auth", algorithm=MD5$/);
+    expect(res.headers.get("proxy-authenticate")?.[0]).toMatch(/algorithm=SHA-256$/);
+    expect(res.headers.get("proxy-authenticate")?.[1]).toMatch(/^Digest realm="localhost", nonce="[^"]+", qop="auth", algorithm=MD5$/);
   });
 
   it("answers a request for an unknown local user with 404, and for a known user without binding with 480", async () => {
