@@ -3,7 +3,10 @@ import { configFor, type Config } from "../src/config.ts";
 import type { Env } from "../src/env.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import {
+  ALG,
+  createSelectState,
   emptyLatencyStats,
+  select,
   loadDispatcherRows,
   markDst,
   onProbeReply,
@@ -13,6 +16,8 @@ import {
   type Destination,
   type DispatcherList,
   type DispatcherRow,
+  type SelectInput,
+  type Selection,
 } from "../src/modules/dispatcher/index.ts";
 
 /** What shards cache: the destination sets with their states, and a version that moves on change. */
@@ -54,6 +59,8 @@ export class Dispatcher extends DurableObject<Env> {
   private list: DispatcherList = { sets: new Map() };
   private version = 0;
   private loaded: Promise<void> | undefined;
+  /** Algorithm 10's call-load table: exact only here, so that algorithm costs a hop per call. */
+  private readonly loadState = createSelectState();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -63,7 +70,7 @@ export class Dispatcher extends DurableObject<Env> {
 
   /** The sets and states for a shard's cache; starts probing on first use. */
   async snapshot(): Promise<DispatcherSnapshot> {
-    await this.load();
+    await this.ensureLoaded();
     return { version: this.version, list: this.list };
   }
 
@@ -71,7 +78,7 @@ export class Dispatcher extends DurableObject<Env> {
   async reload(): Promise<{ sets: number; destinations: number } | { error: string }> {
     this.loaded = undefined;
     try {
-      await this.load();
+      await this.ensureLoaded();
     } catch (err) {
       return { error: err instanceof Error ? err.message : String(err) };
     }
@@ -82,7 +89,7 @@ export class Dispatcher extends DurableObject<Env> {
 
   /** Kamailio `ds_mark_dst(state)` for one destination of a set (a shard's failure route calls it). */
   async markDst(setId: number, uri: string, state: string): Promise<boolean> {
-    await this.load();
+    await this.ensureLoaded();
     const set = this.list.sets.get(setId);
     const dst = set?.destinations.find((d) => d.uri === uri);
     if (!set || !dst) return false;
@@ -92,16 +99,36 @@ export class Dispatcher extends DurableObject<Env> {
     return true;
   }
 
-  override async alarm(): Promise<void> {
-    await this.load();
-    try {
-      await this.probeAll();
-    } finally {
-      await this.ctx.storage.setAlarm(Date.now() + this.config.dispatcher.pingInterval * 1000);
-    }
+  /**
+   * `ds_select_dst(set, 10)`: the least-loaded destination under its maxload, counted against its
+   * duid here (DESIGN.md §3: call load is the one selection that must not be approximate).
+   */
+  async selectByLoad(setId: number, input: SelectInput, useDefault: boolean): Promise<Selection> {
+    await this.ensureLoaded();
+    return select(this.list.sets.get(setId), ALG.CALL_LOAD, input, this.loadState, { useDefault, failover: true });
   }
 
-  private async load(): Promise<void> {
+  /** Kamailio `ds_load_update` / `ds_load_unset` / ds_next_dst moving a call: keeps the counts. */
+  async loadEvent(callId: string, event: "confirm" | "release" | "move", duid?: string): Promise<void> {
+    const now = Date.now();
+    this.loadState.callLoad.expire(now);
+    if (event === "confirm") this.loadState.callLoad.confirm(callId, now);
+    else if (event === "release") this.loadState.callLoad.release(callId);
+    else if (duid !== undefined) this.loadState.callLoad.replace(callId, duid);
+  }
+
+  /**
+   * Kamailio's ping timer: every `ds_ping_interval`, whatever earlier keepalives are still waiting
+   * for (a silent gateway takes the probe timeout to count), so a dead destination is marked
+   * within interval × threshold + timeout.
+   */
+  override async alarm(): Promise<void> {
+    await this.ctx.storage.setAlarm(Date.now() + this.config.dispatcher.pingInterval * 1000);
+    await this.ensureLoaded();
+    this.ctx.waitUntil(this.probeAll().catch((err: unknown) => this.log.error("dispatcher probing failed", { error: String(err) })));
+  }
+
+  private async ensureLoaded(): Promise<void> {
     this.loaded ??= (async () => {
       const { results } = await this.env.DB.prepare("SELECT id, setid, destination, flags, priority, attrs, description FROM dispatcher ORDER BY id").all<DispatcherRow>();
       const loaded = loadDispatcherRows(results, "dispatcher (D1)");

@@ -6,6 +6,7 @@ import {
   lookup,
   nextExpiry,
   removeFlow,
+  sameRoute,
   type Binding,
   type LookupResult,
   type RegisterInput,
@@ -80,19 +81,7 @@ function keyOf(b: Binding): string {
   return b.instance === undefined ? `c:${b.contact}` : `i:${b.instance};${b.regId ?? ""}`;
 }
 
-/** Same target: anything a lookup or a reply depends on, other than time and CSeq. */
-function sameRoute(a: Binding, b: Binding): boolean {
-  return (
-    a.contact === b.contact &&
-    a.q === b.q &&
-    a.flowToken === b.flowToken &&
-    a.received === b.received &&
-    a.userAgent === b.userAgent &&
-    a.instance === b.instance &&
-    a.regId === b.regId &&
-    (a.path ?? []).join("\n") === (b.path ?? []).join("\n")
-  );
-}
+
 
 function sameTimes(a: Binding, b: Binding): boolean {
   return a.expires === b.expires && a.cseq === b.cseq && a.callId === b.callId && a.lastModified === b.lastModified;

@@ -22,6 +22,9 @@ import { BridgeTransport, parseBridgeFrame } from "../src/transport/bridge.ts";
 import { BridgeLinks, type BridgeAttachment } from "./bridge-links.ts";
 import type { Probe, ProbeResult } from "./dispatcher.ts";
 import { locationOf } from "./location.ts";
+import { GuardClient, type GuardEvent } from "./guard.ts";
+import { PermissionsLoader } from "../src/modules/permissions/script.ts";
+import { pikeKey } from "../src/modules/pike/index.ts";
 
 /** What a client socket carries through hibernation (serializeAttachment). */
 interface Attachment {
@@ -48,6 +51,8 @@ interface Connection {
 export const CLIENT_IP_HEADER = "X-Sipedge-Client-IP";
 export const SHARD_HEADER = "X-Sipedge-Shard";
 export const BRIDGE_HEADER = "X-Sipedge-Bridge";
+/** Set by the Worker when the client's address has live auth failures (its Guard said so). */
+export const AUTH_WATCH_HEADER = "X-Sipedge-Auth-Watch";
 
 /**
  * SipConnection: one shard of WebSocket clients (RFC 7118). It holds the hibernatable sockets,
@@ -62,6 +67,9 @@ export class SipConnection extends DurableObject<Env> {
   private readonly bridges: BridgeLinks;
   /** This shard's number: the first part of its flow tokens, and the owner id in its branches. */
   private readonly shard: string;
+  /** Pike fast paths and cached bans in front of the Guard objects (issue 5). */
+  private readonly guard: GuardClient;
+  private readonly permissions: PermissionsLoader;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -74,7 +82,11 @@ export class SipConnection extends DurableObject<Env> {
     const host = { host: this.config.domain };
     this.bridges = new BridgeLinks(ctx, this.log);
     const dispatcher = env.DISPATCHER.get(env.DISPATCHER.idFromName("default"));
+    this.guard = new GuardClient(env.GUARD, ctx, this.config.security, this.log);
+    this.permissions = new PermissionsLoader(env.DB);
     this.services = {
+      guard: this.guard,
+      permissions: this.permissions.load,
       auth: createEdgeAuth(env, this.config, subscribers),
       location: createLocationClient(env, this.config),
       subscriberExists: async (user, domain) => (await subscribers.lookup({ username: user, user, realm: domain })) !== undefined,
@@ -88,7 +100,12 @@ export class SipConnection extends DurableObject<Env> {
       }),
       rr: createRr({ listen: Object.assign(this.bridges.listen, { ws: host, wss: host }), isMyself: (target) => isMyself(this.config, target) }),
       routeResponse: (response) => this.routeResponse(response),
-      dispatcher: new DispatcherClient({ snapshot: () => dispatcher.snapshot(), markDst: (set, uri, state) => dispatcher.markDst(set, uri, state) }),
+      dispatcher: new DispatcherClient({
+        snapshot: () => dispatcher.snapshot(),
+        markDst: (set, uri, state) => dispatcher.markDst(set, uri, state),
+        selectByLoad: (set, input, useDefault) => dispatcher.selectByLoad(set, input, useDefault),
+        loadEvent: (callId, event, duid) => dispatcher.loadEvent(callId, event, duid),
+      }),
       bridgeVia: () => this.bridges.via(),
       shard: this.shard,
     };
@@ -108,7 +125,9 @@ export class SipConnection extends DurableObject<Env> {
       connectedAt: Date.now(),
       aors: [],
     };
-    this.ctx.acceptWebSocket(server, [`conn:${attachment.flow}`]);
+    // The `ip:` tag lets a Guard's ban close every socket of the address, and count them.
+    this.ctx.acceptWebSocket(server, [`conn:${attachment.flow}`, `ip:${pikeKey(attachment.ip)}`]);
+    this.guard.accepted(attachment.ip, request.headers.get(AUTH_WATCH_HEADER) === "1");
     server.serializeAttachment(attachment);
     this.log.debug("websocket accepted", { flow: attachment.flow, ip: attachment.ip });
     return new Response(null, { status: 101, webSocket: client, headers: { "Sec-WebSocket-Protocol": SIP_SUBPROTOCOL } });
@@ -154,6 +173,12 @@ export class SipConnection extends DurableObject<Env> {
   /** Number of client sockets this shard holds (admin, tests). */
   async connectionCount(): Promise<number> {
     return this.ctx.getWebSockets().length;
+  }
+
+  /** RPC from a Guard: a ban (close the address's sockets), a watch, a count; or a permissions reload. */
+  async security(event: GuardEvent): Promise<number | undefined> {
+    if (event.kind === "reload-permissions") return (await this.permissions.reload()).ok ? 1 : 0;
+    return this.guard.onEvent(event);
   }
 
   /** RPC from the Dispatcher object: keepalives through this shard's bridge link. */
@@ -262,6 +287,8 @@ export class SipConnection extends DurableObject<Env> {
       this.log.info("bridge link down", { bridge: conn.bridge.bridge });
       return;
     }
+    const { ip, flow: closed } = conn.attachment;
+    this.guard.closed(ip, closed, this.shard, !isMyself(this.config, ip)).catch(() => undefined);
     if (!this.config.handleLostFlows) return;
     const { flow, aors } = conn.attachment;
     await Promise.all(

@@ -23,6 +23,17 @@ export interface Vars {
   DS_PING_FROM?: string;
   DS_PROBE_TIMEOUT?: string;
   DS_LATENCY_ESTIMATOR_ALPHA?: string;
+  PIKE_SAMPLING_TIME_UNIT?: string;
+  PIKE_DENSITY?: string;
+  PIKE_REMOVE_LATENCY?: string;
+  PIKE_LOCAL_BUDGET?: string;
+  IPBAN_EXPIRE?: string;
+  MAX_CONNECTIONS_PER_ADDRESS?: string;
+  AUTH_BLOCK_THRESHOLD?: string;
+  AUTH_BLOCK_TIME?: string;
+  AUTH_BLOCK_WINDOW?: string;
+  EMERGENCY_NUMBERS?: string;
+  SCANNER_USER_AGENTS?: string;
 }
 
 export interface Config {
@@ -61,6 +72,21 @@ export interface Config {
     probeTimeout: number;
     latencyAlpha: number;
   };
+  /** Issue 5: pike, ipban, the excessive-REGISTER block, scanners, connection cap. */
+  security: SecurityConfig;
+}
+
+export interface SecurityConfig {
+  /** Kamailio pike sampling_time_unit, reqs_density_per_unit (0 = off), remove_latency. */
+  pike: { samplingTimeUnit: number; reqsDensityPerUnit: number; removeLatency: number; localBudget: number | undefined };
+  /** Seconds a flooding address stays in `ipban` (Kamailio htable autoexpire). */
+  ipbanExpire: number;
+  /** Concurrent WebSocket connections one address (IPv6: /64) may hold; 0 = no cap. */
+  maxConnectionsPerAddress: number;
+  /** The seed's excessive-REGISTER rule (htable auth_block_list). */
+  authBlock: { threshold: number; blockTime: number; failureWindow: number; emergencyNumbers: string[] };
+  /** A case-insensitive regular expression over User-Agent; empty = the default scanner list. */
+  scannerPattern: string;
 }
 
 export class ConfigError extends Error {
@@ -139,7 +165,41 @@ export function parseConfig(env: Vars): Config {
       probeTimeout: positiveInt("DS_PROBE_TIMEOUT", env.DS_PROBE_TIMEOUT, 2),
       latencyAlpha: nonNegativeInt("DS_LATENCY_ESTIMATOR_ALPHA", env.DS_LATENCY_ESTIMATOR_ALPHA, 900),
     },
+    security: parseSecurity(env),
   };
+}
+
+/** Seed values: pike 2 s / 16 / 4 s; auth block 30 failures, 900 s block, 300 s window. */
+function parseSecurity(env: Vars): SecurityConfig {
+  const budget = env.PIKE_LOCAL_BUDGET;
+  return {
+    pike: {
+      samplingTimeUnit: positiveInt("PIKE_SAMPLING_TIME_UNIT", env.PIKE_SAMPLING_TIME_UNIT, 2),
+      reqsDensityPerUnit: nonNegativeInt("PIKE_DENSITY", env.PIKE_DENSITY, 16),
+      removeLatency: positiveInt("PIKE_REMOVE_LATENCY", env.PIKE_REMOVE_LATENCY, 4),
+      localBudget: budget === undefined || budget === "" ? undefined : nonNegativeInt("PIKE_LOCAL_BUDGET", budget, 0),
+    },
+    ipbanExpire: positiveInt("IPBAN_EXPIRE", env.IPBAN_EXPIRE, 300),
+    maxConnectionsPerAddress: nonNegativeInt("MAX_CONNECTIONS_PER_ADDRESS", env.MAX_CONNECTIONS_PER_ADDRESS, 100),
+    authBlock: {
+      threshold: positiveInt("AUTH_BLOCK_THRESHOLD", env.AUTH_BLOCK_THRESHOLD, 30),
+      blockTime: positiveInt("AUTH_BLOCK_TIME", env.AUTH_BLOCK_TIME, 900),
+      failureWindow: positiveInt("AUTH_BLOCK_WINDOW", env.AUTH_BLOCK_WINDOW, 300),
+      emergencyNumbers: env.EMERGENCY_NUMBERS === undefined ? ["112", "911"] : list(env.EMERGENCY_NUMBERS),
+    },
+    scannerPattern: scannerPattern(env.SCANNER_USER_AGENTS),
+  };
+}
+
+function scannerPattern(value: string | undefined): string {
+  const pattern = value?.trim() ?? "";
+  if (pattern === "") return "";
+  try {
+    new RegExp(pattern, "i");
+  } catch (e) {
+    throw new ConfigError(SOURCE, "SCANNER_USER_AGENTS", `not a regular expression: ${(e as Error).message}`);
+  }
+  return pattern;
 }
 
 function minExpiresMode(value: string | undefined): 0 | 1 {

@@ -1,4 +1,5 @@
 import type { Dispatcher } from "../durable-objects/dispatcher.ts";
+import type { Guard } from "../durable-objects/guard.ts";
 import type { Location } from "../durable-objects/location.ts";
 import type { Vars } from "./config.ts";
 
@@ -9,6 +10,8 @@ export interface Env extends Vars {
   LOCATION: DurableObjectNamespace<Location>;
   /** One Dispatcher object per destination-set partition (`idFromName("default")`). */
   DISPATCHER: DurableObjectNamespace<Dispatcher>;
+  /** One Guard object per source address, IPv6 per /64 (`idFromName(pikeKey(ip))`). */
+  GUARD: DurableObjectNamespace<Guard>;
   DB: D1Database;
   /**
    * Secret (`wrangler secret put ADMIN_TOKEN`; `npm start` takes SIPEDGE_ADMIN_TOKEN): bearer

@@ -9,6 +9,7 @@
  * | `DELETE /admin/location/:aor` | removes them (`kamcmd ul.rm`) |
  * | `GET /admin/subscribers?limit=&after=&domain=` | subscribers, by id (no secrets) |
  * | `POST /admin/subscribers` | adds or replaces one (`kamctl add`): JSON `{username, domain?, password? , ha1?…}` |
+ * | `/admin/dispatcher...` | see dispatcher.ts |
  */
 import { Hono } from "hono";
 import { locationOf } from "../../durable-objects/location.ts";
@@ -19,10 +20,14 @@ import { IMPORT_FORMATS, importText, type ImportFormat } from "../provisioning/i
 import { subscriberCacheFor } from "../provisioning/subscriber-lookup.ts";
 import { listSubscribers, subscriberRow, upsertSubscribers, type SubscriberInput } from "../provisioning/subscriber.ts";
 import { adminAuth } from "./auth.ts";
+import { dispatcherAdmin } from "./dispatcher.ts";
+import { securityAdmin } from "./security.ts";
 
 export const admin = new Hono<{ Bindings: Env }>();
 
 admin.use("*", adminAuth);
+admin.route("/dispatcher", dispatcherAdmin);
+admin.route("/", securityAdmin);
 
 admin.post("/import", async (c) => {
   const table = c.req.query("table");
@@ -42,6 +47,8 @@ admin.post("/import", async (c) => {
   if (!result.ok) return c.json({ error: result.error }, 400);
   // Imported accounts must not be served from this isolate's stale cache entries.
   if (result.value.table === "subscriber") subscriberCacheFor(c.env.DB).clear();
+  // New destination sets take effect at once (kamcmd dispatcher.reload).
+  if (result.value.table === "dispatcher") await c.env.DISPATCHER.get(c.env.DISPATCHER.idFromName("default")).reload();
   return c.json({ ...result.value, ms: Date.now() - started });
 });
 

@@ -1,10 +1,11 @@
 import { compose, type Route } from "../routing/compose.ts";
-import type { RequestContext } from "../routing/context.ts";
+import type { ReplyContext, RequestContext } from "../routing/context.ts";
 import type { Script } from "../routing/pipeline.ts";
 import type { DispatcherScript } from "../modules/dispatcher/script.ts";
 import type { TmFailureContext } from "../modules/tm/index.ts";
 import { parseNameAddr } from "../sip/name-addr.ts";
 import { isSipUri, parseUri } from "../sip/uri.ts";
+import { security } from "./security.ts";
 
 /**
  * The shipped route script. Read it as you would read Kamailio's `request_route`: each route
@@ -68,6 +69,8 @@ const cancelAndRetransmissions: Route<RequestContext> = async (ctx, next) => {
  */
 const withinDialog: Route<RequestContext> = async (ctx, next) => {
   if (ctx.msg.to().params.get("tag") === undefined) return next();
+  // ds_load_update(): a BYE ends a call counted by algorithm 10 (a no-op for any other call).
+  if (ctx.msg.method === "BYE" && ctx.has("dispatcher")) ctx.dispatcher.loadUpdate("release");
   const route = ctx.rr.looseRoute();
   if (route.routed && route.popped > 0) {
     // Toward a WebSocket user: the flow named in the route set. From a WebSocket user with no
@@ -121,7 +124,8 @@ const registrar: Route<RequestContext> = async (ctx, next) => {
  */
 const fromGateway: Route<RequestContext> = async (ctx, next) => {
   if (ctx.source.transport !== "udp") return next();
-  if (!(await ctx.dispatcher.isFromList())) {
+  const trusted = (ctx.has("permissions") && (await ctx.permissions.allowTrusted())) || (await ctx.dispatcher.isFromList());
+  if (!trusted) {
     ctx.sl.sendReply(403, "Forbidden");
     return;
   }
@@ -130,12 +134,28 @@ const fromGateway: Route<RequestContext> = async (ctx, next) => {
 };
 
 /**
- * route[AUTH]: requests from this domain's users must prove who they are (407), except ACK and
- * CANCEL, which cannot be challenged (RFC 3261 §22.1). The From user must be the authenticated one.
+ * No open relay: a request that is neither from this domain nor for it is refused at once
+ * (a trusted gateway's requests are for local users or numbers, so this never applies to them).
+ */
+const relayPolicy: Route<RequestContext> = async (ctx, next) => {
+  const ruri = ctx.msg.ruri();
+  const from = ctx.msg.from().uri;
+  if (!ctx.trusted && isSipUri(ruri) && !ctx.isMyself(ruri) && !(isSipUri(from) && ctx.isMyself(from.host))) {
+    ctx.sl.sendReply(403, "Not relaying");
+    return;
+  }
+  await next();
+};
+
+/**
+ * route[AUTH]: every request that is not from a trusted source must prove who it is (407) before
+ * anything is looked up, so only authenticated callers can tell an offline user (480) from an
+ * unknown one (404). ACK and CANCEL are never challenged (RFC 3261 §22.1). The From user must be
+ * the authenticated one (403). An authenticated user's request for a foreign domain has nowhere
+ * to go: there is no outbound route but the gateways.
  */
 const authenticateCaller: Route<RequestContext> = async (ctx, next) => {
-  const from = ctx.msg.from().uri;
-  if (!ctx.trusted && ctx.msg.method !== "ACK" && isSipUri(from) && ctx.isMyself(from.host)) {
+  if (!ctx.trusted && ctx.msg.method !== "ACK") {
     const auth = await ctx.auth.authCheck();
     if (!auth.ok) {
       ctx.auth.reject(auth);
@@ -144,11 +164,6 @@ const authenticateCaller: Route<RequestContext> = async (ctx, next) => {
     ctx.auth.consumeCredentials();
     ctx.authenticated = true;
   }
-  await next();
-};
-
-/** No open relay: a request for a domain this edge does not serve is refused. */
-const relayPolicy: Route<RequestContext> = async (ctx, next) => {
   const ruri = ctx.msg.ruri();
   if (isSipUri(ruri) && !ctx.isMyself(ruri)) {
     ctx.sl.sendReply(403, "Not relaying");
@@ -190,11 +205,16 @@ const dispatch: Route<RequestContext> = async (ctx, next) => {
  */
 function rtfDispatch(ds: DispatcherScript) {
   return async function RTF_DISPATCH(ctx: TmFailureContext): Promise<void> {
-    if (ctx.isCanceled()) return;
     const timeout = ctx.branchTimeout() && !ctx.branchReplied();
-    if (!ctx.checkStatus("500") && !timeout) return;
+    if (ctx.isCanceled() || (!ctx.checkStatus("500") && !timeout)) {
+      ds.loadUpdate("release"); // ds_load_unset(): the call failed for good
+      return;
+    }
     if (timeout) await ds.markDst("ip");
-    if (!ds.nextDst()) return;
+    if (!ds.nextDst()) {
+      ds.loadUpdate("release");
+      return;
+    }
     ctx.tm.onFailure(RTF_DISPATCH);
     relayToDestination(ds, (t) => ctx.tm.relay(t), (status, reason) => ctx.tm.reply(status, reason));
   };
@@ -240,16 +260,23 @@ const location: Route<RequestContext> = async (ctx, next) => {
   if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
 };
 
+/** onreply_route: a 2xx to a dispatched INVITE confirms its call load (algorithm 10). */
+const onReply = async (ctx: ReplyContext): Promise<void> => {
+  ctx.dsLoadUpdate();
+};
+
 export const defaultScript: Script = {
+  reply: onReply,
   request: compose<RequestContext>([
+    security, // ipban, pike, scanners, auth-failure block (routes/security.ts)
     reqinit,
     optionsToMyself,
     cancelAndRetransmissions,
     withinDialog,
     registrar,
     fromGateway,
-    authenticateCaller,
     relayPolicy,
+    authenticateCaller,
     dispatch,
     location,
   ]),

@@ -12,6 +12,10 @@ import type { Rr, LooseRouteResult, RecordRouteOptions } from "../modules/rr/ind
 import { bindRequest, type SentBy, type Tm, type TmRequest } from "../modules/tm/index.ts";
 import { Sanity } from "../modules/sanity/index.ts";
 import { Sl } from "../modules/sl/index.ts";
+import type { AuthFailure } from "../modules/auth/index.ts";
+import { HtableScript } from "../modules/htable/script.ts";
+import { PermissionsScript, type PermissionsSource } from "../modules/permissions/script.ts";
+import { PikeScript, type GuardService } from "../modules/pike/script.ts";
 
 /** Where a message came from. `flow` names the connection (RFC 5626 flow) it arrived on. */
 export interface Source {
@@ -54,6 +58,10 @@ export interface Services {
   subscriberExists?: (user: string, domain: string) => Promise<boolean>;
   /** Told when a REGISTER over this flow stored bindings (they go when the flow closes). */
   flowRegistered?: (aor: string) => void;
+  /** Pike, ipban and the auth-failure block: the shard's fast paths before the Guard objects. */
+  guard?: GuardService;
+  /** The permissions (address, trusted), compiled once, reloadable. */
+  permissions?: PermissionsSource;
 }
 
 /** What every route kind can see. */
@@ -88,6 +96,8 @@ export class RequestContext implements BaseContext {
   authenticated = false;
   /** Set by the script for a trusted source (a gateway of the dispatcher list, a trusted address). */
   trusted = false;
+  /** Set by `ctx.auth` when a digest check failed (the excessive-REGISTER rule counts these). */
+  authFailure: { code: AuthFailure; username: string | undefined } | undefined;
 
   constructor(
     readonly msg: SipRequest,
@@ -116,6 +126,11 @@ export class RequestContext implements BaseContext {
 
   isMyself(target: string | Uri): boolean {
     return isMyself(this.config, target);
+  }
+
+  /** Whether the host wired a service in (a script can skip a module the host does not offer). */
+  has(service: keyof Services): boolean {
+    return this.services[service] !== undefined;
   }
 
   /** This object's shard number (written into Record-Route so the bridge finds the dialog). */
@@ -182,6 +197,21 @@ export class RequestContext implements BaseContext {
   }
 
   /** Kamailio rr over this request. */
+  /** Kamailio pike over this request (`pike_check_req`). */
+  get pike(): PikeScript {
+    return new PikeScript(this, need(this.services.guard, "guard"));
+  }
+
+  /** The shipped htables over this request's source: `ipban`, `auth_block_list`. */
+  get htable(): HtableScript {
+    return new HtableScript(this, need(this.services.guard, "guard"));
+  }
+
+  /** Kamailio permissions over this request (`allow_source_address`, `allow_trusted`, ...). */
+  get permissions(): PermissionsScript {
+    return new PermissionsScript(this, need(this.services.permissions, "permissions"));
+  }
+
   get rr(): RrScript {
     return (this.#rr ??= new RrScript(this, need(this.services.rr, "rr")));
   }
@@ -220,7 +250,15 @@ export class ReplyContext implements BaseContext {
     readonly source: Source,
     readonly config: Config,
     readonly log: Logger,
+    private readonly services: Services = {},
   ) {}
+
+  /** Kamailio `ds_load_update()` in an onreply route: a 2xx confirms an algorithm-10 call. */
+  dsLoadUpdate(): void {
+    if (this.msg.status >= 200 && this.msg.status < 300 && this.msg.cseq.method === "INVITE") {
+      this.services.dispatcher?.loadEvent(this.msg.callId, "confirm");
+    }
+  }
 
   get dropped(): boolean {
     return this.#dropped;

@@ -40,7 +40,7 @@ export async function processMessage(script: Script, inbound: Inbound): Promise<
   const msg = parsed.message;
   if (msg.kind === "response") {
     const log = inbound.log.child({ callId: msg.callId, status: msg.status });
-    const ctx = new ReplyContext(msg, source, config, log);
+    const ctx = new ReplyContext(msg, source, config, log, inbound.services);
     if (script.reply) await script.reply(ctx);
     if (ctx.dropped || !inbound.services?.routeResponse) {
       log.debug("response dropped", { dropped: ctx.dropped });

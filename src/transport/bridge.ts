@@ -23,7 +23,10 @@ export type BridgeFrame =
 /** `ip:port` or `[v6]:port` (what the bridge reports as a datagram's source). */
 export function parseHostPort(text: string): HostPort | undefined {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]+)):([0-9]{1,5})$/.exec(text);
-  if (m) return { host: m[1] ?? (m[2] as string), port: Number(m[3]) };
+  if (m) {
+    const port = Number(m[3]);
+    return port >= 1 && port <= 65535 ? { host: m[1] ?? (m[2] as string), port } : undefined;
+  }
   return /^[^:\s]+$/.test(text) ? { host: text } : undefined;
 }
 

@@ -41,7 +41,7 @@ async function count(sql: string): Promise<number> {
 
 describe("the local stack's provisioning", () => {
   it("applies the migrations and seeds the demo subscribers on a fresh state directory", async () => {
-    expect(stack.database).toEqual({ applied: ["0001_init.sql"], seeded: 1003 });
+    expect(stack.database).toEqual({ applied: ["0001_init.sql"], seeded: 1003, dispatcher: 5 });
     expect(await count("SELECT count(*) AS n FROM subscriber WHERE username IN ('alice', 'bob', 'carol', 'user0999') AND domain = 'localhost'")).toBe(4);
   });
 
@@ -90,7 +90,7 @@ describe("the local stack's provisioning", () => {
     expect(await stub.save({ aor, callId: "c", cseq: 1, contacts: [{ uri: "sip:alice@127.0.0.2;transport=ws", expires: 600 }], flowToken: "f" })).toMatchObject({ ok: true });
     await stack.stop();
     stack = await startStack({ port: 0, stateDir, build: false, vars: { ADMIN_TOKEN: TOKEN } });
-    expect(stack.database).toEqual({ applied: [], seeded: 0 });
+    expect(stack.database).toEqual({ applied: [], seeded: 0, dispatcher: 0 });
     expect(await count("SELECT count(*) AS n FROM subscriber")).toBe(11_003);
     const res = await fetch(`${stack.url}/admin/location/${aor}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
     expect(await res.json()).toMatchObject({ aor, bindings: [{ contact: "sip:alice@127.0.0.2;transport=ws", flowToken: "f" }] });

@@ -40,7 +40,14 @@ function freePort(): Promise<number> {
 async function start(port: number, stateDir: string): Promise<Running> {
   const child = spawn(process.execPath, [path.join(ROOT, "scripts/start.mjs")], {
     cwd: ROOT,
-    env: { ...process.env, SIPEDGE_PORT: String(port), SIPEDGE_STATE_DIR: stateDir, SIPEDGE_ADMIN_TOKEN: TOKEN, SIPEDGE_LOG_LEVEL: "error" },
+    env: {
+      ...process.env,
+      SIPEDGE_PORT: String(port),
+      SIPEDGE_BRIDGE_LISTEN: `127.0.0.1:${port + 1000}`,
+      SIPEDGE_STATE_DIR: stateDir,
+      SIPEDGE_ADMIN_TOKEN: TOKEN,
+      SIPEDGE_LOG_LEVEL: "error",
+    },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });

@@ -23,26 +23,33 @@ export class AuthScript {
   authCheck(realm = this.ctx.config.domain): Promise<AuthResult> {
     const kind = this.kindOf();
     this.#used = kind;
-    return this.auth.authCheck({
+    return this.note(this.auth.authCheck({
       credentials: this.credentials(kind),
       method: this.ctx.msg.method,
       realm,
       bind: this.ctx.source.flow,
       parties: this.parties(),
       sameDomain: (host) => this.ctx.isMyself(host),
-    });
+    }));
+  }
+
+  /** Tells the context about a failed check, for the excessive-REGISTER rule (routes/security.ts). */
+  private async note(pending: Promise<AuthResult>): Promise<AuthResult> {
+    const result = await pending;
+    if (!result.ok) this.ctx.authFailure = { code: result.code, username: result.username };
+    return result;
   }
 
   /** Kamailio `www_authorize(realm, "subscriber")`. */
   wwwAuthorize(realm = this.ctx.config.domain): Promise<AuthResult> {
     this.#used = "www";
-    return this.auth.wwwAuthorize({ credentials: this.credentials("www"), method: this.ctx.msg.method, realm, bind: this.ctx.source.flow });
+    return this.note(this.auth.wwwAuthorize({ credentials: this.credentials("www"), method: this.ctx.msg.method, realm, bind: this.ctx.source.flow }));
   }
 
   /** Kamailio `proxy_authorize(realm, "subscriber")`. */
   proxyAuthorize(realm = this.ctx.config.domain): Promise<AuthResult> {
     this.#used = "proxy";
-    return this.auth.proxyAuthorize({ credentials: this.credentials("proxy"), method: this.ctx.msg.method, realm, bind: this.ctx.source.flow });
+    return this.note(this.auth.proxyAuthorize({ credentials: this.credentials("proxy"), method: this.ctx.msg.method, realm, bind: this.ctx.source.flow }));
   }
 
   /**

@@ -1,8 +1,10 @@
-import { createSelectState, type DispatcherList, type SelectState } from "./index.ts";
+import { createSelectState, type DispatcherList, type SelectInput, type SelectState, type Selection } from "./index.ts";
 
 export interface DispatcherSource {
   snapshot(): Promise<{ version: number; list: DispatcherList }>;
   markDst(setId: number, uri: string, state: string): Promise<boolean>;
+  selectByLoad(setId: number, input: SelectInput, useDefault: boolean): Promise<Selection>;
+  loadEvent(callId: string, event: "confirm" | "release" | "move", duid?: string): Promise<void>;
 }
 
 /**
@@ -13,8 +15,12 @@ export interface DispatcherSource {
  */
 export class DispatcherClient {
   readonly state: SelectState = createSelectState();
+  /** Calls of this shard counted by algorithm 10 (their 2xx, BYE or failure updates the count). */
+  private readonly loadCalls = new Set<string>();
   private snap: { version: number; list: DispatcherList; at: number } | undefined;
   private refreshing: Promise<void> | undefined;
+  /** Bumped by markDst: snapshots asked for before it are stale on arrival. */
+  private generation = 0;
 
   constructor(
     private readonly source: DispatcherSource,
@@ -22,33 +28,56 @@ export class DispatcherClient {
     private readonly clock: () => number = Date.now,
   ) {}
 
+  /**
+   * The sets to select from: the cached copy while it is younger than `maxAge`; a copy up to
+   * twice that old is used while a refresh runs in the background; an older one (an idle shard)
+   * or none is waited for, so a destination marked down long ago is never picked from it.
+   */
   async list(): Promise<DispatcherList> {
-    const now = this.clock();
-    if (!this.snap) {
-      await this.refresh();
-    } else if (now - this.snap.at > this.maxAge) {
-      void this.refresh().catch(() => undefined);
-    }
+    const age = this.snap ? this.clock() - this.snap.at : Infinity;
+    if (age > 2 * this.maxAge) await this.refresh();
+    else if (age > this.maxAge) void this.refresh().catch(() => undefined);
     return this.snap?.list ?? { sets: new Map() };
   }
 
   /** Kamailio `ds_mark_dst`: tells the Dispatcher object and drops the stale copy. */
   async markDst(setId: number, uri: string, state: string): Promise<boolean> {
     const ok = await this.source.markDst(setId, uri, state);
+    // A refresh started before the mark would bring back the old state: it is disowned.
+    this.generation++;
     this.snap = undefined;
+    this.refreshing = undefined;
     return ok;
   }
 
+  /** Algorithm 10 runs in the Dispatcher object, where the call counts are exact. */
+  async selectByLoad(setId: number, input: SelectInput, useDefault: boolean): Promise<Selection> {
+    const selection = await this.source.selectByLoad(setId, input, useDefault);
+    if (selection.selected && selection.loadCallId !== undefined) this.loadCalls.add(selection.loadCallId);
+    return selection;
+  }
+
+  /** Kamailio `ds_load_update` (2xx: confirm; BYE: release), `ds_load_unset` (failure: release). */
+  loadEvent(callId: string, event: "confirm" | "release" | "move", duid?: string): void {
+    if (!this.loadCalls.has(callId)) return;
+    if (event === "release") this.loadCalls.delete(callId);
+    void this.source.loadEvent(callId, event, duid).catch(() => undefined);
+  }
+
   private refresh(): Promise<void> {
-    this.refreshing ??= this.source
+    if (this.refreshing) return this.refreshing;
+    const generation = this.generation;
+    const refreshing: Promise<void> = this.source
       .snapshot()
       .then((s) => {
+        if (generation !== this.generation) return;
         if (!this.snap || s.version !== this.snap.version) this.snap = { ...s, at: this.clock() };
         else this.snap.at = this.clock();
       })
       .finally(() => {
-        this.refreshing = undefined;
+        if (this.refreshing === refreshing) this.refreshing = undefined;
       });
-    return this.refreshing;
+    this.refreshing = refreshing;
+    return refreshing;
   }
 }

@@ -1,7 +1,7 @@
 import type { RequestContext } from "../../routing/context.ts";
 import type { SentBy, Target } from "../tm/types.ts";
 import type { DispatcherClient } from "./client.ts";
-import { FROM_LIST_IGNORE_PROTO, currentDst, isFromList, nextDst, select, type Destination, type Selection } from "./index.ts";
+import { ALG, FROM_LIST_IGNORE_PROTO, currentDst, isFromList, nextDst, select, type Destination, type Selection } from "./index.ts";
 
 /**
  * The `ctx.dispatcher` namespace: Kamailio's dispatcher over the request at hand. `selectDst`
@@ -19,23 +19,22 @@ export class DispatcherScript {
 
   /** Kamailio `ds_select_dst(set, alg)`: false when the set has no usable destination. */
   async selectDst(setId: number, alg: number, options: { useDefault?: boolean } = {}): Promise<boolean> {
-    const list = await this.client.list();
     const msg = this.ctx.msg;
     const credentials = msg.headers.get("Proxy-Authorization") ?? msg.headers.get("Authorization");
-    this.selection = select(
-      list.sets.get(setId),
-      alg,
-      {
-        method: msg.method,
-        callId: msg.callId,
-        fromUri: msg.headers.get("From") ?? "",
-        toUri: msg.headers.get("To") ?? "",
-        ruri: msg.uri,
-        authUsername: credentials ? /username="([^"]*)"/.exec(credentials)?.[1] : undefined,
-      },
-      this.client.state,
-      { useDefault: options.useDefault, failover: true },
-    );
+    const input = {
+      method: msg.method,
+      callId: msg.callId,
+      fromUri: msg.headers.get("From") ?? "",
+      toUri: msg.headers.get("To") ?? "",
+      ruri: msg.uri,
+      authUsername: credentials ? /username="([^"]*)"/.exec(credentials)?.[1] : undefined,
+    };
+    if (alg === ALG.CALL_LOAD && msg.method === "INVITE") {
+      this.selection = await this.client.selectByLoad(setId, input, options.useDefault === true);
+    } else {
+      const list = await this.client.list();
+      this.selection = select(list.sets.get(setId), alg, input, this.client.state, { useDefault: options.useDefault, failover: true });
+    }
     return this.selection.selected;
   }
 
@@ -56,7 +55,17 @@ export class DispatcherScript {
 
   /** Kamailio `ds_next_dst()`: moves to the next destination of the failover list. */
   nextDst(): boolean {
-    return this.selection !== undefined && nextDst(this.selection, this.client.state) !== undefined;
+    if (this.selection === undefined) return false;
+    const next = nextDst(this.selection, this.client.state);
+    if (next && this.selection.selected && this.selection.loadCallId !== undefined) {
+      this.client.loadEvent(this.selection.loadCallId, "move", next.attrs.duid ?? next.uri);
+    }
+    return next !== undefined;
+  }
+
+  /** Kamailio `ds_load_update()` for a 2xx to the INVITE or a BYE, `ds_load_unset()` for a failure. */
+  loadUpdate(event: "confirm" | "release", callId = this.ctx.msg.callId): void {
+    this.client.loadEvent(callId, event);
   }
 
   /** Kamailio `ds_mark_dst(state)` on the destination in use ("i" inactive, "t" trying, "p" probing). */

@@ -128,3 +128,17 @@ export function normalizeInstance(value: string): string {
   if (v.length >= 2 && v.startsWith("<") && v.endsWith(">")) v = v.slice(1, -1);
   return v;
 }
+
+/** Same target: anything a lookup or a reply depends on, other than time and CSeq. */
+export function sameRoute(a: Binding, b: Binding): boolean {
+  return (
+    a.contact === b.contact &&
+    a.q === b.q &&
+    a.flowToken === b.flowToken &&
+    a.received === b.received &&
+    a.userAgent === b.userAgent &&
+    a.instance === b.instance &&
+    a.regId === b.regId &&
+    (a.path ?? []).join("\n") === (b.path ?? []).join("\n")
+  );
+}

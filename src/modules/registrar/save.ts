@@ -1,5 +1,6 @@
 import {
   normalizeInstance,
+  sameRoute,
   type Binding,
   type ContactInput,
   type RegisterInput,
@@ -105,16 +106,7 @@ function ordering(existing: Binding, input: RegisterInput, config: RegistrarConf
   return "out-of-order";
 }
 
-function sameRoute(a: Binding, b: Binding): boolean {
-  return (
-    a.contact === b.contact &&
-    a.q === b.q &&
-    a.flowToken === b.flowToken &&
-    a.received === b.received &&
-    a.userAgent === b.userAgent &&
-    (a.path ?? []).join(",") === (b.path ?? []).join(",")
-  );
-}
+
 
 function build(w: Wanted, input: RegisterInput, now: number): Binding {
   const b: Binding = {

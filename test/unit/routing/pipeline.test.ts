@@ -112,10 +112,12 @@ describe("the default route script (seed's request checks)", () => {
     expect(res.headers.get("proxy-authenticate")?.[1]).toMatch(/^Digest realm="localhost", nonce="[^"]+", qop="auth", algorithm=MD5$/);
   });
 
-  it("answers a request for an unknown local user with 404, and for a known user without binding with 480", async () => {
+  it("challenges an unauthenticated request to a local user before any lookup, so existing and unknown users look the same", async () => {
     const from = "<sip:gw@example.net>;tag=g1";
-    expect(await status(sipRequest({ method: "INVITE", ruri: "sip:bob@localhost", from }))).toBe(404);
-    expect(await status(sipRequest({ method: "INVITE", ruri: "sip:carol@localhost", from }))).toBe(480);
+    const unknown = readResponse((await run(sipRequest({ method: "INVITE", ruri: "sip:bob@localhost", from })))[0]!);
+    const known = readResponse((await run(sipRequest({ method: "INVITE", ruri: "sip:carol@localhost", from })))[0]!);
+    expect([unknown.status, known.status]).toEqual([407, 407]);
+    expect([...unknown.headers.keys()]).toEqual([...known.headers.keys()]);
   });
 
   it("answers an in-dialog request that is not routed through this proxy with 404 Not here", async () => {

@@ -1,0 +1,93 @@
+import type { Config } from "../config.ts";
+import type { Route } from "../routing/compose.ts";
+import type { RequestContext } from "../routing/context.ts";
+import type { AuthFailure } from "../modules/auth/index.ts";
+import { authUser } from "../modules/htable/script.ts";
+import { compileScannerFilter, isScanner, type ScannerFilter } from "../modules/scanner/index.ts";
+
+/**
+ * The security part of route[REQINIT] (the seed's Kamailio SBC section), first in the shipped
+ * script so abusive traffic costs as little as possible:
+ *
+ * ```
+ * if (src_ip != myself && !trusted) {
+ *     if ($sht(ipban=>$si) != $null) exit;                       # banned: drop silently
+ *     if (!pike_check_req()) { $sht(ipban=>$si) = 1; exit; }      # flooding: ban and drop
+ * }
+ * if ($ua =~ "friendly-scanner|sipvicious|...") exit;             # scanners: drop
+ * auth_block_list check before authentication (403 "Blocked Forbidden"), count after a failure
+ * ```
+ *
+ * Never counted, banned or blocked: the proxy's own addresses (`is_myself`: SIP_DOMAIN and
+ * SIP_ALIASES, the seed's `src_ip != myself`), dispatcher destinations reached through the bridge
+ * (`ds_is_from_list`, matched on address and port), and permissions' address group 1 and
+ * trusted peers. UDP sources can be spoofed, which is why a gateway is matched by port too.
+ */
+export const security: Route<RequestContext> = async (ctx, next) => {
+  const guarded = ctx.has("guard") && !(await exempt(ctx));
+  if (guarded) {
+    if (ctx.htable.ipban.has()) {
+      ctx.drop();
+      return;
+    }
+    const pike = await ctx.pike.checkReq();
+    if (pike.verdict === "flood") {
+      if (pike.first) ctx.log.warn("pike blocking", { ip: ctx.source.ip, method: ctx.msg.method });
+      await ctx.htable.ipban.set();
+      ctx.drop();
+      return;
+    }
+  }
+  if (scannerFilter(ctx.config).isScanner(ctx.msg.headers.get("User-Agent"))) {
+    ctx.drop();
+    return;
+  }
+  if (guarded && willAuthenticate(ctx)) {
+    const block = await ctx.htable.authBlock.check();
+    if (block.verdict === "block") {
+      if (block.first) ctx.log.warn("auth block", { ip: ctx.source.ip, user: authUser(ctx) });
+      ctx.sl.sendReply(block.status, block.reason);
+      return;
+    }
+  }
+  await next();
+  const failure = ctx.authFailure;
+  if (guarded && failure !== undefined && COUNTED.has(failure.code)) {
+    await ctx.htable.authBlock.recordFailure(failure.username?.toLowerCase() ?? authUser(ctx));
+  }
+};
+
+/**
+ * Failed guesses: a wrong password and an unknown user count alike (otherwise the block would
+ * tell existing users from missing ones), and so do credentials too broken to check. A missing
+ * or stale nonce is the protocol's normal first round, not a guess.
+ */
+const COUNTED: ReadonlySet<AuthFailure> = new Set<AuthFailure>(["invalid-password", "user-unknown", "malformed"]);
+
+/** Requests that will meet a digest check: REGISTER, and anything carrying credentials. */
+function willAuthenticate(ctx: RequestContext): boolean {
+  const msg = ctx.msg;
+  return msg.method === "REGISTER" || msg.headers.get("Proxy-Authorization") !== undefined || msg.headers.get("Authorization") !== undefined;
+}
+
+async function exempt(ctx: RequestContext): Promise<boolean> {
+  if (ctx.trusted || ctx.isMyself(ctx.source.ip)) return true;
+  if (ctx.source.transport === "udp" && ctx.has("dispatcher") && (await ctx.dispatcher.isFromList())) return true;
+  if (!ctx.has("permissions")) return false;
+  return (await ctx.permissions.allowSourceAddress(1)) || (await ctx.permissions.allowTrusted());
+}
+
+// Compiled once per configuration (SCANNER_USER_AGENTS is checked when the config is parsed).
+const filters = new WeakMap<Config, ScannerFilter>();
+const DEFAULT_FILTER: ScannerFilter = { source: "", isScanner };
+
+function scannerFilter(config: Config): ScannerFilter {
+  let filter = filters.get(config);
+  if (filter === undefined) {
+    const pattern = config.security.scannerPattern;
+    const compiled = pattern === "" ? undefined : compileScannerFilter({ pattern });
+    filter = compiled?.ok ? compiled.value : DEFAULT_FILTER;
+    filters.set(config, filter);
+  }
+  return filter;
+}
