@@ -11,6 +11,8 @@ export interface BridgeOptions {
   /** What of the bridge's log is passed on (default warn). */
   logLevel?: "debug" | "info" | "warn" | "error";
   extraArgs?: string[];
+  /** Resolve only once this many shard links are up (startStack passes CONNECTION_SHARDS). */
+  shards?: number;
 }
 
 export interface BridgeProcess {
