@@ -22,6 +22,7 @@ import { BridgeTransport, parseBridgeFrame } from "../src/transport/bridge.ts";
 import { BridgeLinks, type BridgeAttachment } from "./bridge-links.ts";
 import type { Probe, ProbeResult } from "./dispatcher.ts";
 import { locationOf } from "./location.ts";
+import { TransactionStore } from "./transaction-store.ts";
 import { GuardClient, type GuardEvent } from "./guard.ts";
 import { PermissionsLoader } from "../src/modules/permissions/script.ts";
 import { pikeKey } from "../src/modules/pike/index.ts";
@@ -65,6 +66,7 @@ export class SipConnection extends DurableObject<Env> {
   private readonly connections = new WeakMap<WebSocket, Connection>();
   private readonly services: Services & { location: LocationClient; tm: Tm };
   private readonly bridges: BridgeLinks;
+  private readonly transactions: TransactionStore;
   /** This shard's number: the first part of its flow tokens, and the owner id in its branches. */
   private readonly shard: string;
   /** Pike fast paths and cached bans in front of the Guard objects (issue 5). */
@@ -95,6 +97,8 @@ export class SipConnection extends DurableObject<Env> {
         sentBy: { transport: "WS", host: this.config.domain },
         sendRequest: (request, target) => this.sendRequest(request, target),
         timers: systemTimers,
+        frTimer: this.config.tm.frTimer,
+        frInvTimer: this.config.tm.frInvTimer,
         log: this.log,
         serverHeader: this.config.serverHeader,
       }),
@@ -109,6 +113,9 @@ export class SipConnection extends DurableObject<Env> {
       bridgeVia: () => this.bridges.via(),
       shard: this.shard,
     };
+    this.transactions = new TransactionStore(ctx, this.services.tm, (flow) => this.upstreamOf(flow), this.log);
+    // Transactions stored before an eviction come back before any message is handled.
+    void ctx.blockConcurrencyWhile(() => this.transactions.restore().then(() => undefined));
   }
 
   /** Accepts an upgrade the Worker has already checked (subprotocol, Origin, bridge secret). */
@@ -153,6 +160,7 @@ export class SipConnection extends DurableObject<Env> {
       log: this.log,
       services: { ...this.services, flowRegistered: (aor) => this.rememberAor(ws, conn, aor) },
     });
+    if (this.services.tm.size > 0) this.transactions.watch();
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -179,6 +187,18 @@ export class SipConnection extends DurableObject<Env> {
   async security(event: GuardEvent): Promise<number | undefined> {
     if (event.kind === "reload-permissions") return (await this.permissions.reload()).ok ? 1 : 0;
     return this.guard.onEvent(event);
+  }
+
+  /** The object's alarm: a stored transaction's timer is due (it may have been evicted since). */
+  override async alarm(): Promise<void> {
+    await this.transactions.restore();
+    await this.transactions.sweep();
+  }
+
+  /** The client socket of a flow, as a transaction's upstream (restored transactions). */
+  private upstreamOf(flow: string): WebSocketTransport | undefined {
+    const ws = this.ctx.getWebSockets(`conn:${flow}`)[0];
+    return ws === undefined ? undefined : new WebSocketTransport(ws);
   }
 
   /** RPC from the Dispatcher object: keepalives through this shard's bridge link. */

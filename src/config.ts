@@ -16,6 +16,8 @@ export interface Vars {
   MAX_CONTACTS?: string;
   NONCE_EXPIRE?: string;
   HANDLE_LOST_FLOWS?: string;
+  FR_TIMER?: string;
+  FR_INV_TIMER?: string;
   DS_PING_INTERVAL?: string;
   DS_PROBING_THRESHOLD?: string;
   DS_INACTIVE_THRESHOLD?: string;
@@ -61,6 +63,8 @@ export interface Config {
   nonceExpire: number;
   /** Kamailio `handle_lost_tcp`: a flow's bindings are removed when its socket closes. */
   handleLostFlows: boolean;
+  /** Kamailio tm `fr_timer` / `fr_inv_timer` (ms): no final reply → 408 for the branch. */
+  tm: { frTimer: number; frInvTimer: number };
   /** Kamailio dispatcher parameters (ds_ping_interval, ds_probing_threshold, ...). */
   dispatcher: {
     pingInterval: number;
@@ -156,6 +160,10 @@ export function parseConfig(env: Vars): Config {
     },
     nonceExpire: positiveInt("NONCE_EXPIRE", env.NONCE_EXPIRE, 300),
     handleLostFlows: flag("HANDLE_LOST_FLOWS", env.HANDLE_LOST_FLOWS, true),
+    tm: {
+      frTimer: positiveInt("FR_TIMER", env.FR_TIMER, 30_000),
+      frInvTimer: positiveInt("FR_INV_TIMER", env.FR_INV_TIMER, 181_000),
+    },
     dispatcher: {
       pingInterval: nonNegativeInt("DS_PING_INTERVAL", env.DS_PING_INTERVAL, 10),
       probingThreshold: positiveInt("DS_PROBING_THRESHOLD", env.DS_PROBING_THRESHOLD, 1),
