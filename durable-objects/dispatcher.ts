@@ -153,7 +153,7 @@ export class Dispatcher extends DurableObject<Env> {
 
   private probingOptions() {
     const d = this.config.dispatcher;
-    return { probingThreshold: d.probingThreshold, inactiveThreshold: d.inactiveThreshold, mode: d.probingMode };
+    return { probingThreshold: d.probingThreshold, inactiveThreshold: d.inactiveThreshold, mode: d.probingMode, replyCodes: d.replyCodes };
   }
 
   /** Sends every due keepalive through the first shard that has a bridge link. */

@@ -1,4 +1,5 @@
 import { isLogLevel, type LogLevel } from "./log.ts";
+import { parseReplyCodes, type ReplyCodes } from "./modules/dispatcher/probing.ts";
 
 /** The edge's variables (wrangler.toml `[vars]` and secrets); bindings are in `env.ts`. */
 export interface Vars {
@@ -23,6 +24,7 @@ export interface Vars {
   DS_INACTIVE_THRESHOLD?: string;
   DS_PROBING_MODE?: string;
   DS_PING_FROM?: string;
+  DS_PING_REPLY_CODES?: string;
   DS_PROBE_TIMEOUT?: string;
   DS_LATENCY_ESTIMATOR_ALPHA?: string;
   PIKE_SAMPLING_TIME_UNIT?: string;
@@ -71,6 +73,8 @@ export interface Config {
     probingThreshold: number;
     inactiveThreshold: number;
     probingMode: 0 | 1 | 2 | 3;
+    /** `ds_ping_reply_codes`: replies besides 200 that count as up ("class=4;code=403"). */
+    replyCodes: ReplyCodes;
     pingFrom: string;
     /** Seconds a keepalive waits for its reply before it counts as a timeout. */
     probeTimeout: number;
@@ -169,6 +173,7 @@ export function parseConfig(env: Vars): Config {
       probingThreshold: positiveInt("DS_PROBING_THRESHOLD", env.DS_PROBING_THRESHOLD, 1),
       inactiveThreshold: positiveInt("DS_INACTIVE_THRESHOLD", env.DS_INACTIVE_THRESHOLD, 1),
       probingMode: probingMode(env.DS_PROBING_MODE),
+      replyCodes: replyCodes(env.DS_PING_REPLY_CODES),
       pingFrom: env.DS_PING_FROM?.trim() || `sip:dispatcher@${domain}`,
       probeTimeout: positiveInt("DS_PROBE_TIMEOUT", env.DS_PROBE_TIMEOUT, 2),
       latencyAlpha: nonNegativeInt("DS_LATENCY_ESTIMATOR_ALPHA", env.DS_LATENCY_ESTIMATOR_ALPHA, 900),
@@ -214,6 +219,12 @@ function minExpiresMode(value: string | undefined): 0 | 1 {
   const mode = nonNegativeInt("MIN_EXPIRES_MODE", value, 0);
   if (mode !== 0 && mode !== 1) throw new ConfigError(SOURCE, "MIN_EXPIRES_MODE", `expected 0 (raise to the minimum) or 1 (answer 423), got ${mode}`);
   return mode;
+}
+
+function replyCodes(value: string | undefined): ReplyCodes {
+  const parsed = parseReplyCodes(value ?? "");
+  if (!parsed.ok) throw new ConfigError(SOURCE, "DS_PING_REPLY_CODES", parsed.reason);
+  return parsed.value;
 }
 
 function probingMode(value: string | undefined): 0 | 1 | 2 | 3 {

@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseConfig } from "../../src/config.ts";
+
+describe("configuration from wrangler.toml [vars]", () => {
+  it("takes Kamailio's defaults when nothing is set", () => {
+    const config = parseConfig({});
+    expect(config.domain).toBe("localhost");
+    expect(config.maxMessageSize).toBe(65535);
+    expect(config.registrar).toEqual({ defaultExpires: 3600, minExpires: 60, minExpiresMode: 0, maxExpires: 0, maxContacts: 0 });
+    expect(config.tm).toEqual({ frTimer: 30_000, frInvTimer: 181_000 });
+    expect(config.dispatcher.probingMode).toBe(1);
+  });
+
+  for (const [field, value, reason] of [
+    ["MAX_MESSAGE_SIZE", "abc", /expected a positive integer, got "abc"/],
+    ["LOG_LEVEL", "loud", /expected debug, info, warn or error/],
+    ["MIN_EXPIRES_MODE", "2", /expected 0 .* or 1/],
+    ["HANDLE_LOST_FLOWS", "maybe", /expected 1\/0, true\/false or yes\/no/],
+    ["DS_PROBING_MODE", "7", /expected 0, 1, 2 or 3/],
+    ["DS_PING_REPLY_CODES", "class=9", /reply class/],
+  ] as const) {
+    it(`refuses a bad ${field} with an error naming the file and the field`, () => {
+      let error: unknown;
+      try {
+        parseConfig({ [field]: value });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toMatch(new RegExp(`^wrangler\\.toml \\[vars\\]: ${field}: `));
+      expect((error as Error).message).toMatch(reason);
+    });
+  }
+});
