@@ -1,0 +1,357 @@
+// `npm run bench`: the edge under a closed-loop SIP-over-WebSocket load, with the CPU it spends
+// per operation. It starts the stack `npm start` runs (scripts/stack.mjs: the deploy bundle in
+// workerd through Miniflare, D1 migrated and seeded with user0000..user0999 / pw @ localhost) in
+// this process, runs bench/loadgen.mjs as a separate process per measurement, and reads the CPU
+// of every process from /proc over the measurement window only. See bench/README.md.
+//
+//   npm run bench                                   REGISTER with digest, 50 and 100 clients
+//   npm run bench -- --conns 50 --duration 10 --warmup 2 --rounds 3 --mode reg,options,ping
+//   npm run bench -- --json results.jsonl           also append one JSON line per measurement
+//   npm run bench -- --mode call --conns 50,100    issue 4's gateway call through the bridge to
+//                                                   three sipp UAS gateways (127.0.0.1:7070/7072/7074)
+//   npm run bench -- --url ws://127.0.0.1:8080 --domain kbench.local --edge-pid tree:PID
+//                                                   the same load against another server
+import { spawn } from "node:child_process";
+import dgram from "node:dgram";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const HZ = 100; // USER_HZ: /proc/*/stat ticks per second
+const sleep = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+
+const USAGE = `usage: npm run bench -- [options]
+  --mode reg[,options,ping,call]  workloads (reg: REGISTER->401->REGISTER+digest->200; options:
+                             one OPTIONS round trip through the route script; ping: CRLF
+                             keep-alive answered by the runtime; call: INVITE->407->ACK->INVITE
+                             +auth->100/180/200 from a sipp gateway through the bridge->ACK->BYE
+                             ->200, every client registered once before)   default reg
+  --conns 50,100             concurrent WebSocket clients (one operation in flight each)
+  --duration 10 --warmup 2   measurement window and warm-up per measurement, seconds
+  --rounds 1                 repetitions; the order is reversed every other round; medians shown
+  --quiet-wait 20            wait up to this long for a quiet machine (< --quiet cores busy, 0.3)
+  --json FILE                append one JSON line per measurement (and one summary line)
+  --label TEXT               a tag carried in every JSON line
+  --url URL --domain D       load an already running server instead of starting the stack;
+  --edge-pid [tree:]PID,...  whose CPU counts as "the edge" (tree: PID and its descendants)
+  --bridge-pid, --uas-pid    the same for the bridge and the gateways of an external server
+  --gateways 7070,7072,7074  call mode: UDP ports of the sipp UAS gateways we start (the seed's
+                             set 1, as config/dispatcher.list loads it)
+  --uas-scenario FILE        call mode: the gateways' sipp scenario (default test/sipp/uas.xml)
+  --state-dir DIR            keep the stack's D1/Durable Object state there (default: a fresh
+                             temporary directory, removed at the end)
+  --bundle DIR               use the worker bundle in DIR, building it there only when missing
+                             (the same code across separate runs while the tree changes)`;
+
+function parseArgs(argv) {
+  const o = {
+    mode: "reg", conns: "50,100", duration: 10, warmup: 2, rounds: 1, quietWait: 20, quiet: 0.3,
+    json: "", label: "", url: "", domain: "localhost", edgePid: "", stateDir: "", bundle: "",
+    bridgePid: "", uasPid: "", gateways: "7070,7072,7074", uasScenario: join(HERE, "..", "test/sipp/uas.xml"),
+  };
+  for (let i = 0; i < argv.length; i += 2) {
+    if (argv[i] === "--help" || argv[i] === "-h") { console.log(USAGE); process.exit(0); }
+    const k = argv[i].replace(/^--/, "").replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+    if (!(k in o) || argv[i + 1] === undefined) { console.error(`unknown or incomplete option ${argv[i]}\n${USAGE}`); process.exit(2); }
+    o[k] = typeof o[k] === "number" ? Number(argv[i + 1]) : argv[i + 1];
+  }
+  o.modes = o.mode.split(",");
+  o.connsList = o.conns.split(",").map(Number);
+  return o;
+}
+
+// ------------------------------------------------------------------ /proc readings
+function statFields(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return s.slice(s.lastIndexOf(")") + 2).split(" ");
+  } catch { return null; }
+}
+/** pid -> { ticks (utime+stime), ppid } for every process. */
+function processTable() {
+  const m = new Map();
+  for (const p of readdirSync("/proc")) {
+    if (p.charCodeAt(0) > 57) continue; // not a pid directory
+    const f = statFields(p);
+    if (f) m.set(Number(p), { ticks: Number(f[11]) + Number(f[12]), ppid: Number(f[1]) });
+  }
+  return m;
+}
+function descendants(root, table = processTable()) {
+  const out = [];
+  const walk = (p) => { for (const [pid, e] of table) if (e.ppid === p) { out.push(pid); walk(pid); } };
+  walk(root);
+  return out;
+}
+const commOf = (pid) => { try { return readFileSync(`/proc/${pid}/comm`, "utf8").trim(); } catch { return "?"; } };
+/** Whole-machine busy and steal jiffies (/proc/stat first line). */
+function machine() {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  return { busy: f.slice(0, 8).reduce((a, b) => a + b, 0) - f[3] - f[4], steal: f[7] };
+}
+
+/** Waits until the machine has a second under `quiet` busy cores, for up to `wait` seconds. */
+async function quietMachine(quiet, wait) {
+  const t0 = Date.now();
+  while (Date.now() - t0 < wait * 1000) {
+    const a = machine().busy;
+    await sleep(1000);
+    if ((machine().busy - a) / HZ < quiet) return { ok: true, waited: +((Date.now() - t0) / 1000).toFixed(1) };
+  }
+  return { ok: false, waited: wait };
+}
+
+// ------------------------------------------------------------------ the edge and its gateways
+/** `[tree:]PID,...` -> PIDs (tree: PID and its descendants). */
+function pidList(specs) {
+  const pids = [];
+  for (const spec of specs.split(",").filter(Boolean)) {
+    const tree = spec.startsWith("tree:");
+    const pid = Number(tree ? spec.slice(5) : spec);
+    pids.push(pid, ...(tree ? descendants(pid) : []));
+  }
+  return pids;
+}
+
+/** A free UDP port on loopback (for the bridge). */
+function freeUdpPort() {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket("udp4");
+    s.on("error", reject);
+    s.bind(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+const udpPortFree = (port) => new Promise((resolve) => {
+  const s = dgram.createSocket("udp4");
+  s.on("error", () => resolve(false));
+  s.bind(port, "127.0.0.1", () => s.close(() => resolve(true)));
+});
+
+/**
+ * The gateways: one sipp UAS per port, as test/helpers/sipp.ts starts them (-aa answers the
+ * dispatcher's OPTIONS probes) but without -trace_msg, whose per-message log would be most of
+ * sipp's cost. Only errors are logged (the ../shared/bench gateways do the same).
+ */
+async function startGateways(o, work) {
+  const ports = o.gateways.split(",").map(Number);
+  for (const port of ports) {
+    if (!(await udpPortFree(port))) throw new Error(`UDP 127.0.0.1:${port} is taken (another gateway, e.g. a test's or ../shared/bench's, is running)`);
+  }
+  const procs = ports.map((port) => spawn("sipp", ["-sf", o.uasScenario, "-i", "127.0.0.1", "-p", String(port), "-aa", "-nostdin",
+    "-buff_size", "4194304", "-trace_err", "-error_file", join(work, `uas_${port}.err`)], { stdio: "ignore" }));
+  const stop = async () => {
+    await Promise.all(procs.map((p) => (p.exitCode !== null || p.signalCode !== null ? undefined
+      : new Promise((r) => { p.on("exit", r); p.kill("SIGTERM"); setTimeout(() => p.kill("SIGKILL"), 2000).unref(); }))));
+  };
+  await sleep(500);
+  const dead = procs.findIndex((p) => p.exitCode !== null || p.signalCode !== null);
+  if (dead >= 0) { await stop(); throw new Error(`sipp on port ${ports[dead]} exited at start`); }
+  return { pids: procs.map((p) => p.pid), stop };
+}
+
+async function startEdge(o) {
+  if (o.url) {
+    return {
+      wsUrl: o.url, domain: o.domain, pids: pidList(o.edgePid), bridgePids: pidList(o.bridgePid), uasPids: pidList(o.uasPid),
+      name: "external", stop: async () => {},
+    };
+  }
+  const { startStack } = await import("../scripts/stack.mjs");
+  const work = mkdtempSync(join(tmpdir(), "sipedge-bench-"));
+  const stateDir = o.stateDir || join(work, "state");
+  // Our own bundle directory: other work on this checkout may be building dist/ at the same time.
+  const outdir = o.bundle || join(work, "dist");
+  const build = !existsSync(join(outdir, "index.js"));
+  const calls = o.modes.includes("call");
+  const gateways = calls ? await startGateways(o, work) : undefined;
+  // Pike and the per-address connection cap (issue 5) would count every client as one flooding
+  // source: all of them come from 127.0.0.1. Kamailio's reference is measured with pike on and off.
+  const vars = { PIKE_DENSITY: "0", MAX_CONNECTIONS_PER_ADDRESS: "0" };
+  let stack;
+  try {
+    const bridge = calls ? { listen: `127.0.0.1:${await freeUdpPort()}` } : undefined;
+    stack = await startStack({ port: 0, stateDir, outdir, build, vars, ...(bridge ? { bridge } : {}) });
+  } catch (e) {
+    await gateways?.stop();
+    throw e;
+  }
+  const pids = descendants(process.pid).filter((p) => commOf(p) === "workerd");
+  const stop = async () => { await stack.stop(); await gateways?.stop(); rmSync(work, { recursive: true, force: true }); };
+  if (pids.length === 0) { await stop(); throw new Error("no workerd process found under this process"); }
+  // Let the dispatcher's first probes (DS_PING_INTERVAL, 5 s) find the gateways up, as
+  // ../shared/bench/run_all.sh waits after starting Kamailio.
+  if (calls) await sleep(6000);
+  return {
+    wsUrl: stack.wsUrl, domain: "localhost", pids, name: "sipedge", database: stack.database,
+    bridgePids: stack.bridge ? [stack.bridge.process.pid] : [], uasPids: gateways?.pids ?? [], stop,
+  };
+}
+
+/** Spawns the load generator; `next()` resolves with its next stdout line. */
+function loadgen(args) {
+  const p = spawn(process.execPath, [join(HERE, "loadgen.mjs"), ...args, "--control", "stdin"], { stdio: ["pipe", "pipe", "inherit"] });
+  const queue = [];
+  const waiters = [];
+  createInterface({ input: p.stdout }).on("line", (l) => { const w = waiters.shift(); if (w) w.resolve(l); else queue.push(l); });
+  const exited = new Promise((r) => p.on("exit", (code) => { for (const w of waiters.splice(0)) w.reject(new Error(`loadgen exited ${code}`)); r(code); }));
+  const next = () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((resolve, reject) => waiters.push({ resolve, reject })));
+  return { p, next, exited };
+}
+
+// ------------------------------------------------------------------ one measurement
+async function measure(edge, o, mode, conns, round) {
+  const quiet = await quietMachine(o.quiet, o.quietWait);
+  const lg = loadgen(["--url", edge.wsUrl, "--domain", edge.domain, "--mode", mode, "--conns", String(conns)]);
+  activeLoadgen = lg;
+  try {
+    JSON.parse(await lg.next());
+    const ws = Date.now() + o.warmup * 1000;
+    const we = ws + o.duration * 1000;
+    lg.p.stdin.write(`go ${ws} ${we}\n`);
+    // Our own CPU is read inside the two /proc scans, so the scans do not count as the host's work.
+    await sleep(ws - Date.now());
+    const s0 = { all: processTable(), m: machine(), t: Date.now(), self: process.cpuUsage() };
+    await sleep(we - Date.now());
+    const s1 = { self: process.cpuUsage(), t: Date.now(), m: machine(), all: processTable() };
+    const r = JSON.parse(await lg.next());
+    await lg.exited;
+    return account(edge, o, { mode, conns, round, quiet, r, s0, s1, loadgenPid: lg.p.pid });
+  } finally {
+    activeLoadgen = undefined;
+    if (lg.p.exitCode === null) lg.p.kill();
+  }
+}
+
+/** CPU of each party over the window, per operation where it is the edge's. */
+function account(edge, o, { mode, conns, round, quiet, r, s0, s1, loadgenPid }) {
+  const secs = (s1.t - s0.t) / 1000;
+  const d = (pid) => { const a = s0.all.get(pid); const b = s1.all.get(pid); return a && b ? (b.ticks - a.ticks) / HZ : 0; };
+  const edgeCpu = edge.pids.reduce((a, p) => a + d(p), 0);
+  const bridgeCpu = edge.bridgePids.reduce((a, p) => a + d(p), 0);
+  const uasCpu = edge.uasPids.reduce((a, p) => a + d(p), 0);
+  // This process hosts Miniflare (the Node side of the local stack) when the stack is ours.
+  const hostCpu = edge.name === "sipedge" ? (s1.self.user + s1.self.system - s0.self.user - s0.self.system) / 1e6 : 0;
+  const known = new Set([...edge.pids, ...edge.bridgePids, ...edge.uasPids, process.pid, loadgenPid]);
+  const others = [];
+  let otherCpu = 0;
+  for (const [pid, b] of s1.all) {
+    if (known.has(pid)) continue;
+    // A process born inside the window spent its whole life there (the rest is mostly ours).
+    const c = (b.ticks - (s0.all.get(pid)?.ticks ?? 0)) / HZ / secs;
+    otherCpu += c;
+    if (c > 0.03) others.push(`${commOf(pid)}:${pid}=${c.toFixed(2)}`);
+  }
+  const perOp = (cpu) => (r.ok ? Math.round((cpu * 1e6) / r.ok) : null);
+  const calls = mode === "call" && edge.bridgePids.length + edge.uasPids.length > 0;
+  return {
+    target: edge.name, label: o.label, mode, conns, round, ok: r.ok, fail: r.fail, fail_reasons: r.reasons,
+    rate_per_s: +(r.ok / secs).toFixed(1), p50_ms: r.p50, p90_ms: r.p90, p99_ms: r.p99, max_ms: r.max,
+    total_p50_ms: r.total_p50 ?? null, total_p99_ms: r.total_p99 ?? null,
+    edge_us_per_op: perOp(edgeCpu + hostCpu), workerd_us_per_op: perOp(edgeCpu), host_us_per_op: perOp(hostCpu),
+    // The proxy's whole cost on a call is the edge's plus the bridge's (Kamailio does both jobs).
+    bridge_us_per_op: calls ? perOp(bridgeCpu) : null, uas_us_per_op: calls ? perOp(uasCpu) : null,
+    proxy_us_per_op: calls ? perOp(edgeCpu + hostCpu + bridgeCpu) : null,
+    edge_cores: +(edgeCpu / secs).toFixed(2), host_cores: +(hostCpu / secs).toFixed(2),
+    bridge_cores: +(bridgeCpu / secs).toFixed(2), uas_cores: +(uasCpu / secs).toFixed(2),
+    loadgen_cores: +(d(loadgenPid) / secs).toFixed(2),
+    machine_busy_cores: +((s1.m.busy - s0.m.busy) / HZ / secs).toFixed(2),
+    machine_steal_cores: +((s1.m.steal - s0.m.steal) / HZ / secs).toFixed(2),
+    other_cores: +otherCpu.toFixed(2), other_cpu: others.join(" "),
+    // Upper bound of foreign load: machine busy time minus our processes. It also holds what no
+    // process is charged with: the kernel's loopback work for our sockets, processes that ended.
+    not_ours_cores: +((s1.m.busy - s0.m.busy) / HZ / secs - (edgeCpu + hostCpu + bridgeCpu + uasCpu + d(loadgenPid)) / secs).toFixed(2),
+    quiet_ok: quiet.ok, quiet_waited_s: quiet.waited, window_s: +secs.toFixed(2),
+  };
+}
+
+// ------------------------------------------------------------------ report
+const median = (a) => { const s = a.filter((x) => x !== null).sort((x, y) => x - y); return s.length ? s[(s.length - 1) >> 1] : null; };
+const range = (a) => { const s = a.filter((x) => x !== null); return s.length > 1 ? ` (${Math.min(...s)}–${Math.max(...s)})` : ""; };
+
+function summarize(runs, o) {
+  const rows = [];
+  for (const mode of o.modes) {
+    for (const conns of o.connsList) {
+      const rs = runs.filter((r) => r.mode === mode && r.conns === conns);
+      const m = (k) => median(rs.map((r) => r[k]));
+      rows.push({
+        target: rs[0]?.target, mode, conns, runs: rs.length, fail: rs.reduce((a, r) => a + r.fail, 0),
+        rate_per_s: m("rate_per_s"), p50_ms: m("p50_ms"), p99_ms: m("p99_ms"), total_p50_ms: m("total_p50_ms"), total_p99_ms: m("total_p99_ms"),
+        edge_us_per_op: m("edge_us_per_op"), edge_us_range: range(rs.map((r) => r.edge_us_per_op)),
+        workerd_us_per_op: m("workerd_us_per_op"), host_us_per_op: m("host_us_per_op"),
+        bridge_us_per_op: m("bridge_us_per_op"), uas_us_per_op: m("uas_us_per_op"),
+        proxy_us_per_op: m("proxy_us_per_op"), proxy_us_range: range(rs.map((r) => r.proxy_us_per_op)),
+        bridge_cores: m("bridge_cores"), uas_cores: m("uas_cores"),
+        edge_cores: m("edge_cores"), loadgen_cores: m("loadgen_cores"), machine_busy_cores: m("machine_busy_cores"),
+        other_cores: m("other_cores"), not_ours_cores: m("not_ours_cores"), quiet: rs.filter((r) => r.quiet_ok).length,
+      });
+    }
+  }
+  return rows;
+}
+
+function printTable(rows, o) {
+  const op = { reg: "registration", options: "OPTIONS", ping: "keep-alive", call: "call" };
+  console.log(`\n${rows[0]?.target ?? ""}: closed loop, ${o.duration} s window after ${o.warmup} s warm-up, medians of ${o.rounds} round(s)\n`);
+  console.log("| mode | conns | ops/s | p50 ms | p99 ms | edge CPU µs/op (range) | workerd / host µs | edge cores | loadgen cores | machine busy /2 | other procs cores | not ours | quiet runs | failed |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+  for (const r of rows) {
+    console.log(`| ${r.mode} (${op[r.mode] ?? r.mode}) | ${r.conns} | ${r.rate_per_s} | ${r.p50_ms} | ${r.p99_ms} | ${r.edge_us_per_op}${r.edge_us_range} | ` +
+      `${r.workerd_us_per_op} / ${r.host_us_per_op} | ${r.edge_cores} | ${r.loadgen_cores} | ${r.machine_busy_cores} | ${r.other_cores} | ${r.not_ours_cores} | ${r.quiet}/${r.runs} | ${r.fail} |`);
+  }
+  const calls = rows.filter((r) => r.mode === "call");
+  if (calls.length === 0) return;
+  // Calls: p50/p99 above are call setup (first INVITE -> 200); the whole call and the other parties here.
+  console.log("\n| call: conns | calls/s | setup p50 / p99 ms | whole call p50 / p99 ms | edge µs/call | bridge µs/call | edge + bridge µs/call (range) | sipp UASes µs/call | bridge cores | sipp cores |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|");
+  for (const r of calls) {
+    console.log(`| ${r.conns} | ${r.rate_per_s} | ${r.p50_ms} / ${r.p99_ms} | ${r.total_p50_ms} / ${r.total_p99_ms} | ${r.edge_us_per_op} | ${r.bridge_us_per_op} | ` +
+      `${r.proxy_us_per_op}${r.proxy_us_range} | ${r.uas_us_per_op} | ${r.bridge_cores} | ${r.uas_cores} |`);
+  }
+}
+
+function logRun(r) {
+  console.error(`  [r${r.round} ${r.mode} ${r.conns}] ${r.rate_per_s}/s p50=${r.p50_ms} p99=${r.p99_ms} edge=${r.edge_us_per_op} µs/op ` +
+    `(workerd ${r.edge_cores} cores, host ${r.host_cores}) ` +
+    (r.bridge_us_per_op !== null ? `bridge=${r.bridge_us_per_op} µs/op (${r.bridge_cores} cores) sipp=${r.uas_us_per_op} µs/op (${r.uas_cores} cores) ` : "") +
+    `loadgen=${r.loadgen_cores} machine=${r.machine_busy_cores}/2 ` +
+    `other=${r.other_cores} notOurs=${r.not_ours_cores}${r.other_cpu ? ` [${r.other_cpu}]` : ""}${r.fail ? ` FAILED=${JSON.stringify(r.fail_reasons)}` : ""}`);
+}
+
+// ------------------------------------------------------------------ main
+let activeLoadgen;
+let edge;
+async function stopAll() {
+  if (activeLoadgen && activeLoadgen.p.exitCode === null) activeLoadgen.p.kill();
+  if (edge) { const e = edge; edge = undefined; await e.stop(); }
+}
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { void stopAll().finally(() => process.exit(130)); });
+
+const o = parseArgs(process.argv.slice(2));
+const started = Date.now();
+edge = await startEdge(o);
+console.error(`${edge.name}: ${edge.wsUrl}, edge processes ${edge.pids.map((p) => `${commOf(p)}:${p}`).join(" ")}` +
+  (edge.bridgePids.length ? `, bridge ${edge.bridgePids.join(" ")}` : "") + (edge.uasPids.length ? `, sipp UASes ${edge.uasPids.join(" ")}` : "") +
+  (edge.database ? `, D1 migrations ${edge.database.applied.length}, seeded ${edge.database.seeded} subscribers` : ""));
+const runs = [];
+try {
+  for (let round = 1; round <= o.rounds; round++) {
+    const order = o.modes.flatMap((mode) => o.connsList.map((conns) => [mode, conns]));
+    if (round % 2 === 0) order.reverse();
+    for (const [mode, conns] of order) {
+      const r = await measure(edge, o, mode, conns, round);
+      runs.push(r);
+      logRun(r);
+      if (o.json) appendFileSync(o.json, JSON.stringify(r) + "\n");
+    }
+  }
+} finally {
+  await stopAll();
+}
+const rows = summarize(runs, o);
+if (o.json) for (const r of rows) appendFileSync(o.json, JSON.stringify({ summary: true, ...r }) + "\n");
+printTable(rows, o);
+console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`);
