@@ -24,6 +24,7 @@ export class BridgeLinks {
   /** rr's listen table: the UDP side is the advertised address of the link in use. */
   readonly listen: { udp?: HostPort } = {};
   private readonly probes = new Map<string, { uri: string; sentAt: number; done: (r: ProbeResult) => void }>();
+  private current: { ws: WebSocket; advertise: HostPort } | undefined;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -45,18 +46,30 @@ export class BridgeLinks {
     attachment.advertise = advertise;
     ws.serializeAttachment(attachment);
     this.listen.udp = advertise;
+    this.current = { ws, advertise };
   }
 
-  /** An open link with a known UDP address, if any. */
+  /**
+   * An open link with a known UDP address, if any. The one in use is remembered, so a gateway
+   * call's messages do not scan the sockets (or read attachments) each time.
+   */
   link(): { ws: WebSocket; advertise: HostPort } | undefined {
+    if (this.current && this.current.ws.readyState === WebSocket.OPEN) return this.current;
+    this.current = undefined;
     for (const ws of this.ctx.getWebSockets("bridge")) {
       const a = ws.deserializeAttachment() as BridgeAttachment | null;
-      if (a?.advertise) {
+      if (a?.advertise && ws.readyState === WebSocket.OPEN) {
         this.listen.udp = a.advertise;
-        return { ws, advertise: a.advertise };
+        this.current = { ws, advertise: a.advertise };
+        return this.current;
       }
     }
     return undefined;
+  }
+
+  /** A link closed: stop using it. */
+  closed(ws: WebSocket): void {
+    if (this.current?.ws === ws) this.current = undefined;
   }
 
   via(): SentBy | undefined {

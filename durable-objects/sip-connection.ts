@@ -304,6 +304,7 @@ export class SipConnection extends DurableObject<Env> {
     const conn = this.connection(ws);
     this.connections.delete(ws);
     if (conn.bridge) {
+      this.bridges.closed(ws);
       this.log.info("bridge link down", { bridge: conn.bridge.bridge });
       return;
     }
