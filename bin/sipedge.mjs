@@ -6,12 +6,14 @@ import path from "node:path";
 
 const USAGE = `Usage: sipedge import FILE... [--url URL] [--table TABLE]
 
-Loads db_text table files (subscriber, aliases, version, dispatcher; the table is named by the
-file name, the columns by its header line) and dispatcher.list files into a running sipedge.
+Loads db_text table files (subscriber, aliases, version, dispatcher, address, trusted; the table is named by the
+file name, the columns by its header line), dispatcher.list files, and permissions rule files
+(NAME.allow / NAME.deny in the hosts.allow syntax, for allow_routing("NAME"), allow_register,
+allow_uri; stored under their base name and reloaded at once) into a running sipedge.
 
   --url URL      the edge (default $SIPEDGE_URL or http://127.0.0.1:8787)
   --table TABLE  load every FILE into TABLE instead of the one its name gives
-                 (subscriber, aliases, version, dispatcher, dispatcher.list)
+                 (subscriber, aliases, version, dispatcher, dispatcher.list, permissions, address, trusted)
 
 The admin token comes from the environment variable SIPEDGE_ADMIN_TOKEN.
 Exit status: 0 loaded, 1 a file was refused (its error names file, line and field),
@@ -98,7 +100,8 @@ async function main(argv) {
     const r = await importFile(file, { url: args.url, table: args.table, token });
     const ms = Math.round(performance.now() - started);
     const ignored = r.ignoredColumns?.length ? ` (columns ignored: ${r.ignoredColumns.join(", ")})` : "";
-    console.log(`${file}: ${r.rows} rows into ${r.table} in ${ms} ms${ignored}`);
+    const what = r.table === "permissions_rules" ? `${r.rows} rules` : `${r.rows} rows`;
+    console.log(`${file}: ${what} into ${r.table} in ${ms} ms${ignored}`);
   }
   return EXIT.ok;
 }

@@ -3,11 +3,9 @@ import { configFor, type SecurityConfig } from "../src/config.ts";
 import type { Env } from "../src/env.ts";
 import { AuthBlockList, type AuthBlockRequest, type AuthBlockVerdict } from "../src/modules/htable/index.ts";
 import { Pike, type PikeVerdict } from "../src/modules/pike/index.ts";
-import { PikeFastPath, pikeKey } from "../src/modules/pike/index.ts";
-import type { GuardService } from "../src/modules/pike/script.ts";
-import type { Logger } from "../src/log.ts";
-import type { Source } from "../src/routing/context.ts";
 import type { SipConnection } from "./sip-connection.ts";
+
+export { GuardClient, guardOf } from "./guard-client.ts";
 
 /**
  * Guard: one object per source address (IPv6: per /64, `pikeKey`), DESIGN.md §3. It owns what
@@ -15,16 +13,21 @@ import type { SipConnection } from "./sip-connection.ts";
  *
  * - pike's counters (`checkReq`, asked only when a connection's local budget is spent);
  * - the `ipban` entry with its expiry (kept in storage, so an evicted Guard still refuses);
- * - the connection count per shard (the cap on concurrent connections per address);
+ * - the connection count per shard, once an address has more connections in one shard than
+ *   its share of the cap (`GuardClient.admit`);
  * - the seed's `auth_block_list` for this address (failures per user from here).
+ *
+ * A Guard exists only for an address that has something to count: an honest client with one
+ * socket and a few requests per unit never creates one (a new object costs ~5 ms locally and a
+ * placement round trip in production, which a deploy's reconnect storm would pay per client).
+ * So that the shards can answer for addresses without a Guard, a ban or a first auth failure
+ * is announced to every shard, which keeps it in its own storage.
  *
  * Counters live in memory and fail open: an evicted Guard starts from zero, and a continuing
  * flood is re-detected within one sampling unit.
  */
 
-export type ConnectVerdict =
-  | { readonly ok: true; /** the address has live auth failures */ readonly watched: boolean }
-  | { readonly ok: false; readonly reason: "banned" | "too-many-connections" };
+export type ConnectVerdict = { readonly ok: true } | { readonly ok: false; readonly reason: "banned" | "too-many-connections" };
 
 export interface GuardCheck {
   readonly verdict: PikeVerdict;
@@ -40,26 +43,37 @@ export interface GuardStatus {
   readonly authBlock: { key: string; value: string | number; expiresAt: number | undefined }[];
 }
 
-/** What a Guard tells the shards that hold the address's sockets. */
+/** What a Guard (or the Worker, for `admit`) tells a shard. */
 export type GuardEvent =
   | { readonly kind: "ban"; readonly key: string; readonly until: number }
-  | { readonly kind: "watch"; readonly key: string }
+  | { readonly kind: "unban"; readonly key: string }
+  /** The address has auth failures that may live until `until` (epoch ms). */
+  | { readonly kind: "watch"; readonly key: string; readonly until: number }
   | { readonly kind: "count"; readonly key: string }
+  /** A WebSocket upgrade from `ip` about to be handed to shard `shard` of `shards`: 0, 403 or 429. */
+  | { readonly kind: "admit"; readonly ip: string; readonly shard: string; readonly shards: number }
   | { readonly kind: "reload-permissions" };
 
 const BAN_KEY = "ipban";
 
 export class Guard extends DurableObject<Env> {
   private readonly security: SecurityConfig;
+  private readonly shardCount: number;
   private readonly pike: Pike;
   private readonly blocks: AuthBlockList;
-  /** Open WebSocket connections of this address, per shard. */
+  /** Open WebSocket connections of this address, per shard that reports them. */
   private readonly shards = new Map<string, number>();
   private bannedUntil = 0;
+  /** Admissions and releases, one after the other (see `admit`). */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** How long the shards were last told to check this address's auth failures. */
+  private watchAnnouncedUntil = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.security = configFor(env).security;
+    const config = configFor(env);
+    this.security = config.security;
+    this.shardCount = config.connectionShards;
     const { pike, authBlock } = this.security;
     this.pike = new Pike({ samplingTimeUnit: pike.samplingTimeUnit, reqsDensityPerUnit: pike.reqsDensityPerUnit, removeLatency: pike.removeLatency, maxNodes: 16 });
     this.blocks = new AuthBlockList({ ...authBlock, maxItems: 10_000 });
@@ -72,19 +86,37 @@ export class Guard extends DurableObject<Env> {
     return this.ctx.id.name ?? "";
   }
 
-  /** A WebSocket upgrade from this address, before any shard is touched. */
-  async admit(shard: string): Promise<ConnectVerdict> {
+  /**
+   * A WebSocket upgrade from this address to `shard`, asked by the shards once the address
+   * holds more than its share of the cap in one of them. The shard already counts the new
+   * connection as pending, so a count of the shards includes it. On the `first` ask the Guard
+   * counts every shard (which from then on asks here for each upgrade of the address and
+   * reports each close), so its count is exact however the sockets were spread.
+   */
+  async admit(shard: string, first = false): Promise<ConnectVerdict> {
     if (this.banned(Date.now())) return { ok: false, reason: "banned" };
-    const cap = this.security.maxConnectionsPerAddress;
-    if (cap > 0 && this.total() >= cap && (await this.recount()) >= cap) return { ok: false, reason: "too-many-connections" };
-    this.shards.set(shard, (this.shards.get(shard) ?? 0) + 1);
-    return { ok: true, watched: this.blocks.table.size > 0 };
+    // One at a time: a count of the shards must not interleave with another's increment.
+    return this.serial(async () => {
+      const cap = this.security.maxConnectionsPerAddress;
+      if (first) await this.recount();
+      else this.add(shard, 1);
+      if (cap > 0 && this.total() > cap && (first || (await this.recount()) > cap)) {
+        this.add(shard, -1); // the shard drops the refused upgrade
+        return { ok: false, reason: "too-many-connections" } as const;
+      }
+      return { ok: true } as const;
+    });
   }
 
-  async release(shard: string): Promise<void> {
-    const n = (this.shards.get(shard) ?? 0) - 1;
-    if (n > 0) this.shards.set(shard, n);
-    else this.shards.delete(shard);
+  /**
+   * One counted connection of `shard` closed. Returns how many the Guard still counts for the
+   * address in all shards: at 0 a shard may answer for the address alone again.
+   */
+  async release(shard: string): Promise<number> {
+    return this.serial(async () => {
+      this.add(shard, -1);
+      return this.total();
+    });
   }
 
   /** `pike_check_req` with the hits a connection held back; also says whether a ban is on. */
@@ -94,7 +126,7 @@ export class Guard extends DurableObject<Env> {
     return { verdict, bannedUntil: this.banned(now) ? this.bannedUntil : undefined };
   }
 
-  /** `$sht(ipban=>$si) = 1`: bans the address and closes its sockets in every shard. */
+  /** `$sht(ipban=>$si) = 1`: bans the address; every shard refuses it and closes its sockets. */
   async ban(): Promise<number> {
     const now = Date.now();
     if (this.banned(now)) return this.bannedUntil;
@@ -109,6 +141,7 @@ export class Guard extends DurableObject<Env> {
     this.bannedUntil = 0;
     this.pike.reset();
     await this.ctx.storage.delete(BAN_KEY);
+    this.tellShards({ kind: "unban", key: this.key });
   }
 
   override async alarm(): Promise<void> {
@@ -124,11 +157,21 @@ export class Guard extends DurableObject<Env> {
     return this.blocks.check(request);
   }
 
-  /** One failed digest check; the first one makes every shard check this address from now on. */
+  /**
+   * One failed digest check. The shards check the address from its first failure on, for as long
+   * as a failure or block can live (window + block time after the latest failure); the
+   * announcement is renewed once half of that is spent, so a steady guesser costs two
+   * broadcasts per horizon, not one per guess.
+   */
   async authFailure(user: string, ip: string): Promise<number> {
-    const first = !(await this.authWatched());
     const count = this.blocks.recordFailure(user, ip);
-    if (first) this.tellShards({ kind: "watch", key: this.key });
+    const now = Date.now();
+    const { failureWindow, blockTime } = this.security.authBlock;
+    const horizon = (failureWindow + blockTime) * 1000;
+    if (this.watchAnnouncedUntil - now < horizon / 2) {
+      this.watchAnnouncedUntil = now + horizon;
+      this.tellShards({ kind: "watch", key: this.key, until: this.watchAnnouncedUntil });
+    }
     return count;
   }
 
@@ -148,6 +191,18 @@ export class Guard extends DurableObject<Env> {
     };
   }
 
+  private add(shard: string, n: number): void {
+    const count = (this.shards.get(shard) ?? 0) + n;
+    if (count > 0) this.shards.set(shard, count);
+    else this.shards.delete(shard);
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   private banned(now: number): boolean {
     return this.bannedUntil > now;
   }
@@ -159,158 +214,28 @@ export class Guard extends DurableObject<Env> {
   }
 
   /**
-   * Before refusing at the cap, asks the shards for their real counts: a shard that was
-   * restarted (a deploy) never reported its closed sockets, and honest clients must not be
-   * locked out by counts that leaked.
+   * Asks every shard for its real count (and makes each report to this Guard from now on):
+   * on the first report, since shards under their share never reported; and before refusing at
+   * the cap, since a shard that was restarted (a deploy) never reported its closed sockets and
+   * honest clients must not be locked out by counts that leaked.
    */
   private async recount(): Promise<number> {
     const counts = await Promise.all(
-      [...this.shards.keys()].map(async (shard) => [shard, Number(await this.shard(shard).security({ kind: "count", key: this.key }))] as const),
+      Array.from({ length: this.shardCount }, async (_, i) => [String(i), Number(await this.shard(String(i)).security({ kind: "count", key: this.key }))] as const),
     );
     this.shards.clear();
     for (const [shard, n] of counts) if (n > 0) this.shards.set(shard, n);
     return this.total();
   }
 
+  /** Bans and watches go to every shard: any of them may be handed the address's next socket. */
   private tellShards(event: GuardEvent): void {
-    for (const shard of this.shards.keys()) {
-      this.ctx.waitUntil(this.shard(shard).security(event).catch(() => undefined));
+    for (let i = 0; i < this.shardCount; i++) {
+      this.ctx.waitUntil(this.shard(String(i)).security(event).catch(() => undefined));
     }
   }
 
   private shard(shard: string): DurableObjectStub<SipConnection> {
     return this.env.SIP_CONNECTION.get(this.env.SIP_CONNECTION.idFromName(`shard-${shard}`)) as DurableObjectStub<SipConnection>;
-  }
-}
-
-export function guardOf(ns: DurableObjectNamespace<Guard>, key: string): DurableObjectStub<Guard> {
-  return ns.get(ns.idFromName(key));
-}
-
-const OK: PikeVerdict = Object.freeze({ verdict: "ok" });
-const FLOOD: PikeVerdict = Object.freeze({ verdict: "flood", first: false });
-/** Entries a shard keeps per map before it starts over (bounded memory under spoofed floods). */
-const MAX_ENTRIES = 50_000;
-
-/**
- * The shard's side of the Guards (`ctx.pike`, `ctx.htable`): a `PikeFastPath` per connection
- * (per source address for datagrams from the bridge) answers most requests without a hop; the
- * bans and "watched" addresses the Guards announce are cached here so a banned address's
- * datagrams are dropped locally. Sources that are the proxy itself never reach a Guard.
- */
-export class GuardClient implements GuardService {
-  private readonly fast = new Map<string, PikeFastPath>();
-  private readonly bans = new Map<string, number>();
-  private readonly watched = new Map<string, boolean>();
-
-  constructor(
-    private readonly ns: DurableObjectNamespace<Guard>,
-    private readonly state: DurableObjectState,
-    private readonly security: SecurityConfig,
-    private readonly log: Logger,
-  ) {}
-
-  async checkReq(source: Source, now: number): Promise<PikeVerdict> {
-    const key = pikeKey(source.ip);
-    if (this.isBanned(source.ip, now)) return FLOOD;
-    const id = source.flow ?? key;
-    let fast = this.fast.get(id);
-    if (fast === undefined) {
-      if (this.fast.size >= MAX_ENTRIES) this.fast.clear();
-      const { samplingTimeUnit, reqsDensityPerUnit, localBudget } = this.security.pike;
-      fast = new PikeFastPath({ samplingTimeUnit, reqsDensityPerUnit, ...(localBudget === undefined ? {} : { localBudget }) });
-      this.fast.set(id, fast);
-    }
-    const decision = fast.hit(now);
-    if (!decision.escalate) return OK;
-    try {
-      const check = await guardOf(this.ns, key).checkReq(source.ip, decision.hits);
-      if (check.bannedUntil !== undefined) this.remember(this.bans, key, check.bannedUntil);
-      return check.verdict;
-    } catch (err) {
-      // Fail open, but still hold this connection to the density on its own.
-      this.log.warn("guard unreachable", { key, error: String(err) });
-      return fast.hitsThisUnit(now) > this.security.pike.reqsDensityPerUnit ? FLOOD : OK;
-    }
-  }
-
-  isBanned(ip: string, now: number): boolean {
-    if (this.bans.size === 0) return false;
-    const key = pikeKey(ip);
-    const until = this.bans.get(key);
-    if (until === undefined) return false;
-    if (until > now) return true;
-    this.bans.delete(key);
-    return false;
-  }
-
-  async ban(source: Source): Promise<void> {
-    const key = pikeKey(source.ip);
-    this.remember(this.bans, key, Date.now() + this.security.ipbanExpire * 1000);
-    try {
-      this.remember(this.bans, key, await guardOf(this.ns, key).ban());
-    } catch (err) {
-      this.log.warn("guard unreachable: ban kept in this shard only", { key, error: String(err) });
-    }
-  }
-
-  authWatched(ip: string): boolean | Promise<boolean> {
-    const key = pikeKey(ip);
-    const known = this.watched.get(key);
-    if (known !== undefined) return known;
-    // Unknown after a wake-up (or a datagram source): ask once, then the Guard tells us.
-    return guardOf(this.ns, key)
-      .authWatched()
-      .then((w) => (this.remember(this.watched, key, w), w))
-      .catch(() => false);
-  }
-
-  authBlockCheck(request: AuthBlockRequest): Promise<AuthBlockVerdict> {
-    return guardOf(this.ns, pikeKey(request.source)).authBlockCheck(request);
-  }
-
-  async authFailure(user: string, ip: string): Promise<void> {
-    const key = pikeKey(ip);
-    this.remember(this.watched, key, true);
-    await guardOf(this.ns, key).authFailure(user, ip);
-  }
-
-  /** A WebSocket from `ip` was accepted; `watched` comes from the Guard's connect answer. */
-  accepted(ip: string, watched: boolean): void {
-    this.remember(this.watched, pikeKey(ip), watched);
-  }
-
-  /** A client socket closed: its fast path goes, and its Guard counts one connection less. */
-  async closed(ip: string, flow: string, shard: string, guarded: boolean): Promise<void> {
-    this.fast.delete(flow);
-    if (guarded) await guardOf(this.ns, pikeKey(ip)).release(shard);
-  }
-
-  /** An event from a Guard (SipConnection.security RPC). */
-  onEvent(event: GuardEvent): number | undefined {
-    switch (event.kind) {
-      case "ban":
-        this.remember(this.bans, event.key, event.until);
-        for (const ws of this.state.getWebSockets(`ip:${event.key}`)) {
-          try {
-            ws.close(1008, "Policy Violation");
-          } catch {
-            // already closing
-          }
-        }
-        return undefined;
-      case "watch":
-        this.remember(this.watched, event.key, true);
-        return undefined;
-      case "count":
-        return this.state.getWebSockets(`ip:${event.key}`).length;
-      case "reload-permissions":
-        return undefined;
-    }
-  }
-
-  private remember<V>(map: Map<string, V>, key: string, value: V): void {
-    if (map.size >= MAX_ENTRIES && !map.has(key)) map.clear();
-    map.set(key, value);
   }
 }

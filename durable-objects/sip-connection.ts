@@ -122,12 +122,21 @@ export class SipConnection extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const bridge = request.headers.get(BRIDGE_HEADER);
     if (bridge !== null) return this.bridges.accept(bridge);
+    const shard = request.headers.get(SHARD_HEADER) ?? "0";
+    const ip = request.headers.get(CLIENT_IP_HEADER) ?? "0.0.0.0";
+    // Issue 5: a banned address (403) or one at its connection cap (429) is refused before any
+    // socket exists for it; the terse answers a scanner gets everywhere else. The proxy's own
+    // addresses are never refused (the seed's `src_ip != myself`).
+    if (!isMyself(this.config, ip)) {
+      const status = await this.guard.admit(ip, shard, this.config.connectionShards);
+      if (status === 403) return new Response("Forbidden", { status: 403 });
+      if (status === 429) return new Response("Too many connections", { status: 429 });
+    }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
-    const shard = request.headers.get(SHARD_HEADER) ?? "0";
     const attachment: Attachment = {
       flow: `${shard}.${crypto.randomUUID()}`,
-      ip: request.headers.get(CLIENT_IP_HEADER) ?? "0.0.0.0",
+      ip,
       transport: new URL(request.url).protocol === "https:" ? "wss" : "ws",
       connectedAt: Date.now(),
       aors: [],

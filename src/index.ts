@@ -6,7 +6,6 @@ import { configFor } from "./config.ts";
 import type { Env } from "./env.ts";
 import { checkUpgrade } from "./transport/websocket.ts";
 import { AUTH_WATCH_HEADER, BRIDGE_HEADER, CLIENT_IP_HEADER, SHARD_HEADER } from "../durable-objects/sip-connection.ts";
-import { admitConnection } from "./admin/security.ts";
 
 export { Dispatcher } from "../durable-objects/dispatcher.ts";
 export { Guard } from "../durable-objects/guard.ts";
@@ -27,15 +26,13 @@ app.get("/", async (c) => {
   if (!check.ok) return c.text(check.message, check.status as 400 | 403 | 426);
   const ip = c.req.header("CF-Connecting-IP") ?? "0.0.0.0";
   const shard = Math.floor(Math.random() * config.connectionShards);
-  // Issue 5: a banned address, or one at its connection cap, is refused before any shard is touched.
-  const admitted = await admitConnection(c.env, config, ip, shard);
-  if (!admitted.ok) return c.text(admitted.message, admitted.status);
+  // The shard admits or refuses the address (banned: 403; at its connection cap: 429) before
+  // any socket exists for it (SipConnection.fetch).
   const stub = c.env.SIP_CONNECTION.get(c.env.SIP_CONNECTION.idFromName(`shard-${shard}`));
   const headers = new Headers(c.req.raw.headers);
   headers.delete(BRIDGE_HEADER); // a client can never pose as a bridge link
   headers.set(CLIENT_IP_HEADER, ip);
-  if (admitted.watched) headers.set(AUTH_WATCH_HEADER, "1");
-  else headers.delete(AUTH_WATCH_HEADER);
+  headers.delete(AUTH_WATCH_HEADER); // the shards know watched addresses from the Guards
   headers.set(SHARD_HEADER, String(shard));
   return stub.fetch(new Request(c.req.raw.url, { method: "GET", headers }));
 });

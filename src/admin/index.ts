@@ -4,7 +4,7 @@
  *
  * | route | does |
  * |---|---|
- * | `POST /admin/import?table=T` or `?file=NAME` | loads a db_text file (subscriber, aliases, version, dispatcher) or a dispatcher.list; body = the file |
+ * | `POST /admin/import?table=T` or `?file=NAME` | loads a db_text file (subscriber, aliases, version, dispatcher), a dispatcher.list, or a permissions `NAME.allow` / `NAME.deny` file (reloaded in every shard); body = the file |
  * | `GET /admin/location/:aor` | the AOR's live bindings (`kamcmd ul.show`) |
  * | `DELETE /admin/location/:aor` | removes them (`kamcmd ul.rm`) |
  * | `GET /admin/subscribers?limit=&after=&domain=` | subscribers, by id (no secrets) |
@@ -21,7 +21,7 @@ import { subscriberCacheFor } from "../provisioning/subscriber-lookup.ts";
 import { listSubscribers, subscriberRow, upsertSubscribers, type SubscriberInput } from "../provisioning/subscriber.ts";
 import { adminAuth } from "./auth.ts";
 import { dispatcherAdmin } from "./dispatcher.ts";
-import { securityAdmin } from "./security.ts";
+import { reloadPermissions, securityAdmin } from "./security.ts";
 
 export const admin = new Hono<{ Bindings: Env }>();
 
@@ -49,6 +49,12 @@ admin.post("/import", async (c) => {
   if (result.value.table === "subscriber") subscriberCacheFor(c.env.DB).clear();
   // New destination sets take effect at once (kamcmd dispatcher.reload).
   if (result.value.table === "dispatcher") await c.env.DISPATCHER.get(c.env.DISPATCHER.idFromName("default")).reload();
+  // So do rule files (permissions.allow etc.) and the address / trusted tables, compiled together
+  // in every shard.
+  if (result.value.table === "permissions_rules" || result.value.table === "address" || result.value.table === "trusted") {
+    const reloaded = await reloadPermissions(c.env);
+    if (!reloaded.ok) return c.json({ error: reloaded.error }, 400);
+  }
   return c.json({ ...result.value, ms: Date.now() - started });
 });
 

@@ -5,23 +5,29 @@
  * batch (one transaction): a file with an error changes nothing, and the error names the file,
  * the line and the field.
  */
+import { AddressTable, type AddressRow } from "../modules/permissions/address.ts";
+import type { ConfigResult } from "../modules/permissions/config-error.ts";
+import { parseRuleFile } from "../modules/permissions/rules.ts";
+import { TrustedTable, type TrustedRow } from "../modules/permissions/trusted.ts";
 import { loadDispatcherDbText, parseDispatcherList, type DispatcherList, type Loaded } from "../modules/dispatcher/index.ts";
 import type { SqlDatabase, SqlStatement } from "./db.ts";
 import { parseDbText, type DbTextError, type DbTextTable, type DbTextValue } from "./dbtext.ts";
 import { subscriberRow, upsertSubscribers, type RowCheck, type SubscriberRow } from "./subscriber.ts";
 import { ALIAS_COLUMNS, aliasRow, dispatcherRows, replaceDispatcherSets, upsertAliases, upsertVersions, versionRow } from "./tables.ts";
 
-export const IMPORT_FORMATS = ["subscriber", "aliases", "version", "dispatcher", "dispatcher.list"] as const;
+export const IMPORT_FORMATS = ["subscriber", "aliases", "version", "dispatcher", "dispatcher.list", "permissions", "address", "trusted"] as const;
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];
 
 /** The columns each db_text table keeps; others in a file's header are reported and skipped. */
-const KNOWN_COLUMNS: Record<Exclude<ImportFormat, "dispatcher" | "dispatcher.list">, ReadonlySet<string>> = {
+type TableFormat = Exclude<ImportFormat, "dispatcher" | "dispatcher.list" | "permissions" | "address" | "trusted">;
+
+const KNOWN_COLUMNS: Record<TableFormat, ReadonlySet<string>> = {
   subscriber: new Set(["id", "username", "domain", "password", "ha1", "ha1b", "ha1_sha256"]),
   aliases: new Set(["id", ...ALIAS_COLUMNS]),
   version: new Set(["id", "table_name", "table_version"]),
 };
 
-const REQUIRED_COLUMNS: Record<Exclude<ImportFormat, "dispatcher" | "dispatcher.list">, readonly string[]> = {
+const REQUIRED_COLUMNS: Record<TableFormat, readonly string[]> = {
   subscriber: ["username"],
   aliases: ["username", "contact"],
   version: ["table_name", "table_version"],
@@ -29,7 +35,7 @@ const REQUIRED_COLUMNS: Record<Exclude<ImportFormat, "dispatcher" | "dispatcher.
 
 export interface ImportSummary {
   file: string;
-  table: "subscriber" | "aliases" | "version" | "dispatcher";
+  table: "subscriber" | "aliases" | "version" | "dispatcher" | "permissions_rules" | "address" | "trusted";
   format: ImportFormat;
   rows: number;
   /** Header columns the table does not have (e.g. OpenSIPS' first_name, email_address). */
@@ -49,14 +55,20 @@ export interface ImportOptions {
 }
 
 /**
- * The table a file name stands for: db_text names a table by its file (`subscriber`), and a
- * name ending in `.list` is a dispatcher list. A directory part or a `.txt` suffix is ignored.
+ * The table a file name stands for: db_text names a table by its file (`subscriber`), a name
+ * ending in `.list` is a dispatcher list, and one ending in `.allow` or `.deny` a permissions
+ * rule file. A directory part or a `.txt` suffix is ignored.
  */
 export function formatOfFile(name: string): ImportFormat | undefined {
-  let base = name.slice(Math.max(name.lastIndexOf("/"), name.lastIndexOf("\\")) + 1).toLowerCase();
+  let base = baseName(name).toLowerCase();
   if (base.endsWith(".list")) return "dispatcher.list";
+  if (base.endsWith(".allow") || base.endsWith(".deny")) return "permissions";
   if (base.endsWith(".txt")) base = base.slice(0, -4);
   return (IMPORT_FORMATS as readonly string[]).includes(base) ? (base as ImportFormat) : undefined;
+}
+
+function baseName(name: string): string {
+  return name.slice(Math.max(name.lastIndexOf("/"), name.lastIndexOf("\\")) + 1);
 }
 
 function failure(file: string, line: number, field: string, reason: string): ImportResult {
@@ -79,7 +91,7 @@ function rowsOf<T>(
   return { ok: true, rows };
 }
 
-function planTable(db: SqlDatabase, format: keyof typeof KNOWN_COLUMNS, text: string, options: ImportOptions): Plan {
+function planTable(db: SqlDatabase, format: TableFormat, text: string, options: ImportOptions): Plan {
   const parsed = parseDbText(text, options.file);
   if (!parsed.ok) return parsed;
   const table = parsed.value;
@@ -106,6 +118,58 @@ function planDispatcher(db: SqlDatabase, loaded: Loaded<DispatcherList>): Plan {
   return { ok: true, table: "dispatcher", rows: rows.length, ignored: [], statements: replaceDispatcherSets(db, rows) };
 }
 
+/**
+ * A permissions `.allow` / `.deny` file: compiled completely (a bad line is refused with its
+ * line and field), then stored whole under its base name, replacing the file of that name.
+ */
+function planRuleFile(db: SqlDatabase, text: string, file: string): Plan {
+  const name = baseName(file);
+  if (!/^[A-Za-z0-9._~-]{1,128}$/.test(name) || !/\.(allow|deny)$/i.test(name)) {
+    return { ok: false, error: { file, line: 0, field: "file", reason: "a permissions file is named NAME.allow or NAME.deny ([A-Za-z0-9._~-], at most 128)" } };
+  }
+  const parsed = parseRuleFile(name, text);
+  if (!parsed.ok) return parsed;
+  const rules = parsed.value.rules.length;
+  const statement = db
+    .prepare("INSERT INTO permissions_rules (name, text, rules) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET text = excluded.text, rules = excluded.rules, updated_at = CURRENT_TIMESTAMP")
+    .bind(name, text, rules);
+  return { ok: true, table: "permissions_rules", rows: rules, ignored: [], statements: [statement] };
+}
+
+/** Kamailio's column defaults, for rows that leave them empty (the schema's NOT NULL columns). */
+const DEFAULTS: Record<string, number> = { grp: 1, mask: 32, port: 0, priority: 0 };
+
+const PERMISSION_COLUMNS = {
+  address: ["grp", "ip_addr", "mask", "port", "tag"],
+  trusted: ["src_ip", "proto", "from_pattern", "ruri_pattern", "tag", "priority"],
+} as const;
+
+/**
+ * A db_text `address` or `trusted` table (Kamailio permissions): compiled with the module's own
+ * compiler first, so a bad row is refused with its file line, then written as the whole table.
+ */
+function planPermissionsTable(db: SqlDatabase, format: "address" | "trusted", text: string, file: string): Plan {
+  const parsed = parseDbText(text, file);
+  if (!parsed.ok) return parsed;
+  const columns = PERMISSION_COLUMNS[format];
+  const names = parsed.value.columns.map((c) => c.name);
+  const required = format === "address" ? ["ip_addr"] : ["src_ip", "proto"];
+  for (const name of required) {
+    if (!names.includes(name)) return { ok: false, error: { file, line: 1, field: name, reason: `column missing from the ${format} header` } };
+  }
+  const rows = parsed.value.rows.map((r) => Object.fromEntries(columns.map((c) => [c, r.values[c] ?? null])));
+  const compiled: ConfigResult<unknown> =
+    format === "address" ? AddressTable.fromRows(rows as unknown as AddressRow[]) : TrustedTable.fromRows(rows as unknown as TrustedRow[]);
+  if (!compiled.ok) {
+    const line = parsed.value.rows[compiled.error.line - 1]?.line ?? compiled.error.line;
+    return { ok: false, error: { file, line, field: compiled.error.field, reason: compiled.error.reason } };
+  }
+  const insert = `INSERT INTO ${format} (${columns.join(", ")}) SELECT ${columns.map((c) => (c in DEFAULTS ? `COALESCE(json_extract(value, '$.${c}'), ${DEFAULTS[c]})` : `json_extract(value, '$.${c}')`)).join(", ")} FROM json_each(?)`;
+  const statements: SqlStatement[] = [db.prepare(`DELETE FROM ${format}`)];
+  for (let i = 0; i < rows.length; i += 500) statements.push(db.prepare(insert).bind(JSON.stringify(rows.slice(i, i + 500))));
+  return { ok: true, table: format, rows: rows.length, ignored: names.filter((n) => n !== "id" && !(columns as readonly string[]).includes(n)), statements };
+}
+
 /** Checks and writes one file. */
 export async function importText(db: SqlDatabase, text: string, options: ImportOptions): Promise<ImportResult> {
   const format = options.format ?? formatOfFile(options.file);
@@ -113,11 +177,15 @@ export async function importText(db: SqlDatabase, text: string, options: ImportO
     return failure(options.file, 0, "table", `unknown table; the file name (or ?table=) must be one of ${IMPORT_FORMATS.join(", ")}`);
   }
   const plan =
-    format === "dispatcher.list"
-      ? planDispatcher(db, parseDispatcherList(text, options.file))
-      : format === "dispatcher"
-        ? planDispatcher(db, loadDispatcherDbText(text, options.file))
-        : planTable(db, format, text, options);
+    format === "permissions"
+      ? planRuleFile(db, text, options.file)
+      : format === "address" || format === "trusted"
+        ? planPermissionsTable(db, format, text, options.file)
+        : format === "dispatcher.list"
+          ? planDispatcher(db, parseDispatcherList(text, options.file))
+          : format === "dispatcher"
+            ? planDispatcher(db, loadDispatcherDbText(text, options.file))
+            : planTable(db, format, text, options);
   if (!plan.ok) return plan;
   if (plan.statements.length > 0) await db.batch(plan.statements);
   return {

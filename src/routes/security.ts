@@ -15,8 +15,14 @@ import { compileScannerFilter, isScanner, type ScannerFilter } from "../modules/
  *     if (!pike_check_req()) { $sht(ipban=>$si) = 1; exit; }      # flooding: ban and drop
  * }
  * if ($ua =~ "friendly-scanner|sipvicious|...") exit;             # scanners: drop
+ * if (proto == UDP && is_method("REGISTER")) { sl_send_reply("403", "Forbidden"); exit; }
  * auth_block_list check before authentication (403 "Blocked Forbidden"), count after a failure
  * ```
+ *
+ * Registrations belong to WebSocket clients. Over UDP (the bridge) only gateways and trusted
+ * peers reach the edge, and a UDP source can be spoofed: a REGISTER from any other UDP source is
+ * refused before any digest, so a guesser is never given a nonce, and forged guesses cannot
+ * feed the auth-failure block of a user at somebody else's address (a lock-out by spoofing).
  *
  * Never counted, banned or blocked: the proxy's own addresses (`is_myself`: SIP_DOMAIN and
  * SIP_ALIASES, the seed's `src_ip != myself`), dispatcher destinations reached through the bridge
@@ -40,6 +46,10 @@ export const security: Route<RequestContext> = async (ctx, next) => {
   }
   if (scannerFilter(ctx.config).isScanner(ctx.msg.headers.get("User-Agent"))) {
     ctx.drop();
+    return;
+  }
+  if (guarded && ctx.source.transport === "udp" && ctx.msg.method === "REGISTER") {
+    ctx.sl.sendReply(403, "Forbidden");
     return;
   }
   if (guarded && willAuthenticate(ctx)) {

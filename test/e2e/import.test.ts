@@ -41,7 +41,7 @@ async function count(sql: string): Promise<number> {
 
 describe("the local stack's provisioning", () => {
   it("applies the migrations and seeds the demo subscribers on a fresh state directory", async () => {
-    expect(stack.database).toEqual({ applied: ["0001_init.sql"], seeded: 1003, dispatcher: 5 });
+    expect(stack.database).toEqual({ applied: ["0001_init.sql", "0002_permissions_rules.sql"], seeded: 1003, dispatcher: 5 });
     expect(await count("SELECT count(*) AS n FROM subscriber WHERE username IN ('alice', 'bob', 'carol', 'user0999') AND domain = 'localhost'")).toBe(4);
   });
 

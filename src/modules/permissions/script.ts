@@ -79,15 +79,31 @@ export class PermissionsScript {
 }
 
 /**
- * Compiles the permissions from the D1 `address` and `trusted` tables (Kamailio's columns).
- * A malformed row is an error naming the table, the 1-based row and the column.
+ * Compiles the permissions from the D1 `address` and `trusted` tables (Kamailio's columns) and
+ * the `.allow` / `.deny` files in `permissions_rules`. A malformed row is an error naming the
+ * table, the 1-based row and the column; a malformed rule file names the file, line and field.
  */
 export async function compilePermissionsFromD1(db: SqlDatabase): Promise<ConfigResult<Permissions>> {
-  const [address, trusted] = await Promise.all([
+  const [address, trusted, rules] = await Promise.all([
     db.prepare("SELECT grp, ip_addr, mask, port, tag FROM address ORDER BY id").all<AddressRow>(),
     db.prepare("SELECT src_ip, proto, from_pattern, ruri_pattern, tag, priority FROM trusted ORDER BY id").all<TrustedRow>(),
+    ruleFilesFromD1(db),
   ]);
-  return Permissions.compile({ addressRows: address.results, trustedRows: trusted.results });
+  return Permissions.compile({ addressRows: address.results, trustedRows: trusted.results, ruleFiles: rules });
+}
+
+/**
+ * The stored rule files by name. Without migration 0002 there are none: as in Kamailio, a
+ * missing file allows everything (and the address/trusted tables still load).
+ */
+async function ruleFilesFromD1(db: SqlDatabase): Promise<Record<string, string>> {
+  try {
+    const { results } = await db.prepare("SELECT name, text FROM permissions_rules ORDER BY name").all<{ name: string; text: string }>();
+    return Object.fromEntries(results.map((r) => [r.name, r.text]));
+  } catch (err) {
+    if (/no such table/i.test(String(err))) return {};
+    throw err;
+  }
 }
 
 /**
@@ -101,7 +117,7 @@ export class PermissionsLoader {
 
   readonly load: PermissionsSource = () => (this.current ??= compilePermissionsFromD1(this.db).catch((err: unknown) => {
     this.current = undefined; // a D1 hiccup is retried on the next request
-    return { ok: false as const, error: { file: "address/trusted", line: 0, field: "db", reason: String(err) } };
+    return { ok: false as const, error: { file: "address/trusted/permissions_rules", line: 0, field: "db", reason: String(err) } };
   }));
 
   async reload(): Promise<ConfigResult<Permissions>> {

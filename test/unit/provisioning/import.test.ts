@@ -186,3 +186,20 @@ describe("dispatcher import", () => {
     expect(uris(await reload(), 1)).toEqual(["sip:127.0.0.1:7072/0/probing", "sip:127.0.0.1:7070/0/inactive"]);
   });
 });
+
+describe("permissions tables from db_text (Kamailio address / trusted)", () => {
+  it("loads an address table, replacing the old rows, and refuses a bad row with its file line", async () => {
+    const good = ["id(int,auto) grp(int) ip_addr(string) mask(int) port(int) tag(string,null)", "1:1:127.0.0.0:8:0:loopback", "2:2:10.1.2.3:32:5060:gw", ""].join("\n");
+    const loaded = await importText(db, good, { file: "address", domain: "localhost" });
+    expect(loaded).toMatchObject({ ok: true, value: { table: "address", rows: 2 } });
+    const bad = ["id(int,auto) grp(int) ip_addr(string) mask(int) port(int) tag(string,null)", "1:1:127.0.0.1:32:0:ok", "2:1:10.0.0.1:99:0:bad", ""].join("\n");
+    const refused = await importText(db, bad, { file: "address", domain: "localhost" });
+    expect(refused).toMatchObject({ ok: false, error: { file: "address", line: 3, field: "mask" } });
+    expect(rows("SELECT ip_addr FROM address ORDER BY id")).toEqual([{ ip_addr: "127.0.0.0" }, { ip_addr: "10.1.2.3" }]);
+  });
+
+  it("loads a trusted table", async () => {
+    const text = ["src_ip(string) proto(string) from_pattern(string,null) tag(string,null)", "127.0.0.7:udp:^sip\\:.*@carrier$:carrier", ""].join("\n");
+    expect(await importText(db, text, { file: "trusted", domain: "localhost" })).toMatchObject({ ok: true, value: { table: "trusted", rows: 1 } });
+  });
+});
