@@ -79,7 +79,7 @@ const withinDialog: Route<RequestContext> = async (ctx, next) => {
       route.flow !== undefined
         ? { uri: ctx.msg.uri, flow: route.flow }
         : ctx.source.transport !== "udp"
-          ? gatewayTarget(ctx, route.nextHop)
+          ? await gatewayTarget(ctx, route.nextHop)
           : undefined;
     if (target) {
       const relayed = ctx.tm.relay([target]);
@@ -291,9 +291,16 @@ function sipUriOf(text: string) {
   return isSipUri(uri) ? uri : undefined;
 }
 
-/** A branch to the next hop through the bridge (5060 when the URI gives no port). */
-function gatewayTarget(ctx: RequestContext, nextHop: string) {
+/**
+ * A branch to the next hop through the bridge (5060 when the URI gives no port). Record-Route
+ * entries are not signed, so a client could write any next hop into a Route set: only gateways
+ * of the dispatcher list are reachable this way, never an arbitrary address.
+ */
+async function gatewayTarget(ctx: RequestContext, nextHop: string) {
   const uri = sipUriOf(nextHop);
   const via = ctx.bridgeVia();
-  return uri && via && { uri: ctx.msg.uri, dst: `${uri.host}:${uri.port ?? 5060}`, via };
+  if (!uri || !via || !ctx.has("dispatcher")) return undefined;
+  const port = uri.port ?? 5060;
+  if (!(await ctx.dispatcher.isDestination(uri.host, port))) return undefined;
+  return { uri: ctx.msg.uri, dst: `${uri.host}:${port}`, via };
 }

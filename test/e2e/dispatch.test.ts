@@ -110,6 +110,45 @@ function udpRequest(socket: dgram.Socket, text: string): Promise<SipMessage> {
   });
 }
 
+describe("in-dialog requests toward the UDP side", () => {
+  it("a forged Route set cannot make the edge send to an address that is not a gateway", async () => {
+    // No signature protects Record-Route entries, so a client can write one naming the edge
+    // and then any next hop; the edge only ever follows such a set to a dispatcher destination.
+    const probe = dgram.createSocket("udp4");
+    await new Promise<void>((r) => probe.bind(0, "127.0.0.1", () => r()));
+    const port = (probe.address() as { port: number }).port;
+    const received: string[] = [];
+    probe.on("message", (m) => received.push(m.toString()));
+    const ua = await SipUa.connect(stack.wsUrl, { user: "user0399", password: "pw" });
+    const bye = [
+      `BYE sip:victim@127.0.0.1:${port} SIP/2.0`,
+      `Via: SIP/2.0/WS forged.invalid;branch=z9hG4bK${randomBytes(6).toString("hex")}`,
+      "Max-Forwards: 70",
+      "Route: <sip:localhost;transport=ws;lr>",
+      "From: <sip:user0399@localhost>;tag=f",
+      `To: <sip:victim@127.0.0.1:${port}>;tag=t`,
+      "Call-ID: forged-route",
+      "CSeq: 1 BYE",
+      "Content-Length: 0",
+      "",
+      "",
+    ].join("\r\n");
+    const answered = new Promise<SipMessage>((resolve) =>
+      ua.ws.on("message", (data) => {
+        const msg = parseMessage(data.toString());
+        if (msg.status > 0 && msg.headers.get("call-id")?.[0] === "forged-route") resolve(msg);
+      }),
+    );
+    ua.send(bye);
+    const answer = await within(answered, 5000, "answer to the forged BYE");
+    expect([answer.status, answer.reason]).toEqual([404, "Not here"]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(received).toEqual([]);
+    probe.close();
+    await ua.close();
+  });
+});
+
 describe("calls from gateways to registered users", () => {
   // The trust rule is ds_is_from_list(): the source ip:port must be a set destination. The caller
   // takes the place of the gateway on 7074 for these calls.

@@ -75,6 +75,12 @@ export class DispatcherScript {
     return this.client.markDst(this.selection.setId, dst.uri, state);
   }
 
+  /** Whether `host:port` is a destination of any set (where in-dialog requests may be sent). */
+  async isDestination(host: string, port: number): Promise<boolean> {
+    const list = await this.client.list();
+    return isFromList(list, { host, port, transport: "udp" }, -1, FROM_LIST_IGNORE_PROTO).found;
+  }
+
   /** Kamailio `ds_is_from_list(set)`: the request's source address is a destination of the set. */
   async isFromList(setId = -1): Promise<boolean> {
     const { ip, port, transport } = this.ctx.source;
