@@ -12,6 +12,7 @@ import { startDnsResponder, type DnsResponder } from "../unit/bridge/dns-respond
 import { startFakeEdge, splitFrame, type FakeEdge, type Frame } from "../unit/bridge/fake-edge.ts";
 
 const SECRET = "e2e-secret";
+// Outside CI a machine without sipp skips this case; in CI (which installs sipp) it must run.
 const HAVE_SIPP = spawnSync("sipp", ["-v"]).error === undefined;
 
 // A gateway that answers 100, 180 and 200 (retransmitted until the ACK), then 200 to the BYE.
@@ -109,7 +110,7 @@ afterAll(async () => {
 });
 
 describe("bridge process between a fake edge and sipp", () => {
-  it.skipIf(!HAVE_SIPP)("an INVITE from the edge reaches sipp by SRV name; 100/180/200 come back with their source", async () => {
+  it.skipIf(!HAVE_SIPP && process.env.CI !== "true")("an INVITE from the edge reaches sipp by SRV name; 100/180/200 come back with their source", async () => {
     const [h0, h1] = await Promise.all([edge.next(hello(0), 15_000), edge.next(hello(1), 15_000)]);
     expect(JSON.parse(h0.data)).toMatchObject({ bridge: "e2e-bridge", shards: 2 });
     const advertise = (JSON.parse(h1.data) as { advertise: string }).advertise;
