@@ -1,3 +1,6 @@
+import { SipRequest, type SipMessage } from "../../../src/sip/message.ts";
+import { parseMessage } from "../../../src/sip/parser.ts";
+
 /** Raw messages used by the parser tests and bench/parser.ts. Lines are joined with CRLF. */
 
 export function crlf(...lines: string[]): string {
@@ -102,4 +105,18 @@ export function options(...headers: string[]): string {
   const names = new Set(headers.map((h) => h.slice(0, h.indexOf(":")).toLowerCase()));
   const kept = base.filter((h) => !names.has(h.slice(0, h.indexOf(":")).toLowerCase()));
   return crlf("OPTIONS sip:bob@localhost SIP/2.0", ...kept, ...headers.filter((h) => !h.endsWith(":-")), "", "");
+}
+
+/** Parses a fixture that must parse. */
+export function parse(data: string | Uint8Array): SipMessage {
+  const result = parseMessage(data);
+  if (!result.ok) throw new Error(`${result.status} ${result.reason}`);
+  return result.message;
+}
+
+/** Parses a fixture that must be a request. */
+export function request(data: string | Uint8Array): SipRequest {
+  const msg = parse(data);
+  if (!(msg instanceof SipRequest)) throw new Error("not a request");
+  return msg;
 }

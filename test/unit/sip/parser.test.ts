@@ -1,20 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { SipRequest, SipResponse, type SipMessage } from "../../../src/sip/message.ts";
+import { SipResponse } from "../../../src/sip/message.ts";
 import { parseMessage, type ParseFailure } from "../../../src/sip/parser.ts";
 import type { SipUri, TelUri } from "../../../src/sip/uri.ts";
-import { INVITE, OK_200, REGISTER_AUTH, REGISTER_WS, SDP, crlf, options } from "./fixtures.ts";
+import { INVITE, OK_200, REGISTER_AUTH, REGISTER_WS, SDP, crlf, options, parse, request } from "./fixtures.ts";
 
-function parse(data: string | Uint8Array): SipMessage {
-  const result = parseMessage(data);
-  if (!result.ok) throw new Error(`${result.status} ${result.reason}`);
-  return result.message;
-}
-
-function request(data: string | Uint8Array): SipRequest {
-  const msg = parse(data);
-  if (!(msg instanceof SipRequest)) throw new Error("not a request");
-  return msg;
-}
 
 function failure(data: string | Uint8Array): ParseFailure {
   const result = parseMessage(data);

@@ -1,20 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { SipRequest, type SipMessage } from "../../../src/sip/message.ts";
-import { parseMessage } from "../../../src/sip/parser.ts";
 import { serialize, serializeBytes } from "../../../src/sip/serializer.ts";
-import { INVITE, OK_200, REGISTER_AUTH, REGISTER_WS, SDP, crlf, options } from "./fixtures.ts";
+import { INVITE, OK_200, REGISTER_AUTH, REGISTER_WS, SDP, crlf, options, parse, request } from "./fixtures.ts";
 
-function parse(data: string | Uint8Array): SipMessage {
-  const result = parseMessage(data);
-  if (!result.ok) throw new Error(`${result.status} ${result.reason}`);
-  return result.message;
-}
-
-function request(data: string | Uint8Array): SipRequest {
-  const msg = parse(data);
-  if (!(msg instanceof SipRequest)) throw new Error("not a request");
-  return msg;
-}
 
 describe("serialize", () => {
   it("an unchanged message is written back exactly, folding and compact names included", () => {
