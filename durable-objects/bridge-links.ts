@@ -15,16 +15,28 @@ export interface BridgeAttachment {
 
 const PROBE_PREFIX = "z9hG4bKds";
 
+/** One bridge's link as a branch uses it. */
+export interface Link {
+  ws: WebSocket;
+  bridge: string;
+  advertise: HostPort;
+}
+
 /**
  * The bridge links a shard holds (one per bridge, bridge/README.md): a gateway branch leaves
- * through one of them, so a call to a gateway never leaves the object that holds the caller. Also
- * sends the Dispatcher object's keepalives and matches their replies.
+ * through one of them, so a call to a gateway never leaves the object that holds the caller.
+ * Several bridges may serve one edge, each with an address of its own: every address a bridge
+ * advertises is one of the proxy's (`is_myself`), and a branch names the bridge it leaves
+ * through, so its Via, its Record-Route and its retransmissions all use the same one. Also sends
+ * the Dispatcher object's keepalives and matches their replies.
  */
 export class BridgeLinks {
-  /** rr's listen table: the UDP side is the advertised address of the link in use. */
+  /** rr's listen table: the UDP side's default is the advertised address of the link in use. */
   readonly listen: { udp?: HostPort } = {};
   private readonly probes = new Map<string, { uri: string; sentAt: number; done: (r: ProbeResult) => void }>();
-  private current: { ws: WebSocket; advertise: HostPort } | undefined;
+  /** Open links with a known address, by bridge id (rebuilt from the sockets after hibernation). */
+  private readonly links = new Map<string, Link>();
+  private scanned = false;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -34,55 +46,86 @@ export class BridgeLinks {
   /** Accepts a link the Worker authenticated; a second link of the same bridge replaces the first. */
   accept(bridge: string): Response {
     for (const old of this.ctx.getWebSockets(`bridge:${bridge}`)) old.close(1000, "replaced by a new link");
+    this.links.delete(bridge);
     const pair = new WebSocketPair();
     const attachment: BridgeAttachment = { kind: "bridge", bridge, connectedAt: Date.now() };
     this.ctx.acceptWebSocket(pair[1], ["bridge", `bridge:${bridge}`]);
     pair[1].serializeAttachment(attachment);
-    this.log.info("bridge link up", { bridge });
+    this.log.debug("bridge link up", { bridge });
     return new Response(null, { status: 101, webSocket: pair[0], headers: { "Sec-WebSocket-Protocol": BRIDGE_SUBPROTOCOL } });
   }
 
   hello(ws: WebSocket, attachment: BridgeAttachment, advertise: HostPort): void {
     attachment.advertise = advertise;
     ws.serializeAttachment(attachment);
-    this.listen.udp = advertise;
-    this.current = { ws, advertise };
+    this.links.set(attachment.bridge, { ws, bridge: attachment.bridge, advertise });
+    this.listen.udp ??= advertise;
   }
 
   /**
-   * An open link with a known UDP address, if any. The one in use is remembered, so a gateway
-   * call's messages do not scan the sockets (or read attachments) each time.
+   * An open link: the named bridge's when it is up, else any open one. The links are rebuilt from
+   * the sockets once after the object wakes, so a gateway call's messages do not scan sockets.
    */
-  link(): { ws: WebSocket; advertise: HostPort } | undefined {
-    if (this.current && this.current.ws.readyState === WebSocket.OPEN) return this.current;
-    this.current = undefined;
-    for (const ws of this.ctx.getWebSockets("bridge")) {
-      const a = ws.deserializeAttachment() as BridgeAttachment | null;
-      if (a?.advertise && ws.readyState === WebSocket.OPEN) {
-        this.listen.udp = a.advertise;
-        this.current = { ws, advertise: a.advertise };
-        return this.current;
-      }
+  link(bridge?: string): Link | undefined {
+    this.rescan();
+    if (bridge !== undefined) {
+      const named = this.links.get(bridge);
+      if (named !== undefined && named.ws.readyState === WebSocket.OPEN) return named;
+    }
+    for (const [id, link] of this.links) {
+      if (link.ws.readyState === WebSocket.OPEN) return link;
+      this.links.delete(id);
+    }
+    return undefined;
+  }
+
+  /** Whether `host[:port]` is an address a bridge of this shard advertises (5060 when no port is given). */
+  isAdvertised(host: string, port: number | undefined): boolean {
+    return this.bridgeAt(host, port) !== undefined;
+  }
+
+  /** The bridge that advertises `host[:port]`. */
+  bridgeAt(host: string, port: number | undefined): string | undefined {
+    this.rescan();
+    for (const link of this.links.values()) {
+      const a = link.advertise;
+      if (a.host.toLowerCase() === host.toLowerCase() && (a.port ?? 5060) === (port ?? 5060)) return link.bridge;
     }
     return undefined;
   }
 
   /** A link closed: stop using it. */
   closed(ws: WebSocket): void {
-    if (this.current?.ws === ws) this.current = undefined;
+    for (const [id, link] of this.links) if (link.ws === ws) this.links.delete(id);
+    if (this.listen.udp !== undefined && ![...this.links.values()].some((l) => l.advertise === this.listen.udp)) {
+      this.listen.udp = this.links.values().next().value?.advertise;
+    }
   }
 
-  via(): SentBy | undefined {
-    const link = this.link();
-    return link && { transport: "UDP", host: link.advertise.host, port: link.advertise.port };
+  /** The Via sent-by and bridge id of a branch through a link (the named bridge when it is up). */
+  via(bridge?: string): (SentBy & { bridge: string }) | undefined {
+    const link = this.link(bridge);
+    return link && { transport: "UDP", host: link.advertise.host, port: link.advertise.port, bridge: link.bridge };
   }
 
   /** Sends a message to `dst` (`host:port` or a name) through a link; false when there is none. */
-  send(dst: string, message: SipMessage | string): boolean {
-    const link = this.link();
+  send(dst: string, message: SipMessage | string, bridge?: string): boolean {
+    const link = this.link(bridge);
     if (!link) return false;
     sendDatagram(link.ws, dst, message);
     return true;
+  }
+
+  private rescan(): void {
+    if (this.scanned) return;
+    this.scanned = true;
+    for (const ws of this.ctx.getWebSockets("bridge")) {
+      const a = ws.deserializeAttachment() as BridgeAttachment | null;
+      if (a?.advertise && ws.readyState === WebSocket.OPEN && !this.links.has(a.bridge)) {
+        this.links.set(a.bridge, { ws, bridge: a.bridge, advertise: a.advertise });
+        this.listen.udp ??= a.advertise;
+      }
+    }
   }
 
   /**

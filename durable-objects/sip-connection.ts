@@ -3,13 +3,13 @@ import { configFor, type Config } from "../src/config.ts";
 import type { Env } from "../src/env.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { createAuth, type Auth } from "../src/modules/auth/index.ts";
-import { createRegistrar } from "../src/modules/registrar/index.ts";
+import { createRegistrar, instanceKey } from "../src/modules/registrar/index.ts";
 import { LocationClient, type LocationStub } from "../src/modules/registrar/location-client.ts";
 import { createRr } from "../src/modules/rr/index.ts";
-import { Tm, ownerOfBranch, type Target } from "../src/modules/tm/index.ts";
+import { Tm, ownerOfBranch, verifiedOwner, type Target } from "../src/modules/tm/index.ts";
 import { subscriberCacheFor, type SubscriberCache } from "../src/provisioning/subscriber-lookup.ts";
 import { defaultScript } from "../src/routes/default.ts";
-import { isMyself, type Services, type Source } from "../src/routing/context.ts";
+import { isMyself, type Services } from "../src/routing/context.ts";
 import { processMessage } from "../src/routing/pipeline.ts";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parser.ts";
@@ -17,36 +17,21 @@ import { createResponse } from "../src/sip/response.ts";
 import { serialize } from "../src/sip/serializer.ts";
 import { systemTimers } from "../src/sip/timers.ts";
 import { KEEPALIVE_PING, KEEPALIVE_PONG, SIP_SUBPROTOCOL, WebSocketTransport, isKeepAlive } from "../src/transport/websocket.ts";
+import { flowShard, flowTransport, newFlowToken } from "../src/transport/flow.ts";
 import { DispatcherClient } from "../src/modules/dispatcher/client.ts";
 import { BridgeTransport, parseBridgeFrame } from "../src/transport/bridge.ts";
+import { KeyedSerial } from "../src/util/serial.ts";
+import { Alarms } from "./alarms.ts";
 import { BridgeLinks, type BridgeAttachment } from "./bridge-links.ts";
+import { Connections, type ClientAttachment } from "./connections.ts";
 import type { Probe, ProbeResult } from "./dispatcher.ts";
 import { locationOf } from "./location.ts";
+import { routeSignersFor, type RouteSigners } from "./route-signing.ts";
+import { isShard, shardOf } from "./shards.ts";
 import { TransactionStore } from "./transaction-store.ts";
 import { GuardClient, type GuardEvent } from "./guard.ts";
 import { PermissionsLoader } from "../src/modules/permissions/script.ts";
 import { pikeKey } from "../src/modules/pike/index.ts";
-
-/** What a client socket carries through hibernation (serializeAttachment). */
-interface Attachment {
-  kind?: "client";
-  /** The flow token: `<shard>.<connection id>` (RFC 5626 flow). */
-  flow: string;
-  ip: string;
-  transport: "ws" | "wss";
-  connectedAt: number;
-  /** AORs that registered a binding over this flow, for `handle_lost_tcp` on close. */
-  aors: string[];
-}
-
-/** Per-socket state rebuilt lazily after the object wakes from hibernation. */
-interface Connection {
-  /** Set for a bridge link; client sockets have none. */
-  bridge?: BridgeAttachment;
-  attachment: Attachment;
-  source: Source;
-  transport: WebSocketTransport;
-}
 
 /** Headers the Worker uses to hand facts to the object (it strips any inbound copy). */
 export const CLIENT_IP_HEADER = "X-Sipedge-Client-IP";
@@ -63,15 +48,19 @@ export const AUTH_WATCH_HEADER = "X-Sipedge-Auth-Watch";
 export class SipConnection extends DurableObject<Env> {
   private readonly config: Config;
   private readonly log: Logger;
-  private readonly connections = new WeakMap<WebSocket, Connection>();
+  private readonly connections: Connections;
   private readonly services: Services & { location: LocationClient; tm: Tm };
   private readonly bridges: BridgeLinks;
   private readonly transactions: TransactionStore;
+  private readonly alarms: Alarms;
   /** This shard's number: the first part of its flow tokens, and the owner id in its branches. */
   private readonly shard: string;
   /** Pike fast paths and cached bans in front of the Guard objects (issue 5). */
   private readonly guard: GuardClient;
   private readonly permissions: PermissionsLoader;
+  private readonly signers: RouteSigners;
+  /** Messages of one flow, or of one call through the bridge, are handled in arrival order. */
+  private readonly serial = new KeyedSerial();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -82,10 +71,14 @@ export class SipConnection extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(KEEPALIVE_PING, KEEPALIVE_PONG));
     const subscribers = subscriberCacheFor(env.DB, { domainOf: (realm) => (this.config.aliases.includes(realm) ? this.config.domain : realm) });
     const host = { host: this.config.domain };
+    this.connections = new Connections(ctx);
     this.bridges = new BridgeLinks(ctx, this.log);
+    this.alarms = new Alarms(ctx.storage);
+    this.signers = routeSignersFor(env, this.log);
     const dispatcher = env.DISPATCHER.get(env.DISPATCHER.idFromName("default"));
     this.guard = new GuardClient(env.GUARD, ctx, this.config.security, this.log);
     this.permissions = new PermissionsLoader(env.DB);
+    const isBridgeAddress = (h: string, p: number | undefined): boolean => this.bridges.isAdvertised(h, p);
     this.services = {
       guard: this.guard,
       permissions: this.permissions.load,
@@ -95,14 +88,22 @@ export class SipConnection extends DurableObject<Env> {
       tm: new Tm({
         ownerId: this.shard,
         sentBy: { transport: "WS", host: this.config.domain },
+        // RFC 7118 §5: the Via transport of a branch toward a client is how that client connected.
+        viaFor: (target) => (target.flow === undefined ? undefined : { transport: flowTransport(target.flow) === "wss" ? "WSS" : "WS", host: this.config.domain }),
+        signer: this.signers.branch,
         sendRequest: (request, target) => this.sendRequest(request, target),
         timers: systemTimers,
         frTimer: this.config.tm.frTimer,
         frInvTimer: this.config.tm.frInvTimer,
         log: this.log,
         serverHeader: this.config.serverHeader,
+        onForget: (id) => this.transactions.forgotten(id),
       }),
-      rr: createRr({ listen: Object.assign(this.bridges.listen, { ws: host, wss: host }), isMyself: (target) => isMyself(this.config, target) }),
+      rr: createRr({
+        listen: Object.assign(this.bridges.listen, { ws: host, wss: host }),
+        isMyself: (target) => isMyself(this.config, target, isBridgeAddress),
+        signer: this.signers.rr,
+      }),
       routeResponse: (response) => this.routeResponse(response),
       dispatcher: new DispatcherClient({
         snapshot: () => dispatcher.snapshot(),
@@ -110,11 +111,13 @@ export class SipConnection extends DurableObject<Env> {
         selectByLoad: (set, input, useDefault) => dispatcher.selectByLoad(set, input, useDefault),
         loadEvent: (callId, event, duid) => dispatcher.loadEvent(callId, event, duid),
       }),
-      bridgeVia: () => this.bridges.via(),
+      bridgeVia: (bridge) => this.bridges.via(bridge),
+      bridgeAt: (host, port) => this.bridges.bridgeAt(host, port),
+      isBridgeAddress,
       shard: this.shard,
     };
-    this.transactions = new TransactionStore(ctx, this.services.tm, (flow) => this.upstreamOf(flow), this.log);
-    // Transactions stored before an eviction come back before any message is handled.
+    this.transactions = new TransactionStore(ctx, this.services.tm, (flow) => this.upstreamOf(flow), this.alarms, this.log);
+    // Transactions stored before an eviction come back, once, before any message is handled.
     void ctx.blockConcurrencyWhile(() => this.transactions.restore().then(() => undefined));
   }
 
@@ -122,25 +125,19 @@ export class SipConnection extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const bridge = request.headers.get(BRIDGE_HEADER);
     if (bridge !== null) return this.bridges.accept(bridge);
-    const shard = request.headers.get(SHARD_HEADER) ?? "0";
     const ip = request.headers.get(CLIENT_IP_HEADER) ?? "0.0.0.0";
     // Issue 5: a banned address (403) or one at its connection cap (429) is refused before any
     // socket exists for it; the terse answers a scanner gets everywhere else. The proxy's own
     // addresses are never refused (the seed's `src_ip != myself`).
     if (!isMyself(this.config, ip)) {
-      const status = await this.guard.admit(ip, shard, this.config.connectionShards);
+      const status = await this.guard.admit(ip, this.shard, this.config.connectionShards);
       if (status === 403) return new Response("Forbidden", { status: 403 });
       if (status === 429) return new Response("Too many connections", { status: 429 });
     }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
-    const attachment: Attachment = {
-      flow: `${shard}.${crypto.randomUUID()}`,
-      ip,
-      transport: new URL(request.url).protocol === "https:" ? "wss" : "ws",
-      connectedAt: Date.now(),
-      aors: [],
-    };
+    const transport = new URL(request.url).protocol === "https:" ? "wss" : "ws";
+    const attachment: ClientAttachment = { flow: newFlowToken(this.shard, transport), ip, transport, connectedAt: Date.now(), aors: [] };
     // The `ip:` tag lets a Guard's ban close every socket of the address, and count them.
     this.ctx.acceptWebSocket(server, [`conn:${attachment.flow}`, `ip:${pikeKey(attachment.ip)}`]);
     this.guard.accepted(attachment.ip, request.headers.get(AUTH_WATCH_HEADER) === "1");
@@ -156,19 +153,22 @@ export class SipConnection extends DurableObject<Env> {
       return;
     }
     if (keepAlive === "pong") return; // RFC 5626: a lone CRLF is a pong; nothing to do.
-    const conn = this.connection(ws);
+    const conn = this.connections.of(ws);
     if (conn.bridge) {
       await this.bridgeFrame(ws, conn.bridge, data);
       return;
     }
-    await processMessage(defaultScript, {
-      data: typeof data === "string" ? data : new Uint8Array(data),
-      source: conn.source,
-      transport: conn.transport,
-      config: this.config,
-      log: this.log,
-      services: { ...this.services, flowRegistered: (aor) => this.rememberAor(ws, conn, aor) },
-    });
+    const message = typeof data === "string" ? data : new Uint8Array(data);
+    await this.serial.run(conn.attachment.flow, () =>
+      processMessage(defaultScript, {
+        data: message,
+        source: conn.source,
+        transport: conn.transport,
+        config: this.config,
+        log: this.log,
+        services: { ...this.services, flowRegistered: (aor, instance) => this.connections.registered(ws, aor, instance) },
+      }),
+    );
     if (this.services.tm.size > 0) this.transactions.watch();
   }
 
@@ -198,15 +198,15 @@ export class SipConnection extends DurableObject<Env> {
     return this.guard.onEvent(event);
   }
 
-  /** The object's alarm: a stored transaction's timer is due (it may have been evicted since). */
+  /** The object's alarm: stored transactions' deadlines (the object may have been evicted since). */
   override async alarm(): Promise<void> {
-    await this.transactions.restore();
+    this.alarms.fired();
     await this.transactions.sweep();
   }
 
   /** The client socket of a flow, as a transaction's upstream (restored transactions). */
   private upstreamOf(flow: string): WebSocketTransport | undefined {
-    const ws = this.ctx.getWebSockets(`conn:${flow}`)[0];
+    const ws = this.connections.socket(flow);
     return ws === undefined ? undefined : new WebSocketTransport(ws);
   }
 
@@ -221,24 +221,47 @@ export class SipConnection extends DurableObject<Env> {
     switch (frame.kind) {
       case "hello":
         this.bridges.hello(ws, attachment, frame.advertise);
-        this.log.info("bridge hello", { bridge: frame.bridge, advertise: frame.advertise });
+        this.log.debug("bridge hello", { bridge: frame.bridge, advertise: frame.advertise });
         return;
       case "control":
-        this.log.info("bridge control frame", { bridge: attachment.bridge, type: frame.type, ...frame.body });
+        this.bridgeControl(attachment.bridge, frame.type, frame.body);
         return;
       case "invalid":
         this.log.warn("bridge frame refused", { bridge: attachment.bridge, reason: frame.reason });
         return;
-      case "datagram":
-        await processMessage(defaultScript, {
-          data: frame.message,
-          source: { transport: "udp", ip: frame.ip, port: frame.port, bridge: attachment.bridge },
-          transport: new BridgeTransport(ws, frame.address),
-          config: this.config,
-          log: this.log,
-          services: this.services,
-        });
+      case "datagram": {
+        const parsed = parseMessage(frame.message);
+        const run = () =>
+          processMessage(defaultScript, {
+            data: frame.message,
+            parsed,
+            source: { transport: "udp", ip: frame.ip, port: frame.port, bridge: attachment.bridge },
+            transport: new BridgeTransport(ws, frame.address),
+            config: this.config,
+            log: this.log,
+            services: this.services,
+          });
+        // The requests of one call in arrival order (a CANCEL waits for its INVITE); responses need no order.
+        if (parsed.ok && parsed.message.kind === "request") await this.serial.run("call:" + parsed.message.callId, run);
+        else await run();
+        if (this.services.tm.size > 0) this.transactions.watch();
+      }
     }
+  }
+
+  /**
+   * The bridge could not deliver a request (`unreachable`) or got no final response to it
+   * (`timeout`, its Timer B/F): the branch ends at once, 503 or 408, so failover need not wait
+   * for fr_timer. The frame's fields are logged under `frame`, never over the log line's own.
+   */
+  private bridgeControl(bridge: string, type: string, body: Record<string, unknown>): void {
+    const { branch, method } = body;
+    if ((type === "timeout" || type === "unreachable") && typeof branch === "string" && typeof method === "string") {
+      const ended = this.services.tm.branchFailed(branch, method, type === "timeout" ? "timeout" : "transport");
+      this.log.info("bridge could not deliver", { bridge, type, ended, frame: body });
+      return;
+    }
+    this.log.info("bridge control frame", { bridge, type, frame: body });
   }
 
   /** RPC from a Location object: its binding set changed, so a cached copy is stale. */
@@ -248,7 +271,7 @@ export class SipConnection extends DurableObject<Env> {
 
   /** RPC from another shard: send a request on one of this shard's flows. False: the socket is gone. */
   async deliver(flow: string, text: string): Promise<boolean> {
-    const ws = this.ctx.getWebSockets(`conn:${flow}`)[0];
+    const ws = flowShard(flow) === this.shard ? this.connections.socket(flow) : undefined;
     if (!ws) return false;
     ws.send(text);
     return true;
@@ -262,29 +285,46 @@ export class SipConnection extends DurableObject<Env> {
 
   /**
    * tm's way out: a branch goes to the socket of its flow, in this shard or (one RPC) in another.
-   * A flow whose socket is gone answers the branch with 430 Flow Failed (RFC 5626 §5.3).
+   * A flow whose socket is gone is followed to the flow its client instance registered since (a
+   * reconnect, RFC 5626 §4.2); failing that the branch gets 430 Flow Failed (RFC 5626 §5.3).
    */
   private sendRequest(request: SipRequest, target: Target): boolean {
     const flow = target.flow;
-    if (flow === undefined) return target.dst !== undefined && this.bridges.send(target.dst, request);
+    if (flow === undefined) return target.dst !== undefined && this.bridges.send(target.dst, request, target.bridge);
     const text = serialize(request);
-    const shard = flow.slice(0, flow.indexOf("."));
-    if (shard === this.shard) {
-      const ws = this.ctx.getWebSockets(`conn:${flow}`)[0];
-      if (ws) {
-        ws.send(text);
-        return true;
-      }
-      this.flowFailed(request);
-      return true;
-    }
-    this.shardStub(shard)
-      .deliver(flow, text)
-      .then((sent) => {
-        if (!sent) this.flowFailed(request);
-      })
-      .catch(() => this.flowFailed(request));
+    void this.deliverTo(flow, text).then(async (sent) => {
+      if (sent) return;
+      const next = await this.successorOf(flow, target).catch(() => undefined);
+      if (next === undefined || !(await this.deliverTo(next, text))) this.flowFailed(request);
+    });
     return true;
+  }
+
+  /** Sends on a flow of this shard or, by RPC, of another; false when its socket is gone. */
+  private async deliverTo(flow: string, text: string): Promise<boolean> {
+    const shard = flowShard(flow);
+    if (!isShard(shard, this.config.connectionShards)) return false;
+    if (shard === this.shard) {
+      const ws = this.connections.socket(flow);
+      ws?.send(text);
+      return ws !== undefined;
+    }
+    return shardOf(this.env.SIP_CONNECTION, shard)
+      .deliver(flow, text)
+      .catch(() => false);
+  }
+
+  /** The live flow of the client instance behind a closed flow, from the AOR's bindings. */
+  private async successorOf(flow: string, target: Target): Promise<string | undefined> {
+    const successor = target.successor;
+    if (successor === undefined) return undefined;
+    const found = await this.services.location.lookup(successor.aor);
+    if (!found.found) return undefined;
+    for (const contact of found.contacts.flatMap((c) => [c, ...(c.alternates ?? [])])) {
+      if (contact.instance === undefined || contact.flowToken === undefined || contact.flowToken === flow) continue;
+      if (instanceKey(contact.instance, contact.regId) === successor.instance) return contact.flowToken;
+    }
+    return undefined;
   }
 
   private flowFailed(request: SipRequest): void {
@@ -292,35 +332,39 @@ export class SipConnection extends DurableObject<Env> {
     queueMicrotask(() => this.services.tm.receiveResponse(createResponse(request, 430, "Flow Failed")));
   }
 
-  /** A response goes to the shard whose transaction it answers: the top Via's branch names it. */
+  /**
+   * A response goes to the shard whose transaction it answers: the top Via's branch names it. One
+   * for this shard is matched in its own table; one for another shard is passed on only when the
+   * branch carries this deployment's signature and names a shard that exists, so a forged Via
+   * costs nothing beyond its parse.
+   */
   private async routeResponse(response: SipResponse): Promise<void> {
     if (this.bridges.probeReply(response)) return;
-    const owner = ownerOfBranch(response.topVia().branch ?? "");
-    if (owner === undefined) return;
-    if (owner === this.shard) {
+    const branch = response.topVia().branch;
+    if (ownerOfBranch(branch) === this.shard) {
       this.services.tm.receiveResponse(response);
       return;
     }
-    await this.shardStub(owner).deliverResponse(serialize(response));
-  }
-
-  private shardStub(shard: string): DurableObjectStub<SipConnection> {
-    return this.env.SIP_CONNECTION.get(this.env.SIP_CONNECTION.idFromName(`shard-${shard}`)) as DurableObjectStub<SipConnection>;
+    const owner = verifiedOwner(branch, this.signers.branch);
+    if (!isShard(owner, this.config.connectionShards)) {
+      this.log.debug("response dropped: not a branch of this deployment", { branch });
+      return;
+    }
+    await shardOf(this.env.SIP_CONNECTION, owner).deliverResponse(serialize(response));
   }
 
   /** Kamailio `handle_lost_tcp`: the bindings of a flow whose socket closed are removed. */
   private async flowGone(ws: WebSocket): Promise<void> {
-    const conn = this.connection(ws);
-    this.connections.delete(ws);
+    const conn = this.connections.closed(ws);
+    if (conn === undefined) return; // error and close both fired: handled once
     if (conn.bridge) {
       this.bridges.closed(ws);
       this.log.info("bridge link down", { bridge: conn.bridge.bridge });
       return;
     }
-    const { ip, flow: closed } = conn.attachment;
-    this.guard.closed(ip, closed, this.shard, !isMyself(this.config, ip)).catch(() => undefined);
+    const { ip, flow, aors } = conn.attachment;
+    this.guard.closed(ip, flow, this.shard, !isMyself(this.config, ip)).catch(() => undefined);
     if (!this.config.handleLostFlows) return;
-    const { flow, aors } = conn.attachment;
     await Promise.all(
       aors.map((aor) =>
         this.services.location.removeFlow(aor, flow).catch((err: unknown) => {
@@ -328,32 +372,6 @@ export class SipConnection extends DurableObject<Env> {
         }),
       ),
     );
-  }
-
-  private rememberAor(ws: WebSocket, conn: Connection, aor: string): void {
-    if (conn.attachment.aors.includes(aor)) return;
-    conn.attachment.aors.push(aor);
-    ws.serializeAttachment(conn.attachment);
-  }
-
-  private connection(ws: WebSocket): Connection {
-    let conn = this.connections.get(ws);
-    if (!conn) {
-      const stored = ws.deserializeAttachment() as Attachment | BridgeAttachment;
-      if (stored.kind === "bridge") {
-        conn = { bridge: stored, attachment: { flow: "", ip: "", transport: "ws", connectedAt: stored.connectedAt, aors: [] }, source: { transport: "udp", ip: "" }, transport: new WebSocketTransport(ws) };
-        this.connections.set(ws, conn);
-        return conn;
-      }
-      const attachment = stored;
-      conn = {
-        attachment,
-        source: { transport: attachment.transport, ip: attachment.ip, flow: attachment.flow },
-        transport: new WebSocketTransport(ws),
-      };
-      this.connections.set(ws, conn);
-    }
-    return conn;
   }
 }
 

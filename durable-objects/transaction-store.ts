@@ -1,5 +1,6 @@
 import type { Logger } from "../src/log.ts";
 import type { Tm, ResponseContextSnapshot, Upstream } from "../src/modules/tm/index.ts";
+import type { Alarms } from "./alarms.ts";
 
 /** How long a transaction lives in memory only: most are answered well within it. */
 export const PERSIST_AFTER_MS = 2000;
@@ -9,10 +10,10 @@ const PREFIX = "tx:";
  * Keeps the shard's long-lived transactions (an INVITE ringing under Timer C) in storage, with
  * the object's alarm at their next deadline, so fr_inv_timer / fr_timer still fire — and the caller
  * still gets its 408 — when the object was evicted meanwhile (issue 3). Short transactions never
- * touch storage: only those still pending after PERSIST_AFTER_MS are written, once, and deleted
- * when they end. On wake, stored transactions come back with their socket (found by flow token);
- * failure routes are code, so a restored transaction ends with its best response (RTF_DISPATCH's
- * per-call state is not restored).
+ * touch storage: only those still pending PERSIST_AFTER_MS after they began are written, once, and
+ * deleted as soon as they end. Stored transactions come back once, when the object starts, with
+ * their socket (found by flow token); failure routes are code, so a restored transaction ends with
+ * its best response (RTF_DISPATCH's per-call state is not restored).
  */
 export class TransactionStore {
   private readonly persisted = new Set<string>();
@@ -22,6 +23,7 @@ export class TransactionStore {
     private readonly ctx: DurableObjectState,
     private readonly tm: Tm,
     private readonly upstreamFor: (key: string) => Upstream | undefined,
+    private readonly alarms: Alarms,
     private readonly log: Logger,
   ) {}
 
@@ -33,47 +35,58 @@ export class TransactionStore {
     }, PERSIST_AFTER_MS);
   }
 
-  /** Writes the pending transactions not yet stored, drops the ended ones, re-arms the alarm. */
-  async sweep(): Promise<void> {
-    const live = new Set<string>();
+  /** Writes the transactions pending for PERSIST_AFTER_MS and not yet stored; re-arms the alarm. */
+  async sweep(now = Date.now()): Promise<void> {
     let next: number | undefined;
+    let young = false;
     const puts: Record<string, ResponseContextSnapshot> = {};
     for (const context of this.tm.liveContexts()) {
-      live.add(context.id);
       const deadline = context.nextDeadline();
       if (deadline !== undefined && (next === undefined || deadline < next)) next = deadline;
       if (this.persisted.has(context.id) || context.upstreamKey === undefined) continue;
+      if (now - context.createdAt < PERSIST_AFTER_MS) {
+        young = true;
+        continue;
+      }
       const snap = this.tm.snapshot(context.id);
       if (snap) puts[PREFIX + context.id] = snap;
     }
-    const gone = [...this.persisted].filter((id) => !live.has(id));
-    if (Object.keys(puts).length > 0) await this.ctx.storage.put(puts);
-    if (gone.length > 0) await this.ctx.storage.delete(gone.map((id) => PREFIX + id));
-    for (const key of Object.keys(puts)) this.persisted.add(key.slice(PREFIX.length));
-    for (const id of gone) this.persisted.delete(id);
-    if (next !== undefined) await this.ctx.storage.setAlarm(next);
-    if (live.size > 0) this.watch();
+    if (Object.keys(puts).length > 0) {
+      await this.ctx.storage.put(puts);
+      for (const key of Object.keys(puts)) this.persisted.add(key.slice(PREFIX.length));
+    }
+    await this.alarms.want("transactions", this.persisted.size > 0 ? next : undefined, now);
+    if (young || this.tm.size > this.persisted.size) this.watch();
   }
 
-  /** On wake (constructor, alarm): brings stored transactions back into tm. */
+  /** A transaction ended: its stored copy goes at once, so it can never be restored again. */
+  forgotten(id: string): void {
+    if (!this.persisted.delete(id)) return;
+    void this.ctx.storage.delete(PREFIX + id).catch((err: unknown) => this.log.warn("deleting a stored transaction failed", { id, error: String(err) }));
+  }
+
+  /** When the object starts: brings stored transactions back into tm, once. */
   async restore(): Promise<number> {
     const stored = await this.ctx.storage.list<ResponseContextSnapshot>({ prefix: PREFIX });
     let restored = 0;
+    const dead: string[] = [];
     for (const [key, snap] of stored) {
       const id = key.slice(PREFIX.length);
       if (this.tm.context(id) !== undefined) continue;
       const upstream = snap.upstreamKey === undefined ? undefined : this.upstreamFor(snap.upstreamKey);
+      // Marked first: a restored context whose deadline passed ends at once and deletes its copy.
+      this.persisted.add(id);
       const context = upstream ? this.tm.restore(snap, { upstream }) : undefined;
-      if (context) {
-        this.persisted.add(id);
-        restored++;
-      } else {
-        await this.ctx.storage.delete(key);
+      if (context) restored++;
+      else {
+        this.persisted.delete(id);
+        dead.push(key);
       }
     }
+    for (let i = 0; i < dead.length; i += 128) await this.ctx.storage.delete(dead.slice(i, i + 128));
     if (restored > 0) {
       this.log.info("transactions restored after eviction", { restored });
-      this.watch();
+      await this.sweep();
     }
     return restored;
   }

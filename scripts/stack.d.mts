@@ -13,6 +13,8 @@ export interface BridgeOptions {
   extraArgs?: string[];
   /** Resolve only once this many shard links are up (startStack passes CONNECTION_SHARDS). */
   shards?: number;
+  /** Extra environment of the bridge process (e.g. NODE_EXTRA_CA_CERTS for a test CA). */
+  env?: Record<string, string>;
 }
 
 export interface BridgeProcess {
@@ -36,7 +38,7 @@ export interface Stack {
 export declare function readMigrations(dir?: string): Promise<{ name: string; sql: string }[]>;
 export declare function prepareDatabase(
   db: import("../src/provisioning/db.ts").SqlDatabase,
-  options?: { seed?: boolean; domain?: string },
+  options?: { seed?: boolean; domain?: string; dispatcherList?: string },
 ): Promise<{ applied: string[]; seeded: number; dispatcher: number }>;
 export declare function startBridge(options: BridgeOptions & { edgeUrl: string; secret: string }): Promise<BridgeProcess>;
 export declare function startStack(options?: {
@@ -49,4 +51,8 @@ export declare function startStack(options?: {
   outdir?: string;
   log?: unknown;
   bridge?: boolean | BridgeOptions;
+  /** Path of the dispatcher list seeded into an empty table (default config/dispatcher.list). */
+  dispatcherList?: string;
+  /** PEM key and certificate: the edge serves https and wss. */
+  tls?: { key: string; cert: string };
 }): Promise<Stack>;

@@ -2,6 +2,7 @@
 // bundled exactly as `wrangler deploy` would bundle it, run by Miniflare directly (the fastest
 // faithful local runtime: DESIGN.md §7), with its state kept on disk between runs.
 import { spawn } from "node:child_process";
+import { createServer } from "node:net";
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +28,18 @@ function run(cmd, args, options = {}) {
   });
 }
 
+/** A TCP port free on `host` now. */
+function freePort(host) {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 /** Bundles the worker with wrangler (the same bundle a deploy uploads) into `outdir`. */
 export async function buildWorker(outdir = path.join(ROOT, "dist")) {
   await run(process.execPath, [path.join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "deploy", "--dry-run", "--outdir", outdir], {
@@ -46,18 +59,17 @@ export async function readMigrations(dir = path.join(ROOT, "migrations")) {
  * applies the migrations not yet recorded in `d1_migrations` (so restarts apply nothing twice)
  * and, when the subscriber table is empty, seeds the demo subscribers the README lists.
  */
-export async function prepareDatabase(db, { seed = true, domain = "localhost" } = {}) {
+export async function prepareDatabase(db, { seed = true, domain = "localhost", dispatcherList } = {}) {
   const applied = await applyMigrations(db, await readMigrations());
   const seeded = seed ? await seedDemoSubscribers(db, domain) : 0;
-  const dispatcher = seed ? await seedDispatcher(db, domain) : 0;
+  const dispatcher = seed ? await seedDispatcher(db, domain, dispatcherList) : 0;
   return { applied, seeded, dispatcher };
 }
 
-/** The seed's dispatcher list (config/dispatcher.list) into an empty `dispatcher` table. */
-async function seedDispatcher(db, domain) {
+/** A dispatcher list (default: the seed's, config/dispatcher.list) into an empty `dispatcher` table. */
+async function seedDispatcher(db, domain, file = path.join(ROOT, "config", "dispatcher.list")) {
   const row = await db.prepare("SELECT COUNT(*) AS n FROM dispatcher").first();
   if (row && row.n > 0) return 0;
-  const file = path.join(ROOT, "config", "dispatcher.list");
   const result = await importText(db, await readFile(file, "utf8"), { file: "dispatcher.list", format: "dispatcher.list", domain });
   if (!result.ok) throw new Error(`${file}:${result.error.line}: ${result.error.field}: ${result.error.reason}`);
   return result.value.rows;
@@ -67,9 +79,9 @@ async function seedDispatcher(db, domain) {
  * Starts the bridge (bridge/main.mjs) as a child process dialling the edge at `edgeUrl`.
  * Resolves once it listens on UDP; `stop()` ends it (SIGTERM) and waits.
  */
-export async function startBridge({ edgeUrl, secret, listen = "127.0.0.1:5060", id = "local", logLevel = "warn", extraArgs = [], shards = 0 }) {
+export async function startBridge({ edgeUrl, secret, listen = "127.0.0.1:5060", id = "local", logLevel = "warn", extraArgs = [], shards = 0, env = {} }) {
   const args = [path.join(ROOT, "bridge/main.mjs"), "--edge", edgeUrl, "--listen", listen, "--id", id, "--log-level", "info", ...extraArgs];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SIPEDGE_BRIDGE_SECRET: secret } });
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env, SIPEDGE_BRIDGE_SECRET: secret } });
   let output = "";
   const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve(signal ?? code)));
   // Ready once it listens on UDP and (when `shards` is given) every shard's link is up.
@@ -117,11 +129,17 @@ export async function startBridge({ edgeUrl, secret, listen = "127.0.0.1:5060", 
 /**
  * Starts the worker. Options: port (0 = any free port), host, stateDir (persisted D1/DO state;
  * omit for in-memory), vars (overrides of wrangler.toml [vars], e.g. ADMIN_TOKEN), build
- * (default true), seed (demo subscribers into an empty table; default true).
+ * (default true), seed (demo subscribers into an empty table; default true), dispatcherList (the
+ * file seeded into an empty dispatcher table; default config/dispatcher.list), tls ({ key, cert }
+ * in PEM: the edge speaks https/wss, as Cloudflare's edge does in production), bridge (true or
+ * startBridge options).
  * Returns { url, wsUrl, mf, stop, database: { applied, seeded } }.
  */
 export async function startStack(options = {}) {
-  const { port = 8787, host = "127.0.0.1", stateDir, build = true, seed = true, log, bridge } = options;
+  const { host = "127.0.0.1", stateDir, build = true, seed = true, log, bridge, tls, dispatcherList } = options;
+  // Miniflare reports the address of its own local socket (127.0.0.1, http) when the edge listens
+  // on another address: the public one is host:port, so the port is chosen here.
+  const port = options.port === 0 && host !== "127.0.0.1" ? await freePort(host) : (options.port ?? 8787);
   // The bridge link's secret: given, or one made up for this run (the bridge gets the same).
   const bridgeSecret = options.vars?.BRIDGE_SECRET ?? process.env.SIPEDGE_BRIDGE_SECRET ?? randomBytes(18).toString("base64url");
   const vars = { BRIDGE_SECRET: bridgeSecret, ...options.vars };
@@ -140,16 +158,17 @@ export async function startStack(options = {}) {
       bindings: { ...workerOptions.bindings, ...vars },
       host,
       port,
+      ...(tls ? { https: true, httpsKey: tls.key, httpsCert: tls.cert } : {}),
       ...(stateDir ? { resourcePersistencePath: stateDir } : {}),
       ...(log ? { log } : {}),
     }),
   );
   const url = await mf.ready;
-  const httpUrl = url.href.replace(/\/$/, "");
+  const httpUrl = host === "127.0.0.1" ? url.href.replace(/\/$/, "") : `${tls ? "https" : "http"}://${host}:${port}`;
   let database;
   try {
     const domain = vars.SIP_DOMAIN ?? workerOptions.bindings?.SIP_DOMAIN ?? "localhost";
-    database = await prepareDatabase(await mf.getD1Database("DB"), { seed, domain });
+    database = await prepareDatabase(await mf.getD1Database("DB"), { seed, domain, dispatcherList });
   } catch (error) {
     await mf.dispose();
     throw error;

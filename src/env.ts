@@ -24,4 +24,10 @@ export interface Env extends Vars {
   /** Secret: signs digest nonces; NONCE_SECRET_PREVIOUS stays valid during a rotation. */
   NONCE_SECRET?: string;
   NONCE_SECRET_PREVIOUS?: string;
+  /**
+   * Secret: signs the routing state the edge hands out and later trusts (Record-Route parameters,
+   * Via branches); ROUTE_SECRET_PREVIOUS stays valid during a rotation.
+   */
+  ROUTE_SECRET?: string;
+  ROUTE_SECRET_PREVIOUS?: string;
 }

@@ -2,7 +2,10 @@ import { compose, type Route } from "../routing/compose.ts";
 import type { ReplyContext, RequestContext } from "../routing/context.ts";
 import type { Script } from "../routing/pipeline.ts";
 import type { DispatcherScript } from "../modules/dispatcher/script.ts";
-import type { TmFailureContext } from "../modules/tm/index.ts";
+import type { Target, TmFailureContext } from "../modules/tm/index.ts";
+import { aorOf } from "../modules/registrar/index.ts";
+import type { Leg, LooseRouteResult, RouteEntry } from "../modules/rr/index.ts";
+import { formatHostPort } from "../transport/bridge.ts";
 import { parseNameAddr } from "../sip/name-addr.ts";
 import { isSipUri, parseUri } from "../sip/uri.ts";
 import { security } from "./security.ts";
@@ -14,14 +17,13 @@ import { security } from "./security.ts";
  * callers and relays to registered users statefully. The dispatcher joins it with the bridge.
  */
 
-/** route[REQINIT]: the seed's checks, then Kamailio's `sanity_check()`. */
+/**
+ * route[REQINIT]: the seed's checks, then Kamailio's `sanity_check()`. (The seed's `$ml >= 65535`
+ * → 513 runs before this script, on the header lines alone: MAX_MESSAGE_SIZE, routing/pipeline.ts.)
+ */
 const reqinit: Route<RequestContext> = async (ctx, next) => {
   if (!ctx.maxfwd.process(10).ok) {
     ctx.sl.sendReply(483, "Too Many Hops");
-    return;
-  }
-  if (ctx.msg.size >= ctx.config.maxMessageSize) {
-    ctx.sl.sendReply(513, "Message too big");
     return;
   }
   const sanity = ctx.sanity.check();
@@ -51,48 +53,78 @@ const optionsToMyself: Route<RequestContext> = async (ctx, next) => {
 /**
  * CANCEL and retransmissions (Kamailio: `if (is_method("CANCEL")) { if (t_check_trans())
  * route(RELAY); exit; }`): a CANCEL that matches a transaction is answered 200 and cancels its
- * branches; one that matches nothing gets 481 (RFC 3261 §9.2).
+ * branches; one that matches nothing gets 481 (RFC 3261 §9.2). The ACK of a non-2xx final response
+ * is hop-by-hop and ends its server transaction here (RFC 3261 §17.2.1: Completed → Confirmed);
+ * an ACK for a 2xx matches nothing and goes on along the dialog's route set.
  */
 const cancelAndRetransmissions: Route<RequestContext> = async (ctx, next) => {
   if (ctx.msg.method === "CANCEL") {
     if (!ctx.tm.checkTrans().found) ctx.sl.sendReply(481, "Call/Transaction Does Not Exist");
     return;
   }
-  if (ctx.msg.method !== "ACK" && ctx.tm.checkTrans().found) return;
+  const match = ctx.tm.checkTrans();
+  if (match.found && match.action !== "ack-forward") return;
   await next();
 };
 
 /**
  * route[WITHINDLG]: a request with a To-tag belongs to a dialog and follows its route set. The
- * Record-Route this proxy wrote names both flows, so `loose_route` tells which socket is next.
- * An ACK that matches nothing is absorbed; anything else unroutable gets 404 "Not here".
+ * Record-Route entries this proxy wrote are signed and name the flows of both sides, so
+ * `loose_route` tells which socket is next; a set whose entries of this proxy were forged or
+ * altered is refused (403). A WebSocket client that owns neither side of the dialog — not the
+ * flow the entries name, not the client instance registered behind it — proves who it is first,
+ * as any request outside a dialog would. An ACK that matches nothing is absorbed; anything else
+ * unroutable gets 404 "Not here".
  */
 const withinDialog: Route<RequestContext> = async (ctx, next) => {
   if (ctx.msg.to().params.get("tag") === undefined) return next();
-  // ds_load_update(): a BYE ends a call counted by algorithm 10 (a no-op for any other call).
-  if (ctx.msg.method === "BYE" && ctx.has("dispatcher")) ctx.dispatcher.loadUpdate("release");
   const route = ctx.rr.looseRoute();
-  if (route.routed && route.popped > 0) {
-    // Toward a WebSocket user: the flow named in the route set. From a WebSocket user with no
-    // flow left to follow: the other leg is a gateway, reached through the bridge.
-    const target =
-      route.flow !== undefined
-        ? { uri: ctx.msg.uri, flow: route.flow }
-        : ctx.source.transport !== "udp"
-          ? await gatewayTarget(ctx, route.nextHop)
-          : undefined;
-    if (target) {
-      const relayed = ctx.tm.relay([target]);
-      if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
-      return;
-    }
-  }
-  if (ctx.msg.method === "ACK") {
-    ctx.drop();
+  if (route.refused !== undefined) {
+    ctx.log.warn("route set refused", { reason: route.refused, ip: ctx.source.ip, transport: ctx.source.transport });
+    if (ctx.msg.method === "ACK") ctx.drop();
+    else ctx.sl.sendReply(403, "Forbidden");
     return;
   }
-  ctx.sl.sendReply(404, "Not here");
+  if (!route.routed || route.popped === 0) {
+    if (ctx.msg.method === "ACK") ctx.drop();
+    else ctx.sl.sendReply(404, "Not here");
+    return;
+  }
+  if (ctx.source.transport !== "udp" && !ownsDialog(ctx, route.inbound)) {
+    // RFC 3261 §22.1: an ACK cannot be challenged; from a stranger it goes nowhere.
+    if (ctx.msg.method === "ACK") {
+      ctx.drop();
+      return;
+    }
+    const auth = await ctx.auth.authCheck();
+    if (!auth.ok) {
+      ctx.auth.reject(auth);
+      return;
+    }
+    ctx.auth.consumeCredentials();
+    ctx.authenticated = true;
+  }
+  // ds_load_update(): a BYE ends a call counted by algorithm 10 (a no-op for any other call).
+  if (ctx.msg.method === "BYE" && ctx.has("dispatcher")) ctx.dispatcher.loadUpdate("release");
+  // Toward a WebSocket user: the flow named in the route set. From a WebSocket user with no
+  // flow left to follow: the other leg is a gateway, reached through the bridge.
+  const target = route.flow !== undefined ? flowTarget(ctx, route) : ctx.source.transport !== "udp" ? await gatewayTarget(ctx, route) : undefined;
+  if (target === undefined) {
+    if (ctx.msg.method === "ACK") ctx.drop();
+    else ctx.sl.sendReply(404, "Not here");
+    return;
+  }
+  const relayed = ctx.tm.relay([target]);
+  if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
 };
+
+/** The sender is a side of the dialog: its flow is the one the entry facing it names, or its client instance is. */
+function ownsDialog(ctx: RequestContext, inbound: RouteEntry | undefined): boolean {
+  if (inbound === undefined) return false;
+  if (inbound.flow !== undefined && inbound.flow === ctx.source.flow) return true;
+  const instance = inbound.params.get("inst");
+  return instance !== undefined && instance !== null && instance === ctx.source.instance;
+}
 
 /** route[REGISTRAR]: digest authentication (401), the AOR's own user only (403), then save. */
 const registrar: Route<RequestContext> = async (ctx, next) => {
@@ -119,8 +151,9 @@ const registrar: Route<RequestContext> = async (ctx, next) => {
 
 /**
  * Requests that arrive through the bridge (UDP) come from gateways: trusted when the source is a
- * dispatcher destination (Kamailio `ds_is_from_list()`), refused otherwise, since UDP sources can
- * be spoofed and nothing else should reach the edge that way.
+ * dispatcher destination (Kamailio `ds_is_from_list()`) or a trusted peer, refused otherwise —
+ * before anything else routes them (OPTIONS to the proxy and in-dialog requests included), since
+ * UDP sources can be spoofed and nothing else should reach the edge that way.
  */
 const fromGateway: Route<RequestContext> = async (ctx, next) => {
   if (ctx.source.transport !== "udp") return next();
@@ -191,9 +224,9 @@ const dispatch: Route<RequestContext> = async (ctx, next) => {
     ctx.sl.sendReply(404, "No destination");
     return;
   }
-  const inbound = { transport: ctx.source.transport, flow: ctx.source.flow };
+  const inbound = inboundLeg(ctx);
   const params = { shard: ctx.shard };
-  ctx.tm.onBranch((request) => ctx.rr.recordRoute({ inbound, outbound: { transport: "udp" }, params }, request));
+  ctx.tm.onBranch((request, target) => ctx.rr.recordRoute({ inbound, outbound: gatewayLeg(target.via, target.dst), params }, request));
   ctx.tm.onFailure(rtfDispatch(ctx.dispatcher));
   relayToDestination(ctx.dispatcher, (t) => ctx.tm.relay(t), (status, reason) => ctx.sl.sendReply(status, reason));
 };
@@ -211,7 +244,7 @@ function rtfDispatch(ds: DispatcherScript) {
       return;
     }
     if (timeout) await ds.markDst("ip");
-    if (!ds.nextDst()) {
+    if (!(await ds.nextDst())) {
       ds.loadUpdate("release");
       return;
     }
@@ -251,10 +284,10 @@ const location: Route<RequestContext> = async (ctx, next) => {
     else ctx.sl.sendReply(404, "Not Found");
     return;
   }
-  const inbound = { transport: ctx.source.transport, flow: ctx.source.flow };
   if (ctx.msg.method !== "MESSAGE" && ctx.msg.method !== "OPTIONS") {
+    const inbound = inboundLeg(ctx);
     const params = { shard: ctx.shard };
-    ctx.tm.onBranch((request, target) => ctx.rr.recordRoute({ inbound, outbound: { transport: "ws", flow: target.flow }, params }, request));
+    ctx.tm.onBranch((request, target) => ctx.rr.recordRoute({ inbound, outbound: flowLeg(target.flow, target.successor?.instance), params }, request));
   }
   const relayed = ctx.tm.relay(found.targets);
   if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
@@ -270,10 +303,10 @@ export const defaultScript: Script = {
   request: compose<RequestContext>([
     security, // ipban, pike, scanners, auth-failure block (routes/security.ts)
     reqinit,
+    fromGateway,
     optionsToMyself,
     cancelAndRetransmissions,
     withinDialog,
-    fromGateway,
     registrar,
     relayPolicy,
     authenticateCaller,
@@ -291,16 +324,61 @@ function sipUriOf(text: string) {
   return isSipUri(uri) ? uri : undefined;
 }
 
+/** The Record-Route leg of the side a request came from: its flow and instance, or the bridge and gateway. */
+function inboundLeg(ctx: RequestContext): Leg {
+  const { source } = ctx;
+  if (source.transport !== "udp") return flowLeg(source.flow, source.instance, source.transport);
+  const via = ctx.bridgeVia(source.bridge);
+  return gatewayLeg(via, source.port === undefined ? undefined : formatHostPort({ host: source.ip, port: source.port }));
+}
+
+/** The leg facing a client's flow: its token and, for the successor of a closed flow, its instance. */
+function flowLeg(flow: string | undefined, instance: string | undefined, transport: Leg["transport"] = "ws"): Leg {
+  const leg: Leg = { transport };
+  if (flow !== undefined) leg.flow = flow;
+  if (instance !== undefined) leg.params = { inst: instance };
+  return leg;
+}
+
+/** The leg facing a gateway: the bridge's advertised address, and the gateway's (signed, for the WebSocket side's requests). */
+function gatewayLeg(via: { host: string; port?: number } | undefined, dst: string | undefined): Leg {
+  const leg: Leg = { transport: "udp" };
+  if (via !== undefined) leg.at = { host: via.host, ...(via.port === undefined ? {} : { port: via.port }) };
+  if (dst !== undefined) leg.params = { dst };
+  return leg;
+}
+
 /**
- * A branch to the next hop through the bridge (5060 when the URI gives no port). Record-Route
- * entries are not signed, so a client could write any next hop into a Route set: only gateways
- * of the dispatcher list are reachable this way, never an arbitrary address.
+ * Toward a WebSocket user: the flow named in the route set; when its socket has closed, the
+ * instance named beside it is followed to the flow it registered since (a reconnect), under the
+ * AOR the request is addressed to (its To, RFC 3261 §12.2.1.1).
  */
-async function gatewayTarget(ctx: RequestContext, nextHop: string) {
-  const uri = sipUriOf(nextHop);
-  const via = ctx.bridgeVia();
-  if (!uri || !via || !ctx.has("dispatcher")) return undefined;
-  const port = uri.port ?? 5060;
-  if (!(await ctx.dispatcher.isDestination(uri.host, port))) return undefined;
-  return { uri: ctx.msg.uri, dst: `${uri.host}:${port}`, via };
+function flowTarget(ctx: RequestContext, route: Extract<LooseRouteResult, { routed: true }>): Target {
+  const target: Target = { uri: ctx.msg.uri, flow: route.flow };
+  const instance = (route.outbound ?? route.inbound)?.params.get("inst");
+  const to = ctx.msg.to().uri;
+  if (instance !== undefined && instance !== null && isSipUri(to) && to.user && ctx.isMyself(to.host)) {
+    target.successor = { aor: aorOf(to.user, ctx.config.domain), instance };
+  }
+  return target;
+}
+
+/**
+ * A branch to the gateway side through a bridge. The entry facing it (signed) names the bridge
+ * it reaches (its advertised address) and the gateway's address. The next hop is the Route or
+ * Request-URI when it is a destination of the dispatcher list; otherwise (a gateway whose Contact
+ * names an address the edge cannot reach, or a forged Request-URI) the request goes to the
+ * gateway the dialog was set up with, never to an arbitrary address.
+ */
+async function gatewayTarget(ctx: RequestContext, route: Extract<LooseRouteResult, { routed: true }>): Promise<Target | undefined> {
+  const facing = route.outbound ?? route.inbound;
+  const bridge = facing === undefined ? undefined : ctx.bridgeAt(facing.host, facing.port);
+  const via = ctx.bridgeVia(bridge);
+  if (via === undefined || !ctx.has("dispatcher")) return undefined;
+  const uri = sipUriOf(route.nextHop);
+  const port = uri?.port ?? 5060;
+  const signedDst = facing?.params.get("dst") ?? undefined;
+  const dst = uri !== undefined && (await ctx.dispatcher.isDestination(uri.host, port)) ? formatHostPort({ host: uri.host, port }) : signedDst;
+  if (dst === undefined || dst === null) return undefined;
+  return { uri: ctx.msg.uri, dst, via: { transport: via.transport, host: via.host, ...(via.port === undefined ? {} : { port: via.port }) }, bridge: via.bridge };
 }

@@ -23,6 +23,8 @@ export interface Source {
   ip: string;
   port?: number;
   flow?: string;
+  /** The client instance registered over this flow (`instanceKey` of its +sip.instance and reg-id). */
+  instance?: string;
   /** The bridge a UDP datagram came through. */
   bridge?: string;
 }
@@ -52,12 +54,16 @@ export interface Services {
   dispatcher?: DispatcherClient;
   /** The owning shard's number. */
   shard?: string;
-  /** The Via sent-by for branches that leave through a bridge (its advertised UDP address). */
-  bridgeVia?: () => SentBy | undefined;
+  /** The Via sent-by (and bridge id) of a branch that leaves through a bridge: the named one when its link is up, else any. */
+  bridgeVia?: (bridge?: string) => (SentBy & { bridge: string }) | undefined;
+  /** The bridge that advertises host[:port] (a Record-Route entry of the UDP side names it). */
+  bridgeAt?: (host: string, port: number | undefined) => string | undefined;
   /** Whether a subscriber exists (480 vs 404 after a failed lookup). */
   subscriberExists?: (user: string, domain: string) => Promise<boolean>;
-  /** Told when a REGISTER over this flow stored bindings (they go when the flow closes). */
-  flowRegistered?: (aor: string) => void;
+  /** Told when a REGISTER over this flow stored bindings (they go when the flow closes), with the instance key. */
+  flowRegistered?: (aor: string, instance: string | undefined) => void;
+  /** Whether host[:port] is an address one of the edge's bridges advertises (part of `is_myself`). */
+  isBridgeAddress?: (host: string, port: number | undefined) => boolean;
   /** Pike, ipban and the auth-failure block: the shard's fast paths before the Guard objects. */
   guard?: GuardService;
   /** The permissions (address, trusted), compiled once, reloadable. */
@@ -73,12 +79,18 @@ interface BaseContext {
   isMyself(target: string | Uri): boolean;
 }
 
-/** Kamailio `is_myself`: the host (or the host of a URI) is the edge's domain or an alias. */
-export function isMyself(config: Config, target: string | Uri): boolean {
+/**
+ * Kamailio `is_myself`: the host (or the host of a URI) is the edge's domain or an alias, or an
+ * address one of its bridges advertises (a gateway addresses the proxy by the bridge it reaches:
+ * `sip:+4930123@203.0.113.10:5060`).
+ */
+export function isMyself(config: Config, target: string | Uri, isBridgeAddress?: (host: string, port: number | undefined) => boolean): boolean {
   const host = typeof target === "string" ? target : "host" in target ? target.host : undefined;
   if (host === undefined) return false;
   const h = host.toLowerCase();
-  return h === config.domain || config.aliases.includes(h);
+  if (h === config.domain || config.aliases.includes(h)) return true;
+  const port = typeof target === "string" ? undefined : "port" in target ? target.port : undefined;
+  return isBridgeAddress !== undefined && isBridgeAddress(h.replace(/^\[|\]$/g, ""), port);
 }
 
 export class RequestContext implements BaseContext {
@@ -125,7 +137,7 @@ export class RequestContext implements BaseContext {
   }
 
   isMyself(target: string | Uri): boolean {
-    return isMyself(this.config, target);
+    return isMyself(this.config, target, this.services.isBridgeAddress);
   }
 
   /** Whether the host wired a service in (a script can skip a module the host does not offer). */
@@ -138,9 +150,14 @@ export class RequestContext implements BaseContext {
     return this.services.shard ?? "0";
   }
 
-  /** The Via sent-by for a branch through the bridge. */
-  bridgeVia(): SentBy | undefined {
-    return this.services.bridgeVia?.();
+  /** The Via sent-by (and bridge id) for a branch through a bridge: `bridge` when its link is up, else any. */
+  bridgeVia(bridge?: string): (SentBy & { bridge: string }) | undefined {
+    return this.services.bridgeVia?.(bridge);
+  }
+
+  /** The bridge that advertises host[:port], if one of this edge's does. */
+  bridgeAt(host: string, port: number | undefined): string | undefined {
+    return this.services.bridgeAt?.(host, port);
   }
 
   get sl(): Sl {
@@ -269,7 +286,7 @@ export class ReplyContext implements BaseContext {
   }
 
   isMyself(target: string | Uri): boolean {
-    return isMyself(this.config, target);
+    return isMyself(this.config, target, this.services.isBridgeAddress);
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { SipRequest } from "../sip/message.ts";
-import { parseMessage } from "../sip/parser.ts";
+import { parseMessage, parseOversized, type ParseResult } from "../sip/parser.ts";
 import { createErrorResponse } from "../sip/response.ts";
 import { formatVia } from "../sip/via.ts";
 import { ReplyContext, RequestContext, type ReplyRoute, type RequestRoute, type Services, type Source, type Transport } from "./context.ts";
@@ -14,6 +14,8 @@ export interface Script {
 
 export interface Inbound {
   data: string | Uint8Array;
+  /** The message already parsed from `data` (the host needed its Call-ID first). */
+  parsed?: ParseResult;
   source: Source;
   transport: Transport;
   config: Config;
@@ -28,7 +30,8 @@ export interface Inbound {
  */
 export async function processMessage(script: Script, inbound: Inbound): Promise<void> {
   const { config, source, transport } = inbound;
-  const parsed = parseMessage(inbound.data);
+  // The seed's `$ml >= 65535` → 513, decided before any parsing beyond the header lines.
+  const parsed = byteSize(inbound.data, config.maxMessageSize) >= config.maxMessageSize ? parseOversized(inbound.data) : (inbound.parsed ?? parseMessage(inbound.data));
   if (!parsed.ok) {
     // RFC 3261 §16.3 / §18.1.2: a request that cannot be parsed gets 400 (505 for the version)
     // when enough of it could be read to address a reply; a malformed response is dropped.
@@ -61,6 +64,12 @@ export async function processMessage(script: Script, inbound: Inbound): Promise<
   }
   // SIP defaults: a request no route handled gets 404; an ACK is never answered (sl absorbs it).
   if (!ctx.handled) ctx.sl.sendReply(404, "Not Found");
+}
+
+/** The size in bytes, counted exactly only when it may reach `limit`. */
+function byteSize(data: string | Uint8Array, limit: number): number {
+  if (typeof data !== "string") return data.length;
+  return data.length * 3 < limit ? data.length : new TextEncoder().encode(data).length;
 }
 
 /**

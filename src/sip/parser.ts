@@ -105,6 +105,26 @@ export function parseMessage(data: string | Uint8Array): ParseResult {
   return { ok: true, message };
 }
 
+/**
+ * A message of `size` bytes that is too big to handle (Kamailio's `$ml >= 65535` check, 513):
+ * only the start line and the header lines are read, never the body, so that an oversized
+ * message costs no more than answering it does. The result is a failure with the headers a
+ * 513 needs (createErrorResponse), or a response that is simply dropped.
+ */
+export function parseOversized(data: string | Uint8Array, reason = "Message too big"): ParseFailure {
+  const text = typeof data === "string" ? data : bytesToByteString(data.subarray(0, Math.min(data.length, 65536)));
+  let pos = 0;
+  while (pos < text.length && (text.charCodeAt(pos) === CR || text.charCodeAt(pos) === LF)) pos++;
+  let eol = text.indexOf("\n", pos);
+  if (eol === -1) eol = text.length;
+  const lineEnd = eol > pos && text.charCodeAt(eol - 1) === CR ? eol - 1 : eol;
+  const start = parseStartLine(text.slice(pos, lineEnd));
+  if ("error" in start) return failure(start.kind, 513, reason, undefined, start.method);
+  const scan = new HeaderScan();
+  scan.run(text, eol + 1);
+  return failure(start.kind, 513, reason, scan.lines, start.kind === "request" ? start.method : undefined);
+}
+
 function failure(
   kind: MessageKind,
   status: number,

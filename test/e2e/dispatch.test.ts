@@ -111,37 +111,28 @@ function udpRequest(socket: dgram.Socket, text: string): Promise<SipMessage> {
 }
 
 describe("in-dialog requests toward the UDP side", () => {
-  it("a forged Route set cannot make the edge send to an address that is not a gateway", async () => {
-    // No signature protects Record-Route entries, so a client can write one naming the edge
-    // and then any next hop; the edge only ever follows such a set to a dispatcher destination.
+  it("a Route set naming the proxy from a client outside the dialog is challenged first, and never aims the bridge at an address that is not a gateway", async () => {
+    // A client can write a Route naming the edge and then any next hop. It owns no flow of that
+    // "dialog", so it must authenticate like any caller (407), and even then the edge follows
+    // such a set through the bridge only to a dispatcher destination (404 otherwise).
     const probe = dgram.createSocket("udp4");
     await new Promise<void>((r) => probe.bind(0, "127.0.0.1", () => r()));
     const port = (probe.address() as { port: number }).port;
     const received: string[] = [];
     probe.on("message", (m) => received.push(m.toString()));
     const ua = await SipUa.connect(stack.wsUrl, { user: "user0399", password: "pw" });
-    const bye = [
-      `BYE sip:victim@127.0.0.1:${port} SIP/2.0`,
-      `Via: SIP/2.0/WS forged.invalid;branch=z9hG4bK${randomBytes(6).toString("hex")}`,
-      "Max-Forwards: 70",
-      "Route: <sip:localhost;transport=ws;lr>",
-      "From: <sip:user0399@localhost>;tag=f",
-      `To: <sip:victim@127.0.0.1:${port}>;tag=t`,
-      "Call-ID: forged-route",
-      "CSeq: 1 BYE",
-      "Content-Length: 0",
-      "",
-      "",
-    ].join("\r\n");
-    const answered = new Promise<SipMessage>((resolve) =>
-      ua.ws.on("message", (data) => {
-        const msg = parseMessage(data.toString());
-        if (msg.status > 0 && msg.headers.get("call-id")?.[0] === "forged-route") resolve(msg);
-      }),
-    );
-    ua.send(bye);
-    const answer = await within(answered, 5000, "answer to the forged BYE");
-    expect([answer.status, answer.reason]).toEqual([404, "Not here"]);
+    const bye = await ua.request({
+      method: "BYE",
+      ruri: `sip:victim@127.0.0.1:${port}`,
+      to: `<sip:victim@127.0.0.1:${port}>;tag=t`,
+      callId: "forged-route",
+      cseq: 1,
+      fromTag: "f",
+      extraHeaders: ["Route: <sip:localhost;transport=ws;lr>"],
+    });
+    expect(bye.challenges.map((c) => c.status)).toEqual([407]);
+    expect([bye.response.status, bye.response.reason]).toEqual([404, "Not here"]);
+    // The 404 came after the edge decided; a datagram it had sent would have arrived by now.
     await new Promise((r) => setTimeout(r, 300));
     expect(received).toEqual([]);
     probe.close();

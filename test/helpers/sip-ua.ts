@@ -183,6 +183,8 @@ export interface UaOptions {
   password: string;
   domain?: string;
   localAddress?: string;
+  /** PEM CA certificate to trust for `wss://` (the test CA of a TLS edge). */
+  ca?: string;
   /** RFC 5626 `+sip.instance`, e.g. `<urn:uuid:…>` (angle brackets added when missing). */
   instance?: string;
   regId?: number;
@@ -212,6 +214,8 @@ export class SipUa {
   private constructor(
     readonly ws: WebSocket,
     readonly options: UaOptions,
+    /** Via transport: WSS over TLS (RFC 7118 §5.3). */
+    readonly viaTransport: "WS" | "WSS" = "WS",
   ) {
     this.domain = options.domain ?? "localhost";
     this.contactUri = `sip:${options.user}-${randomBytes(3).toString("hex")}@${this.viaHost};transport=ws`;
@@ -220,9 +224,9 @@ export class SipUa {
   }
 
   static connect(url: string, options: UaOptions): Promise<SipUa> {
-    const ws = new WebSocket(url, ["sip"], { localAddress: options.localAddress, perMessageDeflate: false });
+    const ws = new WebSocket(url, ["sip"], { localAddress: options.localAddress, ca: options.ca, perMessageDeflate: false });
     return new Promise((resolve, reject) => {
-      ws.once("open", () => resolve(new SipUa(ws, options)));
+      ws.once("open", () => resolve(new SipUa(ws, options, url.startsWith("wss:") ? "WSS" : "WS")));
       ws.once("unexpected-response", (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
       ws.once("error", reject);
     });
@@ -329,7 +333,7 @@ export class SipUa {
     const body = spec.body ?? "";
     const lines = [
       `${spec.method} ${spec.ruri} SIP/2.0`,
-      `Via: SIP/2.0/WS ${this.viaHost};branch=${branch}`,
+      `Via: SIP/2.0/${this.viaTransport} ${this.viaHost};branch=${branch}`,
       "Max-Forwards: 70",
       `From: <sip:${this.aor}>;tag=${spec.fromTag ?? this.fromTag}`,
       `To: ${spec.to}`,

@@ -37,14 +37,17 @@ export class Sipp {
     return new Sipp(spawn("sipp", ["-trace_msg", "-message_file", messageFile, ...args], { stdio: ["ignore", "pipe", "pipe"] }), messageFile);
   }
 
-  /** A UAS on 127.0.0.1:`port` running test/sipp/`scenario` (OPTIONS keepalives auto-answered). */
-  static uas(port: number, scenario = "uas.xml", extra: string[] = []): Sipp {
-    return Sipp.spawn(["-sf", path.join(ROOT, "test/sipp", scenario), "-i", "127.0.0.1", "-p", String(port), "-aa", "-nostdin", "-buff_size", "4194304", ...extra]);
+  /**
+   * A UAS on `address`:`port` (default 127.0.0.1) running test/sipp/`scenario` (OPTIONS
+   * keepalives auto-answered).
+   */
+  static uas(port: number, scenario = "uas.xml", extra: string[] = [], address = "127.0.0.1"): Sipp {
+    return Sipp.spawn(["-sf", path.join(ROOT, "test/sipp", scenario), "-i", address, "-p", String(port), "-aa", "-nostdin", "-buff_size", "4194304", ...extra]);
   }
 
-  /** A UAC: `sipp -sf scenario target -s service -m calls ...`. */
-  static uac(target: string, scenario: string, extra: string[] = []): Sipp {
-    return Sipp.spawn(["-sf", path.join(ROOT, "test/sipp", scenario), "-i", "127.0.0.1", "-nostdin", "-buff_size", "4194304", ...extra, target]);
+  /** A UAC: `sipp -sf scenario target -s service -m calls ...`, from `address` (default 127.0.0.1). */
+  static uac(target: string, scenario: string, extra: string[] = [], address = "127.0.0.1"): Sipp {
+    return Sipp.spawn(["-sf", path.join(ROOT, "test/sipp", scenario), "-i", address, "-nostdin", "-buff_size", "4194304", ...extra, target]);
   }
 
   get log(): string {

@@ -3,6 +3,7 @@
 // wire is the libraries' own. Each phone records what it sent and received (a SipTrace), so tests
 // can assert on the exchange (401 then 200) and print it when a flow fails.
 import JsSIP from "jssip";
+import NodeWebSocket from "ws";
 import type { RTCSession } from "jssip/lib/RTCSession";
 import type { IncomingMessageEvent, OutgoingMessageEvent, RTCSessionEvent } from "jssip/lib/UA";
 import {
@@ -182,15 +183,27 @@ export interface PhoneOptions {
   wsUrl: string;
   username: string;
   password: string;
+  /** The SIP domain of the phone's AOR (default `localhost`, the default configuration's). */
+  domain?: string;
+  /** The client's own address (a deployment's clients are not on the proxy's address). */
+  localAddress?: string;
+  /** PEM CA certificate to trust for `wss://` (the test CA of a TLS edge). */
+  ca?: string;
 }
 
-/** JsSIP's own WebSocketInterface, recording every frame into a trace. */
+/**
+ * JsSIP's own WebSocketInterface, recording every frame into a trace. With a local address or a
+ * CA it opens the socket with the `ws` library (the global WebSocket can do neither); JsSIP sees
+ * the same browser-style interface either way.
+ */
 class TracedJssipSocket extends JsSIP.WebSocketInterface {
   readonly trace: SipTrace;
+  private readonly socketOptions: { localAddress?: string; ca?: string };
 
-  constructor(url: string, trace: SipTrace) {
+  constructor(url: string, trace: SipTrace, socketOptions: { localAddress?: string; ca?: string } = {}) {
     super(url);
     this.trace = trace;
+    this.socketOptions = socketOptions;
   }
 
   override send(message: string | ArrayBufferLike | Blob | ArrayBufferView): boolean {
@@ -205,7 +218,18 @@ class TracedJssipSocket extends JsSIP.WebSocketInterface {
       this.trace.record("<", data);
       deliver.call(this, data);
     };
-    super.connect();
+    const { localAddress, ca } = this.socketOptions;
+    if (localAddress === undefined && ca === undefined) return super.connect();
+    const self = this as unknown as { _ws: unknown; _url: string; _onOpen(): void; _onClose(e: unknown): void; _onMessage(e: unknown): void; _onError(e: unknown): void };
+    if (this.isConnected() || this.isConnecting()) return;
+    if (self._ws) this.disconnect();
+    const ws = new NodeWebSocket(self._url, "sip", { localAddress, ca, perMessageDeflate: false });
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => self._onOpen();
+    ws.onclose = (e) => self._onClose(e);
+    ws.onmessage = (e) => self._onMessage(e);
+    ws.onerror = (e) => self._onError(e);
+    self._ws = ws;
   }
 }
 
@@ -220,10 +244,11 @@ export class JssipPhone {
   private sessionWaiters: ((s: RTCSession) => void)[] = [];
 
   private constructor(options: PhoneOptions) {
-    this.aor = `${options.username}@${DOMAIN}`;
+    this.aor = `${options.username}@${options.domain ?? DOMAIN}`;
     this.trace = new SipTrace(`JsSIP ${options.username}`);
+    const socketOptions = { localAddress: options.localAddress, ca: options.ca };
     this.ua = new JsSIP.UA({
-      sockets: [new TracedJssipSocket(options.wsUrl, this.trace)],
+      sockets: [new TracedJssipSocket(options.wsUrl, this.trace, socketOptions)],
       uri: `sip:${this.aor}`,
       password: options.password,
       register: false,

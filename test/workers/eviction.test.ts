@@ -3,6 +3,7 @@ import { env, exports } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { TransactionStore } from "../../durable-objects/transaction-store.ts";
+import { Alarms } from "../../durable-objects/alarms.ts";
 import { createLogger } from "../../src/log.ts";
 import { computeHa1, computeResponse } from "../../src/modules/auth/index.ts";
 import { Tm } from "../../src/modules/tm/index.ts";
@@ -149,14 +150,15 @@ describe("transactions outlive the eviction of their shard", () => {
     const restored = await runInDurableObject(owner!, async (_instance, state) => {
       const sent: string[] = [];
       const later = { now: () => Date.now() + 200_000 };
-      const tm = new Tm({ ownerId: "x", sentBy: { transport: "WS", host: "localhost" }, sendRequest: (r) => void sent.push(serialize(r)), timers: systemTimers, clock: later, frInvTimer: 180_000 });
+      let forgotten = (_id: string): void => undefined;
+      const tm = new Tm({ ownerId: "x", sentBy: { transport: "WS", host: "localhost" }, sendRequest: (r) => void sent.push(serialize(r)), timers: systemTimers, clock: later, frInvTimer: 180_000, onForget: (id) => forgotten(id) });
       const store = new TransactionStore(state, tm, (flow) => {
         const ws = state.getWebSockets(`conn:${flow}`)[0];
         return ws && new WebSocketTransport(ws);
-      }, createLogger("error"));
+      }, new Alarms(state.storage), createLogger("error"));
+      forgotten = (id) => store.forgotten(id);
       const count = await store.restore();
       await new Promise((r) => setTimeout(r, 50));
-      await store.sweep();
       return { count, sent, left: (await state.storage.list({ prefix: "tx:" })).size };
     });
     expect(restored.count).toBe(1);

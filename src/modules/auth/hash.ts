@@ -1,5 +1,5 @@
 import { md5Hex } from "./md5.ts";
-import { sha256 } from "./sha256.ts";
+import { sha256 } from "../../util/sha256.ts";
 
 /**
  * The digest algorithms sipedge verifies. RFC 7616 §3.2 / RFC 8760 §2.1 also name SHA-512-256;

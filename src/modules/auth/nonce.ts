@@ -1,4 +1,5 @@
-import { HmacSha256 } from "./sha256.ts";
+import { BASE64URL_ALPHABET, encodeBase64url } from "../../util/base64url.ts";
+import { HmacSha256 } from "../../util/sha256.ts";
 
 /**
  * Stateless nonces: everything needed to check a nonce is inside it, signed, so any object of
@@ -34,27 +35,8 @@ const SIGNED_LENGTH = 12;
 const MAC_LENGTH = 16;
 const ENCODED_LENGTH = 38;
 
-const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 const DECODE = new Int8Array(128).fill(-1);
-for (let i = 0; i < ALPHABET.length; i++) DECODE[ALPHABET.charCodeAt(i)] = i;
-
-function encodeBase64url(bytes: Uint8Array): string {
-  let out = "";
-  let i = 0;
-  for (; i + 3 <= bytes.length; i += 3) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += ALPHABET[n >>> 18]! + ALPHABET[(n >>> 12) & 63]! + ALPHABET[(n >>> 6) & 63]! + ALPHABET[n & 63]!;
-  }
-  const rest = bytes.length - i;
-  if (rest === 1) {
-    const n = bytes[i]! << 16;
-    out += ALPHABET[n >>> 18]! + ALPHABET[(n >>> 12) & 63]!;
-  } else if (rest === 2) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
-    out += ALPHABET[n >>> 18]! + ALPHABET[(n >>> 12) & 63]! + ALPHABET[(n >>> 6) & 63]!;
-  }
-  return out;
-}
+for (let i = 0; i < BASE64URL_ALPHABET.length; i++) DECODE[BASE64URL_ALPHABET.charCodeAt(i)] = i;
 
 /** Decodes exactly ENCODED_LENGTH characters into RAW_LENGTH bytes, or undefined. */
 function decodeNonce(text: string): Uint8Array | undefined {

@@ -1,7 +1,7 @@
 import type { RequestContext } from "../../routing/context.ts";
 import type { SentBy, Target } from "../tm/types.ts";
 import type { DispatcherClient } from "./client.ts";
-import { ALG, FROM_LIST_IGNORE_PROTO, currentDst, isFromList, nextDst, select, type Destination, type Selection } from "./index.ts";
+import { ALG, FROM_LIST_IGNORE_PROTO, currentDst, isFromList, isUsable, nextDst, select, type Destination, type Selection } from "./index.ts";
 
 /**
  * The `ctx.dispatcher` namespace: Kamailio's dispatcher over the request at hand. `selectDst`
@@ -14,7 +14,7 @@ export class DispatcherScript {
   constructor(
     private readonly ctx: RequestContext,
     private readonly client: DispatcherClient,
-    private readonly bridgeVia: () => SentBy | undefined,
+    private readonly bridgeVia: () => (SentBy & { bridge?: string }) | undefined,
   ) {}
 
   /** Kamailio `ds_select_dst(set, alg)`: false when the set has no usable destination. */
@@ -49,14 +49,26 @@ export class DispatcherScript {
     if (!dst) return undefined;
     const t: Target = { uri: this.ctx.msg.uri, dst: `${dst.host}:${dst.port}` };
     const via = this.bridgeVia();
-    if (via) t.via = via;
+    if (via) {
+      t.via = { transport: via.transport, host: via.host, ...(via.port === undefined ? {} : { port: via.port }) };
+      if (via.bridge !== undefined) t.bridge = via.bridge;
+    }
     return t;
   }
 
-  /** Kamailio `ds_next_dst()`: moves to the next destination of the failover list. */
-  nextDst(): boolean {
-    if (this.selection === undefined) return false;
-    const next = nextDst(this.selection, this.client.state);
+  /**
+   * Kamailio `ds_next_dst()`: moves to the next destination of the failover list, skipping those
+   * that probing has marked unusable since the selection was made.
+   */
+  async nextDst(): Promise<boolean> {
+    if (this.selection === undefined || !this.selection.selected) return false;
+    const list = await this.client.list();
+    const set = list.sets.get(this.selection.setId);
+    const now = new Map(set?.destinations.map((d) => [d.uri, d]) ?? []);
+    const next = nextDst(this.selection, this.client.state, (d) => {
+      const current = now.get(d.uri);
+      return current === undefined || isUsable(current);
+    });
     if (next && this.selection.selected && this.selection.loadCallId !== undefined) {
       this.client.loadEvent(this.selection.loadCallId, "move", next.attrs.duid ?? next.uri);
     }

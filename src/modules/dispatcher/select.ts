@@ -266,12 +266,16 @@ export function select(set: DestinationSet | undefined, alg: number, input: Sele
 
 /**
  * ds_next_dst(): the next destination of the failover list, or undefined when it is used up.
- * For algorithm 10 the call's load moves to the new destination's duid, as Kamailio does.
+ * `usable` is the destinations' state now: one that probing marked inactive since the selection
+ * was made is skipped, not tried for a whole fr_timer. For algorithm 10 the call's load moves to
+ * the new destination's duid, as Kamailio does.
  */
-export function nextDst(selection: Selection, state?: SelectState): Destination | undefined {
+export function nextDst(selection: Selection, state?: SelectState, usable: (dst: Destination) => boolean = () => true): Destination | undefined {
   if (!selection.selected || selection.parallel) return undefined;
-  if (selection.position + 1 >= selection.destinations.length) return undefined;
-  selection.position += 1;
+  let position = selection.position + 1;
+  while (position < selection.destinations.length && !usable(selection.destinations[position] as Destination)) position++;
+  if (position >= selection.destinations.length) return undefined;
+  selection.position = position;
   const dst = selection.destinations[selection.position] as Destination;
   if (state && selection.loadCallId !== undefined && dst.attrs.duid !== undefined) {
     state.callLoad.replace(selection.loadCallId, dst.attrs.duid);

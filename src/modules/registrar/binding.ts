@@ -1,3 +1,4 @@
+import { fnv1a } from "../../util/hash.ts";
 /**
  * The registrar's data: bindings of an address-of-record to contacts (RFC 3261 §10), the
  * request-derived input of a REGISTER, and the configuration with Kamailio's parameter names.
@@ -127,6 +128,15 @@ export function normalizeInstance(value: string): string {
   if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
   if (v.length >= 2 && v.startsWith("<") && v.endsWith(">")) v = v.slice(1, -1);
   return v;
+}
+
+/**
+ * A short name of one client instance's registration (RFC 5626: `+sip.instance` and reg-id), as
+ * the proxy writes it into signed Record-Route entries: it lets an in-dialog request follow the
+ * instance to the flow it registered after a reconnect. Not secret (the entry is signed).
+ */
+export function instanceKey(instance: string, regId: number | undefined): string {
+  return fnv1a(`${instance};${regId ?? ""}`).toString(36);
 }
 
 /** Same target: anything a lookup or a reply depends on, other than time and CSeq. */

@@ -2,7 +2,7 @@ import { DEFAULT_REGISTRAR_CONFIG, type Binding, type RegisterInput, type Regist
 import { expireBindings, lookup, nextExpiry, removeFlow, replyContacts, type LookupResult, type Removal } from "./contacts.ts";
 import { applyRegister, type SaveResult } from "./save.ts";
 
-export { aorOf, DEFAULT_REGISTRAR_CONFIG, normalizeInstance, Q_UNSPECIFIED, sameRoute } from "./binding.ts";
+export { aorOf, DEFAULT_REGISTRAR_CONFIG, instanceKey, normalizeInstance, Q_UNSPECIFIED, sameRoute } from "./binding.ts";
 export type { Binding, ContactInput, RegisterInput, RegistrarConfig } from "./binding.ts";
 export { expireBindings, formatQ, lookup, nextExpiry, removeFlow, replyContacts } from "./contacts.ts";
 export type { LookupContact, LookupResult, Removal } from "./contacts.ts";

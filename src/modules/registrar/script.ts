@@ -2,7 +2,7 @@ import type { RequestContext } from "../../routing/context.ts";
 import { parseNameAddr } from "../../sip/name-addr.ts";
 import { formatUri, isSipUri } from "../../sip/uri.ts";
 import type { Target } from "../tm/types.ts";
-import { aorOf, Q_UNSPECIFIED, type ContactInput, type LookupResult, type RegisterInput } from "./index.ts";
+import { aorOf, instanceKey, normalizeInstance, Q_UNSPECIFIED, type ContactInput, type LookupResult, type RegisterInput } from "./index.ts";
 import type { SaveFailure } from "./errors.ts";
 
 /** The answer of the Location object to a save. */
@@ -36,7 +36,7 @@ export class RegistrarScript {
   constructor(
     private readonly ctx: RequestContext,
     private readonly location: LocationService,
-    private readonly flowRegistered?: (aor: string) => void,
+    private readonly flowRegistered?: (aor: string, instance: string | undefined) => void,
     private readonly subscriberExists?: (user: string, domain: string) => Promise<boolean>,
   ) {}
 
@@ -54,6 +54,7 @@ export class RegistrarScript {
         const t: Target = { uri: c.uri, q: c.q === Q_UNSPECIFIED ? 1 : c.q };
         if (c.flowToken !== undefined) t.flow = c.flowToken;
         if (c.path !== undefined) t.path = c.path;
+        if (c.instance !== undefined) t.successor = { aor, instance: instanceKey(c.instance, c.regId) };
         return t;
       });
       return { found: true, aor, targets };
@@ -87,7 +88,7 @@ export class RegistrarScript {
       this.ctx.sl.sendReply(reply.status, reply.reason, { headers: reply.headers });
       return { ok: false, status: reply.status, reason: reply.reason };
     }
-    if (input.contacts.length > 0 && !input.star) this.flowRegistered?.(aor);
+    if (input.contacts.length > 0 && !input.star) this.flowRegistered?.(aor, registeredInstance(input));
     const headers: [string, string][] = reply.contacts.map((c) => ["Contact", c]);
     this.ctx.sl.sendReply(200, "OK", { headers: [...headers, ...reply.headers] });
     return { ok: true, contacts: reply.contacts.length };
@@ -130,4 +131,11 @@ export class RegistrarScript {
       userAgent: msg.headers.get("User-Agent"),
     };
   }
+}
+
+/** The instance key of the REGISTER's flow-bound contact (RFC 5626: one with an instance and, with outbound, a reg-id). */
+function registeredInstance(input: RegisterInput): string | undefined {
+  const c = input.contacts.find((c) => c.instance !== undefined && (c.expires ?? input.expiresHeader) !== 0);
+  if (c?.instance === undefined) return undefined;
+  return instanceKey(normalizeInstance(c.instance), input.outbound ? c.regId : undefined);
 }

@@ -1,17 +1,19 @@
 /**
- * The proxy's Via branch: `z9hG4bK-se-<owner>.<loop>.<transaction>.<branch>`.
+ * The proxy's Via branch: `z9hG4bK-se-<owner>.<loop>.<transaction>.<branch>[.<signature>]`.
  *
  * - `<owner>` names the Durable Object that owns the transaction, so the object a response
  *   arrives at can pass it to the owner from the top Via alone (`ownerOfBranch`).
  * - `<loop>` is the loop-detection hash of RFC 3261 §16.6 item 8, compared by `isLooped`.
  * - `<transaction>.<branch>` make the branch unique (§8.1.1.7 "unique across space and time").
+ * - `<signature>` (with a signer) authenticates the rest, so a response whose branch this
+ *   deployment did not issue is dropped before it costs a hop to the object it names.
  *
- * Every character is a token character (§25.1), so the branch needs no quoting. The owner is not
- * authenticated: a forged branch can only name an object that then finds no transaction for it.
+ * Every character is a token character (§25.1), so the branch needs no quoting.
  */
 import type { SipRequest } from "../../sip/message.ts";
 import { BRANCH_MAGIC_COOKIE } from "../../sip/via.ts";
 import { fnv1a } from "../../util/hash.ts";
+import type { Signer } from "../../util/signer.ts";
 
 const PREFIX = BRANCH_MAGIC_COOKIE + "-se-";
 
@@ -62,8 +64,20 @@ export function loopHash(request: SipRequest, receivedUri: string): string {
   return fnv1a(text).toString(36);
 }
 
-export function makeBranch(encodedOwner: string, loop: string, transaction: string, index: number | string): string {
-  return PREFIX + encodedOwner + "." + loop + "." + transaction + "." + index;
+export function makeBranch(encodedOwner: string, loop: string, transaction: string, index: number | string, signer?: Signer): string {
+  const branch = PREFIX + encodedOwner + "." + loop + "." + transaction + "." + index;
+  return signer === undefined ? branch : branch + "." + signer.sign(branch);
+}
+
+/**
+ * The owner of a branch this deployment issued: its signature is valid. Undefined for any other
+ * branch, so that nothing a peer writes into a Via can make the proxy pass a response on.
+ */
+export function verifiedOwner(branch: string | undefined, signer: Signer): string | undefined {
+  if (branch === undefined || !branch.startsWith(PREFIX)) return undefined;
+  const dot = branch.lastIndexOf(".");
+  if (dot < 0 || !signer.verify(branch.slice(0, dot), branch.slice(dot + 1))) return undefined;
+  return ownerOfBranch(branch);
 }
 
 /**

@@ -1,13 +1,17 @@
 import type { Clock, TimerValues, Timers } from "../../sip/timers.ts";
 import type { Send, TransactionOptions } from "../../sip/transactions/base.ts";
 import type { TransactionTable } from "../../sip/transactions/table.ts";
-import type { SendRequest, SentBy } from "./types.ts";
+import type { Signer } from "../../util/signer.ts";
+import type { SendRequest, SentBy, Target } from "./types.ts";
 
 /** What a response context borrows from the Tm instance that owns it (compiled once per instance). */
 export interface ContextDeps {
   /** The owner id, encoded for the branch (see branch-id.ts). */
   readonly owner: string;
-  readonly sentBy: SentBy;
+  /** The Via sent-by of a branch toward `target`, when the target names none. */
+  viaFor(target: Target): SentBy;
+  /** Signs the branches this instance makes (verifiedOwner checks them). */
+  readonly signer: Signer | undefined;
   readonly sendRequest: SendRequest;
   readonly table: TransactionTable;
   readonly timers: Timers;

@@ -18,7 +18,7 @@ import type {
 } from "./types.ts";
 
 export { Tm } from "./tm.ts";
-export { ownerOfBranch, encodeOwner, isLooped, loopHash } from "./branch-id.ts";
+export { ownerOfBranch, verifiedOwner, encodeOwner, isLooped, loopHash } from "./branch-id.ts";
 export { pickBest, aggregateChallenges } from "./best-response.ts";
 export { groupByQ, type Branch } from "./branch.ts";
 export type { ResponseContext } from "./response-context.ts";

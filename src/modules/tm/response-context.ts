@@ -45,6 +45,8 @@ export class ResponseContext implements FailureHost {
   readonly upstreamKey: string | undefined;
   readonly frTimer: number;
   readonly frInvTimer: number;
+  /** When the context was made (or restored), ms since the epoch. */
+  readonly createdAt: number;
   /** Targets of the q-groups not tried yet (serial forking). */
   pending: Target[][] = [];
   /** Branches before this index belong to rounds that already went through a failure route. */
@@ -75,6 +77,7 @@ export class ResponseContext implements FailureHost {
     this.branchRoute = init.onBranch;
     this.base = init.base;
     this.deps = deps;
+    this.createdAt = deps.clock.now();
   }
 
   /** The earliest branch deadline (ms since the epoch): when a persisted context must wake up. */
@@ -193,9 +196,9 @@ export class ResponseContext implements FailureHost {
     request.uri = target.uri;
     const path = target.path ?? [];
     for (let i = path.length - 1; i >= 0; i--) request.headers.prepend("Route", path[i] as string);
-    const sentBy = target.via ?? this.deps.sentBy;
+    const sentBy = this.deps.viaFor(target);
     const host = sentBy.port === undefined ? sentBy.host : `${sentBy.host}:${sentBy.port}`;
-    const id = makeBranch(this.deps.owner, this.loop, this.id, index);
+    const id = makeBranch(this.deps.owner, this.loop, this.id, index, this.deps.signer);
     request.headers.prepend("Via", `SIP/2.0/${sentBy.transport} ${host};branch=${id}`);
     this.branchRoute?.(request, target);
     const branch = newBranch(index, target, request);

@@ -36,7 +36,8 @@ export class Tm {
     const clock = options.clock ?? systemClock;
     this.deps = {
       owner: encodeOwner(options.ownerId),
-      sentBy: options.sentBy,
+      viaFor: (target) => target.via ?? options.viaFor?.(target) ?? options.sentBy,
+      signer: options.signer,
       sendRequest: options.sendRequest,
       table: this.table,
       timers,
@@ -45,7 +46,10 @@ export class Tm {
       maxBranches: options.maxBranches ?? 12,
       serverHeader: options.serverHeader ?? "sipedge",
       txOptions: (send: Send) => ({ send, timers, clock, values }),
-      forget: (ctx) => this.contexts.delete(ctx.id),
+      forget: (ctx) => {
+        this.contexts.delete(ctx.id);
+        options.onForget?.(ctx.id);
+      },
     };
   }
 
@@ -152,6 +156,18 @@ export class Tm {
     return "handled";
   }
 
+  /**
+   * The next hop of a branch reported it cannot deliver (the bridge's `timeout` / `unreachable`
+   * control frames): the branch ends at once (408 as a timeout, 503 as a transport error), so a
+   * failure route can fail over without waiting for fr_timer. False: no such pending branch.
+   */
+  branchFailed(branch: string, method: string, kind: "timeout" | "transport"): boolean {
+    const tx = this.table.client(branch, method);
+    if (tx === undefined) return false;
+    tx.fail(kind);
+    return true;
+  }
+
   snapshot(id: string): ResponseContextSnapshot | undefined {
     const ctx = this.contexts.get(id);
     return ctx === undefined ? undefined : snapshotContext(ctx);
@@ -206,10 +222,10 @@ export class Tm {
     copy.uri = target.uri;
     const path = target.path ?? [];
     for (let i = path.length - 1; i >= 0; i--) copy.headers.prepend("Route", path[i] as string);
-    const sentBy = target.via ?? this.deps.sentBy;
+    const sentBy = this.deps.viaFor(target);
     const host = sentBy.port === undefined ? sentBy.host : `${sentBy.host}:${sentBy.port}`;
     const seed = (request.topVia().branch ?? request.headers.get("via") ?? "") + "\n" + target.uri;
-    const branch = makeBranch(this.deps.owner, loopHash(request, request.uri), "s" + fnv1a(seed).toString(36), 0);
+    const branch = makeBranch(this.deps.owner, loopHash(request, request.uri), "s" + fnv1a(seed).toString(36), 0, this.deps.signer);
     copy.headers.prepend("Via", `SIP/2.0/${sentBy.transport} ${host};branch=${branch}`);
     if (this.deps.sendRequest(copy, target) === false) return { ok: false, error: "send-failed", status: 503, reason: "Service Unavailable" };
     return { ok: true, kind: "stateless" };

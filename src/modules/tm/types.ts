@@ -2,6 +2,7 @@ import type { FailureContext } from "../../routing/context.ts";
 import type { SipMessage, SipRequest } from "../../sip/message.ts";
 import type { Clock, Timers } from "../../sip/timers.ts";
 import type { Logger } from "../../log.ts";
+import type { Signer } from "../../util/signer.ts";
 
 /** The address the proxy writes into its Via: where responses to a branch come back. */
 export interface SentBy {
@@ -29,6 +30,14 @@ export interface Target {
   path?: string[];
   /** This branch's Via sent-by, when it differs from `TmOptions.sentBy` (e.g. the bridge's UDP side). */
   via?: SentBy;
+  /** The bridge (by id) whose link a UDP branch leaves through; absent: any bridge's. */
+  bridge?: string;
+  /**
+   * When `flow`'s socket is gone: the client instance behind it (RFC 5626 `+sip.instance` and
+   * reg-id, as `instanceKey` writes it) and its address-of-record, so the request can follow the
+   * instance to the flow it registered since (a reconnect) instead of failing with 430.
+   */
+  successor?: { aor: string; instance: string };
 }
 
 /** Sends a branch's request (and its CANCEL, ACK) to the target's next hop; false = transport error. */
@@ -114,6 +123,10 @@ export interface TmOptions {
   ownerId: string;
   /** Default Via sent-by for branches. */
   sentBy: SentBy;
+  /** The Via sent-by of a branch toward a target that names none (e.g. WSS toward a secure flow); else `sentBy`. */
+  viaFor?: (target: Target) => SentBy | undefined;
+  /** Signs every branch this instance makes (see `verifiedOwner`). */
+  signer?: Signer;
   sendRequest: SendRequest;
   timers: Timers;
   clock?: Clock;
@@ -130,4 +143,6 @@ export interface TmOptions {
   maxBranches?: number;
   /** Server header on replies tm generates. */
   serverHeader?: string;
+  /** A transaction ended (every branch final, the final response sent): e.g. drop its stored copy. */
+  onForget?: (id: string) => void;
 }

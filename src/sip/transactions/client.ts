@@ -41,6 +41,22 @@ abstract class ClientTransaction extends Transaction {
   abstract start(): void;
   abstract receiveResponse(response: SipResponse): void;
 
+  /**
+   * The next hop reported that the request cannot get through: `timeout` when nothing answered
+   * it (the bridge's own Timer B/F on the UDP leg, §17.1.1.2 "the client transaction SHOULD
+   * inform the TU that a timeout has occurred"), `transport` when it could not be sent (§17.1.4).
+   * Ignored once a final response arrived.
+   */
+  fail(kind: "timeout" | "transport"): void {
+    if (this.state !== "Calling" && this.state !== "Trying" && this.state !== "Proceeding") return;
+    if (kind === "transport") {
+      this.transportError();
+      return;
+    }
+    this.terminate();
+    this.user.onTimeout();
+  }
+
   protected override transportError(): void {
     if (this.state === "Terminated") return;
     this.terminate();

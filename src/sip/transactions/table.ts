@@ -108,6 +108,11 @@ export class TransactionTable {
   }
 
   /** The client transaction a response belongs to (§17.1.3). */
+  /** The client transaction of `branch` for `method` (what a next hop names in a failure report). */
+  client(branch: string, method: string): AnyClientTransaction | undefined {
+    return this.clients.get(clientKey(branch, method));
+  }
+
   matchClient(response: SipResponse): AnyClientTransaction | undefined {
     const branch = response.topVia().branch;
     if (branch === undefined) return undefined;

@@ -1,7 +1,7 @@
 import { createHash, createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { sha256Hex, toHex } from "../../../src/modules/auth/hash.ts";
-import { HmacSha256 } from "../../../src/modules/auth/sha256.ts";
+import { HmacSha256 } from "../../../src/util/sha256.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

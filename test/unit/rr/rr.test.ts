@@ -3,6 +3,8 @@ import { createRr, looseRoute } from "../../../src/modules/rr/index.ts";
 import { isMyself } from "../../../src/routing/context.ts";
 import { parseConfig } from "../../../src/config.ts";
 import { crlf, invite, request } from "../transactions/helpers.ts";
+import type { Uri } from "../../../src/sip/uri.ts";
+import { Signer } from "../../../src/util/signer.ts";
 
 const config = parseConfig({ SIP_DOMAIN: "edge.localhost", SIP_ALIASES: "127.0.0.1" });
 const rr = createRr({
@@ -76,9 +78,9 @@ describe("rr.looseRoute (RFC 3261 §16.4)", () => {
   it("one Route naming this proxy is removed; the next hop is the Request-URI and the flow token is returned", () => {
     const req = request(inDialog("BYE", "sip:alice@a1.invalid;transport=ws", ["<sip:edge.localhost;transport=ws;lr;flow=f-alice>"]));
     const result = rr.looseRoute(req, "f-bob");
-    expect(result).toEqual({
+    expect(result).toMatchObject({
       routed: true, popped: 1, strictPreviousHop: false, next: "ruri", nextHop: "sip:alice@a1.invalid;transport=ws",
-      flow: "f-alice", routeParams: ";transport=ws;lr;flow=f-alice",
+      flow: "f-alice", routeParams: ";transport=ws;lr;flow=f-alice", inbound: { flow: "f-alice", host: "edge.localhost" },
     });
     expect(req.headers.has("route")).toBe(false);
     expect(rr.checkRouteParam(result, /flow=f-alice/)).toBe(true);
@@ -127,8 +129,64 @@ describe("rr.looseRoute (RFC 3261 §16.4)", () => {
 
   it("the next hop is a strict router (no lr): its URI becomes the Request-URI and the old one goes last (§16.6 item 6)", () => {
     const req = request(inDialog("BYE", "sip:alice@a1.invalid", ["<sip:edge.localhost;lr>", "<sip:strict.example.com>"]));
-    expect(looseRoute(req, undefined, (t) => isMyself(config, t))).toMatchObject({ next: "ruri", nextHop: "sip:strict.example.com" });
+    const options = { isMyself: (t: string | Uri) => isMyself(config, t), flowParam: "flow", signer: undefined, trusted: new Set<string>() };
+    expect(looseRoute(req, undefined, options)).toMatchObject({ next: "ruri", nextHop: "sip:strict.example.com" });
     expect(req.uri).toBe("sip:strict.example.com");
     expect(req.headers.getAll("route")).toEqual(["<sip:alice@a1.invalid>"]);
+  });
+});
+
+describe("signed Record-Route entries (RFC 5626 §5.2)", () => {
+  const signer = new Signer({ current: "route secret" }, "sipedge rr");
+  const signed = createRr({
+    listen: { ws: { host: "edge.localhost" }, udp: { host: "127.0.0.9", port: 5060 } },
+    isMyself: (t) => isMyself(parseConfig({ SIP_DOMAIN: "edge.localhost", SIP_ALIASES: "" }), t),
+    signer,
+  });
+
+  /** The Record-Route entries the proxy writes for a WebSocket caller to a gateway. */
+  const callId = request(invite()).callId;
+  function recorded(): string[] {
+    const req = request(invite());
+    signed.recordRoute(req, { inbound: { transport: "wss", flow: "3.sAAA", params: { inst: "k1" } }, outbound: { transport: "udp", params: { dst: "127.0.0.20:5060" } }, params: { shard: "3" } });
+    return req.headers.getAll("record-route");
+  }
+
+  /** A gateway's BYE along the route set (the Record-Route in order), in the INVITE's call unless told. */
+  function gatewayBye(routes: string[], inCall = callId): ReturnType<typeof request> {
+    return request(inDialog("BYE", "sip:alice@a1.invalid;transport=ws", routes).replace("Call-ID: dlg-1", `Call-ID: ${inCall}`));
+  }
+
+  it("every entry carries a signature over its parameters; the UDP side names the bridge's address", () => {
+    const [udp, ws] = recorded();
+    expect(udp).toMatch(/^<sip:127\.0\.0\.9:5060;transport=udp;lr;r2=on;dst=127\.0\.0\.20:5060;shard=3;sg=[A-Za-z0-9_-]{16}>$/);
+    expect(ws).toMatch(/^<sip:edge\.localhost;transport=ws;lr;r2=on;flow=3\.sAAA;inst=k1;shard=3;sg=[A-Za-z0-9_-]{16}>$/);
+  });
+
+  it("loose_route recognises its entries by signature although the bridge's address is no alias", () => {
+    const result = signed.looseRoute(gatewayBye(recorded()));
+    expect(result).toMatchObject({ routed: true, popped: 2, flow: "3.sAAA", inbound: { host: "127.0.0.9", port: 5060 }, outbound: { flow: "3.sAAA" } });
+  });
+
+  it("an altered flow token, an entry of another call and an unsigned flow entry are refused", () => {
+    const routes = recorded();
+    const tampered = routes.map((r) => r.replace("flow=3.sAAA", "flow=3.sBBB"));
+    expect(signed.looseRoute(gatewayBye(tampered))).toEqual({ routed: false, refused: "bad-signature" });
+    expect(signed.looseRoute(gatewayBye(routes, "another-call"))).toEqual({ routed: false, refused: "bad-signature" });
+    const unsigned = ["<sip:edge.localhost;transport=ws;lr;flow=3.sAAA>"];
+    expect(signed.looseRoute(gatewayBye(unsigned))).toEqual({ routed: false, refused: "unsigned" });
+  });
+
+  it("a plain Route naming the proxy (no routing state) is still taken off", () => {
+    expect(signed.looseRoute(gatewayBye(["<sip:edge.localhost;lr>"]))).toMatchObject({ routed: true, popped: 1 });
+  });
+
+  it("add_rr_param signs the entries again", () => {
+    const req = request(invite());
+    signed.recordRoute(req, { inbound: { transport: "ws", flow: "1.wA" } });
+    expect(signed.addRrParam(req, "nat", "yes")).toBe(true);
+    const routes = req.headers.getAll("record-route");
+    expect(routes[0]).toContain(";nat=yes;sg=");
+    expect(signed.looseRoute(request(inDialog("BYE", "sip:alice@a1.invalid", routes).replace("Call-ID: dlg-1", `Call-ID: ${req.callId}`)))).toMatchObject({ routed: true, popped: 1 });
   });
 });
