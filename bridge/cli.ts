@@ -2,13 +2,19 @@
  * The bridge as a process: settings from flags or environment, JSON log lines on stdout, and a
  * graceful stop (links closed with 1001, socket closed) on SIGINT or SIGTERM.
  */
-import { writeSync } from "node:fs";
+import { readFileSync, writeSync } from "node:fs";
 import { createLogger } from "../src/log.ts";
 import { Bridge } from "./bridge.ts";
 import { parseConfig } from "./config.ts";
 
 export async function main(argv: readonly string[], env: Record<string, string | undefined>): Promise<void> {
-  const config = parseConfig(argv, env);
+  const config = parseConfig(argv, env, (path) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch {
+      return undefined;
+    }
+  });
   if (!config.ok) {
     if ("help" in config) {
       process.stdout.write(config.reason + "\n");

@@ -34,6 +34,7 @@ interface Setting {
 const SETTINGS = {
   edge: { flag: "--edge", env: "SIPEDGE_EDGE_URL" },
   secret: { flag: "--secret", env: "SIPEDGE_BRIDGE_SECRET" },
+  secretFile: { flag: "--secret-file", env: "SIPEDGE_BRIDGE_SECRET_FILE" },
   listen: { flag: "--listen", env: "SIPEDGE_BRIDGE_LISTEN" },
   advertise: { flag: "--advertise", env: "SIPEDGE_BRIDGE_ADVERTISE" },
   id: { flag: "--id", env: "SIPEDGE_BRIDGE_ID" },
@@ -48,7 +49,9 @@ type Key = keyof typeof SETTINGS;
 
 export const USAGE = `Usage: sipedge-bridge [options]   (each option also reads the environment variable shown)
   --edge URL              edge base URL (SIPEDGE_EDGE_URL, default http://127.0.0.1:8787)
-  --secret TEXT           shared secret for /bridge (SIPEDGE_BRIDGE_SECRET, required)
+  --secret-file PATH      file holding the shared secret for /bridge (SIPEDGE_BRIDGE_SECRET_FILE)
+  --secret TEXT           the secret itself (SIPEDGE_BRIDGE_SECRET); prefer the file or the variable:
+                          a flag's value is visible to every user in \`ps\`
   --listen IP:PORT        UDP address to bind (SIPEDGE_BRIDGE_LISTEN, default 127.0.0.1:5060)
   --advertise HOST:PORT   address the edge puts in Via/Record-Route (SIPEDGE_BRIDGE_ADVERTISE, default: listen)
   --id NAME               bridge id, unique per edge (SIPEDGE_BRIDGE_ID, default hostname-pid)
@@ -61,7 +64,11 @@ export const USAGE = `Usage: sipedge-bridge [options]   (each option also reads 
 
 export type ConfigResult = Parsed<BridgeConfig> | { ok: false; help: true; reason: string };
 
-export function parseConfig(argv: readonly string[], env: Record<string, string | undefined>): ConfigResult {
+/**
+ * `readFile` reads --secret-file (the only setting that is not a plain value); it returns
+ * undefined for a file it cannot read.
+ */
+export function parseConfig(argv: readonly string[], env: Record<string, string | undefined>, readFile: (path: string) => string | undefined = () => undefined): ConfigResult {
   const given = new Map<Key, string>();
   const byFlag = new Map<string, Key>(Object.entries(SETTINGS).map(([key, s]) => [s.flag, key as Key]));
   for (let i = 0; i < argv.length; i++) {
@@ -80,8 +87,14 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
 
   const edge = parseEdgeUrl(read("edge") ?? "http://127.0.0.1:8787");
   if (!edge.ok) return bad("edge", edge.reason);
-  const secret = read("secret");
-  if (secret === undefined) return bad("secret", "required (the shared secret the edge checks on /bridge)");
+  const secretFile = read("secretFile");
+  let secret = read("secret");
+  if (secretFile !== undefined) {
+    if (secret !== undefined) return bad("secretFile", `give the secret once: a file or ${SETTINGS.secret.flag} / ${SETTINGS.secret.env}, not both`);
+    secret = readFile(secretFile)?.trim();
+    if (!secret) return bad("secretFile", `cannot read a secret from ${JSON.stringify(secretFile)}`);
+  }
+  if (secret === undefined) return bad("secret", "required (the shared secret the edge checks on /bridge): --secret-file, or the variable");
   const listen = parseListen(read("listen") ?? "127.0.0.1:5060");
   if (!listen.ok) return bad("listen", listen.reason);
   const advertiseText = read("advertise");

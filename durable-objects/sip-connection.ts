@@ -3,7 +3,7 @@ import { configFor, type Config } from "../src/config.ts";
 import type { Env } from "../src/env.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { createAuth, type Auth } from "../src/modules/auth/index.ts";
-import { createRegistrar, instanceKey } from "../src/modules/registrar/index.ts";
+import { createRegistrar } from "../src/modules/registrar/index.ts";
 import { LocationClient, type LocationStub } from "../src/modules/registrar/location-client.ts";
 import { createRr } from "../src/modules/rr/index.ts";
 import { Tm, ownerOfBranch, verifiedOwner, type Target } from "../src/modules/tm/index.ts";
@@ -17,7 +17,7 @@ import { createResponse } from "../src/sip/response.ts";
 import { serialize } from "../src/sip/serializer.ts";
 import { systemTimers } from "../src/sip/timers.ts";
 import { KEEPALIVE_PING, KEEPALIVE_PONG, SIP_SUBPROTOCOL, WebSocketTransport, isKeepAlive } from "../src/transport/websocket.ts";
-import { flowShard, flowTransport, newFlowToken } from "../src/transport/flow.ts";
+import { flowTransport, newFlowToken } from "../src/transport/flow.ts";
 import { DispatcherClient } from "../src/modules/dispatcher/client.ts";
 import { BridgeTransport, parseBridgeFrame } from "../src/transport/bridge.ts";
 import { KeyedSerial } from "../src/util/serial.ts";
@@ -29,6 +29,8 @@ import { locationOf } from "./location.ts";
 import { routeSignersFor, type RouteSigners } from "./route-signing.ts";
 import { isShard, shardOf } from "./shards.ts";
 import { TransactionStore } from "./transaction-store.ts";
+import { DialogStore } from "./dialogs.ts";
+import { FlowDelivery } from "./flow-delivery.ts";
 import { GuardClient, type GuardEvent } from "./guard.ts";
 import { PermissionsLoader } from "../src/modules/permissions/script.ts";
 import { pikeKey } from "../src/modules/pike/index.ts";
@@ -52,6 +54,8 @@ export class SipConnection extends DurableObject<Env> {
   private readonly services: Services & { location: LocationClient; tm: Tm };
   private readonly bridges: BridgeLinks;
   private readonly transactions: TransactionStore;
+  private readonly dialogs: DialogStore;
+  private readonly flows: FlowDelivery;
   private readonly alarms: Alarms;
   /** This shard's number: the first part of its flow tokens, and the owner id in its branches. */
   private readonly shard: string;
@@ -111,14 +115,32 @@ export class SipConnection extends DurableObject<Env> {
         selectByLoad: (set, input, useDefault) => dispatcher.selectByLoad(set, input, useDefault),
         loadEvent: (callId, event, duid) => dispatcher.loadEvent(callId, event, duid),
       }),
+      dialogs: undefined,
       bridgeVia: (bridge) => this.bridges.via(bridge),
       bridgeAt: (host, port) => this.bridges.bridgeAt(host, port),
       isBridgeAddress,
       shard: this.shard,
     };
+    this.flows = new FlowDelivery(this.shard, this.config.connectionShards, env.SIP_CONNECTION, this.connections, this.services.location);
     this.transactions = new TransactionStore(ctx, this.services.tm, (flow) => this.upstreamOf(flow), this.alarms, this.log);
-    // Transactions stored before an eviction come back, once, before any message is handled.
-    void ctx.blockConcurrencyWhile(() => this.transactions.restore().then(() => undefined));
+    this.dialogs = new DialogStore(ctx.storage, this.alarms, {
+      timeoutMs: this.config.dialogFlowTimeout * 1000,
+      liveFlows: (flows) => this.flows.live(flows),
+      successor: (aor, instance, flow) => this.flows.successor(flow, { aor, instance }),
+      bridgeVia: (bridge) => this.bridges.via(bridge),
+      send: (dst, text, bridge) => this.bridges.send(dst, text, bridge),
+      shard: this.shard,
+      tellKeeper: (owner, callId) => {
+        if (isShard(owner, this.config.connectionShards)) void shardOf(this.env.SIP_CONNECTION, owner).dialogEnded(callId).catch(() => undefined);
+      },
+      log: this.log,
+    });
+    this.services.dialogs = this.dialogs;
+    // Transactions and calls stored before an eviction come back, once, before any message is handled.
+    void ctx.blockConcurrencyWhile(async () => {
+      await this.transactions.restore();
+      await this.dialogs.restore();
+    });
   }
 
   /** Accepts an upgrade the Worker has already checked (subprotocol, Origin, bridge secret). */
@@ -198,10 +220,21 @@ export class SipConnection extends DurableObject<Env> {
     return this.guard.onEvent(event);
   }
 
-  /** The object's alarm: stored transactions' deadlines (the object may have been evicted since). */
+  /** The object's alarm: stored transactions' deadlines, and the calls whose client may be gone. */
   override async alarm(): Promise<void> {
     this.alarms.fired();
     await this.transactions.sweep();
+    await this.dialogs.poll();
+  }
+
+  /** RPC from another shard: which of these flows of this shard have an open socket. */
+  async liveFlows(flows: string[]): Promise<string[]> {
+    return this.flows.liveHere(flows);
+  }
+
+  /** RPC from another shard: the BYE of a call this shard keeps went by there. */
+  async dialogEnded(callId: string): Promise<void> {
+    this.dialogs.ended(callId, this.shard);
   }
 
   /** The client socket of a flow, as a transaction's upstream (restored transactions). */
@@ -271,10 +304,7 @@ export class SipConnection extends DurableObject<Env> {
 
   /** RPC from another shard: send a request on one of this shard's flows. False: the socket is gone. */
   async deliver(flow: string, text: string): Promise<boolean> {
-    const ws = flowShard(flow) === this.shard ? this.connections.socket(flow) : undefined;
-    if (!ws) return false;
-    ws.send(text);
-    return true;
+    return this.flows.sendHere(flow, text);
   }
 
   /** RPC from another shard: a response to one of this shard's transactions. */
@@ -292,39 +322,12 @@ export class SipConnection extends DurableObject<Env> {
     const flow = target.flow;
     if (flow === undefined) return target.dst !== undefined && this.bridges.send(target.dst, request, target.bridge);
     const text = serialize(request);
-    void this.deliverTo(flow, text).then(async (sent) => {
+    void this.flows.send(flow, text).then(async (sent) => {
       if (sent) return;
-      const next = await this.successorOf(flow, target).catch(() => undefined);
-      if (next === undefined || !(await this.deliverTo(next, text))) this.flowFailed(request);
+      const next = target.successor === undefined ? undefined : await this.flows.successor(flow, target.successor).catch(() => undefined);
+      if (next === undefined || !(await this.flows.send(next, text))) this.flowFailed(request);
     });
     return true;
-  }
-
-  /** Sends on a flow of this shard or, by RPC, of another; false when its socket is gone. */
-  private async deliverTo(flow: string, text: string): Promise<boolean> {
-    const shard = flowShard(flow);
-    if (!isShard(shard, this.config.connectionShards)) return false;
-    if (shard === this.shard) {
-      const ws = this.connections.socket(flow);
-      ws?.send(text);
-      return ws !== undefined;
-    }
-    return shardOf(this.env.SIP_CONNECTION, shard)
-      .deliver(flow, text)
-      .catch(() => false);
-  }
-
-  /** The live flow of the client instance behind a closed flow, from the AOR's bindings. */
-  private async successorOf(flow: string, target: Target): Promise<string | undefined> {
-    const successor = target.successor;
-    if (successor === undefined) return undefined;
-    const found = await this.services.location.lookup(successor.aor);
-    if (!found.found) return undefined;
-    for (const contact of found.contacts.flatMap((c) => [c, ...(c.alternates ?? [])])) {
-      if (contact.instance === undefined || contact.flowToken === undefined || contact.flowToken === flow) continue;
-      if (instanceKey(contact.instance, contact.regId) === successor.instance) return contact.flowToken;
-    }
-    return undefined;
   }
 
   private flowFailed(request: SipRequest): void {

@@ -3,7 +3,7 @@
 // faithful local runtime: DESIGN.md §7), with its state kept on disk between runs.
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { mkdir, readdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
@@ -26,6 +26,19 @@ function run(cmd, args, options = {}) {
     child.on("error", reject);
     child.on("exit", (code) => (code === 0 ? resolve(output) : reject(new Error(`${cmd} ${args.join(" ")} exited ${code}:\n${output}`))));
   });
+}
+
+/** ROUTE_SECRET and NONCE_SECRET of a state directory (made on its first start). */
+async function keptSecrets(stateDir) {
+  const file = path.join(stateDir, "secrets.json");
+  try {
+    return JSON.parse(await readFile(file, "utf8"));
+  } catch {
+    const secrets = { ROUTE_SECRET: randomBytes(24).toString("base64url"), NONCE_SECRET: randomBytes(24).toString("base64url") };
+    await mkdir(stateDir, { recursive: true });
+    await writeFile(file, JSON.stringify(secrets), { mode: 0o600 });
+    return secrets;
+  }
 }
 
 /** A TCP port free on `host` now. */
@@ -142,7 +155,10 @@ export async function startStack(options = {}) {
   const port = options.port === 0 && host !== "127.0.0.1" ? await freePort(host) : (options.port ?? 8787);
   // The bridge link's secret: given, or one made up for this run (the bridge gets the same).
   const bridgeSecret = options.vars?.BRIDGE_SECRET ?? process.env.SIPEDGE_BRIDGE_SECRET ?? randomBytes(18).toString("base64url");
-  const vars = { BRIDGE_SECRET: bridgeSecret, ...options.vars };
+  // The signing secrets of nonces and routing state stay the same across restarts of one state
+  // directory, as `wrangler secret put` keeps them in production: dialogs and challenges outlive a restart.
+  const kept = stateDir ? await keptSecrets(stateDir) : {};
+  const vars = { ...kept, BRIDGE_SECRET: bridgeSecret, ...options.vars };
   const script = build ? await buildWorker(options.outdir) : path.join(options.outdir ?? path.join(ROOT, "dist"), "index.js");
   // Bindings, Durable Objects, D1 and compatibility settings come from wrangler.toml; the source
   // is the bundle built above (so module rules do not apply).

@@ -19,6 +19,7 @@ export interface Vars {
   HANDLE_LOST_FLOWS?: string;
   FR_TIMER?: string;
   FR_INV_TIMER?: string;
+  DIALOG_FLOW_TIMEOUT?: string;
   DS_PING_INTERVAL?: string;
   DS_PROBING_THRESHOLD?: string;
   DS_INACTIVE_THRESHOLD?: string;
@@ -67,6 +68,8 @@ export interface Config {
   handleLostFlows: boolean;
   /** Kamailio tm `fr_timer` / `fr_inv_timer` (ms): no final reply → 408 for the branch. */
   tm: { frTimer: number; frInvTimer: number };
+  /** Seconds a gateway call's WebSocket side may be gone (no reconnect) before the gateway gets a BYE; 0 = never. */
+  dialogFlowTimeout: number;
   /** Kamailio dispatcher parameters (ds_ping_interval, ds_probing_threshold, ...). */
   dispatcher: {
     pingInterval: number;
@@ -168,6 +171,7 @@ export function parseConfig(env: Vars): Config {
       frTimer: positiveInt("FR_TIMER", env.FR_TIMER, 30_000),
       frInvTimer: positiveInt("FR_INV_TIMER", env.FR_INV_TIMER, 181_000),
     },
+    dialogFlowTimeout: nonNegativeInt("DIALOG_FLOW_TIMEOUT", env.DIALOG_FLOW_TIMEOUT, 60),
     dispatcher: {
       pingInterval: nonNegativeInt("DS_PING_INTERVAL", env.DS_PING_INTERVAL, 10),
       probingThreshold: positiveInt("DS_PROBING_THRESHOLD", env.DS_PROBING_THRESHOLD, 1),

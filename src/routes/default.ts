@@ -8,7 +8,7 @@ import type { Leg, LooseRouteResult, RouteEntry } from "../modules/rr/index.ts";
 import { formatHostPort } from "../transport/bridge.ts";
 import { parseNameAddr } from "../sip/name-addr.ts";
 import { isSipUri, parseUri } from "../sip/uri.ts";
-import { security } from "./security.ts";
+import { replySecurity, security } from "./security.ts";
 
 /**
  * The shipped route script. Read it as you would read Kamailio's `request_route`: each route
@@ -104,8 +104,13 @@ const withinDialog: Route<RequestContext> = async (ctx, next) => {
     ctx.auth.consumeCredentials();
     ctx.authenticated = true;
   }
-  // ds_load_update(): a BYE ends a call counted by algorithm 10 (a no-op for any other call).
-  if (ctx.msg.method === "BYE" && ctx.has("dispatcher")) ctx.dispatcher.loadUpdate("release");
+  if (ctx.msg.method === "BYE") {
+    // ds_load_update(): a BYE ends a call counted by algorithm 10 (a no-op for any other call).
+    if (ctx.has("dispatcher")) ctx.dispatcher.loadUpdate("release");
+    // A gateway call: the shard its route set names keeps its record (dlg_manage).
+    const keeper = gatewayEntry(route)?.params.get("shard");
+    if (keeper && ctx.has("dialogs")) ctx.dialog.ended(keeper);
+  }
   // Toward a WebSocket user: the flow named in the route set. From a WebSocket user with no
   // flow left to follow: the other leg is a gateway, reached through the bridge.
   const target = route.flow !== undefined ? flowTarget(ctx, route) : ctx.source.transport !== "udp" ? await gatewayTarget(ctx, route) : undefined;
@@ -117,6 +122,11 @@ const withinDialog: Route<RequestContext> = async (ctx, next) => {
   const relayed = ctx.tm.relay([target]);
   if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
 };
+
+/** The popped entry that faces a gateway (it names the gateway's address). */
+function gatewayEntry(route: Extract<LooseRouteResult, { routed: true }>): RouteEntry | undefined {
+  return [route.inbound, route.outbound].find((e) => e?.params.has("dst"));
+}
 
 /** The sender is a side of the dialog: its flow is the one the entry facing it names, or its client instance is. */
 function ownsDialog(ctx: RequestContext, inbound: RouteEntry | undefined): boolean {
@@ -228,22 +238,24 @@ const dispatch: Route<RequestContext> = async (ctx, next) => {
   const params = { shard: ctx.shard };
   ctx.tm.onBranch((request, target) => ctx.rr.recordRoute({ inbound, outbound: gatewayLeg(target.via, target.dst), params }, request));
   ctx.tm.onFailure(rtfDispatch(ctx.dispatcher));
+  if (ctx.has("dialogs")) ctx.dialog.manage(); // dlg_manage(): a BYE if the caller's socket goes for good
   relayToDestination(ctx.dispatcher, (t) => ctx.tm.relay(t), (status, reason) => ctx.sl.sendReply(status, reason));
 };
 
 /**
- * failure_route[RTF_DISPATCH]: the next gateway, only for a 500 or a local timeout without any
- * reply (a timed-out destination is marked inactive and probed, `ds_mark_dst("ip")`); a cancelled
- * call ends here.
+ * failure_route[RTF_DISPATCH]: the next gateway, only for a 500 or a branch that got no reply at
+ * all — a local timeout, or a datagram the bridge could not deliver (its `unreachable` report
+ * ends the branch with a local 503 at once). Such a destination is marked inactive and probed
+ * (`ds_mark_dst("ip")`); a cancelled call ends here.
  */
 function rtfDispatch(ds: DispatcherScript) {
   return async function RTF_DISPATCH(ctx: TmFailureContext): Promise<void> {
-    const timeout = ctx.branchTimeout() && !ctx.branchReplied();
-    if (ctx.isCanceled() || (!ctx.checkStatus("500") && !timeout)) {
+    const unanswered = !ctx.branchReplied() && (ctx.branchTimeout() || ctx.checkStatus("503"));
+    if (ctx.isCanceled() || (!ctx.checkStatus("500") && !unanswered)) {
       ds.loadUpdate("release"); // ds_load_unset(): the call failed for good
       return;
     }
-    if (timeout) await ds.markDst("ip");
+    if (unanswered) await ds.markDst("ip");
     if (!(await ds.nextDst())) {
       ds.loadUpdate("release");
       return;
@@ -288,13 +300,18 @@ const location: Route<RequestContext> = async (ctx, next) => {
     const inbound = inboundLeg(ctx);
     const params = { shard: ctx.shard };
     ctx.tm.onBranch((request, target) => ctx.rr.recordRoute({ inbound, outbound: flowLeg(target.flow, target.successor?.instance), params }, request));
+    if (ctx.source.transport === "udp" && ctx.has("dialogs")) ctx.dialog.manage();
   }
   const relayed = ctx.tm.relay(found.targets);
   if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
 };
 
-/** onreply_route: a 2xx to a dispatched INVITE confirms its call load (algorithm 10). */
+/** onreply_route: flood control for responses too, then a 2xx to a dispatched INVITE confirms its call load (algorithm 10). */
 const onReply = async (ctx: ReplyContext): Promise<void> => {
+  if (!(await replySecurity(ctx))) {
+    ctx.drop();
+    return;
+  }
   ctx.dsLoadUpdate();
 };
 

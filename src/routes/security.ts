@@ -1,6 +1,6 @@
 import type { Config } from "../config.ts";
 import type { Route } from "../routing/compose.ts";
-import type { RequestContext } from "../routing/context.ts";
+import type { ReplyContext, RequestContext } from "../routing/context.ts";
 import type { AuthFailure } from "../modules/auth/index.ts";
 import { authUser } from "../modules/htable/script.ts";
 import { compileScannerFilter, isScanner, type ScannerFilter } from "../modules/scanner/index.ts";
@@ -100,4 +100,20 @@ function scannerFilter(config: Config): ScannerFilter {
     filters.set(config, filter);
   }
   return filter;
+}
+
+/**
+ * The security part of the onreply route: responses count toward an address's pike rate like
+ * requests (an answer to a request the proxy sent costs it as much to read), and a banned or
+ * flooding address's responses are dropped. Gateways and the proxy's own addresses are exempt.
+ * False: drop the response.
+ */
+export async function replySecurity(ctx: ReplyContext): Promise<boolean> {
+  if (!ctx.has("guard") || ctx.isMyself(ctx.source.ip) || (await ctx.isFromGateway())) return true;
+  if (ctx.ipban.has()) return false;
+  const pike = await ctx.pike.checkReq();
+  if (pike.verdict !== "flood") return true;
+  if (pike.first) ctx.log.warn("pike blocking", { ip: ctx.source.ip, status: ctx.msg.status });
+  await ctx.ipban.set();
+  return false;
 }

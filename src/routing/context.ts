@@ -6,6 +6,7 @@ import type { Auth } from "../modules/auth/index.ts";
 import { AuthScript } from "../modules/auth/script.ts";
 import type { DispatcherClient } from "../modules/dispatcher/client.ts";
 import { DispatcherScript } from "../modules/dispatcher/script.ts";
+import { FROM_LIST_IGNORE_PROTO, isFromList } from "../modules/dispatcher/lookup.ts";
 import { Maxfwd } from "../modules/maxfwd/index.ts";
 import { RegistrarScript, type LocationService } from "../modules/registrar/script.ts";
 import type { Rr, LooseRouteResult, RecordRouteOptions } from "../modules/rr/index.ts";
@@ -16,6 +17,7 @@ import type { AuthFailure } from "../modules/auth/index.ts";
 import { HtableScript } from "../modules/htable/script.ts";
 import { PermissionsScript, type PermissionsSource } from "../modules/permissions/script.ts";
 import { PikeScript, type GuardService } from "../modules/pike/script.ts";
+import { DialogScript, type DialogService } from "../modules/dialog/script.ts";
 
 /** Where a message came from. `flow` names the connection (RFC 5626 flow) it arrived on. */
 export interface Source {
@@ -68,6 +70,8 @@ export interface Services {
   guard?: GuardService;
   /** The permissions (address, trusted), compiled once, reloadable. */
   permissions?: PermissionsSource;
+  /** Gateway calls kept by the shard (Kamailio dialog). */
+  dialogs?: DialogService;
 }
 
 /** What every route kind can see. */
@@ -229,6 +233,11 @@ export class RequestContext implements BaseContext {
     return new PermissionsScript(this, need(this.services.permissions, "permissions"));
   }
 
+  /** Kamailio dialog over this request (`dlg_manage`). */
+  get dialog(): DialogScript {
+    return new DialogScript(this, need(this.services.dialogs, "dialogs"));
+  }
+
   get rr(): RrScript {
     return (this.#rr ??= new RrScript(this, need(this.services.rr, "rr")));
   }
@@ -269,6 +278,30 @@ export class ReplyContext implements BaseContext {
     readonly log: Logger,
     private readonly services: Services = {},
   ) {}
+
+  /** Whether the host wired a service in. */
+  has(service: keyof Services): boolean {
+    return this.services[service] !== undefined;
+  }
+
+  /** Kamailio pike over this response: responses count toward an address's rate like requests. */
+  get pike(): PikeScript {
+    return new PikeScript(this, need(this.services.guard, "guard"));
+  }
+
+  /** `$sht(ipban=>$si)` for the response's source: read from the shard's view, set in the Guard. */
+  get ipban(): { has(): boolean; set(): Promise<void> } {
+    const guard = need(this.services.guard, "guard");
+    return { has: () => guard.isBanned(this.source.ip, Date.now()), set: () => guard.ban(this.source) };
+  }
+
+  /** Kamailio `ds_is_from_list()` for the response's source (a gateway, reached through a bridge). */
+  async isFromGateway(): Promise<boolean> {
+    const { ip, port, transport } = this.source;
+    const dispatcher = this.services.dispatcher;
+    if (transport !== "udp" || port === undefined || dispatcher === undefined) return false;
+    return isFromList(await dispatcher.list(), { host: ip, port, transport }, -1, FROM_LIST_IGNORE_PROTO).found;
+  }
 
   /** Kamailio `ds_load_update()` in an onreply route: a 2xx confirms an algorithm-10 call. */
   dsLoadUpdate(): void {

@@ -35,16 +35,21 @@ async function startGateways(...scenarios: string[]): Promise<Sipp[]> {
   return gateways;
 }
 
-/** The gateway that received the call with `callId`, and what it received in it. */
-async function gatewayOf(callId: string): Promise<{ gateway: Sipp; received: string[] }> {
-  for (const gateway of gateways) {
-    const messages = (await gateway.messages()).filter((m) => m.callId === callId);
-    if (messages.length > 0) {
+/**
+ * The gateway that received the call with `callId`, and what it received in it, once it has
+ * received `expected` messages (sipp writes its log as messages arrive) or STEP_MS passed.
+ */
+async function gatewayOf(callId: string, expected = 1): Promise<{ gateway: Sipp; received: string[] }> {
+  const deadline = Date.now() + STEP_MS;
+  for (;;) {
+    for (const gateway of gateways) {
+      const messages = (await gateway.messages()).filter((m) => m.callId === callId);
       const received = messages.filter((m) => m.dir === "received").map((m) => m.method || String(m.status));
-      return { gateway, received };
+      if (received.length >= expected || (received.length > 0 && Date.now() > deadline)) return { gateway, received };
     }
+    if (Date.now() > deadline) throw new Error(`no gateway saw call ${callId}`);
+    await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`no gateway saw call ${callId}`);
 }
 
 async function ua(user: string): Promise<SipUa> {
@@ -74,7 +79,7 @@ describe("a deployment: WebSocket callers to PSTN gateways", () => {
     const callId = header(call.response, "call-id") ?? "";
     const bye = await hangUp(alice, call.response, call.cseq);
     expect(bye.status).toBe(200);
-    const { gateway, received } = await gatewayOf(callId);
+    const { gateway, received } = await gatewayOf(callId, 3);
     expect(received).toEqual(["INVITE", "ACK", "BYE"]);
     const invite = (await gateway.messages()).find((m) => m.dir === "received" && m.method === "INVITE" && m.callId === callId)?.text ?? "";
     // The proxy's Via and Record-Route on the UDP side name the bridge's advertised address.
@@ -95,7 +100,7 @@ describe("a deployment: WebSocket callers to PSTN gateways", () => {
       const sent = caller.trace.requests(">", "INVITE")[0]?.text ?? "";
       expect(sent).toMatch(/^Via: SIP\/2\.0\/WSS /m);
       const callId = /^Call-ID: (\S+)/im.exec(sent)?.[1] ?? "";
-      expect((await gatewayOf(callId)).received).toEqual(["INVITE", "ACK", "BYE"]);
+      expect((await gatewayOf(callId, 3)).received).toEqual(["INVITE", "ACK", "BYE"]);
     } finally {
       await caller.stop();
     }
@@ -117,7 +122,7 @@ describe("a deployment: the gateway ends, the caller cancels, re-INVITE, failove
       const ended = await sessionEvent<{ originator: string }>(session, "ended", STEP_MS, caller.trace);
       expect(ended.originator).toBe("remote");
       const callId = /^Call-ID: (\S+)/im.exec(caller.trace.requests(">", "INVITE")[0]?.text ?? "")?.[1] ?? "";
-      const { received } = await gatewayOf(callId);
+      const { received } = await gatewayOf(callId, 3);
       expect(received).toEqual(["INVITE", "ACK", "200"]);
     } finally {
       await caller.stop();
@@ -135,7 +140,7 @@ describe("a deployment: the gateway ends, the caller cancels, re-INVITE, failove
       expect((await failed).cause).toBe("Canceled");
       await caller.trace.waitFor((e) => e.dir === "<" && e.method === "INVITE" && e.status === 487, "487 to the INVITE", STEP_MS);
       const callId = /^Call-ID: (\S+)/im.exec(caller.trace.requests(">", "INVITE")[0]?.text ?? "")?.[1] ?? "";
-      const { received } = await gatewayOf(callId);
+      const { received } = await gatewayOf(callId, 3);
       expect(received).toEqual(["INVITE", "CANCEL", "ACK"]);
     } finally {
       await caller.stop();
@@ -158,7 +163,7 @@ describe("a deployment: the gateway ends, the caller cancels, re-INVITE, failove
       await caller.trace.waitFor((e) => e.dir === "<" && e.method === "BYE" && e.status === 200, "200 to BYE", STEP_MS);
       expect(caller.trace.responses("INVITE").filter((s) => s === 200)).toHaveLength(2);
       const callId = /^Call-ID: (\S+)/im.exec(caller.trace.requests(">", "INVITE")[0]?.text ?? "")?.[1] ?? "";
-      expect((await gatewayOf(callId)).received).toEqual(["INVITE", "ACK", "INVITE", "ACK", "BYE"]);
+      expect((await gatewayOf(callId, 5)).received).toEqual(["INVITE", "ACK", "INVITE", "ACK", "BYE"]);
     } finally {
       await caller.stop();
     }

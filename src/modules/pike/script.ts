@@ -1,4 +1,4 @@
-import type { RequestContext, Source } from "../../routing/context.ts";
+import type { Source } from "../../routing/context.ts";
 import type { AuthBlockRequest, AuthBlockVerdict } from "../htable/auth-block.ts";
 import type { PikeVerdict } from "./pike.ts";
 
@@ -22,10 +22,10 @@ export interface GuardService {
   authFailure(user: string, ip: string): Promise<void>;
 }
 
-/** The `ctx.pike` namespace: Kamailio pike over the request at hand. */
+/** The `ctx.pike` namespace: Kamailio pike over the message at hand (requests, and responses too). */
 export class PikeScript {
   constructor(
-    private readonly ctx: RequestContext,
+    private readonly ctx: { readonly source: Source },
     private readonly guard: GuardService,
   ) {}
 

@@ -6,6 +6,7 @@
 import type { SipRequest } from "../../sip/message.ts";
 import type { Tm } from "./tm.ts";
 import type {
+  AnsweredRoute,
   BranchRoute,
   CheckTransResult,
   FailureBase,
@@ -38,6 +39,8 @@ export interface TmRequest {
   onFailure(route: FailureRoute): void;
   /** Kamailio `t_on_branch`: runs on each branch copy before it is sent. */
   onBranch(route: BranchRoute): void;
+  /** Runs with each branch's first 2xx to the INVITE (how the dialog module learns of a call). */
+  onAnswered(route: AnsweredRoute): void;
   /** Kamailio `t_set_fr(fr_inv_timeout, fr_timeout)`, ms; 0 keeps the default. */
   setFr(frInvTimer: number, frTimer?: number): void;
 }
@@ -60,6 +63,9 @@ export function bindRequest(tm: Tm, request: SipRequest, upstream: Upstream, bas
     },
     onBranch: (route) => {
       options.onBranch = route;
+    },
+    onAnswered: (route) => {
+      options.onAnswered = route;
     },
     setFr: (frInvTimer, frTimer = 0) => {
       if (frInvTimer > 0) options.frInvTimer = frInvTimer;

@@ -14,7 +14,7 @@ import { groupByQ, newBranch, refuseTargets, type Branch } from "./branch.ts";
 import { makeBranch } from "./branch-id.ts";
 import type { ContextDeps } from "./deps.ts";
 import { FailureCtx, type FailureHost, type Winner } from "./failure.ts";
-import type { BranchRoute, FailureBase, FailureRoute, RelayResult, ReplyOptions, Target, Upstream } from "./types.ts";
+import type { AnsweredRoute, BranchRoute, FailureBase, FailureRoute, RelayResult, ReplyOptions, Target, Upstream } from "./types.ts";
 
 // RFC 3326 Reason on the CANCELs sent after a 2xx: phones then log "answered elsewhere", not "missed".
 const COMPLETED_ELSEWHERE: [string, string][] = [["Reason", 'SIP;cause=200;text="Call completed elsewhere"']];
@@ -29,6 +29,7 @@ export interface ContextInit {
   upstreamKey?: string;
   onFailure?: FailureRoute;
   onBranch?: BranchRoute;
+  onAnswered?: AnsweredRoute;
   frTimer: number;
   frInvTimer: number;
 }
@@ -57,6 +58,8 @@ export class ResponseContext implements FailureHost {
   sent2xx = false;
   failureRoute: FailureRoute | undefined;
   branchRoute: BranchRoute | undefined;
+  /** Called once per branch with its first 2xx to an INVITE (a dialog began: Kamailio dialog's tm callback). */
+  readonly answeredRoute: AnsweredRoute | undefined;
   base: FailureBase | undefined;
   private readonly deps: ContextDeps;
   private starting = false;
@@ -75,6 +78,7 @@ export class ResponseContext implements FailureHost {
     this.frInvTimer = init.frInvTimer;
     this.failureRoute = init.onFailure;
     this.branchRoute = init.onBranch;
+    this.answeredRoute = init.onAnswered;
     this.base = init.base;
     this.deps = deps;
     this.createdAt = deps.clock.now();
@@ -253,7 +257,8 @@ export class ResponseContext implements FailureHost {
    */
   private on2xx(branch: Branch, response: SipResponse): void {
     this.clearBranchTimer(branch);
-    if (!branch.final || branch.local) {
+    const firstOnBranch = !branch.final || branch.local;
+    if (firstOnBranch) {
       branch.final = true;
       branch.local = false;
       branch.status = response.status;
@@ -261,6 +266,7 @@ export class ResponseContext implements FailureHost {
     }
     if (this.finalSent && !this.isInvite) return;
     response.headers.removeFirstValue("via");
+    if (firstOnBranch && this.isInvite) this.answeredRoute?.(branch.request, response, branch.target);
     // §16.7 item 9: "If the server transaction is no longer available to handle the
     // transmission, the element MUST forward the response statelessly".
     if (!this.server.respond(response)) this.upstream.send(response);

@@ -121,6 +121,7 @@ export class Tm {
         upstreamKey: options.upstreamKey,
         onFailure: options.onFailure,
         onBranch: options.onBranch,
+        onAnswered: options.onAnswered,
         frTimer: options.frTimer ?? this.frTimer,
         frInvTimer: options.frInvTimer ?? this.frInvTimer,
       },

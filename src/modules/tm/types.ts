@@ -1,5 +1,5 @@
 import type { FailureContext } from "../../routing/context.ts";
-import type { SipMessage, SipRequest } from "../../sip/message.ts";
+import type { SipMessage, SipRequest, SipResponse } from "../../sip/message.ts";
 import type { Clock, Timers } from "../../sip/timers.ts";
 import type { Logger } from "../../log.ts";
 import type { Signer } from "../../util/signer.ts";
@@ -56,6 +56,9 @@ export type FailureRoute = (ctx: TmFailureContext) => void | Promise<void>;
 /** Called for each new branch before it is sent (Kamailio `t_on_branch` / branch_route). */
 export type BranchRoute = (request: SipRequest, target: Target) => void;
 
+/** Called with a branch's first 2xx to an INVITE, as it goes upstream: the branch's request, the 2xx, the target. */
+export type AnsweredRoute = (request: SipRequest, response: SipResponse, target: Target) => void;
+
 export interface ReplyOptions {
   headers?: [string, string][];
   body?: string;
@@ -109,6 +112,8 @@ export interface RelayOptions {
   onFailure?: FailureRoute;
   /** Kamailio `t_on_branch`. */
   onBranch?: BranchRoute;
+  /** A dialog began (a branch's first 2xx to an INVITE): Kamailio dialog's tm callback. */
+  onAnswered?: AnsweredRoute;
   /** The failure route's view of the request route (config, log, source, isMyself). */
   base?: FailureBase;
   /** Opaque name of the upstream socket, kept in snapshots so the owner can reconnect it. */

@@ -61,3 +61,18 @@ describe("bridge settings", () => {
     });
   });
 });
+
+describe("the bridge secret from a file", () => {
+  it("--secret-file reads the secret (trimmed), so it never shows in `ps`", () => {
+    const files: Record<string, string> = { "/run/secrets/bridge": "s3cret\n" };
+    expect(parseConfig(["--secret-file", "/run/secrets/bridge"], {}, (p) => files[p])).toMatchObject({ ok: true, value: { secret: "s3cret" } });
+    expect(parseConfig([], { SIPEDGE_BRIDGE_SECRET_FILE: "/run/secrets/bridge" }, (p) => files[p])).toMatchObject({ ok: true, value: { secret: "s3cret" } });
+  });
+
+  it("an unreadable file, or a file and a secret both, is refused with the flag named", () => {
+    expect(parseConfig(["--secret-file", "/nope"], {}, () => undefined)).toEqual({ ok: false, reason: '--secret-file / SIPEDGE_BRIDGE_SECRET_FILE: cannot read a secret from "/nope"' });
+    const both = parseConfig(["--secret-file", "/f", "--secret", "x"], {}, () => "y");
+    expect(both.ok).toBe(false);
+    expect(!both.ok && both.reason).toMatch(/^--secret-file \/ SIPEDGE_BRIDGE_SECRET_FILE: give the secret once/);
+  });
+});

@@ -1,0 +1,123 @@
+import type { Logger } from "../src/log.ts";
+import { byeOf, type GatewayDialog } from "../src/modules/dialog/index.ts";
+import type { DialogService } from "../src/modules/dialog/script.ts";
+import type { SentBy } from "../src/modules/tm/index.ts";
+import type { Alarms } from "./alarms.ts";
+
+const PREFIX = "dlg:";
+/** Kamailio dialog `default_timeout` (12 h): a record whose BYE was never seen is dropped then. */
+export const MAX_DIALOG_AGE_MS = 12 * 3600_000;
+/** Calls a shard tracks at most; beyond, new calls are not tracked (and say so in the log). */
+const MAX_DIALOGS = 100_000;
+
+export interface DialogDeps {
+  /** DIALOG_FLOW_TIMEOUT in ms: how long a call's WebSocket side may be gone before the gateway gets a BYE. */
+  timeoutMs: number;
+  /** The flows of `flows` whose sockets are open (in this shard or another). */
+  liveFlows(flows: string[]): Promise<Set<string>>;
+  /** The live flow the client instance registered since its old one closed. */
+  successor(aor: string, instance: string, flow: string): Promise<string | undefined>;
+  /** Sends a message through a bridge (the named one when its link is up); the Via it must carry, or undefined. */
+  bridgeVia(bridge: string | undefined): (SentBy & { bridge: string }) | undefined;
+  send(dst: string, text: string, bridge: string): boolean;
+  /** This shard's number: a BYE of a call kept elsewhere is told to its keeper. */
+  shard: string;
+  tellKeeper(owner: string, callId: string): void;
+  log: Logger;
+}
+
+/**
+ * The gateway calls a shard keeps (issue 8: "calls survive a reconnect"): stored when answered and
+ * deleted at their BYE (one storage write each way), so a deploy — which drops every socket and
+ * restarts every object — does not lose them. Every poll (a tenth of the timeout, at most 10 s)
+ * checks each call's WebSocket flow: a flow that is gone is followed to the one its client
+ * instance registered since (the call lives on); once it has been gone for the timeout with no
+ * successor, the gateway gets the BYE the client would have sent.
+ */
+export class DialogStore implements DialogService {
+  private readonly records = new Map<string, GatewayDialog>();
+
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    private readonly alarms: Alarms,
+    private readonly deps: DialogDeps,
+  ) {}
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  private get pollMs(): number {
+    return Math.max(250, Math.min(10_000, Math.floor(this.deps.timeoutMs / 10)));
+  }
+
+  /** When the object starts: the stored calls come back, and the next poll is scheduled. */
+  async restore(): Promise<void> {
+    for (const [key, dialog] of await this.storage.list<GatewayDialog>({ prefix: PREFIX })) {
+      if (dialog.v === 1) this.records.set(key.slice(PREFIX.length), dialog);
+    }
+    if (this.records.size > 0) await this.alarms.want("dialogs", Date.now() + this.pollMs);
+  }
+
+  answered(dialog: GatewayDialog): void {
+    if (this.deps.timeoutMs <= 0) return;
+    if (this.records.size >= MAX_DIALOGS && !this.records.has(dialog.callId)) {
+      this.deps.log.warn("too many calls tracked in this shard: this one is not", { callId: dialog.callId });
+      return;
+    }
+    const first = this.records.size === 0;
+    this.records.set(dialog.callId, dialog);
+    this.write(dialog);
+    if (first) void this.alarms.want("dialogs", Date.now() + this.pollMs);
+  }
+
+  ended(callId: string, owner: string): void {
+    if (owner !== this.deps.shard) {
+      this.deps.tellKeeper(owner, callId);
+      return;
+    }
+    if (!this.records.delete(callId)) return;
+    void this.storage.delete(PREFIX + callId).catch((err: unknown) => this.deps.log.warn("deleting a call record failed", { callId, error: String(err) }));
+  }
+
+  /** The alarm: checks every call's flow (see the class comment). */
+  async poll(now = Date.now()): Promise<void> {
+    if (this.records.size === 0) return;
+    const live = await this.deps.liveFlows([...new Set([...this.records.values()].map((d) => d.flow))]);
+    for (const dialog of [...this.records.values()]) {
+      if (now - dialog.since > MAX_DIALOG_AGE_MS) {
+        this.deps.log.info("call record dropped after the dialog timeout", { callId: dialog.callId });
+        this.ended(dialog.callId, this.deps.shard);
+      } else if (live.has(dialog.flow)) {
+        if (dialog.lostAt !== undefined) this.write({ ...dialog, lostAt: undefined });
+      } else {
+        await this.flowGone(dialog, now);
+      }
+    }
+    if (this.records.size > 0) await this.alarms.want("dialogs", now + this.pollMs, now);
+  }
+
+  private async flowGone(dialog: GatewayDialog, now: number): Promise<void> {
+    const next = dialog.aor !== undefined && dialog.instance !== undefined ? await this.deps.successor(dialog.aor, dialog.instance, dialog.flow).catch(() => undefined) : undefined;
+    if (next !== undefined) {
+      this.deps.log.info("call follows its client to a new flow", { callId: dialog.callId, flow: next });
+      this.write({ ...dialog, flow: next, lostAt: undefined });
+      return;
+    }
+    if (dialog.lostAt === undefined) {
+      this.write({ ...dialog, lostAt: now });
+      return;
+    }
+    if (now - dialog.lostAt < this.deps.timeoutMs) return;
+    const via = this.deps.bridgeVia(dialog.bridge);
+    const sent = via !== undefined && this.deps.send(dialog.dst, byeOf(dialog, via, `z9hG4bK-dlg-${crypto.randomUUID()}`), via.bridge);
+    this.deps.log.info("call ended toward the gateway: its WebSocket side is gone", { callId: dialog.callId, gateway: dialog.dst, sent, goneMs: now - dialog.lostAt });
+    this.ended(dialog.callId, this.deps.shard);
+  }
+
+  private write(dialog: GatewayDialog): void {
+    if (dialog.lostAt === undefined) delete dialog.lostAt;
+    this.records.set(dialog.callId, dialog);
+    void this.storage.put(PREFIX + dialog.callId, dialog).catch((err: unknown) => this.deps.log.warn("storing a call record failed", { callId: dialog.callId, error: String(err) }));
+  }
+}
