@@ -112,6 +112,17 @@ describe("round robin, random, priority, unknown", () => {
     expect(nextDst(sel)).toBeUndefined();
   });
 
+  it("ds_next_dst skips a destination that probing marked down after the selection was made", () => {
+    const loaded = parseDispatcherList("1 sip:127.0.0.1:1 0 50\n1 sip:127.0.0.1:2 0 10\n1 sip:127.0.0.1:3 0 5\n");
+    if (!loaded.ok) throw new Error("load");
+    const sel = select(loaded.value.sets.get(1), ALG.PRIORITY, input(), createSelectState(), { failover: true });
+    const down = new Set(["sip:127.0.0.1:2"]);
+    expect(nextDst(sel, undefined, (d) => !down.has(d.uri))?.uri).toBe("sip:127.0.0.1:3");
+    down.add("sip:127.0.0.1:3");
+    const again = select(loaded.value.sets.get(1), ALG.PRIORITY, input(), createSelectState(), { failover: true });
+    expect(nextDst(again, undefined, (d) => !down.has(d.uri))).toBeUndefined();
+  });
+
   it("an unknown algorithm uses the first entry", () => {
     const s = set(gw(3));
     expect(first(select(s, 42, input(), createSelectState()))).toBe(s.destinations[0]?.uri);

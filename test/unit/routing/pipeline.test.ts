@@ -80,10 +80,21 @@ describe("the default route script (seed's request checks)", () => {
     expect(await status(big)).toBe(513);
   });
 
+  it("decides the 513 before parsing the body: an oversized message whose body would fail to parse still gets 513", async () => {
+    const body = "v=0\r\n" + "a=x\r\n".repeat(20_000);
+    const lying = sipRequest({ method: "MESSAGE", body }).replace(/Content-Length: \d+/, "Content-Length: 5");
+    const [raw] = await run(lying);
+    const res = readResponse(raw!);
+    expect(`${res.status} ${res.reason}`).toBe("513 Message too big");
+    expect(res.headers.get("call-id")).toHaveLength(1);
+    expect(logLines.some((l) => l.includes('"status":513'))).toBe(true);
+  });
+
   it("answers a message just under the limit normally", async () => {
-    const base = sipRequest({ callId: "size-probe" });
+    const fixed = { callId: "size-probe", branch: "z9hG4bKsize", from: "<sip:alice@localhost>;tag=size" };
+    const base = sipRequest(fixed);
     const pad = 65534 - new TextEncoder().encode(base).length - "X-Pad: \r\n".length;
-    const justUnder = sipRequest({ callId: "size-probe", extraHeaders: [`X-Pad: ${"x".repeat(pad)}`] });
+    const justUnder = sipRequest({ ...fixed, extraHeaders: [`X-Pad: ${"x".repeat(pad)}`] });
     expect(new TextEncoder().encode(justUnder).length).toBe(65534);
     expect(await status(justUnder)).toBe(200);
   });

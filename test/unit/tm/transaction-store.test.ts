@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { Alarms } from "../../../durable-objects/alarms.ts";
+import { PERSIST_AFTER_MS, TransactionStore } from "../../../durable-objects/transaction-store.ts";
+import { createLogger } from "../../../src/log.ts";
+import { invite, request } from "../transactions/helpers.ts";
+import { base, harness } from "./harness.ts";
+
+/** A Durable Object's storage, in memory: what TransactionStore uses of it. */
+function fakeState() {
+  const data = new Map<string, unknown>();
+  const writes: string[] = [];
+  const storage = {
+    put: async (entries: Record<string, unknown>) => {
+      for (const [k, v] of Object.entries(entries)) {
+        data.set(k, structuredClone(v));
+        writes.push(k);
+      }
+    },
+    list: async ({ prefix }: { prefix: string }) => new Map([...data].filter(([k]) => k.startsWith(prefix))),
+    delete: async (keys: string | string[]) => {
+      for (const k of Array.isArray(keys) ? keys : [keys]) data.delete(k);
+    },
+    setAlarm: async () => undefined,
+  };
+  return { data, writes, state: { storage } as unknown as DurableObjectState };
+}
+
+const GW = { uri: "sip:+1555@gw.example.test", dst: "127.0.0.20:5060" };
+
+describe("TransactionStore: only transactions pending PERSIST_AFTER_MS are written, and each comes back once", () => {
+  it("a transaction younger than PERSIST_AFTER_MS is not written; once older it is, once; when it ends its copy goes", async () => {
+    const { data, writes, state } = fakeState();
+    let store: TransactionStore | undefined;
+    const h = harness({ onForget: (id) => store?.forgotten(id) });
+    store = new TransactionStore(state, h.tm, () => h.upstream, new Alarms(state.storage), createLogger("error"));
+    h.tm.relay(request(invite()), h.upstream, [GW], { base, upstreamKey: "0.wflow" });
+    h.timers.advance(100);
+    await store.sweep(h.timers.now());
+    expect(writes).toEqual([]);
+    h.timers.advance(PERSIST_AFTER_MS);
+    await store.sweep(h.timers.now());
+    await store.sweep(h.timers.now());
+    expect(writes).toHaveLength(1);
+    h.answer(h.sent("INVITE")[0]!, 486, "Busy Here", { toTag: "gw" });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(data.size).toBe(0);
+  });
+
+  it("a stored transaction is restored once per start, and a second restore in the same object brings nothing", async () => {
+    const { data, state } = fakeState();
+    const first = harness();
+    const writer = new TransactionStore(state, first.tm, () => first.upstream, new Alarms(state.storage), createLogger("error"));
+    first.tm.relay(request(invite()), first.upstream, [GW], { base, upstreamKey: "0.wflow" });
+    first.timers.advance(PERSIST_AFTER_MS + 1);
+    await writer.sweep(first.timers.now());
+    expect(data.size).toBe(1);
+    const second = harness();
+    const reader = new TransactionStore(state, second.tm, () => second.upstream, new Alarms(state.storage), createLogger("error"));
+    expect(await reader.restore()).toBe(1);
+    expect(await reader.restore()).toBe(0);
+    expect(second.tm.size).toBe(1);
+  });
+});
