@@ -29,3 +29,13 @@ export function flowShard(token: string): string | undefined {
 export function flowTransport(token: string): FlowTransport {
   return token.charCodeAt(token.indexOf(".") + 1) === 0x73 /* s */ ? "wss" : "ws";
 }
+
+/** Whether `shard` (text from a message) names one of `count` shards: never create an object for it otherwise. */
+export function isShard(shard: string | undefined, count: number): shard is string {
+  if (shard === undefined || shard.length === 0 || shard.length > 6) return false;
+  for (let i = 0; i < shard.length; i++) {
+    const c = shard.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return Number(shard) < count && (shard === "0" || shard.charCodeAt(0) !== 0x30);
+}

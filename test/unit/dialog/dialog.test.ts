@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { BYE_CSEQ_MARGIN, byeOf, dialogOf } from "../../../src/modules/dialog/index.ts";
 import { createResponse } from "../../../src/sip/response.ts";
-import { Alarms } from "../../../durable-objects/alarms.ts";
 import { invite, reparse, request } from "../transactions/helpers.ts";
 
 const OURS = ["<sip:127.0.0.9:5060;transport=udp;lr;r2=on;dst=127.0.0.20:5060;shard=3;sg=x>", "<sip:sip.example.test;transport=ws;lr;r2=on;flow=3.sA;shard=3;sg=y>"];
@@ -42,21 +41,5 @@ describe("dialog: what the WebSocket side's BYE would carry", () => {
     const ok = reparse(createResponse(branch, 200, "OK"));
     ok.headers.set("To", "<sip:bob@localhost>");
     expect(dialogOf(request(invite()), reparse(ok), { uri: "x", dst: "1.2.3.4:5060" }, { ws: { flow: "f" } }, 0)).toBeUndefined();
-  });
-});
-
-describe("Alarms: one storage alarm for several owners", () => {
-  function storage() {
-    const set: number[] = [];
-    return { set, storage: { setAlarm: async (at: number) => void set.push(at) } as unknown as DurableObjectStorage };
-  }
-
-  it("sets the earliest wanted time, never in the past, and does not set it again for a later want", async () => {
-    const { set, storage: s } = storage();
-    const alarms = new Alarms(s);
-    await alarms.want("a", 10_000, 1000);
-    await alarms.want("b", 20_000, 1000);
-    await alarms.want("c", 500, 1000); // overdue: at least 250 ms ahead, so an alarm cannot spin
-    expect(set).toEqual([10_000, 1250]);
   });
 });

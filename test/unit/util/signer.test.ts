@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Signer } from "../../../src/util/signer.ts";
 import { KeyedSerial } from "../../../src/util/serial.ts";
-import { flowShard, flowTransport, newFlowToken } from "../../../src/transport/flow.ts";
-import { isShard } from "../../../durable-objects/shards.ts";
+import { flowShard, flowTransport, isShard, newFlowToken } from "../../../src/transport/flow.ts";
 
 describe("Signer (routing state, RFC 5626 §5.2)", () => {
   const signer = new Signer({ current: "new secret", previous: "old secret" }, "sipedge rr");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Connections } from "../../../durable-objects/connections.ts";
+import { Connections } from "../../durable-objects/connections.ts";
 
 function socket(flow: string) {
   return { deserializeAttachment: () => ({ flow, ip: "127.0.0.2", transport: "wss", connectedAt: 0, aors: ["alice@sip.example.test"] }), serializeAttachment: () => undefined, send: () => undefined } as unknown as WebSocket;

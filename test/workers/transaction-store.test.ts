@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { Alarms } from "../../../durable-objects/alarms.ts";
-import { PERSIST_AFTER_MS, TransactionStore } from "../../../durable-objects/transaction-store.ts";
-import { createLogger } from "../../../src/log.ts";
-import { invite, request } from "../transactions/helpers.ts";
-import { base, harness } from "./harness.ts";
+import { Alarms } from "../../durable-objects/alarms.ts";
+import { PERSIST_AFTER_MS, TransactionStore } from "../../durable-objects/transaction-store.ts";
+import { createLogger } from "../../src/log.ts";
+import { invite, request } from "../unit/transactions/helpers.ts";
+import { base, harness } from "../unit/tm/harness.ts";
 
 /** A Durable Object's storage, in memory: what TransactionStore uses of it. */
 function fakeState() {
@@ -30,9 +30,10 @@ const GW = { uri: "sip:+1555@gw.example.test", dst: "127.0.0.20:5060" };
 describe("TransactionStore: only transactions pending PERSIST_AFTER_MS are written, and each comes back once", () => {
   it("a transaction younger than PERSIST_AFTER_MS is not written; once older it is, once; when it ends its copy goes", async () => {
     const { data, writes, state } = fakeState();
-    let store: TransactionStore | undefined;
-    const h = harness({ onForget: (id) => store?.forgotten(id) });
-    store = new TransactionStore(state, h.tm, () => h.upstream, new Alarms(state.storage), createLogger("error"));
+    const stores: TransactionStore[] = [];
+    const h = harness({ onForget: (id) => stores[0]?.forgotten(id) });
+    const store = new TransactionStore(state, h.tm, () => h.upstream, new Alarms(state.storage), createLogger("error"));
+    stores.push(store);
     h.tm.relay(request(invite()), h.upstream, [GW], { base, upstreamKey: "0.wflow" });
     h.timers.advance(100);
     await store.sweep(h.timers.now());
