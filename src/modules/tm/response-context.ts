@@ -256,7 +256,11 @@ export class ResponseContext implements FailureHost {
       branch.status = response.status;
       branch.response = response;
     }
-    if (this.finalSent && !this.isInvite) return;
+    if (this.finalSent && !this.isInvite) {
+      // Not forwarded, but the branch is final now: it may have been the last one running.
+      this.checkCompletion();
+      return;
+    }
     response.headers.removeFirstValue("via");
     // §16.7 item 9: "If the server transaction is no longer available to handle the
     // transmission, the element MUST forward the response statelessly".
