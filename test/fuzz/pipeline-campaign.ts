@@ -7,12 +7,11 @@
  * runs on until every timer has fired, and the tables must be empty again.
  */
 import fc from "fast-check";
-import { computeResponse, computeHa1 } from "../../src/modules/auth/index.ts";
-import { formatCredentials, parseChallenge } from "../../src/sip/digest.ts";
 import { parseNameAddr } from "../../src/sip/name-addr.ts";
 import { parseMessage } from "../../src/sip/parser.ts";
 import { formatUri } from "../../src/sip/uri.ts";
 import { request as generatedRequest } from "./arbitraries.ts";
+import { credentialsFor } from "./digest-client.ts";
 import { mutate } from "./mutate.ts";
 import type { Violation } from "./parser-check.ts";
 import { checkDelivery, checkDrained } from "./pipeline-check.ts";
@@ -165,18 +164,11 @@ async function withAuth(c: Ctx, r: Req, user: string): Promise<Delivery> {
   const first = await send(c, r.peer, requestText(c, r), false);
   const challenge = first.replies.map((t) => parseMessage(t)).find((p) => p.ok && p.message.kind === "response" && (p.message.status === 401 || p.message.status === 407));
   if (!challenge?.ok || challenge.message.kind !== "response") return first;
-  const header = challenge.message.status === 401 ? "WWW-Authenticate" : "Proxy-Authenticate";
-  const offers = challenge.message.headers.lines().filter((l) => l.key === header.toLowerCase()).map((l) => parseChallenge(l.value));
-  const offer = c.rng.pick(offers);
-  if (!offer.ok) return first;
-  const algorithm = offer.value.algorithm === "SHA-256" ? "SHA-256" : "MD5";
   const password = c.rng.chance(0.9) ? (USERS[user] ?? "x") : "wrong";
-  const cnonce = id(c, "cn");
-  const nc = "00000001";
-  const response = computeResponse({ algorithm, ha1: computeHa1(algorithm, user, offer.value.realm, password), nonce: offer.value.nonce, method: r.method, uri: r.ruri, qop: "auth", nc, cnonce });
-  const credentials = formatCredentials({ kind: "digest", username: user, realm: offer.value.realm, nonce: offer.value.nonce, uri: r.ruri, response, algorithm, cnonce, qop: "auth", nc, params: new Map() });
+  const line = credentialsFor(challenge.message, { method: r.method, ruri: r.ruri, user, password, cnonce: id(c, "cn"), offer: c.rng.int(2) });
+  if (line === undefined) return first;
   r.cseq++;
-  return sendMaybeMutated(c, r.peer, requestText(c, r, [`${header === "WWW-Authenticate" ? "Authorization" : "Proxy-Authorization"}: ${credentials}`]));
+  return sendMaybeMutated(c, r.peer, requestText(c, r, [`${line[0]}: ${line[1]}`]));
 }
 
 async function register(c: Ctx, peer: Peer, user: string): Promise<void> {
@@ -221,7 +213,7 @@ async function awaitFinal(c: Ctx, peer: Peer, r: Req): Promise<Final | undefined
   for (let waited = 0; waited < 4000; waited += 250) {
     for (const text of peer.received.slice(-8)) {
       const p = parseMessage(text);
-      if (!p.ok || p.message.kind !== "response" || p.message.callId !== r.callId || p.message.cseq.method !== "INVITE" || p.message.status < 200) continue;
+      if (!p.ok || p.message.kind !== "response" || p.message.callId !== r.callId || p.message.cseq.seq !== r.cseq || p.message.cseq.method !== "INVITE" || p.message.status < 200) continue;
       const to = parseNameAddr(p.message.headers.get("to") ?? "");
       const contact = p.message.headers.get("contact");
       const contactUri = contact === undefined ? undefined : parseNameAddr(contact);
