@@ -5,6 +5,7 @@
  */
 import type { SipRequest, SipResponse } from "../../sip/message.ts";
 import { createResponse } from "../../sip/response.ts";
+import { requestUriFor } from "../../sip/uri.ts";
 import type { TransactionSnapshot } from "../../sip/transactions/base.ts";
 import { InviteClientTransaction, NonInviteClientTransaction, type AnyClientTransaction, type ClientTransactionUser } from "../../sip/transactions/client.ts";
 import { createCancel } from "../../sip/transactions/requests.ts";
@@ -190,7 +191,7 @@ export class ResponseContext implements FailureHost {
   private addBranch(target: Target): void {
     const index = this.branches.length;
     const request = this.request.clone();
-    request.uri = target.uri;
+    request.uri = requestUriFor(target.uri);
     const path = target.path ?? [];
     for (let i = path.length - 1; i >= 0; i--) request.headers.prepend("Route", path[i] as string);
     const sentBy = target.via ?? this.deps.sentBy;
