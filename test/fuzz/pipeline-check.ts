@@ -14,10 +14,10 @@
  */
 import { parseMessage } from "../../src/sip/parser.ts";
 import { createErrorResponse } from "../../src/sip/response.ts";
-import { serialize } from "../../src/sip/serializer.ts";
+import { wireOf } from "../../src/sip/serializer.ts";
 import { isRfc3261Branch } from "../../src/sip/via.ts";
 import type { Violation } from "./parser-check.ts";
-import { owedKey, type Delivery, type FuzzWorld } from "./world.ts";
+import { owedKey, wireText, type Delivery, type FuzzWorld, type Wire } from "./world.ts";
 
 const PRINTABLE = /^[\x20-\x7e\x80-\uffff]*$/;
 
@@ -26,14 +26,14 @@ export function checkDelivery(world: FuzzWorld, d: Delivery, errorsBefore: numbe
   if (d.threw !== undefined) out.push({ invariant: "exception escaped processMessage", detail: String(d.threw) });
   for (const line of world.errors.slice(errorsBefore)) out.push({ invariant: "error logged", detail: line.slice(0, 400) });
   for (const err of world.clock.errors.splice(0)) out.push({ invariant: "timer callback threw", detail: String(err) });
-  const responses = d.replies.filter((r) => r.startsWith("SIP/2.0 "));
-  for (const text of d.replies) out.push(...checkSent(text, "reply"));
-  for (const { request } of d.relayed) out.push(...checkRelayed(serialize(request)));
+  const responses = d.replies.filter((r) => wireText(r).startsWith("SIP/2.0 "));
+  for (const wire of d.replies) out.push(...checkSent(wire, "reply"));
+  for (const { request } of d.relayed) out.push(...checkRelayed(wireOf(request)));
 
   if (!d.parsed.ok) {
     const expected = createErrorResponse(d.parsed);
-    if (expected === undefined && d.replies.length > 0) out.push({ invariant: "unaddressable input answered", detail: d.replies[0]!.slice(0, 200) });
-    if (expected !== undefined && !responses.some((r) => r.startsWith(`SIP/2.0 ${d.parsed.ok ? 0 : d.parsed.status} `))) {
+    if (expected === undefined && d.replies.length > 0) out.push({ invariant: "unaddressable input answered", detail: wireText(d.replies[0]!).slice(0, 200) });
+    if (expected !== undefined && !responses.some((r) => wireText(r).startsWith(`SIP/2.0 ${d.parsed.ok ? 0 : d.parsed.status} `))) {
       out.push({ invariant: "malformed request not answered", detail: `${d.parsed.status} ${d.parsed.reason}` });
     }
     return out;
@@ -49,7 +49,7 @@ export function checkDelivery(world: FuzzWorld, d: Delivery, errorsBefore: numbe
       const via = p.message.vias()[0];
       return p.message.kind === "response" && via?.branch === top?.branch && via?.host === top?.host;
     });
-    if (answer !== undefined) out.push({ invariant: "a response was answered", detail: answer.slice(0, 200) });
+    if (answer !== undefined) out.push({ invariant: "a response was answered", detail: wireText(answer).slice(0, 200) });
     return out;
   }
   const key = owedKey(msg);
@@ -58,7 +58,7 @@ export function checkDelivery(world: FuzzWorld, d: Delivery, errorsBefore: numbe
     return p.ok && owedKey(p.message) === key;
   });
   if (msg.method === "ACK") {
-    if (answered) out.push({ invariant: "an ACK was answered", detail: responses[0]!.slice(0, 200) });
+    if (answered) out.push({ invariant: "an ACK was answered", detail: wireText(responses[0]!).slice(0, 200) });
     return out;
   }
   if (!answered && d.relayed.length === 0 && !d.retransmission) {
@@ -69,8 +69,9 @@ export function checkDelivery(world: FuzzWorld, d: Delivery, errorsBefore: numbe
 }
 
 /** What the proxy sends to a peer must parse, and a reply's reason phrase must be one line of text. */
-function checkSent(text: string, what: string): Violation[] {
-  const p = parseMessage(text);
+function checkSent(wire: Wire, what: string): Violation[] {
+  const p = parseMessage(wire);
+  const text = wireText(wire);
   if (!p.ok) {
     // A 400 to a malformed request echoes the request's broken lines (response.ts): only its
     // status line is the proxy's own.
@@ -84,11 +85,11 @@ function checkSent(text: string, what: string): Violation[] {
   return [];
 }
 
-function checkRelayed(text: string): Violation[] {
-  const sent = checkSent(text, "relayed request");
+function checkRelayed(wire: Wire): Violation[] {
+  const sent = checkSent(wire, "relayed request");
   if (sent.length > 0) return sent;
-  const p = parseMessage(text);
-  if (!p.ok || p.message.kind !== "request") return [{ invariant: "relayed message is not a request", detail: text.slice(0, 200) }];
+  const p = parseMessage(wire);
+  if (!p.ok || p.message.kind !== "request") return [{ invariant: "relayed message is not a request", detail: wireText(wire).slice(0, 200) }];
   const req = p.message;
   if (!isRfc3261Branch(req.topVia().branch)) return [{ invariant: "relayed request without an RFC 3261 branch", detail: req.headers.get("via") ?? "" }];
   if (req.maxForwards === undefined) return [{ invariant: "relayed request without Max-Forwards", detail: req.startLine() }];

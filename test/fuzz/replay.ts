@@ -17,3 +17,25 @@ export async function deliverAs(world: FuzzWorld, peer: Peer, text: string, user
   if (line === undefined) return first;
   return world.deliver(peer, text.replace(/\r?\n/, `\r\n${line[0]}: ${line[1]}\r\n`));
 }
+
+/** alice, bob and carol registered from client1-3 (so relayed fixtures have somewhere to go). */
+export async function registerAll(world: FuzzWorld): Promise<void> {
+  const users = Object.keys(USERS);
+  for (const [i, user] of users.entries()) {
+    const peer = world.peer(`client${i + 1}`);
+    const text = [
+      "REGISTER sip:sip.example.test SIP/2.0",
+      `Via: SIP/2.0/WSS ${peer.name}.invalid;branch=z9hG4bKregall${i}`,
+      "Max-Forwards: 70",
+      `To: <sip:${user}@sip.example.test>`,
+      `From: <sip:${user}@sip.example.test>;tag=ra${i}`,
+      `Call-ID: register-all-${user}`,
+      "CSeq: 1 REGISTER",
+      `Contact: <sip:${user}@${peer.name}.invalid;transport=ws>;expires=600`,
+      "Content-Length: 0",
+      "",
+      "",
+    ].join("\r\n");
+    await deliverAs(world, peer, text, user);
+  }
+}

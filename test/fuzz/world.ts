@@ -21,7 +21,7 @@ import { processMessage, type Script } from "../../src/routing/pipeline.ts";
 import type { SipMessage, SipRequest, SipResponse } from "../../src/sip/message.ts";
 import { parseMessage, type ParseResult } from "../../src/sip/parser.ts";
 import { createResponse } from "../../src/sip/response.ts";
-import { serialize } from "../../src/sip/serializer.ts";
+import { bytesToByteString, wireOf } from "../../src/sip/serializer.ts";
 import { Rng } from "./random.ts";
 import { DOMAIN, GATEWAYS } from "./seeds.ts";
 import { FakeClock, MemoryDispatcher, MemoryGuard, MemoryLocation } from "./services.ts";
@@ -30,13 +30,21 @@ export const USERS: Readonly<Record<string, string>> = { alice: "alice123", bob:
 export const BRIDGE_ADDRESS = "127.0.0.9";
 export const CARRIER = "127.0.0.30";
 
+/** A message as it went over the socket: a text frame, or a binary frame's bytes. */
+export type Wire = string | Uint8Array;
+
+/** A wire message as a string for matching and printing (a binary frame as a byte-string). */
+export function wireText(w: Wire): string {
+  return typeof w === "string" ? w : bytesToByteString(w);
+}
+
 export interface Peer {
   name: string;
   kind: "client" | "gateway" | "carrier" | "stranger";
   source: Source;
   transport: Transport;
-  /** Everything the proxy sent to this peer, as wire text, in order. */
-  received: string[];
+  /** Everything the proxy sent to this peer, in order. */
+  received: Wire[];
   /** Whether the socket is open (a closed client's flow gets 430 Flow Failed). */
   open: boolean;
 }
@@ -47,7 +55,7 @@ export interface Delivery {
   data: string | Uint8Array;
   parsed: ParseResult;
   /** Messages the proxy sent to the sender while processing it. */
-  replies: string[];
+  replies: Wire[];
   /** Requests tm sent on (branches, ACKs, CANCELs) while processing it. */
   relayed: { request: SipRequest; target: Target }[];
   /** The script called `ctx.drop()` (ban, flood, scanner, an ACK absorbed). */
@@ -137,7 +145,7 @@ export class FuzzWorld {
   }
 
   private addPeer(name: string, kind: Peer["kind"], source: Source): void {
-    const received: string[] = [];
+    const received: Wire[] = [];
     const peer: Peer = {
       name,
       kind,
@@ -146,10 +154,11 @@ export class FuzzWorld {
       open: true,
       transport: {
         send: (message: SipMessage | string) => {
-          const text = typeof message === "string" ? message : serialize(message);
-          received.push(text);
-          if (this.current?.peer === peer) this.current.replies.push(text);
-          this.settle(peer, text);
+          // As WebSocketTransport: text frames for text messages, bytes for binary ones.
+          const wire = typeof message === "string" ? message : wireOf(message);
+          received.push(wire);
+          if (this.current?.peer === peer) this.current.replies.push(wire);
+          this.settle(peer, wire);
         },
       },
     };
@@ -255,8 +264,7 @@ export class FuzzWorld {
       return true;
     }
     if (peer === undefined) return false;
-    const text = serialize(request);
-    peer.received.push(text);
+    peer.received.push(wireOf(request));
     this.answer(peer, request);
     return true;
   }
@@ -294,14 +302,14 @@ export class FuzzWorld {
     // else: silent; fr_timer ends it.
   }
 
-  private responseText(peer: Peer, request: SipRequest, status: number, reason: string, tag: string): string {
+  private responseText(peer: Peer, request: SipRequest, status: number, reason: string, tag: string): Wire {
     const response = createResponse(request, status, reason, { toTag: tag });
     if (status > 100 && request.method === "INVITE") {
       for (const rr of request.headers.getAll("record-route")) response.headers.append("Record-Route", rr);
       const contact = peer.kind === "client" ? `<sip:${peer.name}@${peer.source.ip};transport=ws>` : `<sip:${peer.source.ip}:${peer.source.port}>`;
       response.headers.append("Contact", contact);
     }
-    return serialize(response);
+    return wireOf(response);
   }
 
   /** As SipConnection.routeResponse: the top Via's branch names the shard that owns it. */
@@ -310,8 +318,8 @@ export class FuzzWorld {
   }
 
   /** A final response reached the peer that is owed one. */
-  private settle(peer: Peer, text: string): void {
-    const parsed = parseMessage(text);
+  private settle(peer: Peer, wire: Wire): void {
+    const parsed = parseMessage(wire);
     if (!parsed.ok || parsed.message.kind !== "response" || parsed.message.status < 200) return;
     const key = owedKey(parsed.message);
     if (this.owed.get(key) === peer) this.owed.delete(key);
