@@ -14,7 +14,7 @@ import { processMessage } from "../src/routing/pipeline.ts";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parser.ts";
 import { createResponse } from "../src/sip/response.ts";
-import { serialize } from "../src/sip/serializer.ts";
+import { wireOf } from "../src/sip/serializer.ts";
 import { systemTimers } from "../src/sip/timers.ts";
 import { KEEPALIVE_PING, KEEPALIVE_PONG, SIP_SUBPROTOCOL, WebSocketTransport, isKeepAlive } from "../src/transport/websocket.ts";
 import { DispatcherClient } from "../src/modules/dispatcher/client.ts";
@@ -247,7 +247,7 @@ export class SipConnection extends DurableObject<Env> {
   }
 
   /** RPC from another shard: send a request on one of this shard's flows. False: the socket is gone. */
-  async deliver(flow: string, text: string): Promise<boolean> {
+  async deliver(flow: string, text: string | Uint8Array): Promise<boolean> {
     const ws = this.ctx.getWebSockets(`conn:${flow}`)[0];
     if (!ws) return false;
     ws.send(text);
@@ -255,7 +255,7 @@ export class SipConnection extends DurableObject<Env> {
   }
 
   /** RPC from another shard: a response to one of this shard's transactions. */
-  async deliverResponse(text: string): Promise<void> {
+  async deliverResponse(text: string | Uint8Array): Promise<void> {
     const parsed = parseMessage(text);
     if (parsed.ok && parsed.message.kind === "response") this.services.tm.receiveResponse(parsed.message);
   }
@@ -267,7 +267,7 @@ export class SipConnection extends DurableObject<Env> {
   private sendRequest(request: SipRequest, target: Target): boolean {
     const flow = target.flow;
     if (flow === undefined) return target.dst !== undefined && this.bridges.send(target.dst, request);
-    const text = serialize(request);
+    const text = wireOf(request); // a binary-frame message goes on as bytes
     const shard = flow.slice(0, flow.indexOf("."));
     if (shard === this.shard) {
       const ws = this.ctx.getWebSockets(`conn:${flow}`)[0];
@@ -301,7 +301,7 @@ export class SipConnection extends DurableObject<Env> {
       this.services.tm.receiveResponse(response);
       return;
     }
-    await this.shardStub(owner).deliverResponse(serialize(response));
+    await this.shardStub(owner).deliverResponse(wireOf(response));
   }
 
   private shardStub(shard: string): DurableObjectStub<SipConnection> {

@@ -2,11 +2,11 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseMessage } from "../../../src/sip/parser.ts";
-import { serialize } from "../../../src/sip/serializer.ts";
+import { serialize, wireOf } from "../../../src/sip/serializer.ts";
 import { requestUriFor } from "../../../src/sip/uri.ts";
-import { deliverAs } from "../../fuzz/replay.ts";
+import { deliverAs, registerAll } from "../../fuzz/replay.ts";
 import { repoRoot } from "../../fuzz/seeds.ts";
-import { FuzzWorld } from "../../fuzz/world.ts";
+import { FuzzWorld, wireText } from "../../fuzz/world.ts";
 import { sipRequest } from "../../helpers/sip-text.ts";
 import { nonInvite, request } from "../transactions/helpers.ts";
 import { harness } from "../tm/harness.ts";
@@ -47,7 +47,7 @@ describe("fuzz findings in the pipeline", () => {
     const world = new FuzzWorld(1);
     const [alice, bob] = [world.peer("client1"), world.peer("client2")];
     const register = await deliverAs(world, alice, fixture("contact-uri-headers.sip"), "alice");
-    expect(register.replies.map((r) => r.slice(0, 15))).toContain("SIP/2.0 200 OK\r");
+    expect(register.replies.map((r) => wireText(r).slice(0, 15))).toContain("SIP/2.0 200 OK\r");
     const invite = await deliverAs(world, bob, sipRequest({ method: "INVITE", ruri: "sip:alice@sip.example.test", from: "<sip:bob@sip.example.test>;tag=b1" }), "bob");
     const branch = invite.relayed.find((r) => r.request.method === "INVITE");
     expect(branch?.request.uri).toBe("sip:alice@client1.invalid;transport=ws");
@@ -58,5 +58,32 @@ describe("fuzz findings in the pipeline", () => {
     expect(requestUriFor("sip:alice@h.invalid;transport=ws;ob")).toBe("sip:alice@h.invalid;transport=ws;ob");
     expect(requestUriFor("sip:a@b;method=INVITE;lr?Subject=x&Route=%3Csip:c%3E")).toBe("sip:a@b;lr");
     expect(requestUriFor("tel:+15551234567")).toBe("tel:+15551234567");
+  });
+});
+
+describe("fuzz findings on the wire", () => {
+  it("wireOf: a message that came in a binary frame goes out as its bytes, a text one as text", () => {
+    const bytes = new Uint8Array(readFileSync(resolve(repoRoot, "test/fixtures/fuzz/ack-utf8-body.bin.sip")));
+    const binary = parseMessage(bytes);
+    const text = parseMessage(new TextDecoder().decode(bytes));
+    if (!binary.ok || !text.ok) throw new Error("fixture does not parse");
+    expect(wireOf(binary.message)).toEqual(bytes);
+    expect(wireOf(text.message)).toBe(new TextDecoder().decode(bytes));
+  });
+
+  it("an ACK with a UTF-8 body that came in a binary frame is relayed to the callee's flow as the same bytes", async () => {
+    // Found by the pipeline fuzzer: relayed as the byte-string of a binary message, its body's
+    // bytes above 0x7F were re-encoded (SipConnection.sendRequest; the e2e test binary-frames
+    // pins the shard's side).
+    const world = new FuzzWorld(3);
+    await registerAll(world);
+    const bytes = new Uint8Array(readFileSync(resolve(repoRoot, "test/fixtures/fuzz/ack-utf8-body.bin.sip")));
+    const d = await world.deliver(world.peer("client4"), bytes);
+    const ack = d.relayed.find((r) => r.request.method === "ACK");
+    expect(ack?.target.flow).toBe("0.c2");
+    const wire = wireOf(ack!.request);
+    expect(wire).toBeInstanceOf(Uint8Array);
+    const relayed = parseMessage(wire);
+    expect(relayed.ok && relayed.message.body).toBe("h\xc3\xa9llo \xe2\x9c\x93");
   });
 });
