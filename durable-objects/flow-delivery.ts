@@ -19,7 +19,7 @@ export class FlowDelivery {
   ) {}
 
   /** Sends on a flow; false when its socket is gone (or the token names no shard of this edge). */
-  async send(flow: string, text: string): Promise<boolean> {
+  async send(flow: string, text: string | Uint8Array): Promise<boolean> {
     const shard = flowShard(flow);
     if (!isShard(shard, this.shards)) return false;
     if (shard === this.shard) return this.sendHere(flow, text);
@@ -29,7 +29,7 @@ export class FlowDelivery {
   }
 
   /** Sends on a flow of this shard (the `deliver` RPC of the others lands here). */
-  sendHere(flow: string, text: string): boolean {
+  sendHere(flow: string, text: string | Uint8Array): boolean {
     const ws = flowShard(flow) === this.shard ? this.connections.socket(flow) : undefined;
     ws?.send(text);
     return ws !== undefined;

@@ -14,7 +14,7 @@ import { processMessage } from "../src/routing/pipeline.ts";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parser.ts";
 import { createResponse } from "../src/sip/response.ts";
-import { serialize } from "../src/sip/serializer.ts";
+import { wireOf } from "../src/sip/serializer.ts";
 import { systemTimers } from "../src/sip/timers.ts";
 import { KEEPALIVE_PING, KEEPALIVE_PONG, SIP_SUBPROTOCOL, WebSocketTransport, isKeepAlive } from "../src/transport/websocket.ts";
 import { flowTransport, newFlowToken } from "../src/transport/flow.ts";
@@ -303,12 +303,12 @@ export class SipConnection extends DurableObject<Env> {
   }
 
   /** RPC from another shard: send a request on one of this shard's flows. False: the socket is gone. */
-  async deliver(flow: string, text: string): Promise<boolean> {
+  async deliver(flow: string, text: string | Uint8Array): Promise<boolean> {
     return this.flows.sendHere(flow, text);
   }
 
   /** RPC from another shard: a response to one of this shard's transactions. */
-  async deliverResponse(text: string): Promise<void> {
+  async deliverResponse(text: string | Uint8Array): Promise<void> {
     const parsed = parseMessage(text);
     if (parsed.ok && parsed.message.kind === "response") this.services.tm.receiveResponse(parsed.message);
   }
@@ -321,7 +321,7 @@ export class SipConnection extends DurableObject<Env> {
   private sendRequest(request: SipRequest, target: Target): boolean {
     const flow = target.flow;
     if (flow === undefined) return target.dst !== undefined && this.bridges.send(target.dst, request, target.bridge);
-    const text = serialize(request);
+    const text = wireOf(request); // a message from a binary frame goes on as its bytes
     void this.flows.send(flow, text).then(async (sent) => {
       if (sent) return;
       const next = target.successor === undefined ? undefined : await this.flows.successor(flow, target.successor).catch(() => undefined);
@@ -353,7 +353,7 @@ export class SipConnection extends DurableObject<Env> {
       this.log.debug("response dropped: not a branch of this deployment", { branch });
       return;
     }
-    await shardOf(this.env.SIP_CONNECTION, owner).deliverResponse(serialize(response));
+    await shardOf(this.env.SIP_CONNECTION, owner).deliverResponse(wireOf(response));
   }
 
   /** Kamailio `handle_lost_tcp`: the bindings of a flow whose socket closed are removed. */

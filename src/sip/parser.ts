@@ -16,7 +16,7 @@
  *   (the frame delimits it); a header line cut short is a "Truncated message".
  */
 import { parseCSeq } from "./cseq.ts";
-import { HeaderLine, HeaderList, displayName, headerKey, isCallId, isToken, isWsp, knownName } from "./headers.ts";
+import { HeaderLine, HeaderList, displayName, isCallId, isToken } from "./headers.ts";
 import {
   SipRequest,
   SipResponse,
@@ -30,6 +30,7 @@ import { parseNameAddr, type NameAddr } from "./name-addr.ts";
 import { bytesToByteString, cutBody } from "./serializer.ts";
 import { parseRequestUri } from "./uri.ts";
 import { parseVia, type Via } from "./via.ts";
+import { HeaderScan } from "./header-scan.ts";
 
 export type MessageKind = "request" | "response" | "unknown";
 
@@ -49,8 +50,19 @@ export type ParseResult = { ok: true; message: SipMessage } | ParseFailure;
 const CR = 0x0d;
 const LF = 0x0a;
 
-/** Parses one SIP message: a text frame as a string, a binary frame as its bytes. */
-export function parseMessage(data: string | Uint8Array): ParseResult {
+/** A message's start line and header section, read and validated; the body not yet touched. */
+interface Head {
+  text: string;
+  encoding: Encoding;
+  startLine: string;
+  start: Exclude<ReturnType<typeof parseStartLine>, { error: string }>;
+  scan: HeaderScan;
+  fields: Fields;
+  ruri: ReturnType<typeof parseRequestUri> | undefined;
+}
+
+/** The start line and every header the proxy needs, checked; a failure says why (400/505). */
+function readHead(data: string | Uint8Array): Head | ParseFailure {
   const encoding: Encoding = typeof data === "string" ? "text" : "binary";
   const text = typeof data === "string" ? data : bytesToByteString(data);
   let pos = 0;
@@ -76,7 +88,15 @@ export function parseMessage(data: string | Uint8Array): ParseResult {
   if (ruri?.ok === false) return failure("request", 400, "Bad Request-URI", scan.lines, method);
   const fields = validateHeaders(scan, method);
   if (typeof fields === "string") return failure(start.kind, 400, fields, scan.lines, method);
+  return { text, encoding, startLine, start, scan, fields, ruri };
+}
 
+/** Parses one SIP message: a text frame as a string, a binary frame as its bytes. */
+export function parseMessage(data: string | Uint8Array): ParseResult {
+  const head = readHead(data);
+  if ("ok" in head) return head;
+  const { text, encoding, startLine, start, scan, fields, ruri } = head;
+  const method = start.kind === "request" ? start.method : undefined;
   let body = scan.bodyStart >= text.length ? "" : text.slice(scan.bodyStart);
   let bodyBytes: number | undefined;
   if (fields.contentLength !== undefined) {
@@ -106,22 +126,15 @@ export function parseMessage(data: string | Uint8Array): ParseResult {
 }
 
 /**
- * A message of `size` bytes that is too big to handle (Kamailio's `$ml >= 65535` check, 513):
- * only the start line and the header lines are read, never the body, so that an oversized
- * message costs no more than answering it does. The result is a failure with the headers a
- * 513 needs (createErrorResponse), or a response that is simply dropped.
+ * A message too big to handle (Kamailio's `$ml >= 65535` check, 513): the start line and the
+ * header section are read and checked as for any message, the body never, so an oversized
+ * message costs no more than answering it does. A message with a broken header gets that 400
+ * instead (a 513 needs valid Via, From, To, Call-ID and CSeq to be addressed).
  */
 export function parseOversized(data: string | Uint8Array, reason = "Message too big"): ParseFailure {
-  const text = typeof data === "string" ? data : bytesToByteString(data.subarray(0, Math.min(data.length, 65536)));
-  let pos = 0;
-  while (pos < text.length && (text.charCodeAt(pos) === CR || text.charCodeAt(pos) === LF)) pos++;
-  let eol = text.indexOf("\n", pos);
-  if (eol === -1) eol = text.length;
-  const lineEnd = eol > pos && text.charCodeAt(eol - 1) === CR ? eol - 1 : eol;
-  const start = parseStartLine(text.slice(pos, lineEnd));
-  if ("error" in start) return failure(start.kind, 513, reason, undefined, start.method);
-  const scan = new HeaderScan();
-  scan.run(text, eol + 1);
+  const head = readHead(data);
+  if ("ok" in head) return head;
+  const { start, scan } = head;
   return failure(start.kind, 513, reason, scan.lines, start.kind === "request" ? start.method : undefined);
 }
 
@@ -222,145 +235,7 @@ function isDigits(text: string, from: number, to: number): boolean {
   return true;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Header section (RFC 3261 §7.3)
 
-class HeaderScan {
-  readonly lines: HeaderLine[] = [];
-  /** Offset of the body; -1 when the empty line ending the headers never came. */
-  bodyStart = -1;
-  /** The first framing error. */
-  error: string | undefined = undefined;
-  /** The first line of each header that must appear once. */
-  from: HeaderLine | undefined = undefined;
-  to: HeaderLine | undefined = undefined;
-  callId: HeaderLine | undefined = undefined;
-  cseq: HeaderLine | undefined = undefined;
-  maxForwards: HeaderLine | undefined = undefined;
-  contentLength: HeaderLine | undefined = undefined;
-  hasVia = false;
-  /** The first singleton header seen twice with different values. */
-  duplicate: string | undefined = undefined;
-  private nextCr = -1;
-
-  run(text: string, from: number): void {
-    const len = text.length;
-    if (from > len) return; // the start line itself was not terminated
-    let p = from;
-    while (p < len) {
-      let nl = text.indexOf("\n", p);
-      if (nl === -1) return; // the header section never ended: truncated
-      let end = nl > p && text.charCodeAt(nl - 1) === CR ? nl - 1 : nl;
-      if (end === p) {
-        this.bodyStart = nl + 1;
-        return;
-      }
-      // RFC 3261 §7.3.1 folding: a line starting with SP or HTAB continues the previous line.
-      let folded = false;
-      while (nl + 1 < len && isWsp(text.charCodeAt(nl + 1))) {
-        const next = text.indexOf("\n", nl + 1);
-        if (next === -1) return;
-        folded = true;
-        nl = next;
-        end = text.charCodeAt(nl - 1) === CR ? nl - 1 : nl;
-      }
-      if (!this.checkCarriageReturns(text, p, end) || isWsp(text.charCodeAt(p))) {
-        this.error ??= "Malformed header line";
-      } else {
-        this.addLine(text, p, end, folded);
-      }
-      p = nl + 1;
-    }
-    // The data ended right after a complete header line: the WebSocket message boundary ends
-    // the message, so read the missing empty line as there (RFC 4475 baddn.dat ends this way).
-    this.bodyStart = len;
-  }
-
-  /** Every CR inside a line must start a CRLF fold; a lone CR could split the header downstream. */
-  private checkCarriageReturns(text: string, from: number, end: number): boolean {
-    if (this.nextCr < from) {
-      this.nextCr = text.indexOf("\r", from);
-      if (this.nextCr === -1) this.nextCr = text.length;
-    }
-    while (this.nextCr < end) {
-      if (text.charCodeAt(this.nextCr + 1) !== LF) return false;
-      this.nextCr = text.indexOf("\r", this.nextCr + 1);
-      if (this.nextCr === -1) this.nextCr = text.length;
-    }
-    return true;
-  }
-
-  private addLine(text: string, start: number, end: number, folded: boolean): void {
-    const colon = text.indexOf(":", start);
-    if (colon === -1 || colon >= end) {
-      this.error ??= "Malformed header line";
-      return;
-    }
-    let nameEnd = colon;
-    while (nameEnd > start && isWsp(text.charCodeAt(nameEnd - 1))) nameEnd--;
-    const known = knownName(text, start, nameEnd);
-    const name = known?.name ?? text.slice(start, nameEnd);
-    const key = known?.key ?? headerKey(name);
-    if (key === undefined) {
-      this.error ??= "Malformed header line";
-      return;
-    }
-    const value = folded ? unfold(text, colon + 1, end) : trimmed(text, colon + 1, end);
-    const line = new HeaderLine(name, key, value, text.slice(start, end));
-    this.lines.push(line);
-    switch (key) {
-      case "via":
-        this.hasVia = true;
-        break;
-      case "from":
-        this.from = this.single(this.from, line);
-        break;
-      case "to":
-        this.to = this.single(this.to, line);
-        break;
-      case "call-id":
-        this.callId = this.single(this.callId, line);
-        break;
-      case "cseq":
-        this.cseq = this.single(this.cseq, line);
-        break;
-      case "max-forwards":
-        this.maxForwards = this.single(this.maxForwards, line);
-        break;
-      case "content-length":
-        this.contentLength = this.single(this.contentLength, line);
-        break;
-    }
-  }
-
-  /** RFC 3261 §7.3.1: only list headers may appear more than once; identical repeats are harmless. */
-  private single(earlier: HeaderLine | undefined, line: HeaderLine): HeaderLine {
-    if (earlier === undefined) return line;
-    if (earlier.value !== line.value) this.duplicate ??= line.key;
-    return earlier;
-  }
-}
-
-function trimmed(text: string, from: number, to: number): string {
-  while (from < to && isWsp(text.charCodeAt(from))) from++;
-  while (to > from && isWsp(text.charCodeAt(to - 1))) to--;
-  return text.slice(from, to);
-}
-
-/** LWS = [*WSP CRLF] 1*WSP is equivalent to one SP (RFC 3261 §7.3.1). */
-function unfold(text: string, from: number, end: number): string {
-  let out = "";
-  let segment = from;
-  for (;;) {
-    const nl = text.indexOf("\n", segment);
-    const last = nl === -1 || nl >= end;
-    const segmentEnd = last ? end : text.charCodeAt(nl - 1) === CR ? nl - 1 : nl;
-    const piece = trimmed(text, segment, segmentEnd);
-    if (piece.length > 0) out = out.length === 0 ? piece : `${out} ${piece}`;
-    if (last) return out;
-    segment = nl + 1;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The headers every hop needs

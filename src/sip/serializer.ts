@@ -33,6 +33,15 @@ export function serialize(msg: SipMessage): string {
   return out + "\r\n" + msg.body;
 }
 
+/**
+ * What goes on the wire for a message, in its own kind of WebSocket frame (RFC 7118 §5): a
+ * string for a text message, the bytes for a binary one. A binary message's `serialize` is a
+ * byte-string, which sent as text would have every byte above 0x7F re-encoded as UTF-8.
+ */
+export function wireOf(msg: SipMessage): string | Uint8Array {
+  return msg.encoding === "binary" ? serializeBytes(msg) : serialize(msg);
+}
+
 /** The exact bytes to send (a binary message gives back the bytes it was parsed from). */
 export function serializeBytes(msg: SipMessage): Uint8Array {
   const text = serialize(msg);

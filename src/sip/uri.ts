@@ -94,6 +94,21 @@ export function parseRequestUri(text: string): Parsed<Uri> {
   return parsed;
 }
 
+/**
+ * A target URI made fit for a Request-URI. RFC 3261 §16.6 item 2: "If the URI contains any
+ * parameters not allowed in a Request-URI, they MUST be removed" (§19.1.1 table 1: headers and
+ * the method parameter). A registered Contact may carry both, and a proxy must never turn them
+ * into a Request-URI that its next hop (or this edge) refuses, or into real header fields.
+ */
+export function requestUriFor(target: string): string {
+  if (!target.includes("?") && !/;method[=;]|;method$/i.test(target)) return target;
+  const parsed = parseUri(target);
+  if (!parsed.ok || !isSipUri(parsed.value)) return target;
+  const params = new Map(parsed.value.params);
+  params.delete("method");
+  return formatUri({ ...parsed.value, params, headers: new Map() });
+}
+
 /** scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ); returns the index of its ":" or -1. */
 function schemeEnd(text: string): number {
   const c0 = text.charCodeAt(0);

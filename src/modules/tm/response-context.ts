@@ -5,6 +5,7 @@
  */
 import type { SipRequest, SipResponse } from "../../sip/message.ts";
 import { createResponse } from "../../sip/response.ts";
+import { requestUriFor } from "../../sip/uri.ts";
 import type { TransactionSnapshot } from "../../sip/transactions/base.ts";
 import { InviteClientTransaction, NonInviteClientTransaction, type AnyClientTransaction, type ClientTransactionUser } from "../../sip/transactions/client.ts";
 import { createCancel } from "../../sip/transactions/requests.ts";
@@ -197,7 +198,7 @@ export class ResponseContext implements FailureHost {
   private addBranch(target: Target): void {
     const index = this.branches.length;
     const request = this.request.clone();
-    request.uri = target.uri;
+    request.uri = requestUriFor(target.uri);
     const path = target.path ?? [];
     for (let i = path.length - 1; i >= 0; i--) request.headers.prepend("Route", path[i] as string);
     const sentBy = this.deps.viaFor(target);
@@ -264,7 +265,11 @@ export class ResponseContext implements FailureHost {
       branch.status = response.status;
       branch.response = response;
     }
-    if (this.finalSent && !this.isInvite) return;
+    if (this.finalSent && !this.isInvite) {
+      // Not forwarded, but the branch is final now: it may have been the last one running.
+      this.checkCompletion();
+      return;
+    }
     response.headers.removeFirstValue("via");
     if (firstOnBranch && this.isInvite) this.answeredRoute?.(branch.request, response, branch.target);
     // §16.7 item 9: "If the server transaction is no longer available to handle the

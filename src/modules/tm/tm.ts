@@ -4,6 +4,7 @@
  */
 import type { SipRequest, SipResponse } from "../../sip/message.ts";
 import { createResponse } from "../../sip/response.ts";
+import { requestUriFor } from "../../sip/uri.ts";
 import { TIMER_C, systemClock, timersFor } from "../../sip/timers.ts";
 import type { Send } from "../../sip/transactions/base.ts";
 import { InviteServerTransaction, NonInviteServerTransaction, type AnyServerTransaction } from "../../sip/transactions/server.ts";
@@ -220,7 +221,7 @@ export class Tm {
   private forwardStateless(request: SipRequest, targets: Target[] | undefined): RelayResult {
     const target = targets?.[0] ?? { uri: request.uri };
     const copy = request.clone();
-    copy.uri = target.uri;
+    copy.uri = requestUriFor(target.uri);
     const path = target.path ?? [];
     for (let i = path.length - 1; i >= 0; i--) copy.headers.prepend("Route", path[i] as string);
     const sentBy = this.deps.viaFor(target);
