@@ -62,6 +62,8 @@ export interface DeploymentOptions {
   stateDir?: string;
   ca?: TestCa;
   port?: number;
+  /** More bridge flags (e.g. `--dns` for a resolver of the test's own). */
+  bridgeArgs?: string[];
 }
 
 export function defaultDispatcherList(): string {
@@ -89,7 +91,7 @@ export async function startDeployment(options: DeploymentOptions = {}): Promise<
     vars: { SIP_DOMAIN: DOMAIN, SIP_ALIASES: "", LOG_LEVEL: "warn", ADMIN_TOKEN, ...options.vars },
     bridge: {
       listen: BRIDGE,
-      extraArgs: ["--advertise", BRIDGE],
+      extraArgs: ["--advertise", BRIDGE, ...(options.bridgeArgs ?? [])],
       env: { NODE_EXTRA_CA_CERTS: ca.certPath },
     },
   });
@@ -109,15 +111,18 @@ export async function admin(dep: Deployment, route: string, init: RequestInit = 
   return (await dep.mf.dispatchFetch(`http://127.0.0.1/admin${route}`, { ...init, headers } as never)) as unknown as Response;
 }
 
-/** Waits until every destination of `uris` has state `state` (probing took notice), or throws. */
-export async function waitForDestinations(dep: Deployment, uris: readonly string[], state: "active" | "inactive", ms = 10_000): Promise<void> {
+/**
+ * Waits until every destination of `uris` is usable ("active") or not ("down": inactive, or
+ * inactive and probing, Kamailio's IP), as probing and ds_mark_dst leave them; or throws.
+ */
+export async function waitForDestinations(dep: Deployment, uris: readonly string[], state: "active" | "down", ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   let seen = "";
   while (Date.now() < deadline) {
     const body = (await (await admin(dep, "/dispatcher")).json()) as { sets: { destinations: { uri: string; state: string }[] }[] };
     const states = new Map(body.sets.flatMap((s) => s.destinations.map((d) => [d.uri, d.state] as const)));
     seen = JSON.stringify(Object.fromEntries(states));
-    if (uris.every((u) => states.get(u) === state)) return;
+    if (uris.every((u) => (state === "active" ? states.get(u) === "active" : ["inactive", "probing"].includes(states.get(u) ?? "")))) return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`destinations ${uris.join(", ")} not ${state} within ${ms} ms: ${seen}`);
