@@ -220,6 +220,9 @@ describe("a deployment: a carrier calls WebSocket users", () => {
   it("addressed to the bridge's own address, the call reaches the user; the carrier hangs up", async () => {
     const { uac, session } = await carrierCall("uac-call-user.xml", BRIDGE);
     try {
+      // RFC 7118 §5: the proxy's Via toward a client that connected over TLS says WSS.
+      const invite = callee.trace.requests("<", "INVITE").at(-1)?.text ?? "";
+      expect(invite).toMatch(new RegExp(`^Via: SIP/2\\.0/WSS ${DOMAIN.replace(/\./g, "\\.")};branch=z9hG4bK-se-`, "m"));
       await sessionEvent(session, "ended", STEP_MS, callee.trace);
       expect(await within(uac.exited, STEP_MS, "sipp UAC exit", callee.trace)).toBe(0);
       expect(callee.trace.requests("<", "ACK").length).toBeGreaterThan(0);
