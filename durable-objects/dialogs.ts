@@ -7,6 +7,8 @@ import type { Alarms } from "./alarms.ts";
 const PREFIX = "dlg:";
 /** Kamailio dialog `default_timeout` (12 h): a record whose BYE was never seen is dropped then. */
 export const MAX_DIALOG_AGE_MS = 12 * 3600_000;
+/** How long past the timeout a BYE waits for a bridge link before the record is given up. */
+const MAX_BYE_DELAY_MS = 10 * 60_000;
 /** Calls a shard tracks at most; beyond, new calls are not tracked (and say so in the log). */
 const MAX_DIALOGS = 100_000;
 
@@ -109,9 +111,16 @@ export class DialogStore implements DialogService {
       return;
     }
     if (now - dialog.lostAt < this.deps.timeoutMs) return;
+    // No bridge link yet (a restarted edge waits for its bridges to dial in): the next poll tries again.
     const via = this.deps.bridgeVia(dialog.bridge);
-    const sent = via !== undefined && this.deps.send(dialog.dst, byeOf(dialog, via, `z9hG4bK-dlg-${crypto.randomUUID()}`), via.bridge);
-    this.deps.log.info("call ended toward the gateway: its WebSocket side is gone", { callId: dialog.callId, gateway: dialog.dst, sent, goneMs: now - dialog.lostAt });
+    if (via === undefined || !this.deps.send(dialog.dst, byeOf(dialog, via, `z9hG4bK-dlg-${crypto.randomUUID()}`), via.bridge)) {
+      if (now - dialog.lostAt > this.deps.timeoutMs + MAX_BYE_DELAY_MS) {
+        this.deps.log.warn("call record dropped: no bridge link to send its BYE", { callId: dialog.callId, gateway: dialog.dst });
+        this.ended(dialog.callId, this.deps.shard);
+      }
+      return;
+    }
+    this.deps.log.info("call ended toward the gateway: its WebSocket side is gone", { callId: dialog.callId, gateway: dialog.dst, goneMs: now - dialog.lostAt });
     this.ended(dialog.callId, this.deps.shard);
   }
 

@@ -51,6 +51,11 @@ export type Deployment = Awaited<ReturnType<typeof startStack>> & {
   stateDir: string;
   /** Stops the stack and removes its state. */
   destroy(): Promise<void>;
+  /**
+   * A deploy: the edge stops (every WebSocket drops, every object restarts) and starts again on
+   * the same address with the same state and secrets; the bridge process keeps running and dials in again.
+   */
+  restartEdge(): Promise<void>;
 };
 
 export interface DeploymentOptions {
@@ -95,14 +100,27 @@ export async function startDeployment(options: DeploymentOptions = {}): Promise<
       env: { NODE_EXTRA_CA_CERTS: ca.certPath },
     },
   });
-  return Object.assign(stack, {
+  const vars = { SIP_DOMAIN: DOMAIN, SIP_ALIASES: "", LOG_LEVEL: "warn", ADMIN_TOKEN, ...options.vars, BRIDGE_SECRET: stack.bridgeSecret };
+  const deployment: Deployment = Object.assign(stack, {
     ca,
     stateDir,
     async destroy() {
-      await stack.stop();
+      await deployment.stop();
       if (options.stateDir === undefined) await rm(stateDir, { recursive: true, force: true });
     },
+    async restartEdge() {
+      await deployment.mf.dispose();
+      const port = Number(new URL(deployment.url).port);
+      const edge = await startStack({ host: EDGE_HOST, port, stateDir, build: false, tls: { key: ca.key, cert: ca.cert }, dispatcherList: listPath, vars });
+      deployment.mf = edge.mf;
+      const bridge = deployment.bridge;
+      deployment.stop = async () => {
+        await bridge?.stop();
+        await edge.mf.dispose();
+      };
+    },
   });
+  return deployment;
 }
 
 /** An admin API call through Miniflare's own local socket (no TLS trust needed in the test process). */
