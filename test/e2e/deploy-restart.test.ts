@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DOMAIN, GATEWAYS, NUMBER, clientAddress, gatewayUri, startDeployment, waitForDestinations, type Deployment } from "../helpers/deployment.ts";
-import { SipUa, header, parseMessage, type SipMessage } from "../helpers/sip-ua.ts";
+import { DOMAIN, GATEWAYS, NUMBER, clientAddress, gatewayReceived, gatewayUri, startDeployment, waitForDestinations, type Deployment } from "../helpers/deployment.ts";
+import { SipUa, header, type SipMessage } from "../helpers/sip-ua.ts";
 import { Sipp, hangUp } from "../helpers/sipp.ts";
 
 // Every deploy drops every socket and restarts every object (issue 8 §2): an answered gateway
@@ -40,15 +40,6 @@ async function reconnect(user: string, instance: string): Promise<SipUa> {
   }
 }
 
-/** What the gateways received in `callId`, once `n` messages have or `ms` passed. */
-async function atGateway(callId: string, n: number, ms: number): Promise<SipMessage[]> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const all = (await Promise.all(gateways.map((g) => g.messages()))).flat().filter((m) => m.callId === callId && m.dir === "received");
-    if (all.length >= n || Date.now() > deadline) return all.map((m) => parseMessage(m.text));
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe("a deploy in the middle of gateway calls", () => {
   it("the call of a client that never comes back gets a BYE toward the gateway; the call of one that does lives on", async () => {
@@ -70,7 +61,7 @@ describe("a deploy in the middle of gateway calls", () => {
     expect((await again.register()).response.status).toBe(200);
 
     // The lost call: a BYE from the edge (with its Reason) after the timeout, once a bridge link is back.
-    const toLost = await atGateway(lostId, 3, DIALOG_FLOW_TIMEOUT * 1000 + 15_000);
+    const toLost = await gatewayReceived(gateways, lostId, 3, DIALOG_FLOW_TIMEOUT * 1000 + 15_000);
     const bye = toLost.find((m) => m.method === "BYE");
     expect(bye, toLost.map((m) => m.raw).join("\n")).toBeDefined();
     expect(header(bye as SipMessage, "reason")).toMatch(/^SIP;cause=480/);
@@ -78,7 +69,7 @@ describe("a deploy in the middle of gateway calls", () => {
 
     // The kept call: no BYE of the edge's; the client's own BYE, from its new flow, is answered.
     expect((await hangUp(again, kept.response, kept.cseq)).status).toBe(200);
-    const toKept = (await atGateway(keptId, 3, 3000)).filter((m) => m.method === "BYE");
+    const toKept = (await gatewayReceived(gateways, keptId, 3, 3000)).filter((m) => m.method === "BYE");
     expect(toKept.map((m) => header(m, "reason"))).toEqual([undefined]);
     await again.close();
   }, 60_000);

@@ -1,7 +1,7 @@
 import dgram from "node:dgram";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BRIDGE_HOST, DOMAIN, GATEWAYS, NUMBER, clientAddress, gatewayUri, startDeployment, waitForDestinations, type Deployment } from "../helpers/deployment.ts";
+import { BRIDGE_HOST, DOMAIN, GATEWAYS, NUMBER, clientAddress, gatewayReceived, gatewayUri, startDeployment, waitForDestinations, type Deployment } from "../helpers/deployment.ts";
 import { SipUa, header, parseMessage, type SipMessage } from "../helpers/sip-ua.ts";
 import { Sipp, hangUp } from "../helpers/sipp.ts";
 import { callerRouteSet, contactUri, respond } from "../helpers/uas.ts";
@@ -235,15 +235,6 @@ describe(`a gateway call whose WebSocket side is gone for DIALOG_FLOW_TIMEOUT ($
     await waitForDestinations(dep, GATEWAYS.map(gatewayUri), "active");
   });
 
-  /** Messages the gateways received in `callId`, once `n` have arrived or `ms` passed. */
-  async function atGateway(callId: string, n: number, ms: number): Promise<SipMessage[]> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const all = (await Promise.all(gateways.map((g) => g.messages()))).flat().filter((m) => m.callId === callId && m.dir === "received");
-      if (all.length >= n || Date.now() > deadline) return all.map((m) => parseMessage(m.text));
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 
   it("is ended toward the gateway with a BYE the gateway answers", async () => {
     const alice = await ua("user0521", { instance: `urn:uuid:${crypto.randomUUID()}`, regId: 1 });
@@ -254,7 +245,7 @@ describe(`a gateway call whose WebSocket side is gone for DIALOG_FLOW_TIMEOUT ($
     await alice.terminate();
     const gone = Date.now();
     // Polled every timeout/10 (at least 250 ms): the BYE comes within the timeout and two polls.
-    const received = await atGateway(callId, 2, DIALOG_FLOW_TIMEOUT * 1000 + 3000);
+    const received = await gatewayReceived(gateways, callId, 2, DIALOG_FLOW_TIMEOUT * 1000 + 3000);
     const bye = received.find((m) => m.method === "BYE");
     expect(bye, received.map((m) => m.raw).join("\n")).toBeDefined();
     expect(header(bye as SipMessage, "reason")).toMatch(/^SIP;cause=480/);
@@ -275,7 +266,7 @@ describe(`a gateway call whose WebSocket side is gone for DIALOG_FLOW_TIMEOUT ($
     // Longer than the timeout: the edge must have followed the call to the new flow.
     await new Promise((r) => setTimeout(r, DIALOG_FLOW_TIMEOUT * 1000 + 1500));
     expect((await hangUp(again, placed.response, placed.cseq)).status).toBe(200);
-    const byes = (await atGateway(callId, 3, 2000)).filter((m) => m.method === "BYE");
+    const byes = (await gatewayReceived(gateways, callId, 3, 2000)).filter((m) => m.method === "BYE");
     expect(byes.map((b) => header(b, "reason"))).toEqual([undefined]);
     await again.close();
   });

@@ -8,6 +8,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { startStack } from "../../scripts/stack.mjs";
+import { parseMessage, type SipMessage } from "./sip-ua.ts";
+import type { Sipp } from "./sipp.ts";
 
 export const DOMAIN = "sip.example.test";
 /** The edge's own address (Cloudflare's anycast address in production). */
@@ -147,3 +149,13 @@ export async function waitForDestinations(dep: Deployment, uris: readonly string
 }
 
 export const gatewayUri = (ip: string): string => `sip:${ip}:5060`;
+
+/** What `gateways` (sipp) received in the call `callId`, parsed, once `n` messages arrived or `ms` passed. */
+export async function gatewayReceived(gateways: readonly Sipp[], callId: string, n: number, ms: number): Promise<SipMessage[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const all = (await Promise.all(gateways.map((g) => g.messages()))).flat().filter((m) => m.callId === callId && m.dir === "received");
+    if (all.length >= n || Date.now() > deadline) return all.map((m) => parseMessage(m.text));
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
