@@ -38,7 +38,7 @@ export class BridgeLinks {
     const attachment: BridgeAttachment = { kind: "bridge", bridge, connectedAt: Date.now() };
     this.ctx.acceptWebSocket(pair[1], ["bridge", `bridge:${bridge}`]);
     pair[1].serializeAttachment(attachment);
-    this.log.info("bridge link up", { bridge });
+    this.log.debug("bridge link up", { bridge });
     return new Response(null, { status: 101, webSocket: pair[0], headers: { "Sec-WebSocket-Protocol": BRIDGE_SUBPROTOCOL } });
   }
 

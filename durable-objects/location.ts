@@ -1,5 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../src/env.ts";
+import { configFor } from "../src/config.ts";
+import { createLogger } from "../src/log.ts";
+import { LocationIndex } from "./location-index.ts";
 import {
   createRegistrar,
   expireBindings,
@@ -136,9 +139,12 @@ export class Location extends DurableObject<Env> {
   private alarmAt: number | undefined;
   private readonly registrars = new Map<string, Registrar>();
   private schemaReady: boolean;
+  /** The D1 index `ul dump` and the dashboard read (written on change only). */
+  private readonly index: LocationIndex;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.index = new LocationIndex({ db: env.DB, log: createLogger(configFor(env).logLevel), waitUntil: (p) => ctx.waitUntil(p), keyOf });
     this.sql = ctx.storage.sql;
     // An AOR that never registered (a lookup for an unknown user) gets no tables: creating them
     // would be a write per scanner request.
@@ -261,6 +267,7 @@ export class Location extends DurableObject<Env> {
     if (changed) {
       this.currentVersion++;
       this.notifyShards([...this.stored.values(), ...this.bindingList]);
+      if (this.aor !== undefined) this.index.changed(this.aor, [...this.stored.values()], this.bindingList, this.currentVersion, now);
     }
     if (!this.schemaReady) this.migrate();
     this.ctx.storage.transactionSync(() => {

@@ -26,6 +26,8 @@ import { TransactionStore } from "./transaction-store.ts";
 import { GuardClient, type GuardEvent } from "./guard.ts";
 import { PermissionsLoader } from "../src/modules/permissions/script.ts";
 import { pikeKey } from "../src/modules/pike/index.ts";
+import type { Transport } from "../src/routing/context.ts";
+import { ShardOps, type ShardStatus } from "./shard-ops.ts";
 
 /** What a client socket carries through hibernation (serializeAttachment). */
 interface Attachment {
@@ -45,7 +47,7 @@ interface Connection {
   bridge?: BridgeAttachment;
   attachment: Attachment;
   source: Source;
-  transport: WebSocketTransport;
+  transport: Transport;
 }
 
 /** Headers the Worker uses to hand facts to the object (it strips any inbound copy). */
@@ -72,6 +74,8 @@ export class SipConnection extends DurableObject<Env> {
   /** Pike fast paths and cached bans in front of the Guard objects (issue 5). */
   private readonly guard: GuardClient;
   private readonly permissions: PermissionsLoader;
+  /** Counters, call records and the scrape's view of this shard (shard-ops.ts). */
+  private readonly ops: ShardOps;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -86,8 +90,10 @@ export class SipConnection extends DurableObject<Env> {
     const dispatcher = env.DISPATCHER.get(env.DISPATCHER.idFromName("default"));
     this.guard = new GuardClient(env.GUARD, ctx, this.config.security, this.log);
     this.permissions = new PermissionsLoader(env.DB);
+    this.ops = new ShardOps(ctx, env.DB, this.log, this.shard);
     this.services = {
-      guard: this.guard,
+      guard: this.ops.guard(this.guard),
+      acc: this.ops.acc,
       permissions: this.permissions.load,
       auth: createEdgeAuth(env, this.config, subscribers),
       location: createLocationClient(env, this.config),
@@ -101,6 +107,7 @@ export class SipConnection extends DurableObject<Env> {
         frInvTimer: this.config.tm.frInvTimer,
         log: this.log,
         serverHeader: this.config.serverHeader,
+        events: this.ops.tmEvents,
       }),
       rr: createRr({ listen: Object.assign(this.bridges.listen, { ws: host, wss: host }), isMyself: (target) => isMyself(this.config, target) }),
       routeResponse: (response) => this.routeResponse(response),
@@ -168,6 +175,7 @@ export class SipConnection extends DurableObject<Env> {
       config: this.config,
       log: this.log,
       services: { ...this.services, flowRegistered: (aor) => this.rememberAor(ws, conn, aor) },
+      metrics: this.ops.counter,
     });
     if (this.services.tm.size > 0) this.transactions.watch();
   }
@@ -190,6 +198,16 @@ export class SipConnection extends DurableObject<Env> {
   /** Number of client sockets this shard holds (admin, tests). */
   async connectionCount(): Promise<number> {
     return this.ctx.getWebSockets().length;
+  }
+
+  /** RPC from the metrics scrape, the admin API and the dashboard (src/metrics/scrape.ts). */
+  async status(): Promise<ShardStatus> {
+    return this.ops.status(this.services.tm, this.guard.known());
+  }
+
+  /** RPC (tests, admin): write the buffered call records now. */
+  async flushAcc(): Promise<void> {
+    await this.ops.flushAcc();
   }
 
   /** RPC from a Guard: a ban (close the address's sockets), a watch, a count; or a permissions reload. */
@@ -221,7 +239,7 @@ export class SipConnection extends DurableObject<Env> {
     switch (frame.kind) {
       case "hello":
         this.bridges.hello(ws, attachment, frame.advertise);
-        this.log.info("bridge hello", { bridge: frame.bridge, advertise: frame.advertise });
+        this.log.debug("bridge hello", { bridge: frame.bridge, advertise: frame.advertise });
         return;
       case "control":
         this.log.info("bridge control frame", { bridge: attachment.bridge, type: frame.type, ...frame.body });
@@ -233,10 +251,11 @@ export class SipConnection extends DurableObject<Env> {
         await processMessage(defaultScript, {
           data: frame.message,
           source: { transport: "udp", ip: frame.ip, port: frame.port, bridge: attachment.bridge },
-          transport: new BridgeTransport(ws, frame.address),
+          transport: this.ops.transport(new BridgeTransport(ws, frame.address)),
           config: this.config,
           log: this.log,
           services: this.services,
+          metrics: this.ops.counter,
         });
     }
   }
@@ -349,7 +368,7 @@ export class SipConnection extends DurableObject<Env> {
       conn = {
         attachment,
         source: { transport: attachment.transport, ip: attachment.ip, flow: attachment.flow },
-        transport: new WebSocketTransport(ws),
+        transport: this.ops.transport(new WebSocketTransport(ws)),
       };
       this.connections.set(ws, conn);
     }

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { admin } from "./admin/index.ts";
+import { metrics } from "./metrics/route.ts";
 import { bearerAuth } from "./admin/auth.ts";
 import { BRIDGE_SUBPROTOCOL } from "./transport/bridge.ts";
 import { configFor } from "./config.ts";
@@ -64,5 +65,6 @@ app.get("/bridge", bridgeAuth, async (c) => {
 });
 
 app.route("/admin", admin);
+app.route("/metrics", metrics);
 
 export default app;

@@ -16,6 +16,7 @@ import type { AuthFailure } from "../modules/auth/index.ts";
 import { HtableScript } from "../modules/htable/script.ts";
 import { PermissionsScript, type PermissionsSource } from "../modules/permissions/script.ts";
 import { PikeScript, type GuardService } from "../modules/pike/script.ts";
+import { AccScript, type Acc } from "../modules/acc/index.ts";
 
 /** Where a message came from. `flow` names the connection (RFC 5626 flow) it arrived on. */
 export interface Source {
@@ -62,6 +63,8 @@ export interface Services {
   guard?: GuardService;
   /** The permissions (address, trusted), compiled once, reloadable. */
   permissions?: PermissionsSource;
+  /** Call records (Kamailio acc) of the owning object. */
+  acc?: Acc;
 }
 
 /** What every route kind can see. */
@@ -92,6 +95,9 @@ export class RequestContext implements BaseContext {
   #tm?: TmRequest;
   #rr?: RrScript;
   #dispatcher?: DispatcherScript;
+  #acc?: AccScript;
+  /** The last stateless reply sent (`sl_send_reply`); acc records a request answered so. */
+  lastReply: SipResponse | undefined;
   /** Set by the script once the caller has authenticated (Kamailio scripts keep a flag). */
   authenticated = false;
   /** Set by the script for a trusted source (a gateway of the dispatcher list, a trusted address). */
@@ -121,6 +127,7 @@ export class RequestContext implements BaseContext {
   /** Sends a message on the transport the request came from and marks the request handled. */
   reply(response: SipResponse): void {
     this.#handled = true;
+    this.lastReply = response;
     this.transport.send(response);
   }
 
@@ -214,6 +221,11 @@ export class RequestContext implements BaseContext {
 
   get rr(): RrScript {
     return (this.#rr ??= new RrScript(this, need(this.services.rr, "rr")));
+  }
+
+  /** Kamailio acc over this request (`setflag(FLT_ACC)`). */
+  get acc(): AccScript {
+    return (this.#acc ??= new AccScript(this, need(this.services.acc, "acc")));
   }
 }
 

@@ -4,6 +4,7 @@ import type { SipRequest } from "../sip/message.ts";
 import { parseMessage } from "../sip/parser.ts";
 import { createErrorResponse } from "../sip/response.ts";
 import { formatVia } from "../sip/via.ts";
+import type { MessageCounter } from "../metrics/instrument.ts";
 import { ReplyContext, RequestContext, type ReplyRoute, type RequestRoute, type Services, type Source, type Transport } from "./context.ts";
 
 /** A route script: the request route and, optionally, an onreply route. */
@@ -19,6 +20,8 @@ export interface Inbound {
   config: Config;
   log: Logger;
   services?: Services;
+  /** Counts every message read (src/metrics). */
+  metrics?: MessageCounter;
 }
 
 /**
@@ -29,6 +32,7 @@ export interface Inbound {
 export async function processMessage(script: Script, inbound: Inbound): Promise<void> {
   const { config, source, transport } = inbound;
   const parsed = parseMessage(inbound.data);
+  inbound.metrics?.message(parsed);
   if (!parsed.ok) {
     // RFC 3261 §16.3 / §18.1.2: a request that cannot be parsed gets 400 (505 for the version)
     // when enough of it could be read to address a reply; a malformed response is dropped.

@@ -1,5 +1,5 @@
 import type { FailureContext } from "../../routing/context.ts";
-import type { SipMessage, SipRequest } from "../../sip/message.ts";
+import type { SipMessage, SipRequest, SipResponse } from "../../sip/message.ts";
 import type { Clock, Timers } from "../../sip/timers.ts";
 import type { Logger } from "../../log.ts";
 
@@ -130,4 +130,28 @@ export interface TmOptions {
   maxBranches?: number;
   /** Server header on replies tm generates. */
   serverHeader?: string;
+  /** Observers (metrics, acc): told what happened, never asked. */
+  events?: TmEvents;
+}
+
+/** One branch as an observer sees it. */
+export interface BranchView {
+  readonly target: Target;
+  readonly status: number;
+  readonly timedOut: boolean;
+}
+
+/** A transaction as an observer sees it (Kamailio acc reads the same from the transaction cell). */
+export interface TransactionView {
+  readonly request: SipRequest;
+  readonly branches: readonly BranchView[];
+  readonly canceled: boolean;
+}
+
+/** What tm tells its observers (Kamailio: TMCB_RESPONSE_OUT, the timer's branch timeout). */
+export interface TmEvents {
+  /** A branch ended by fr_timer / fr_inv_timer without a final reply. */
+  branchTimeout?(): void;
+  /** The transaction's first final reply went upstream (a 2xx, a t_reply, or the best reply). */
+  finalReply?(transaction: TransactionView, response: SipResponse): void;
 }
