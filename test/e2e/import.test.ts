@@ -69,11 +69,11 @@ describe("the local stack's provisioning", () => {
     expect(r.stderr).toContain("version:2: table_version: not an integer");
   });
 
-  it("exits 3 with a clear message when the token is wrong", async () => {
+  it("exits 4 with a clear message when the token is wrong", async () => {
     const file = path.join(workDir, "aliases");
     await writeFile(file, "username(str) contact(str)\nsupport:sip\\:alice@localhost\n");
     const r = await cli(["import", file, "--url", stack.url], "not-the-token");
-    expect(r.code).toBe(3);
+    expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/refused the token/);
   });
 
