@@ -37,9 +37,9 @@ export class Sipp {
     return new Sipp(spawn("sipp", ["-trace_msg", "-message_file", messageFile, ...args], { stdio: ["ignore", "pipe", "pipe"] }), messageFile);
   }
 
-  /** A UAS on 127.0.0.1:`port` running test/sipp/`scenario` (OPTIONS keepalives auto-answered). */
-  static uas(port: number, scenario = "uas.xml", extra: string[] = []): Sipp {
-    return Sipp.spawn(["-sf", path.join(ROOT, "test/sipp", scenario), "-i", "127.0.0.1", "-p", String(port), "-aa", "-nostdin", "-buff_size", "4194304", ...extra]);
+  /** A UAS on `ip`:`port` running test/sipp/`scenario` (OPTIONS keepalives auto-answered). */
+  static uas(port: number, scenario = "uas.xml", extra: string[] = [], ip = "127.0.0.1"): Sipp {
+    return Sipp.spawn(["-sf", path.join(ROOT, "test/sipp", scenario), "-i", ip, "-p", String(port), "-aa", "-nostdin", "-buff_size", "4194304", ...extra]);
   }
 
   /** A UAC: `sipp -sf scenario target -s service -m calls ...`. */

@@ -182,6 +182,8 @@ export interface PhoneOptions {
   wsUrl: string;
   username: string;
   password: string;
+  /** The SIP domain (default: DOMAIN). */
+  domain?: string;
 }
 
 /** JsSIP's own WebSocketInterface, recording every frame into a trace. */
@@ -220,7 +222,7 @@ export class JssipPhone {
   private sessionWaiters: ((s: RTCSession) => void)[] = [];
 
   private constructor(options: PhoneOptions) {
-    this.aor = `${options.username}@${DOMAIN}`;
+    this.aor = `${options.username}@${options.domain ?? DOMAIN}`;
     this.trace = new SipTrace(`JsSIP ${options.username}`);
     this.ua = new JsSIP.UA({
       sockets: [new TracedJssipSocket(options.wsUrl, this.trace)],
