@@ -42,7 +42,7 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .5
 th{color:var(--muted);font-weight:500}.muted{color:var(--muted)}
 .cards{display:flex;flex-wrap:wrap;gap:.5rem}.card{background:var(--card);padding:.5rem .8rem;border-radius:6px;min-width:8rem}
 .card b{display:block;font-size:1.3rem}.badge{padding:.1rem .5rem;border-radius:10px;font-size:.8rem;color:#fff}
-.badge.active{background:var(--ok)}.badge.inactive,.badge.disabled{background:var(--bad)}.badge.probing,.badge.trying{background:var(--warn)}
+.badge.active{background:var(--ok)}.badge.inactive,.badge.probing,.badge.disabled{background:var(--bad)}.badge.trying{background:var(--warn)}
 button{background:var(--card);color:var(--fg);border:1px solid var(--line);border-radius:4px;padding:.25rem .7rem;cursor:pointer}
 button:hover{border-color:var(--muted)}svg.spark{width:180px;height:28px}svg.spark polyline{fill:none;stroke:#58a6ff;stroke-width:1.5}
 svg.spark circle{fill:var(--bad)}#toast{position:fixed;bottom:1rem;right:1rem;background:var(--card);padding:.5rem 1rem;border-radius:6px;display:none}
@@ -103,9 +103,11 @@ function render(s) {
     ["bridge links", Object.entries(st.bridgeLinks).map(([b, n]) => b + " " + n + "/" + st.shards).join(", ") || "none"],
   ];
   $("#counters").replaceChildren(...cards.map(([k, v]) => el("div", { class: "card", "data-counter": k }, el("b", {}, v), k)));
-  fill("#destinations", s.destinations.map((d) => el("tr", { "data-uri": d.uri, "data-state": d.state },
+  // "probing" is down and pinged to come back (Kamailio's IP flags): shown as inactive.
+  const badge = (state) => (state === "probing" ? "inactive · probing" : state);
+  fill("#destinations", s.destinations.map((d) => el("tr", { "data-uri": d.uri, "data-state": d.state, "data-up": d.state === "active" ? 1 : 0 },
     el("td", {}, d.setid), el("td", { title: d.description }, d.uri),
-    el("td", {}, el("span", { class: "badge " + d.state }, d.state), " ", el("span", { class: "muted" }, d.flags)),
+    el("td", {}, el("span", { class: "badge " + d.state }, badge(d.state)), " ", el("span", { class: "muted" }, d.flags)),
     el("td", {}, ms(d.latency.count ? d.latency.ewmaMs : null) + " / " + ms(d.latency.lastMs)),
     el("td", {}, spark(d.history)))));
   const regs = [];

@@ -36,6 +36,24 @@ export async function startTopology(options: { token: string; users: string[]; v
   const gateways = new Map<string, Sipp>();
   for (const ip of GATEWAYS) gateways.set(ip, Sipp.uas(5060, options.scenarios?.[ip] ?? "uas.xml", [], ip));
   const stateDir = await mkdtemp(path.join(tmpdir(), "sipedge-ops-"));
+  const cleanUp = async () => {
+    await Promise.all([...gateways.values()].map((g) => g.stop()));
+    await rm(stateDir, { recursive: true, force: true });
+  };
+  try {
+    return await provision(options, gateways, stateDir, cleanUp);
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+}
+
+async function provision(options: { token: string; users: string[]; vars?: Record<string, string> }, gateways: Map<string, Sipp>, stateDir: string, cleanUp: () => Promise<void>): Promise<Topology> {
+  // A sipp that cannot bind its address (a stale one holds it) exits at once: say so.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  for (const [ip, g] of gateways) {
+    if (g.process.exitCode !== null) throw new Error(`sipp on ${ip}:5060 exited at once (address in use?):\n${g.log}`);
+  }
   const stack = await startStack({
     host: EDGE_HOST,
     port: 0,
@@ -55,11 +73,16 @@ export async function startTopology(options: { token: string; users: string[]; v
       ...options.vars,
     },
   });
-  for (const user of options.users) {
-    await admin(stack, options.token, "POST", "/admin/subscribers", JSON.stringify({ username: user, password: `${user}-pw` }), "application/json");
-  }
   const list = GATEWAYS.map((ip, i) => `1 sip:${ip}:5060 0 0 duid=gw${i}`).join("\n") + "\n";
-  await admin(stack, options.token, "POST", "/admin/import?file=dispatcher.list", list, "text/plain");
+  try {
+    for (const user of options.users) {
+      await admin(stack, options.token, "POST", "/admin/subscribers", JSON.stringify({ username: user, password: `${user}-pw` }), "application/json");
+    }
+    await admin(stack, options.token, "POST", "/admin/import?file=dispatcher.list", list, "text/plain");
+  } catch (error) {
+    await stack.stop();
+    throw error;
+  }
   return {
     stack,
     token: options.token,
@@ -70,8 +93,7 @@ export async function startTopology(options: { token: string; users: string[]; v
     },
     async stop() {
       await stack.stop();
-      await Promise.all([...gateways.values()].map((g) => g.stop()));
-      await rm(stateDir, { recursive: true, force: true });
+      await cleanUp();
     },
   };
 }
