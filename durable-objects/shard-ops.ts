@@ -9,8 +9,10 @@ import { countingTransport, instrumentGuard, messageCounter, type MessageCounter
 import { Acc, AccWriter } from "../src/modules/acc/index.ts";
 import type { GuardService } from "../src/modules/pike/script.ts";
 import type { Tm, TmEvents } from "../src/modules/tm/index.ts";
+import type { LocationStub } from "../src/modules/registrar/location-client.ts";
 import type { Transport } from "../src/routing/context.ts";
 import type { BridgeAttachment } from "./bridge-links.ts";
+import { IndexBatcher } from "./location-index.ts";
 
 /** One shard's view, returned by `SipConnection.status()` on every scrape. */
 export interface ShardStatus {
@@ -26,6 +28,8 @@ export interface ShardStatus {
   transactions: number;
   /** Call records waiting for their D1 batch. */
   accBuffered: number;
+  /** AORs whose changed binding set waits for the registration index's batch. */
+  indexPending: number;
   /** Bans and watched addresses the Guards announced, `[key, until]`. */
   bans: [string, number][];
   watched: [string, number][];
@@ -37,6 +41,7 @@ export class ShardOps {
   readonly acc: Acc;
   readonly tmEvents: TmEvents;
   readonly #accWriter: AccWriter;
+  readonly #index: IndexBatcher;
   readonly #ctx: DurableObjectState;
   readonly #shard: string;
 
@@ -53,6 +58,7 @@ export class ShardOps {
       onError: (error, buffered) => log.warn("acc: D1 write failed, records kept", { error: String(error), buffered }),
     });
     this.acc = new Acc({ sink: this.#accWriter, log, shard });
+    this.#index = new IndexBatcher({ db, log, waitUntil: (p) => ctx.waitUntil(p) });
     this.tmEvents = {
       branchTimeout: () => this.metrics.inc("transactionTimeouts"),
       finalReply: this.acc.events.finalReply,
@@ -67,9 +73,30 @@ export class ShardOps {
     return instrumentGuard(guard, this.metrics);
   }
 
-  /** Writes buffered call records now (tests; the writer flushes by itself within a second). */
-  flushAcc(): Promise<void> {
-    return this.#accWriter.flush();
+  /**
+   * A Location stub whose changes reach the registration index: a REGISTER that changed the
+   * AOR's set, and a closed flow whose bindings went, are batched here (location-index.ts).
+   */
+  indexed(stub: LocationStub, aor: string): LocationStub {
+    const index = this.#index;
+    return {
+      async save(input, config) {
+        const reply = await stub.save(input, config);
+        if (reply.ok && reply.changed === true && reply.bindings !== undefined) index.set(input.aor, reply.version, reply.bindings);
+        return reply;
+      },
+      lookup: () => stub.lookup(),
+      async removeFlow(flow) {
+        const removal = (await stub.removeFlow(flow)) as { removed?: number; version?: number } | undefined;
+        if ((removal?.removed ?? 0) > 0 && removal?.version !== undefined) index.flowGone(aor, removal.version, flow);
+        return removal;
+      },
+    };
+  }
+
+  /** Writes buffered call records and index changes now (tests; both flush by themselves within a second). */
+  async flush(): Promise<void> {
+    await Promise.all([this.#accWriter.flush(), this.#index.flush()]);
   }
 
   status(tm: Tm, known: { bans: [string, number][]; watched: [string, number][] }): ShardStatus {
@@ -101,6 +128,7 @@ export class ShardOps {
       bridgeLinks,
       transactions: tm.size,
       accBuffered: this.#accWriter.buffered,
+      indexPending: this.#index.pending,
       bans: known.bans,
       watched: known.watched,
     };

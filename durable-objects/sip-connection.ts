@@ -96,7 +96,7 @@ export class SipConnection extends DurableObject<Env> {
       acc: this.ops.acc,
       permissions: this.permissions.load,
       auth: createEdgeAuth(env, this.config, subscribers),
-      location: createLocationClient(env, this.config),
+      location: createLocationClient(env, this.config, (stub, aor) => this.ops.indexed(stub, aor)),
       subscriberExists: async (user, domain) => (await subscribers.lookup({ username: user, user, realm: domain })) !== undefined,
       tm: new Tm({
         ownerId: this.shard,
@@ -205,9 +205,9 @@ export class SipConnection extends DurableObject<Env> {
     return this.ops.status(this.services.tm, this.guard.known());
   }
 
-  /** RPC (tests, admin): write the buffered call records now. */
-  async flushAcc(): Promise<void> {
-    await this.ops.flushAcc();
+  /** RPC (tests): write the buffered call records and registration index changes now. */
+  async flush(): Promise<void> {
+    await this.ops.flush();
   }
 
   /** RPC from a Guard: a ban (close the address's sockets), a watch, a count; or a permissions reload. */
@@ -391,7 +391,7 @@ function createEdgeAuth(env: Env, config: Config, subscribers: SubscriberCache):
   });
 }
 
-function createLocationClient(env: Env, config: Config): LocationClient {
+function createLocationClient(env: Env, config: Config, wrap: (stub: LocationStub, aor: string) => LocationStub): LocationClient {
   // RPC's structured clone widens tuples to arrays in the stub's types; the values are the same.
-  return new LocationClient((aor) => locationOf(env.LOCATION, aor) as unknown as LocationStub, createRegistrar(config.registrar));
+  return new LocationClient((aor) => wrap(locationOf(env.LOCATION, aor) as unknown as LocationStub, aor), createRegistrar(config.registrar));
 }

@@ -1,11 +1,15 @@
 -- Operations (issue 13): the registration index and the call records.
 
 -- sipedge: an index of every binding, so `sipedge ul dump` and the dashboard can list AORs
--- (Durable Objects cannot be enumerated). Each Location object rewrites its AOR's rows when its
--- binding set changes (a binding added, re-pointed, removed, expired), never on a plain refresh:
--- `expires` is the expiry as of that change and lags behind refreshes, while the set of rows
--- follows the Location objects within one D1 write. The Location object stays the truth
--- (`sipedge ul show`).
+-- (Durable Objects cannot be enumerated). Rewritten per AOR when its binding set changes (a binding
+-- added, re-pointed, removed, expired), never on a plain refresh, in batches from the shards
+-- (durable-objects/location-index.ts): `expires` is the expiry as of that change and lags behind
+-- refreshes. The Location object stays the truth (`sipedge ul show`).
+CREATE TABLE location_index_version (
+    aor VARCHAR(255) PRIMARY KEY NOT NULL,
+    version INTEGER NOT NULL,
+    changed_at INTEGER NOT NULL
+);
 CREATE TABLE location_index (
     aor VARCHAR(255) NOT NULL,
     binding_key VARCHAR(512) NOT NULL,
@@ -14,6 +18,7 @@ CREATE TABLE location_index (
     q REAL DEFAULT 1 NOT NULL,
     user_agent VARCHAR(255) DEFAULT '' NOT NULL,
     received VARCHAR(128) DEFAULT '' NOT NULL,
+    flow_token VARCHAR(128) DEFAULT '' NOT NULL,
     flow_shard VARCHAR(16) DEFAULT '' NOT NULL,
     instance VARCHAR(255) DEFAULT '' NOT NULL,
     reg_id INTEGER DEFAULT 0 NOT NULL,
@@ -22,6 +27,7 @@ CREATE TABLE location_index (
     indexed_at INTEGER NOT NULL,
     PRIMARY KEY (aor, binding_key)
 );
+CREATE INDEX location_index_flow_idx ON location_index (flow_token);
 
 -- Kamailio's `acc` table (acc module, db_flag): one row per accounted transaction, with the
 -- usual acc_extra columns. sipedge writes one row per call attempt (an INVITE that passed

@@ -12,6 +12,10 @@
  */
 import { Hono } from "hono";
 import { guardOf } from "../../durable-objects/guard.ts";
+import { locationOf } from "../../durable-objects/location.ts";
+import { indexStatements } from "../../durable-objects/location-index.ts";
+import type { Binding } from "../modules/registrar/index.ts";
+import type { SqlDatabase } from "../provisioning/db.ts";
 import type { Env } from "../env.ts";
 import { SHARD_COUNTERS, type CounterKey } from "../metrics/counters.ts";
 import { collectEdge, type EdgeStatus } from "../metrics/scrape.ts";
@@ -48,6 +52,40 @@ interface IndexRow {
   indexed_at: number;
 }
 
+/** AORs of a page whose rows all passed their indexed expiry, asked of their objects at most. */
+const VERIFY_PER_PAGE = 50;
+
+function bindingView(b: Binding, indexedAt: number) {
+  const token = b.flowToken ?? "";
+  return {
+    contact: b.contact, expires: new Date(b.expires).toISOString(), q: b.q, userAgent: b.userAgent ?? "", received: b.received ?? "",
+    shard: token.includes(".") ? token.slice(0, token.indexOf(".")) : "", instance: b.instance, regId: b.regId,
+    lastModified: new Date(b.lastModified).toISOString(), indexedAt: new Date(indexedAt).toISOString(),
+  };
+}
+
+/**
+ * The AORs among `rows` whose indexed expiry passed: each is asked of its Location object (the
+ * truth). A refreshed binding is shown with its live expiry; a row the index kept by mistake (a
+ * shard stopped before its batch went out) is dropped, and the index is rewritten for it.
+ */
+async function verifyExpired(env: Env, rows: readonly IndexRow[], now: number): Promise<Map<string, unknown[]>> {
+  const stale = [...new Set(rows.filter((r) => r.expires <= now).map((r) => r.aor))].slice(0, VERIFY_PER_PAGE);
+  const live = new Map<string, unknown[]>();
+  const changes = await Promise.all(
+    stale.map(async (aor) => {
+      const dump = await locationOf(env.LOCATION, aor).bindings();
+      live.set(aor, dump.bindings.map((b) => bindingView(b as Binding, now)));
+      return { kind: "set" as const, aor, version: dump.version, bindings: dump.bindings as Binding[] };
+    }),
+  );
+  if (changes.length > 0) {
+    const db: SqlDatabase = env.DB;
+    await db.batch(indexStatements(db, changes, now)).catch(() => undefined);
+  }
+  return live;
+}
+
 /** `ul dump`: AORs in name order, `limit` AORs a page, the page after `after`. */
 export async function registrationIndex(env: Env, options: { limit: number; after: string; prefix: string }): Promise<{ aors: { aor: string; bindings: unknown[] }[]; next: string | null }> {
   const { results } = await env.DB.prepare(
@@ -57,8 +95,10 @@ export async function registrationIndex(env: Env, options: { limit: number; afte
   )
     .bind(options.after, options.prefix, options.limit)
     .all<IndexRow>();
-  const byAor = new Map<string, unknown[]>();
+  const live = await verifyExpired(env, results, Date.now());
+  const byAor = new Map<string, unknown[]>(live);
   for (const r of results) {
+    if (live.has(r.aor)) continue;
     const list = byAor.get(r.aor) ?? [];
     list.push({
       contact: r.contact, expires: new Date(r.expires).toISOString(), q: r.q, userAgent: r.user_agent, received: r.received,
@@ -67,8 +107,9 @@ export async function registrationIndex(env: Env, options: { limit: number; afte
     });
     byAor.set(r.aor, list);
   }
-  const aors = [...byAor].map(([aor, bindings]) => ({ aor, bindings }));
-  return { aors, next: aors.length === options.limit ? (aors[aors.length - 1]?.aor ?? null) : null };
+  const names = [...new Set(results.map((r) => r.aor))];
+  const aors = names.map((aor) => ({ aor, bindings: byAor.get(aor) ?? [] })).filter((a) => a.bindings.length > 0);
+  return { aors, next: names.length === options.limit ? (names[names.length - 1] ?? null) : null };
 }
 
 opsAdmin.get("/location", async (c) => {

@@ -121,6 +121,7 @@ export function edgeFamilies(status: EdgeStatus): Family[] {
     gauge("sipedge_registered_aors", "Addresses-of-record with at least one binding in the registration index", status.registrations ? [{ value: status.registrations.aors }] : []),
     gauge("sipedge_transactions", "Live stateful transactions (tm), per shard", byShard((s) => s.transactions)),
     gauge("sipedge_acc_buffered", "Call records waiting for their D1 batch, per shard", byShard((s) => s.accBuffered)),
+    gauge("sipedge_registration_index_pending", "AORs whose changed bindings wait for the registration index's batch, per shard", byShard((s) => s.indexPending)),
     gauge("sipedge_bridge_links_up", "Open bridge links, per bridge (one per shard when all are up)", [...links].map(([bridge, n]) => ({ labels: { bridge }, value: n }))),
     gauge("sipedge_shards", "SipConnection shards (CONNECTION_SHARDS)", [{ value: status.shardCount }]),
     gauge("sipedge_shards_unreachable", "Shards that did not answer this scrape", [{ value: status.unreachableShards.length }]),

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -41,7 +42,9 @@ async function count(sql: string): Promise<number> {
 
 describe("the local stack's provisioning", () => {
   it("applies the migrations and seeds the demo subscribers on a fresh state directory", async () => {
-    expect(stack.database).toEqual({ applied: ["0001_init.sql", "0002_permissions_rules.sql"], seeded: 1003, dispatcher: 5 });
+    const migrations = readdirSync(path.join(ROOT, "migrations")).filter((n) => n.endsWith(".sql")).sort();
+    expect(migrations.slice(0, 3)).toEqual(["0001_init.sql", "0002_permissions_rules.sql", "0003_location_index_acc.sql"]);
+    expect(stack.database).toEqual({ applied: migrations, seeded: 1003, dispatcher: 5 });
     expect(await count("SELECT count(*) AS n FROM subscriber WHERE username IN ('alice', 'bob', 'carol', 'user0999') AND domain = 'localhost'")).toBe(4);
   });
 
