@@ -1,108 +1,86 @@
 #!/usr/bin/env node
-// sipedge command line: talks to a running edge's admin API (DESIGN.md §4). Plain JavaScript
-// for Node >= 20 (global fetch), no dependencies, so `npx sipedge` works anywhere.
-import { readFile } from "node:fs/promises";
-import path from "node:path";
+// sipedge command line: kamcmd-like verbs over a running edge's admin API (README: Operations).
+// Plain JavaScript for Node >= 20 (global fetch), no dependencies, so `npx sipedge` works anywhere.
+import { AdminClient, CliError, EXIT } from "./cli/client.mjs";
+import { COMMANDS } from "./cli/commands.mjs";
 
-const USAGE = `Usage: sipedge import FILE... [--url URL] [--table TABLE]
+const USAGE = `Usage: sipedge COMMAND [ARGS] [--url URL] [--json]
 
-Loads db_text table files (subscriber, aliases, version, dispatcher, address, trusted; the table is named by the
-file name, the columns by its header line), dispatcher.list files, and permissions rule files
-(NAME.allow / NAME.deny in the hosts.allow syntax, for allow_routing("NAME"), allow_register,
-allow_uri; stored under their base name and reloaded at once) into a running sipedge.
+  import FILE... [--table T]       load db_text tables (subscriber, aliases, version, dispatcher, address,
+                                   trusted; named by the file name), dispatcher.list files and permissions
+                                   NAME.allow / NAME.deny rule files
+  ds list                          destination sets, states and latency        (kamcmd dispatcher.list)
+  ds set-state STATE SETID URI     a, i, t, d (p: probing) or active, inactive  (kamcmd dispatcher.set_state)
+  ds reload                        read the dispatcher table again              (kamcmd dispatcher.reload)
+  ul dump [--prefix P]             every AOR from the registration index        (kamcmd ul.dump)
+  ul show AOR                      an AOR's live bindings                       (kamcmd ul.show)
+  ul rm AOR                        remove an AOR's bindings                     (kamcmd ul.rm)
+  ban list                         banned addresses, auth failures and blocks
+  ban rm IP [--user USER]          lift a ban (with --user: a user's auth block from IP)
+  htable dump [ipban|auth_block_list]                                           (kamcmd htable.dump)
+  stats                            counters and gauges                          (kamcmd stats.get_statistics)
+  subscriber add USER PASSWORD [--domain D]                                     (kamctl add)
+  subscriber rm USER [--domain D]                                               (kamctl rm)
+  subscriber passwd USER PASSWORD [--domain D]                                  (kamctl passwd)
+  acc export [--since T] [--until T] [--csv]   call attempts and calls (T: ISO time or epoch s/ms)
 
-  --url URL      the edge (default $SIPEDGE_URL or http://127.0.0.1:8787)
-  --table TABLE  load every FILE into TABLE instead of the one its name gives
-                 (subscriber, aliases, version, dispatcher, dispatcher.list, permissions, address, trusted)
+  --url URL    the edge (default $SIPEDGE_URL or http://127.0.0.1:8787)
+  --json       machine-readable output
 
 The admin token comes from the environment variable SIPEDGE_ADMIN_TOKEN.
-Exit status: 0 loaded, 1 a file was refused (its error names file, line and field),
-2 wrong usage or unreadable file, 3 the edge could not be reached or refused the token.`;
+Exit status: 0 done; 1 the edge refused the request or a file (its message says why); 2 wrong usage
+or unreadable file; 3 the edge could not be reached; 4 the edge refused the token or its admin API is closed.`;
 
-const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 };
-
-class CliError extends Error {
-  constructor(message, code) {
-    super(message);
-    this.code = code;
-  }
-}
+const VALUE_OPTIONS = new Set(["url", "table", "prefix", "user", "domain", "since", "until"]);
+const FLAG_OPTIONS = new Set(["json", "csv", "help"]);
 
 function parseArgs(argv) {
-  const args = { command: undefined, files: [], url: process.env.SIPEDGE_URL || "http://127.0.0.1:8787", table: undefined, help: false };
+  const options = { url: process.env.SIPEDGE_URL || "http://127.0.0.1:8787" };
+  const words = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === "--help" || a === "-h") args.help = true;
-    else if (a === "--url" || a === "--table") {
-      const value = argv[++i];
-      if (value === undefined || value.startsWith("--")) throw new CliError(`${a} needs a value`, EXIT.usage);
-      args[a.slice(2)] = value;
-    } else if (a.startsWith("--url=")) args.url = a.slice(6);
-    else if (a.startsWith("--table=")) args.table = a.slice(8);
-    else if (a.startsWith("-")) throw new CliError(`unknown option ${a}`, EXIT.usage);
-    else if (args.command === undefined) args.command = a;
-    else args.files.push(a);
+    if (a === "-h") options.help = true;
+    else if (a.startsWith("--")) {
+      const eq = a.indexOf("=");
+      const name = a.slice(2, eq < 0 ? undefined : eq);
+      if (FLAG_OPTIONS.has(name) && eq < 0) options[name] = true;
+      else if (VALUE_OPTIONS.has(name)) {
+        const value = eq < 0 ? argv[++i] : a.slice(eq + 1);
+        if (value === undefined || (eq < 0 && value.startsWith("--"))) throw new CliError(`--${name} needs a value`, EXIT.usage);
+        options[name] = value;
+      } else throw new CliError(`unknown option ${a} (see --help)`, EXIT.usage);
+    } else words.push(a);
   }
-  return args;
-}
-
-async function importFile(file, { url, table, token }) {
-  let body;
-  try {
-    body = await readFile(file, "utf8");
-  } catch (error) {
-    throw new CliError(`${file}: cannot read: ${error.code ?? error.message}`, EXIT.usage);
-  }
-  const query = new URLSearchParams({ file: path.basename(file) });
-  if (table) query.set("table", table);
-  const endpoint = `${url.replace(/\/+$/, "")}/admin/import?${query}`;
-  let res;
-  try {
-    res = await fetch(endpoint, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${token}`, "Content-Type": "text/plain; charset=utf-8" },
-      body,
-    });
-  } catch (error) {
-    const cause = error.cause?.code ?? error.cause?.message ?? error.message;
-    throw new CliError(`cannot reach ${url} (${cause}): is the edge running (npm start)?`, EXIT.unreachable);
-  }
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  if (res.ok && json) return json;
-  const reason = json?.error;
-  if (res.status === 400 && reason && typeof reason === "object") {
-    const where = reason.line > 0 ? `${reason.file}:${reason.line}` : reason.file || path.basename(file);
-    throw new CliError(`${where}: ${reason.field}: ${reason.reason}`, EXIT.refused);
-  }
-  if (res.status === 401) throw new CliError(`${url} refused the token in SIPEDGE_ADMIN_TOKEN (401)`, EXIT.unreachable);
-  if (res.status === 503) throw new CliError(`${url}: the admin API is closed (${typeof reason === "string" ? reason : "no ADMIN_TOKEN configured"})`, EXIT.unreachable);
-  throw new CliError(`${url} answered ${res.status}: ${typeof reason === "string" ? reason : text.slice(0, 200)}`, EXIT.unreachable);
+  return { words, options };
 }
 
 async function main(argv) {
-  const args = parseArgs(argv);
-  if (args.help || args.command === undefined) {
+  const { words, options } = parseArgs(argv);
+  if (options.help || words.length === 0) {
     console.log(USAGE);
-    return args.help ? EXIT.ok : EXIT.usage;
+    return options.help ? EXIT.ok : EXIT.usage;
   }
-  if (args.command !== "import") throw new CliError(`unknown command ${args.command}\n\n${USAGE}`, EXIT.usage);
-  if (args.files.length === 0) throw new CliError(`import: no FILE given\n\n${USAGE}`, EXIT.usage);
+  const [command, ...rest] = words;
+  const verbs = COMMANDS[command];
+  if (verbs === undefined) throw new CliError(`unknown command ${JSON.stringify(command)} (see --help)`, EXIT.usage);
+  let handler = verbs[""];
+  let args = rest;
+  if (handler === undefined) {
+    handler = verbs[rest[0]];
+    if (handler === undefined) {
+      const given = rest[0] === undefined ? "no subcommand" : `unknown subcommand ${JSON.stringify(rest[0])}`;
+      throw new CliError(`${command}: ${given}; one of ${Object.keys(verbs).join(", ")}`, EXIT.usage);
+    }
+    args = rest.slice(1);
+  }
+  try {
+    new URL(options.url);
+  } catch {
+    throw new CliError(`--url: not a URL: ${JSON.stringify(options.url)}`, EXIT.usage);
+  }
   const token = process.env.SIPEDGE_ADMIN_TOKEN;
   if (!token) throw new CliError("SIPEDGE_ADMIN_TOKEN is not set: export the admin token the edge was started with", EXIT.usage);
-  for (const file of args.files) {
-    const started = performance.now();
-    const r = await importFile(file, { url: args.url, table: args.table, token });
-    const ms = Math.round(performance.now() - started);
-    const ignored = r.ignoredColumns?.length ? ` (columns ignored: ${r.ignoredColumns.join(", ")})` : "";
-    const what = r.table === "permissions_rules" ? `${r.rows} rules` : `${r.rows} rows`;
-    console.log(`${file}: ${what} into ${r.table} in ${ms} ms${ignored}`);
-  }
+  await handler(new AdminClient({ url: options.url, token }), args, options);
   return EXIT.ok;
 }
 

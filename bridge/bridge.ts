@@ -30,7 +30,8 @@ export interface BridgeOptions {
 const MAX_LINK_BUFFER = 16 * 1024 * 1024;
 
 export class Bridge {
-  readonly stats = { fromGateway: 0, toEdge: 0, fromEdge: 0, absorbed: 0, dropped: 0, unparseable: 0 };
+  /** Counters read by /metrics (http.ts). */
+  readonly stats = { fromGateway: 0, toGateway: 0, toEdge: 0, fromEdge: 0, absorbed: 0, dropped: 0, unparseable: 0, timeouts: 0, unreachable: 0 };
   private readonly config: BridgeConfig;
   private readonly log: Logger;
   private readonly backoff: Backoff;
@@ -151,6 +152,7 @@ export class Bridge {
   }
 
   private sendUdp(to: Address, data: Uint8Array, tx?: ClientTransaction): void {
+    this.stats.toGateway++;
     this.socket.send(data, to.port, to.address, (error) => {
       if (error === null || error === undefined) return;
       const code = (error as { code?: string }).code ?? error.message;
@@ -165,6 +167,7 @@ export class Bridge {
   }
 
   private timedOut(tx: ClientTransaction): void {
+    this.stats.timeouts++;
     this.log.info("no final response (Timer B/F)", { to: formatAddress(tx.to), method: tx.method, callId: tx.callId });
     this.control(tx.link, { type: "timeout", to: formatAddress(tx.to), branch: tx.branch, method: tx.method, callId: tx.callId });
   }
@@ -240,6 +243,7 @@ export class Bridge {
   }
 
   private control(k: number, body: Record<string, unknown>): void {
+    if (body.type === "unreachable") this.stats.unreachable++;
     this.toEdge(k, JSON.stringify(body), false);
   }
 

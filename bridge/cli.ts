@@ -6,6 +6,7 @@ import { readFileSync, writeSync } from "node:fs";
 import { createLogger } from "../src/log.ts";
 import { Bridge } from "./bridge.ts";
 import { parseConfig } from "./config.ts";
+import { startHttp } from "./http.ts";
 
 export async function main(argv: readonly string[], env: Record<string, string | undefined>): Promise<void> {
   const config = parseConfig(argv, env, (path) => {
@@ -34,6 +35,17 @@ export async function main(argv: readonly string[], env: Record<string, string |
     process.exitCode = 1;
     return;
   }
+  const httpServer = config.value.http === undefined
+    ? undefined
+    : await startHttp({ bridge, listen: config.value.http, token: config.value.metricsToken, log, id: config.value.id }).catch((error: Error) => {
+        log.error("cannot start the HTTP listener", { error: error.message, http: config.value.http });
+        process.exitCode = 1;
+        return null;
+      });
+  if (httpServer === null) {
+    await bridge.stop();
+    return;
+  }
   log.info("bridge started", { edge: config.value.edge, id: config.value.id });
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -42,6 +54,7 @@ export async function main(argv: readonly string[], env: Record<string, string |
     log.info("stopping", { signal });
     const force = setTimeout(() => process.exit(1), 5_000);
     force.unref();
+    httpServer?.close();
     await bridge.stop();
     log.info("stopped", {});
     process.exit(0);

@@ -55,6 +55,8 @@ function clientKey(branch: string, method: string): string {
 
 export class ClientTransactions {
   readonly table: TransactionTable<ClientTransaction>;
+  /** Requests sent again by Timer A or E (metrics). */
+  retransmissions = 0;
   private readonly io: ClientIo;
 
   constructor(io: ClientIo, maxEntries: number) {
@@ -178,6 +180,7 @@ export class ClientTransactions {
   }
 
   private readonly onRetransmit = (tx: ClientTransaction): void => {
+    this.retransmissions++;
     tx.elapsed += tx.interval;
     this.io.send(tx.to, tx.data);
     // §17.1.2.2: "If Timer E fires while in the Proceeding state, the request MUST be passed to

@@ -24,6 +24,10 @@ export interface BridgeConfig {
   maxTransactions: number;
   pingIntervalMs: number;
   socketBufferBytes: number;
+  /** HTTP listener for /health and /metrics (the container's health check, Prometheus); undefined: none. */
+  http: Address | undefined;
+  /** Bearer token(s) /metrics asks for, comma-separated; undefined: open to whoever reaches `http`. */
+  metricsToken: string | undefined;
 }
 
 interface Setting {
@@ -43,6 +47,8 @@ const SETTINGS = {
   maxTransactions: { flag: "--max-transactions", env: "SIPEDGE_BRIDGE_MAX_TRANSACTIONS" },
   pingInterval: { flag: "--ping-interval", env: "SIPEDGE_BRIDGE_PING_INTERVAL" },
   socketBuffer: { flag: "--socket-buffer", env: "SIPEDGE_BRIDGE_SOCKET_BUFFER" },
+  http: { flag: "--http", env: "SIPEDGE_BRIDGE_HTTP" },
+  metricsToken: { flag: "--metrics-token", env: "SIPEDGE_BRIDGE_METRICS_TOKEN" },
 } as const satisfies Record<string, Setting>;
 
 type Key = keyof typeof SETTINGS;
@@ -60,6 +66,8 @@ export const USAGE = `Usage: sipedge-bridge [options]   (each option also reads 
   --max-transactions N    bound on remembered UDP transactions (SIPEDGE_BRIDGE_MAX_TRANSACTIONS, default 200000)
   --ping-interval SEC     WebSocket ping interval, 0 = off (SIPEDGE_BRIDGE_PING_INTERVAL, default 20)
   --socket-buffer BYTES   UDP send/receive buffer (SIPEDGE_BRIDGE_SOCKET_BUFFER, default 4194304)
+  --http IP:PORT          serve /health and /metrics there (SIPEDGE_BRIDGE_HTTP, default: off)
+  --metrics-token TEXT    bearer token /metrics requires (SIPEDGE_BRIDGE_METRICS_TOKEN, default: none)
   --help                  this text`;
 
 export type ConfigResult = Parsed<BridgeConfig> | { ok: false; help: true; reason: string };
@@ -116,6 +124,9 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   if (ping === undefined) return bad("pingInterval", "whole seconds from 0 to 3600");
   const buffer = parseCount(read("socketBuffer") ?? "4194304", 65_536, 1 << 30);
   if (buffer === undefined) return bad("socketBuffer", "bytes from 65536 to 1073741824");
+  const httpText = read("http");
+  const http = httpText === undefined ? undefined : parseListen(httpText);
+  if (http !== undefined && !http.ok) return bad("http", http.reason);
   return ok({
     ...edge.value,
     secret,
@@ -127,6 +138,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     maxTransactions,
     pingIntervalMs: ping * 1000,
     socketBufferBytes: buffer,
+    http: http?.value,
+    metricsToken: read("metricsToken"),
   });
 }
 

@@ -43,6 +43,8 @@ function serverKey(via: Via, method: string): string {
 
 export class ServerTransactions {
   readonly table: TransactionTable<ServerTransaction>;
+  /** Final responses sent again by Timer G (metrics). */
+  retransmissions = 0;
   private readonly io: ServerIo;
 
   constructor(io: ServerIo, maxEntries: number) {
@@ -145,6 +147,7 @@ export class ServerTransactions {
   }
 
   private readonly onTimerG = (tx: ServerTransaction): void => {
+    this.retransmissions++;
     tx.elapsed += tx.interval;
     if (tx.last !== undefined && tx.lastTo !== undefined) this.io.send(tx.lastTo, tx.last);
     tx.interval = nextTimerE(tx.interval);

@@ -1,4 +1,4 @@
-import type { Source } from "../src/routing/context.ts";
+import type { Source, Transport } from "../src/routing/context.ts";
 import { WebSocketTransport } from "../src/transport/websocket.ts";
 import type { BridgeAttachment } from "./bridge-links.ts";
 
@@ -22,7 +22,7 @@ export interface Connection {
   bridge?: BridgeAttachment;
   attachment: ClientAttachment;
   source: Source;
-  transport: WebSocketTransport;
+  transport: Transport;
 }
 
 /** The shard's sockets: clients (tagged `conn:<flow>` and `ip:<key>`) and bridge links. */
@@ -31,7 +31,11 @@ export class Connections {
   /** Sockets whose close was handled: webSocketError and webSocketClose may both fire for one. */
   private readonly gone = new WeakSet<WebSocket>();
 
-  constructor(private readonly ctx: DurableObjectState) {}
+  /** `wrap` decorates each socket's transport once (metrics count what goes out). */
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly wrap: (transport: Transport) => Transport = (t) => t,
+  ) {}
 
   of(ws: WebSocket): Connection {
     let conn = this.byWs.get(ws);
@@ -40,7 +44,7 @@ export class Connections {
       if (stored.kind === "bridge") {
         conn = { bridge: stored, attachment: { flow: "", ip: "", transport: "ws", connectedAt: stored.connectedAt, aors: [] }, source: { transport: "udp", ip: "" }, transport: new WebSocketTransport(ws) };
       } else {
-        conn = { attachment: stored, source: sourceOf(stored), transport: new WebSocketTransport(ws) };
+        conn = { attachment: stored, source: sourceOf(stored), transport: this.wrap(new WebSocketTransport(ws)) };
       }
       this.byWs.set(ws, conn);
     }

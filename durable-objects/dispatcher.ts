@@ -4,6 +4,7 @@ import type { Env } from "../src/env.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import {
   ALG,
+  kamailioStateLetters,
   createSelectState,
   emptyLatencyStats,
   select,
@@ -42,6 +43,22 @@ export interface ProbeResult {
   latencyMs: number;
 }
 
+/** One destination for metrics and the dashboard: state, latency, recent keepalive round trips. */
+export interface DestinationStatus {
+  setid: number;
+  uri: string;
+  description: string;
+  state: string;
+  /** Kamailio's state letters (AP, IP, DX ...). */
+  flags: string;
+  latency: { count: number; avgMs: number; ewmaMs: number; lastMs: number | undefined; maxMs: number; timeouts: number };
+  /** The latest keepalives, oldest first: a round trip in ms, or null for one that timed out. */
+  history: (number | null)[];
+}
+
+/** Keepalive results kept per destination for the dashboard's chart (memory only). */
+const HISTORY = 120;
+
 /** A shard that can send keepalives through a bridge link (SipConnection.probe). */
 interface ProbingShard {
   probe(probes: Probe[], timeoutMs: number): Promise<ProbeResult[] | "no-link">;
@@ -61,6 +78,8 @@ export class Dispatcher extends DurableObject<Env> {
   private loaded: Promise<void> | undefined;
   /** Algorithm 10's call-load table: exact only here, so that algorithm costs a hop per call. */
   private readonly loadState = createSelectState();
+  /** Recent keepalive round trips per destination URI (null: timed out), newest last. */
+  private readonly history = new Map<string, (number | null)[]>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -72,6 +91,29 @@ export class Dispatcher extends DurableObject<Env> {
   async snapshot(): Promise<DispatcherSnapshot> {
     await this.ensureLoaded();
     return { version: this.version, list: this.list };
+  }
+
+  /** Every destination with its state and latency (the scrape and the dashboard). */
+  async status(): Promise<DestinationStatus[]> {
+    await this.ensureLoaded();
+    const out: DestinationStatus[] = [];
+    for (const set of this.list.sets.values()) {
+      for (const d of set.destinations) {
+        const l = d.latency;
+        const history = this.history.get(d.uri) ?? [];
+        const last = [...history].reverse().find((v) => v !== null);
+        out.push({
+          setid: set.id,
+          uri: d.uri,
+          description: d.description ?? "",
+          state: d.state,
+          flags: kamailioStateLetters(d),
+          latency: { count: l?.count ?? 0, avgMs: l?.average ?? 0, ewmaMs: l?.estimate ?? 0, lastMs: last ?? undefined, maxMs: l?.max ?? 0, timeouts: l?.timeouts ?? 0 },
+          history,
+        });
+      }
+    }
+    return out;
   }
 
   /** Kamailio `dispatcher.reload`: reads the `dispatcher` table again; states start active. */
@@ -178,6 +220,7 @@ export class Dispatcher extends DurableObject<Env> {
       dst.latency ??= emptyLatencyStats();
       if (r.status === 408) recordTimeout(dst.latency);
       else recordLatency(dst.latency, r.latencyMs, this.config.dispatcher.latencyAlpha);
+      this.remember(dst.uri, r.status === 408 ? null : r.latencyMs);
       const t = onProbeReply(dst, r.status, this.probingOptions(), set);
       if (t.changed) this.changed(dst, t.from, t.to);
     }
@@ -192,6 +235,13 @@ export class Dispatcher extends DurableObject<Env> {
     }
     this.log.warn("dispatcher: no bridge link to probe through");
     return undefined;
+  }
+
+  private remember(uri: string, latencyMs: number | null): void {
+    let h = this.history.get(uri);
+    if (h === undefined) this.history.set(uri, (h = []));
+    h.push(latencyMs);
+    if (h.length > HISTORY) h.splice(0, h.length - HISTORY);
   }
 
   private changed(dst: Destination, from: string, to: string): void {

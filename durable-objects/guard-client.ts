@@ -125,6 +125,12 @@ export class GuardClient implements GuardService {
     }
   }
 
+  /** The live bans and watched addresses this shard was told of, `[key, until]` (admin, metrics). */
+  known(now = Date.now()): { bans: [string, number][]; watched: [string, number][] } {
+    const live = (map: Map<string, number>) => [...map].filter(([, until]) => until > now);
+    return { bans: live(this.bans), watched: live(this.watched) };
+  }
+
   /** Known from the Guards' announcements: an address never announced has no failures. */
   authWatched(ip: string): boolean {
     return this.watched.size > 0 && this.live(this.watched, pikeKey(ip), Date.now());

@@ -1,5 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../src/env.ts";
+import { configFor } from "../src/config.ts";
+import { createLogger, type Logger } from "../src/log.ts";
+import type { SqlDatabase } from "../src/provisioning/db.ts";
+import { indexStatements, logBindingChanges } from "./location-index.ts";
 import {
   createRegistrar,
   expireBindings,
@@ -17,7 +21,17 @@ import {
 
 /** The answer to a REGISTER: what the 200 carries, or the registrar's error answer. */
 export type LocationSaveReply =
-  | { ok: true; status: 200; reason: "OK"; contacts: string[]; headers: [name: string, value: string][]; version: number; bindings: Binding[] }
+  | {
+      ok: true;
+      status: 200;
+      reason: "OK";
+      contacts: string[];
+      headers: [name: string, value: string][];
+      version: number;
+      bindings: Binding[];
+      /** The binding set changed (not a plain refresh): the shard writes it to the registration index. */
+      changed: boolean;
+    }
   | (SaveFailure & { version: number });
 
 export type LocationLookup = LookupResult & { version: number };
@@ -136,9 +150,12 @@ export class Location extends DurableObject<Env> {
   private alarmAt: number | undefined;
   private readonly registrars = new Map<string, Registrar>();
   private schemaReady: boolean;
+  /** Registration lines (registered / unregistered) at info. */
+  private readonly log: Logger;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.log = createLogger(configFor(env).logLevel);
     this.sql = ctx.storage.sql;
     // An AOR that never registered (a lookup for an unknown user) gets no tables: creating them
     // would be a write per scanner request.
@@ -168,12 +185,13 @@ export class Location extends DurableObject<Env> {
     this.bindingList = result.bindings;
     const token = input.flowToken;
     this.changingShard = token?.includes(".") ? token.slice(0, token.indexOf(".")) : undefined;
-    this.persist(now, false);
+    const changed = this.persist(now, false, "shard");
     this.changingShard = undefined;
     await this.scheduleAlarm();
     const reply = registrar.saveReply(this.bindingList, input, now);
-    // The bindings travel back so the caller can answer the next refreshes from its cache.
-    return { ok: true, ...reply, version: this.currentVersion, bindings: this.bindingList };
+    // The bindings travel back so the caller can answer the next refreshes from its cache, and
+    // index a changed set (durable-objects/location-index.ts).
+    return { ok: true, ...reply, version: this.currentVersion, bindings: this.bindingList, changed };
   }
 
   /** Kamailio `lookup("location")`: q-ordered targets with their flow tokens. */
@@ -191,7 +209,7 @@ export class Location extends DurableObject<Env> {
     const { bindings, removed } = removeFlow(this.bindingList, flowToken);
     if (removed.length > 0) {
       this.bindingList = bindings;
-      this.persist(Date.now(), false);
+      this.persist(Date.now(), false, "shard");
     }
     return { removed: removed.length, version: this.currentVersion };
   }
@@ -207,7 +225,7 @@ export class Location extends DurableObject<Env> {
     const now = Date.now();
     const removed = this.bindingList.filter((b) => b.expires > now).length;
     this.bindingList = [];
-    this.persist(now, false);
+    this.persist(now, false, "self");
     if (this.alarmAt !== undefined) {
       await this.ctx.storage.deleteAlarm();
       this.alarmAt = undefined;
@@ -220,7 +238,7 @@ export class Location extends DurableObject<Env> {
     this.alarmAt = undefined;
     const now = Date.now();
     this.bindingList = expireBindings(this.bindingList, now).bindings;
-    this.persist(now, true);
+    this.persist(now, true, "self");
     await this.scheduleAlarm();
   }
 
@@ -240,7 +258,7 @@ export class Location extends DurableObject<Env> {
    * changed or new bindings, removed ones, refreshes only past REFRESH_HORIZON (or all of them
    * with `flush`). A change of the binding set bumps the version in the same transaction.
    */
-  private persist(now: number, flush: boolean): void {
+  private persist(now: number, flush: boolean, indexedBy: "shard" | "self"): boolean {
     const upserts: Binding[] = [];
     const keep = new Set<string>();
     let changed = false;
@@ -257,10 +275,15 @@ export class Location extends DurableObject<Env> {
     }
     const deletes = [...this.stored.keys()].filter((k) => !keep.has(k));
     if (deletes.length > 0) changed = true;
-    if (upserts.length === 0 && !changed) return;
+    if (upserts.length === 0 && !changed) return false;
     if (changed) {
       this.currentVersion++;
       this.notifyShards([...this.stored.values(), ...this.bindingList]);
+      if (this.aor !== undefined) {
+        logBindingChanges(this.log, this.aor, [...this.stored.values()], this.bindingList, now);
+        // Changes made through a shard are indexed by it, in its batch; the others here.
+        if (indexedBy === "self") this.indexSelf(this.aor, now);
+      }
     }
     if (!this.schemaReady) this.migrate();
     this.ctx.storage.transactionSync(() => {
@@ -271,6 +294,14 @@ export class Location extends DurableObject<Env> {
     });
     for (const key of deletes) this.stored.delete(key);
     for (const b of upserts) this.stored.set(keyOf(b), b);
+    return changed;
+  }
+
+  /** Writes this AOR's set to the registration index (expiry, `ul rm`: no shard saw the change). */
+  private indexSelf(aor: string, now: number): void {
+    const db: SqlDatabase = this.env.DB;
+    const write = db.batch(indexStatements(db, [{ kind: "set", aor, version: this.currentVersion, bindings: this.bindingList }], now));
+    this.ctx.waitUntil(write.catch((error: unknown) => this.log.warn("location index write failed", { aor, error: String(error) })));
   }
 
   /**

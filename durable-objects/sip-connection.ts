@@ -34,6 +34,7 @@ import { FlowDelivery } from "./flow-delivery.ts";
 import { GuardClient, type GuardEvent } from "./guard.ts";
 import { PermissionsLoader } from "../src/modules/permissions/script.ts";
 import { pikeKey } from "../src/modules/pike/index.ts";
+import { ShardOps, type ShardStatus } from "./shard-ops.ts";
 
 /** Headers the Worker uses to hand facts to the object (it strips any inbound copy). */
 export const CLIENT_IP_HEADER = "X-Sipedge-Client-IP";
@@ -65,6 +66,8 @@ export class SipConnection extends DurableObject<Env> {
   private readonly signers: RouteSigners;
   /** Messages of one flow, or of one call through the bridge, are handled in arrival order. */
   private readonly serial = new KeyedSerial();
+  /** Counters, call records and the scrape's view of this shard (shard-ops.ts). */
+  private readonly ops: ShardOps;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -75,7 +78,7 @@ export class SipConnection extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(KEEPALIVE_PING, KEEPALIVE_PONG));
     const subscribers = subscriberCacheFor(env.DB, { domainOf: (realm) => (this.config.aliases.includes(realm) ? this.config.domain : realm) });
     const host = { host: this.config.domain };
-    this.connections = new Connections(ctx);
+    this.connections = new Connections(ctx, (transport) => this.ops.transport(transport));
     this.bridges = new BridgeLinks(ctx, this.log);
     this.alarms = new Alarms(ctx.storage);
     this.signers = routeSignersFor(env, this.log);
@@ -83,11 +86,13 @@ export class SipConnection extends DurableObject<Env> {
     this.guard = new GuardClient(env.GUARD, ctx, this.config.security, this.log);
     this.permissions = new PermissionsLoader(env.DB);
     const isBridgeAddress = (h: string, p: number | undefined): boolean => this.bridges.isAdvertised(h, p);
+    this.ops = new ShardOps(ctx, env.DB, this.log, this.shard);
     this.services = {
-      guard: this.guard,
+      guard: this.ops.guard(this.guard),
+      acc: this.ops.acc,
       permissions: this.permissions.load,
       auth: createEdgeAuth(env, this.config, subscribers),
-      location: createLocationClient(env, this.config),
+      location: createLocationClient(env, this.config, (stub, aor) => this.ops.indexed(stub, aor)),
       subscriberExists: async (user, domain) => (await subscribers.lookup({ username: user, user, realm: domain })) !== undefined,
       tm: new Tm({
         ownerId: this.shard,
@@ -102,6 +107,7 @@ export class SipConnection extends DurableObject<Env> {
         log: this.log,
         serverHeader: this.config.serverHeader,
         onForget: (id) => this.transactions.forgotten(id),
+        events: this.ops.tmEvents,
       }),
       rr: createRr({
         listen: Object.assign(this.bridges.listen, { ws: host, wss: host }),
@@ -189,6 +195,7 @@ export class SipConnection extends DurableObject<Env> {
         config: this.config,
         log: this.log,
         services: { ...this.services, flowRegistered: (aor, instance) => this.connections.registered(ws, aor, instance) },
+        metrics: this.ops.counter,
       }),
     );
     if (this.services.tm.size > 0) this.transactions.watch();
@@ -212,6 +219,16 @@ export class SipConnection extends DurableObject<Env> {
   /** Number of client sockets this shard holds (admin, tests). */
   async connectionCount(): Promise<number> {
     return this.ctx.getWebSockets().length;
+  }
+
+  /** RPC from the metrics scrape, the admin API and the dashboard (src/metrics/scrape.ts). */
+  async status(): Promise<ShardStatus> {
+    return this.ops.status(this.services.tm, this.guard.known());
+  }
+
+  /** RPC (tests): write the buffered call records and registration index changes now. */
+  async flush(): Promise<void> {
+    await this.ops.flush();
   }
 
   /** RPC from a Guard: a ban (close the address's sockets), a watch, a count; or a permissions reload. */
@@ -269,10 +286,11 @@ export class SipConnection extends DurableObject<Env> {
             data: frame.message,
             parsed,
             source: { transport: "udp", ip: frame.ip, port: frame.port, bridge: attachment.bridge },
-            transport: new BridgeTransport(ws, frame.address),
+            transport: this.ops.transport(new BridgeTransport(ws, frame.address)),
             config: this.config,
             log: this.log,
             services: this.services,
+            metrics: this.ops.counter,
           });
         // The requests of one call in arrival order (a CANCEL waits for its INVITE); responses need no order.
         if (parsed.ok && parsed.message.kind === "request") await this.serial.run("call:" + parsed.message.callId, run);
@@ -393,7 +411,7 @@ function createEdgeAuth(env: Env, config: Config, subscribers: SubscriberCache):
   });
 }
 
-function createLocationClient(env: Env, config: Config): LocationClient {
+function createLocationClient(env: Env, config: Config, wrap: (stub: LocationStub, aor: string) => LocationStub): LocationClient {
   // RPC's structured clone widens tuples to arrays in the stub's types; the values are the same.
-  return new LocationClient((aor) => locationOf(env.LOCATION, aor) as unknown as LocationStub, createRegistrar(config.registrar));
+  return new LocationClient((aor) => wrap(locationOf(env.LOCATION, aor) as unknown as LocationStub, aor), createRegistrar(config.registrar));
 }

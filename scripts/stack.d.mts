@@ -33,6 +33,8 @@ export interface Stack {
   /** The bridge child process, when started with `bridge`. */
   bridge?: BridgeProcess;
   bridgeSecret: string;
+  /** Open bridge links summed over the shards, and the shard count. */
+  bridgeLinks(): Promise<{ up: number; shards: number }>;
   stop(): Promise<void>;
 }
 export declare function readMigrations(dir?: string): Promise<{ name: string; sql: string }[]>;

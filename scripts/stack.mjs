@@ -206,6 +206,13 @@ export async function startStack(options = {}) {
     database,
     bridge: bridgeProcess,
     bridgeSecret,
+    /** Open bridge links over all shards, from the shards themselves (GET /admin/stats needs a token). */
+    async bridgeLinks() {
+      const ns = await mf.getDurableObjectNamespace("SIP_CONNECTION");
+      const shards = Number(vars.CONNECTION_SHARDS ?? workerOptions.bindings?.CONNECTION_SHARDS ?? 16);
+      const statuses = await Promise.all(Array.from({ length: shards }, (_, i) => ns.get(ns.idFromName(`shard-${i}`)).status()));
+      return { up: statuses.reduce((n, s) => n + s.bridgeLinks.length, 0), shards };
+    },
     async stop() {
       await bridgeProcess?.stop();
       await mf.dispose();

@@ -10,7 +10,9 @@ const stateDir = process.env.SIPEDGE_STATE_DIR ?? path.join(ROOT, ".sipedge", "s
 const vars = {};
 for (const [name, value] of Object.entries(process.env)) {
   const m = /^SIPEDGE_([A-Z0-9_]+)$/.exec(name);
-  if (m && value !== undefined && !["PORT", "HOST", "STATE_DIR", "ADMIN_TOKEN", "BRIDGE_LISTEN", "BRIDGE_LOG_LEVEL"].includes(m[1])) vars[m[1]] = value;
+  // SIPEDGE_BRIDGE_* configure the bridge process (it reads them itself), except the link's secret.
+  const local = ["PORT", "HOST", "STATE_DIR", "ADMIN_TOKEN"].includes(m?.[1]) || (m?.[1].startsWith("BRIDGE_") && m[1] !== "BRIDGE_SECRET");
+  if (m && value !== undefined && !local) vars[m[1]] = value;
 }
 const adminToken = process.env.SIPEDGE_ADMIN_TOKEN ?? "";
 if (adminToken) vars.ADMIN_TOKEN = adminToken;
@@ -18,26 +20,32 @@ if (adminToken) vars.ADMIN_TOKEN = adminToken;
 const bridgeListen = process.env.SIPEDGE_BRIDGE_LISTEN ?? "127.0.0.1:5060";
 const stack = await startStack({ port, host, stateDir, vars, bridge: { listen: bridgeListen, logLevel: process.env.SIPEDGE_BRIDGE_LOG_LEVEL ?? "warn" } });
 console.log(`sipedge edge: ${stack.url}  (SIP over WebSocket: ${stack.wsUrl}, subprotocol "sip")`);
-console.log(`bridge: UDP ${stack.bridge.address} ⇄ ${stack.url}/bridge (gateways from config/dispatcher.list)`);
+const links = await stack.bridgeLinks();
+console.log(`bridge: UDP ${stack.bridge.address} ⇄ ${stack.url}/bridge, ${links.up}/${links.shards} shard links up (gateways from config/dispatcher.list)`);
 const { applied, seeded } = stack.database;
 if (applied.length > 0) console.log(`D1 migrations applied: ${applied.join(", ")}`);
 if (seeded > 0) console.log(`seeded ${seeded} demo subscribers (alice, bob, carol, user0000..user0999; see README)`);
 if (adminToken) {
-  console.log(`admin API: ${stack.url}/admin/ (bearer token from SIPEDGE_ADMIN_TOKEN); import with: npx sipedge import FILE...`);
+  console.log(`admin API: ${stack.url}/admin/ (bearer token from SIPEDGE_ADMIN_TOKEN); CLI: npx sipedge --help`);
+  console.log(`dashboard: ${stack.url}/dashboard (log in with the admin token); Prometheus: ${stack.url}/metrics (bearer token)`);
 } else {
   console.log(`admin API closed: no token. Start with e.g. SIPEDGE_ADMIN_TOKEN=$(openssl rand -hex 24) npm start`);
 }
 console.log(`state kept in ${path.relative(process.cwd(), stateDir) || stateDir}; Ctrl-C stops everything`);
 
-// Miniflare stops workerd from its own exit hook when a signal arrives; our hook only reports.
-// (Synchronous write: the process may end before an asynchronous console.log is flushed.)
+// Miniflare's exit hook ends the process from its own SIGINT/SIGTERM listener, which runs first
+// unless ours is put in front: ours reports (a synchronous write, since the process may end before
+// an asynchronous one is flushed) and tells the bridge to stop; Miniflare then stops workerd.
+// Ctrl-C also reaches the bridge through the process group; a SIGTERM sent to this process alone
+// does not, hence the explicit kill.
 let stopping = false;
-async function stop(signal) {
+function stop(signal) {
   if (stopping) return;
   stopping = true;
   writeSync(1, `${signal}: stopping\n`);
-  await stack.stop();
-  process.exit(0);
+  stack.bridge?.process.kill("SIGTERM");
+  // Reached only when no other listener ends the process first.
+  void stack.stop().then(() => process.exit(0));
 }
-process.on("SIGINT", () => stop("SIGINT"));
-process.on("SIGTERM", () => stop("SIGTERM"));
+process.prependListener("SIGINT", () => stop("SIGINT"));
+process.prependListener("SIGTERM", () => stop("SIGTERM"));

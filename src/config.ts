@@ -1,5 +1,6 @@
 import { isLogLevel, type LogLevel } from "./log.ts";
 import { parseReplyCodes, type ReplyCodes } from "./modules/dispatcher/probing.ts";
+import { makeSubnet, parseCidr, type Subnet } from "./modules/permissions/ip.ts";
 
 /** The edge's variables (wrangler.toml `[vars]` and secrets); bindings are in `env.ts`. */
 export interface Vars {
@@ -39,6 +40,7 @@ export interface Vars {
   AUTH_BLOCK_WINDOW?: string;
   EMERGENCY_NUMBERS?: string;
   SCANNER_USER_AGENTS?: string;
+  METRICS_ALLOW_FROM?: string;
 }
 
 export interface Config {
@@ -85,6 +87,8 @@ export interface Config {
   };
   /** Issue 5: pike, ipban, the excessive-REGISTER block, scanners, connection cap. */
   security: SecurityConfig;
+  /** Addresses that may read /metrics without a token (CIDRs; empty: a token is always needed). */
+  metricsAllowFrom: Subnet[];
 }
 
 export interface SecurityConfig {
@@ -183,6 +187,11 @@ export function parseConfig(env: Vars): Config {
       latencyAlpha: nonNegativeInt("DS_LATENCY_ESTIMATOR_ALPHA", env.DS_LATENCY_ESTIMATOR_ALPHA, 900),
     },
     security: parseSecurity(env),
+    metricsAllowFrom: list(env.METRICS_ALLOW_FROM).map((text) => {
+      const cidr = parseCidr(text);
+      if (!cidr.ok) throw new ConfigError(SOURCE, "METRICS_ALLOW_FROM", `${JSON.stringify(text)}: ${cidr.reason}`);
+      return makeSubnet(cidr.address, cidr.prefix ?? (cidr.address.family === 4 ? 32 : 128));
+    }),
   };
 }
 

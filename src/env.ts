@@ -23,6 +23,11 @@ export interface Env extends Vars {
   BRIDGE_SECRET?: string;
   /** Secret: signs digest nonces; NONCE_SECRET_PREVIOUS stays valid during a rotation. */
   NONCE_SECRET?: string;
+  /**
+   * Secret: bearer token(s) that may read /metrics and nothing else (a Prometheus scraper need
+   * not hold the admin token). The admin token reads /metrics too.
+   */
+  METRICS_TOKEN?: string;
   NONCE_SECRET_PREVIOUS?: string;
   /**
    * Secret: signs the routing state the edge hands out and later trusts (Record-Route parameters,

@@ -1,5 +1,7 @@
 import { Hono } from "hono";
 import { admin } from "./admin/index.ts";
+import { metrics } from "./metrics/route.ts";
+import { dashboard } from "./dashboard/route.ts";
 import { bearerAuth } from "./admin/auth.ts";
 import { BRIDGE_SUBPROTOCOL } from "./transport/bridge.ts";
 import { configFor } from "./config.ts";
@@ -64,5 +66,7 @@ app.get("/bridge", bridgeAuth, async (c) => {
 });
 
 app.route("/admin", admin);
+app.route("/metrics", metrics);
+app.route("/dashboard", dashboard);
 
 export default app;

@@ -7,6 +7,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { Env } from "../env.ts";
+import { CSRF_HEADER, sessionCookie, verifySession } from "../dashboard/session.ts";
 
 const encoder = new TextEncoder();
 
@@ -78,7 +79,22 @@ export function bearerAuth(secretOf: (env: Env) => string | undefined, closedMes
   };
 }
 
-export const adminAuth = bearerAuth(
+const adminBearer = bearerAuth(
   (env) => env.ADMIN_TOKEN,
   "the admin API is closed: no ADMIN_TOKEN is configured (npm start: set SIPEDGE_ADMIN_TOKEN)",
 );
+
+/**
+ * The admin API's guard: the bearer token, or (for the dashboard) a session cookie from its login
+ * form; a cookie-authenticated request that changes anything must carry the dashboard's header
+ * (src/dashboard/session.ts says why).
+ */
+export const adminAuth: MiddlewareHandler<{ Bindings: Env }> = async (c, next) => {
+  if (c.req.header("Authorization") === undefined && (await verifySession(sessionCookie(c.req.header("Cookie")), c.env.ADMIN_TOKEN))) {
+    const reads = c.req.method === "GET" || c.req.method === "HEAD";
+    if (!reads && c.req.header(CSRF_HEADER) !== "1") return c.json({ error: `dashboard requests that change state need the ${CSRF_HEADER}: 1 header` }, 403);
+    await next();
+    return;
+  }
+  return adminBearer(c, next);
+};

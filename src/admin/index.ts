@@ -7,27 +7,32 @@
  * | `POST /admin/import?table=T` or `?file=NAME` | loads a db_text file (subscriber, aliases, version, dispatcher), a dispatcher.list, or a permissions `NAME.allow` / `NAME.deny` file (reloaded in every shard); body = the file |
  * | `GET /admin/location/:aor` | the AOR's live bindings (`kamcmd ul.show`) |
  * | `DELETE /admin/location/:aor` | removes them (`kamcmd ul.rm`) |
- * | `GET /admin/subscribers?limit=&after=&domain=` | subscribers, by id (no secrets) |
- * | `POST /admin/subscribers` | adds or replaces one (`kamctl add`): JSON `{username, domain?, password? , ha1?…}` |
+ * | `/admin/subscribers...` | see subscribers.ts |
  * | `/admin/dispatcher...` | see dispatcher.ts |
+ * | `/admin/location`, `/admin/bans`, `/admin/htable/:table`, `/admin/stats`, `/admin/acc` | see ops.ts |
+ * | `GET /admin/openapi.json` | the OpenAPI 3.1 document of all of these (openapi.ts) |
  */
 import { Hono } from "hono";
 import { locationOf } from "../../durable-objects/location.ts";
 import { configFor } from "../config.ts";
 import type { Env } from "../env.ts";
-import type { SqlDatabase } from "../provisioning/db.ts";
 import { IMPORT_FORMATS, importText, type ImportFormat } from "../provisioning/import.ts";
 import { subscriberCacheFor } from "../provisioning/subscriber-lookup.ts";
-import { listSubscribers, subscriberRow, upsertSubscribers, type SubscriberInput } from "../provisioning/subscriber.ts";
 import { adminAuth } from "./auth.ts";
 import { dispatcherAdmin } from "./dispatcher.ts";
 import { reloadPermissions, securityAdmin } from "./security.ts";
+import { opsAdmin } from "./ops.ts";
+import { openapi } from "./openapi.ts";
+import { subscribersAdmin } from "./subscribers.ts";
 
 export const admin = new Hono<{ Bindings: Env }>();
 
 admin.use("*", adminAuth);
 admin.route("/dispatcher", dispatcherAdmin);
+admin.route("/subscribers", subscribersAdmin);
 admin.route("/", securityAdmin);
+admin.route("/", opsAdmin);
+admin.get("/openapi.json", (c) => c.json(openapi));
 
 admin.post("/import", async (c) => {
   const table = c.req.query("table");
@@ -71,36 +76,4 @@ admin.get("/location/:aor", async (c) => {
 admin.delete("/location/:aor", async (c) => {
   const aor = aorParam(c.req.param("aor"));
   return c.json(await locationOf(c.env.LOCATION, aor).clear());
-});
-
-function intParam(value: string | undefined, fallback: number, max: number): number | undefined {
-  if (value === undefined || value === "") return fallback;
-  if (!/^\d{1,9}$/.test(value)) return undefined;
-  return Math.min(Number(value), max);
-}
-
-admin.get("/subscribers", async (c) => {
-  const limit = intParam(c.req.query("limit"), 100, 1000);
-  const after = intParam(c.req.query("after"), 0, Number.MAX_SAFE_INTEGER);
-  if (limit === undefined || after === undefined) return c.json({ error: "limit and after must be non-negative integers" }, 400);
-  const domain = c.req.query("domain");
-  const subscribers = await listSubscribers(c.env.DB, { limit, after, ...(domain ? { domain: domain.toLowerCase() } : {}) });
-  const last = subscribers[subscribers.length - 1];
-  return c.json({ subscribers, next: subscribers.length === limit && last ? last.id : null });
-});
-
-admin.post("/subscribers", async (c) => {
-  let body: SubscriberInput;
-  try {
-    body = (await c.req.json()) as SubscriberInput;
-  } catch {
-    return c.json({ error: { field: "body", reason: "not JSON" } }, 400);
-  }
-  if (typeof body !== "object" || body === null) return c.json({ error: { field: "body", reason: "not a JSON object" } }, 400);
-  const checked = subscriberRow(body, configFor(c.env).domain);
-  if (!checked.ok) return c.json({ error: { field: checked.field, reason: checked.reason } }, 400);
-  const db: SqlDatabase = c.env.DB;
-  await db.batch(upsertSubscribers(db, [checked.row]));
-  subscriberCacheFor(c.env.DB).invalidate(checked.row.username, checked.row.domain);
-  return c.json({ username: checked.row.username, domain: checked.row.domain }, 201);
 });

@@ -68,6 +68,20 @@ const cancelAndRetransmissions: Route<RequestContext> = async (ctx, next) => {
 };
 
 /**
+ * Kamailio acc (`setflag(FLT_ACC)`): an INVITE that passed authentication or came from a trusted
+ * gateway is recorded when its final reply goes out, failover branches included, and so is a BYE
+ * that ends a dialog; calls are assembled from the two (src/modules/acc).
+ */
+const accounting: Route<RequestContext> = async (ctx, next) => {
+  if (!ctx.has("acc")) return next();
+  const receivedAt = Date.now();
+  await next();
+  const inDialog = ctx.msg.to().params.get("tag") !== undefined;
+  const method = ctx.msg.method;
+  if ((method === "INVITE" && !inDialog && (ctx.authenticated || ctx.trusted)) || (method === "BYE" && inDialog)) ctx.acc.setFlag(receivedAt);
+};
+
+/**
  * route[WITHINDLG]: a request with a To-tag belongs to a dialog and follows its route set. The
  * Record-Route entries this proxy wrote are signed and name the flows of both sides, so
  * `loose_route` tells which socket is next; a set whose entries of this proxy were forged or
@@ -323,6 +337,7 @@ export const defaultScript: Script = {
     fromGateway,
     optionsToMyself,
     cancelAndRetransmissions,
+    accounting,
     withinDialog,
     registrar,
     relayPolicy,

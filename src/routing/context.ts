@@ -18,6 +18,7 @@ import { HtableScript } from "../modules/htable/script.ts";
 import { PermissionsScript, type PermissionsSource } from "../modules/permissions/script.ts";
 import { PikeScript, type GuardService } from "../modules/pike/script.ts";
 import { DialogScript, type DialogService } from "../modules/dialog/script.ts";
+import { AccScript, type Acc } from "../modules/acc/index.ts";
 
 /** Where a message came from. `flow` names the connection (RFC 5626 flow) it arrived on. */
 export interface Source {
@@ -72,6 +73,8 @@ export interface Services {
   permissions?: PermissionsSource;
   /** Gateway calls kept by the shard (Kamailio dialog). */
   dialogs?: DialogService;
+  /** Call records (Kamailio acc) of the owning object. */
+  acc?: Acc;
 }
 
 /** What every route kind can see. */
@@ -108,6 +111,9 @@ export class RequestContext implements BaseContext {
   #tm?: TmRequest;
   #rr?: RrScript;
   #dispatcher?: DispatcherScript;
+  #acc?: AccScript;
+  /** The last stateless reply sent (`sl_send_reply`); acc records a request answered so. */
+  lastReply: SipResponse | undefined;
   /** Set by the script once the caller has authenticated (Kamailio scripts keep a flag). */
   authenticated = false;
   /** Set by the script for a trusted source (a gateway of the dispatcher list, a trusted address). */
@@ -137,6 +143,7 @@ export class RequestContext implements BaseContext {
   /** Sends a message on the transport the request came from and marks the request handled. */
   reply(response: SipResponse): void {
     this.#handled = true;
+    this.lastReply = response;
     this.transport.send(response);
   }
 
@@ -240,6 +247,11 @@ export class RequestContext implements BaseContext {
 
   get rr(): RrScript {
     return (this.#rr ??= new RrScript(this, need(this.services.rr, "rr")));
+  }
+
+  /** Kamailio acc over this request (`setflag(FLT_ACC)`). */
+  get acc(): AccScript {
+    return (this.#acc ??= new AccScript(this, need(this.services.acc, "acc")));
   }
 }
 

@@ -4,6 +4,7 @@ import type { SipRequest } from "../sip/message.ts";
 import { parseMessage, parseOversized, type ParseResult } from "../sip/parser.ts";
 import { createErrorResponse } from "../sip/response.ts";
 import { formatVia } from "../sip/via.ts";
+import type { MessageCounter } from "../metrics/instrument.ts";
 import { ReplyContext, RequestContext, type ReplyRoute, type RequestRoute, type Services, type Source, type Transport } from "./context.ts";
 
 /** A route script: the request route and, optionally, an onreply route. */
@@ -21,6 +22,8 @@ export interface Inbound {
   config: Config;
   log: Logger;
   services?: Services;
+  /** Counts every message read (src/metrics). */
+  metrics?: MessageCounter;
 }
 
 /**
@@ -32,6 +35,7 @@ export async function processMessage(script: Script, inbound: Inbound): Promise<
   const { config, source, transport } = inbound;
   // The seed's `$ml >= 65535` → 513, decided before any parsing beyond the header lines.
   const parsed = byteSize(inbound.data, config.maxMessageSize) >= config.maxMessageSize ? parseOversized(inbound.data) : (inbound.parsed ?? parseMessage(inbound.data));
+  inbound.metrics?.message(parsed);
   if (!parsed.ok) {
     // RFC 3261 §16.3 / §18.1.2: a request that cannot be parsed gets 400 (505 for the version)
     // when enough of it could be read to address a reply; a malformed response is dropped.

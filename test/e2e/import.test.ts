@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -41,7 +42,9 @@ async function count(sql: string): Promise<number> {
 
 describe("the local stack's provisioning", () => {
   it("applies the migrations and seeds the demo subscribers on a fresh state directory", async () => {
-    expect(stack.database).toEqual({ applied: ["0001_init.sql", "0002_permissions_rules.sql"], seeded: 1003, dispatcher: 5 });
+    const migrations = readdirSync(path.join(ROOT, "migrations")).filter((n) => n.endsWith(".sql")).sort();
+    expect(migrations.slice(0, 3)).toEqual(["0001_init.sql", "0002_permissions_rules.sql", "0003_location_index_acc.sql"]);
+    expect(stack.database).toEqual({ applied: migrations, seeded: 1003, dispatcher: 5 });
     expect(await count("SELECT count(*) AS n FROM subscriber WHERE username IN ('alice', 'bob', 'carol', 'user0999') AND domain = 'localhost'")).toBe(4);
   });
 
@@ -69,11 +72,11 @@ describe("the local stack's provisioning", () => {
     expect(r.stderr).toContain("version:2: table_version: not an integer");
   });
 
-  it("exits 3 with a clear message when the token is wrong", async () => {
+  it("exits 4 with a clear message when the token is wrong", async () => {
     const file = path.join(workDir, "aliases");
     await writeFile(file, "username(str) contact(str)\nsupport:sip\\:alice@localhost\n");
     const r = await cli(["import", file, "--url", stack.url], "not-the-token");
-    expect(r.code).toBe(3);
+    expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/refused the token/);
   });
 

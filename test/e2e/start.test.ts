@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import dgram from "node:dgram";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -35,3 +36,41 @@ it("npm start serves SIP over WebSocket and stops everything on SIGTERM", async 
     await rm(stateDir, { recursive: true, force: true });
   }
 }, 60_000);
+
+it("npm start prints a short banner (no per-link lines before it) and reports SIGINT as it stops", async () => {
+  const stateDir = await mkdtemp(path.join(tmpdir(), "sipedge-start-"));
+  const port = 19000 + Math.floor(Math.random() * 1000);
+  const child = spawn(process.execPath, [path.join(ROOT, "scripts/start.mjs")], {
+    cwd: ROOT,
+    env: { ...process.env, SIPEDGE_PORT: String(port), SIPEDGE_STATE_DIR: stateDir, SIPEDGE_BRIDGE_LISTEN: `127.0.0.1:${port + 1000}`, SIPEDGE_ADMIN_TOKEN: "start-test-token-0123456789" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  const exited = new Promise<string>((resolve) => child.on("exit", (code, signal) => resolve(signal ?? `exit ${code}`)));
+  try {
+    await expect.poll(() => output, { timeout: 30_000, interval: 100 }).toMatch(/Ctrl-C stops everything\n/);
+    const banner = output.slice(0, output.indexOf("Ctrl-C stops everything"));
+    expect(banner.split("\n").filter((l) => l.startsWith("{")), banner).toEqual([]);
+    expect(banner).toMatch(/bridge: UDP 127\.0\.0\.1:\d+ ⇄ .*, 16\/16 shard links up/);
+    expect(banner).toContain(`dashboard: http://127.0.0.1:${port}/dashboard`);
+    child.kill("SIGINT");
+    await exited;
+    expect(output).toContain("SIGINT: stopping\n");
+    await expect(WsSipClient.open(`ws://127.0.0.1:${port}/`)).rejects.toThrow();
+    // The bridge went too: its UDP port can be bound again (it may take a moment to exit).
+    await expect.poll(() => udpFree(port + 1000), { timeout: 5000 }).toBe(true);
+  } finally {
+    child.kill("SIGKILL");
+    await rm(stateDir, { recursive: true, force: true });
+  }
+}, 60_000);
+
+function udpFree(port: number): Promise<boolean> {
+  const socket = dgram.createSocket("udp4");
+  return new Promise((resolve) => {
+    socket.once("error", () => resolve(false));
+    socket.bind(port, "127.0.0.1", () => socket.close(() => resolve(true)));
+  });
+}

@@ -337,7 +337,7 @@ export class SipjsPhone {
   readonly remoteSdp: string[] = [];
 
   private constructor(options: PhoneOptions) {
-    this.aor = `${options.username}@${DOMAIN}`;
+    this.aor = `${options.username}@${options.domain ?? DOMAIN}`;
     this.trace = new SipTrace(`SIP.js ${options.username}`);
     const uri = UserAgent.makeURI(`sip:${this.aor}`);
     if (!uri) throw new Error(`bad URI sip:${this.aor}`);

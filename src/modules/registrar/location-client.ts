@@ -3,7 +3,7 @@ import type { LocationService, SaveReply } from "./script.ts";
 
 /** What the client needs of a Location object (durable-objects/location.ts). */
 export interface LocationStub {
-  save(input: RegisterInput, config: Registrar["config"]): Promise<SaveReply & { bindings?: Binding[] }>;
+  save(input: RegisterInput, config: Registrar["config"]): Promise<SaveReply & { bindings?: Binding[]; changed?: boolean }>;
   lookup(): Promise<LookupResult>;
   removeFlow(flowToken: string): Promise<unknown>;
 }

@@ -2,7 +2,7 @@ import type { Clock, TimerValues, Timers } from "../../sip/timers.ts";
 import type { Send, TransactionOptions } from "../../sip/transactions/base.ts";
 import type { TransactionTable } from "../../sip/transactions/table.ts";
 import type { Signer } from "../../util/signer.ts";
-import type { SendRequest, SentBy, Target } from "./types.ts";
+import type { SendRequest, SentBy, Target, TmEvents } from "./types.ts";
 
 /** What a response context borrows from the Tm instance that owns it (compiled once per instance). */
 export interface ContextDeps {
@@ -19,6 +19,7 @@ export interface ContextDeps {
   readonly values: TimerValues;
   readonly maxBranches: number;
   readonly serverHeader: string;
+  readonly events: TmEvents | undefined;
   txOptions(send: Send): TransactionOptions;
   /** The context ended (final response sent, every branch done): drop it from the registry. */
   forget(context: { readonly id: string }): void;

@@ -128,6 +128,7 @@ export class ResponseContext implements FailureHost {
     const response = this.local(status, reason, options);
     if (status >= 200) this.settle(status < 300);
     const sent = this.server.respond(response);
+    if (status >= 200) this.deps.events?.finalReply?.(this, response);
     if (status >= 200) this.checkCompletion();
     return sent;
   }
@@ -276,6 +277,7 @@ export class ResponseContext implements FailureHost {
     // transmission, the element MUST forward the response statelessly".
     if (!this.server.respond(response)) this.upstream.send(response);
     const first = !this.sent2xx;
+    if (first) this.deps.events?.finalReply?.(this, response);
     this.settle(true);
     if (first) this.cancelPending(COMPLETED_ELSEWHERE);
     this.checkCompletion();
@@ -285,6 +287,7 @@ export class ResponseContext implements FailureHost {
   private branchTimeout(branch: Branch): void {
     if (branch.final) return;
     branch.timedOut = true;
+    this.deps.events?.branchTimeout?.();
     // "If the client transaction has received a provisional response, the proxy MUST generate a
     // CANCEL request matching that transaction. If the client transaction has not received a
     // provisional response, the proxy MUST behave as if the transaction received a 408".
@@ -377,6 +380,7 @@ export class ResponseContext implements FailureHost {
     const response = bestResponse(this.branches.slice(this.roundStart), this.canceled && !this.got6xx, (status, reason) => this.local(status, reason));
     this.settle(false);
     this.server.respond(response);
+    this.deps.events?.finalReply?.(this, response);
     this.finish();
   }
 

@@ -46,6 +46,7 @@ export class Tm {
       values,
       maxBranches: options.maxBranches ?? 12,
       serverHeader: options.serverHeader ?? "sipedge",
+      events: options.events,
       txOptions: (send: Send) => ({ send, timers, clock, values }),
       forget: (ctx) => {
         this.contexts.delete(ctx.id);

@@ -150,4 +150,28 @@ export interface TmOptions {
   serverHeader?: string;
   /** A transaction ended (every branch final, the final response sent): e.g. drop its stored copy. */
   onForget?: (id: string) => void;
+  /** Observers (metrics, acc): told what happened, never asked. */
+  events?: TmEvents;
+}
+
+/** One branch as an observer sees it. */
+export interface BranchView {
+  readonly target: Target;
+  readonly status: number;
+  readonly timedOut: boolean;
+}
+
+/** A transaction as an observer sees it (Kamailio acc reads the same from the transaction cell). */
+export interface TransactionView {
+  readonly request: SipRequest;
+  readonly branches: readonly BranchView[];
+  readonly canceled: boolean;
+}
+
+/** What tm tells its observers (Kamailio: TMCB_RESPONSE_OUT, the timer's branch timeout). */
+export interface TmEvents {
+  /** A branch ended by fr_timer / fr_inv_timer without a final reply. */
+  branchTimeout?(): void;
+  /** The transaction's first final reply went upstream (a 2xx, a t_reply, or the best reply). */
+  finalReply?(transaction: TransactionView, response: SipResponse): void;
 }

@@ -1,0 +1,62 @@
+/**
+ * The counters one object keeps in memory (a SipConnection shard): no storage write per message;
+ * the scrape collects them by RPC (src/metrics/scrape.ts). They start from zero when the object
+ * restarts or is evicted, which Prometheus reads as a counter reset of that shard's series.
+ */
+
+/** Every counter a shard keeps: its Prometheus name, help and (at most one) label. */
+export const SHARD_COUNTERS = {
+  requests: { name: "sipedge_requests_received_total", help: "SIP requests received (from clients and through the bridge), by method", label: "method" },
+  repliesReceived: { name: "sipedge_replies_received_total", help: "SIP replies received from downstream, by class", label: "class" },
+  repliesSent: { name: "sipedge_replies_sent_total", help: "SIP replies sent upstream (generated or relayed), by class", label: "class" },
+  malformed: { name: "sipedge_malformed_messages_total", help: "Messages that did not parse (requests answered 400/505, responses dropped)", label: undefined },
+  registrations: { name: "sipedge_registrar_replies_total", help: "REGISTER final replies, by result (accepted = 2xx, challenged = 401, rejected = other)", label: "result" },
+  transactionTimeouts: { name: "sipedge_transaction_timeouts_total", help: "Branches ended by fr_timer / fr_inv_timer (RFC 3261 Timer C) without a final reply", label: undefined },
+  pikeDrops: { name: "sipedge_pike_drops_total", help: "Requests dropped because their source exceeded the pike density", label: undefined },
+  bans: { name: "sipedge_ipban_set_total", help: "Addresses banned by this shard (htable ipban)", label: undefined },
+  bannedDrops: { name: "sipedge_ipban_drops_total", help: "Requests dropped from banned addresses", label: undefined },
+  authFailures: { name: "sipedge_auth_failures_total", help: "Failed digest checks counted by the auth-failure block", label: undefined },
+  authBlocked: { name: "sipedge_auth_blocked_total", help: "Requests refused 403 by the auth-failure block", label: undefined },
+  accRecords: { name: "sipedge_acc_records_total", help: "Call records written to D1, by method (INVITE attempt, BYE)", label: "method" },
+  accDropped: { name: "sipedge_acc_dropped_total", help: "Call records dropped (D1 unreachable and the buffer full)", label: undefined },
+} as const;
+
+export type CounterKey = keyof typeof SHARD_COUNTERS;
+
+/** What a shard returns on scrape: counter → label value → count ("" without label). */
+export type CounterSnapshot = Partial<Record<CounterKey, Record<string, number>>>;
+
+export class Metrics {
+  readonly #values = new Map<CounterKey, Map<string, number>>();
+
+  inc(key: CounterKey, label = "", n = 1): void {
+    let byLabel = this.#values.get(key);
+    if (byLabel === undefined) {
+      byLabel = new Map();
+      this.#values.set(key, byLabel);
+    }
+    byLabel.set(label, (byLabel.get(label) ?? 0) + n);
+  }
+
+  get(key: CounterKey, label = ""): number {
+    return this.#values.get(key)?.get(label) ?? 0;
+  }
+
+  snapshot(): CounterSnapshot {
+    const out: CounterSnapshot = {};
+    for (const [key, byLabel] of this.#values) out[key] = Object.fromEntries(byLabel);
+    return out;
+  }
+}
+
+// Methods are label values: an unknown one (any token is a valid method) is counted as "other",
+// so a scanner cannot grow the series without bound.
+const METHODS = new Set(["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "MESSAGE", "INFO", "UPDATE", "PRACK", "REFER", "NOTIFY", "SUBSCRIBE", "PUBLISH"]);
+
+export function methodLabel(method: string): string {
+  return METHODS.has(method) ? method : "other";
+}
+
+export function classLabel(status: number): string {
+  return status >= 100 && status < 700 ? `${Math.floor(status / 100)}xx` : "other";
+}

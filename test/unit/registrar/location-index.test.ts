@@ -1,0 +1,123 @@
+// The D1 registration index (durable-objects/location-index.ts) on a real SQLite behind the D1
+// interface: batched changes from several shards, applied by version whatever their order.
+import { readFileSync, readdirSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { IndexBatcher, indexStatements, logBindingChanges } from "../../../durable-objects/location-index.ts";
+import { createLogger } from "../../../src/log.ts";
+import type { Binding } from "../../../src/modules/registrar/index.ts";
+import { applyMigrations } from "../../../src/provisioning/migrate.ts";
+import { SqliteD1 } from "../provisioning/sqlite-db.ts";
+
+const MIGRATIONS = path.resolve(import.meta.dirname, "../../../migrations");
+const NOW = Date.now();
+const AOR = "alice@sip.example.test";
+
+async function database(): Promise<SqliteD1> {
+  const db = new SqliteD1();
+  const files = readdirSync(MIGRATIONS).filter((n) => n.endsWith(".sql")).sort();
+  await applyMigrations(db, files.map((name) => ({ name, sql: readFileSync(path.join(MIGRATIONS, name), "utf8") })));
+  return db;
+}
+
+const binding = (name: string, flow: string, extra: Partial<Binding> = {}): Binding => ({
+  aor: AOR, contact: `sip:${name}@h.invalid;transport=ws`, expires: NOW + 600_000, q: -1, callId: "c", cseq: 1, lastModified: NOW, flowToken: flow, userAgent: "JsSIP 3.13", ...extra,
+});
+
+function batcher(db: SqliteD1) {
+  const lines: Record<string, unknown>[] = [];
+  const flushes: Promise<unknown>[] = [];
+  const b = new IndexBatcher({ db, log: createLogger("info", (l) => lines.push(JSON.parse(l))), waitUntil: (p) => flushes.push(p), flushMs: 10_000 });
+  return { b, lines };
+}
+
+const rows = async (db: SqliteD1) =>
+  (await db.prepare("SELECT aor, contact, flow_token, flow_shard, user_agent, version FROM location_index ORDER BY contact").all<{ contact: string; flow_token: string; flow_shard: string; version: number }>()).results;
+
+describe("registration index", () => {
+  it("writes a changed set, and deletes a closed flow's rows", async () => {
+    const db = await database();
+    const { b } = batcher(db);
+    b.set(AOR, 1, [binding("a", "3.f1"), binding("b", "5.f2")]);
+    expect(b.pending).toBe(1);
+    await b.flush();
+    expect((await rows(db)).map((r) => [r.contact, r.flow_shard, r.version])).toEqual([
+      ["sip:a@h.invalid;transport=ws", "3", 1],
+      ["sip:b@h.invalid;transport=ws", "5", 1],
+    ]);
+    b.flowGone(AOR, 2, "3.f1");
+    await b.flush();
+    expect((await rows(db)).map((r) => r.flow_token)).toEqual(["5.f2"]);
+  });
+
+  it("applies each AOR's newest set whatever order the shards flush in", async () => {
+    const db = await database();
+    const shardA = batcher(db).b;
+    const shardB = batcher(db).b;
+    shardB.set(AOR, 3, [binding("new", "2.f9")]);
+    shardA.set(AOR, 2, [binding("old", "1.f1")]);
+    await shardB.flush();
+    await shardA.flush(); // late and older: not applied
+    expect((await rows(db)).map((r) => [r.contact, r.version])).toEqual([["sip:new@h.invalid;transport=ws", 3]]);
+    // A closed flow outranks an older set that still had it.
+    const shardC = batcher(db).b;
+    shardC.flowGone(AOR, 4, "2.f9");
+    await shardC.flush();
+    shardA.set(AOR, 3, [binding("new", "2.f9")]);
+    await shardA.flush();
+    expect(await rows(db)).toEqual([]);
+  });
+
+  it("coalesces a busy AOR into one change per flush, in a fixed number of statements for any number of AORs", async () => {
+    const db = await database();
+    const { b } = batcher(db);
+    b.set(AOR, 1, [binding("a", "3.f1"), binding("b", "3.f2")]);
+    b.flowGone(AOR, 2, "3.f1");
+    b.set(AOR, 1, [binding("stale", "3.f0")]); // older than what is pending: ignored
+    for (let i = 0; i < 300; i++) b.set(`user${i}@sip.example.test`, 1, [binding(`u${i}`, `4.g${i}`, { aor: `user${i}@sip.example.test` })]);
+    expect(b.pending).toBe(301);
+    const before = db.queries;
+    await b.flush();
+    expect(db.queries - before).toBe(3); // versions, sets, rows (no flow deletes pending)
+    const mine = (await rows(db)).filter((r) => r.flow_token.startsWith("3."));
+    expect(mine.map((r) => [r.contact, r.version])).toEqual([["sip:b@h.invalid;transport=ws", 2]]);
+    expect((await db.prepare("SELECT count(*) AS n FROM location_index").first<{ n: number }>())?.n).toBe(301);
+    expect(indexStatements(db, [])).toEqual([]);
+  });
+
+  it("keeps changes through a D1 failure; a missing table is reported once and turns the index off", async () => {
+    const db = await database();
+    let down = true;
+    const flaky = { prepare: (q: string) => db.prepare(q), batch: (s: Parameters<SqliteD1["batch"]>[0]) => (down ? Promise.reject(new Error("D1 unavailable")) : db.batch(s)) };
+    const lines: Record<string, unknown>[] = [];
+    const b = new IndexBatcher({ db: flaky, log: createLogger("info", (l) => lines.push(JSON.parse(l))), waitUntil: () => undefined, flushMs: 10_000 });
+    b.set(AOR, 1, [binding("a", "3.f1")]);
+    await b.flush();
+    expect(lines[0]).toMatchObject({ level: "warn", msg: "location index write failed, kept for the next flush", pending: 1 });
+    down = false;
+    await b.flush();
+    expect(await rows(db)).toHaveLength(1);
+    const bare = new SqliteD1();
+    const errors: Record<string, unknown>[] = [];
+    const off = new IndexBatcher({ db: bare, log: createLogger("info", (l) => errors.push(JSON.parse(l))), waitUntil: () => undefined });
+    off.set(AOR, 1, [binding("a", "3.f1")]);
+    await off.flush();
+    off.set(AOR, 2, [binding("b", "3.f2")]);
+    await off.flush();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.msg).toMatch(/apply the D1 migrations/);
+    expect(off.pending).toBe(0);
+  });
+
+  it("logs one info line per binding registered or removed, not per refresh", () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger("info", (l) => lines.push(JSON.parse(l)));
+    const a = binding("a", "3.f1");
+    logBindingChanges(log, AOR, [], [a], NOW);
+    logBindingChanges(log, AOR, [a], [{ ...a, expires: a.expires + 60_000, cseq: 2 }], NOW);
+    logBindingChanges(log, AOR, [a], [], NOW);
+    logBindingChanges(log, AOR, [{ ...a, expires: NOW - 1 }], [], NOW);
+    expect(lines.map((l) => [l.msg, l.reason])).toEqual([["registered", undefined], ["unregistered", "removed"], ["unregistered", "expired"]]);
+    expect(lines[0]).toMatchObject({ aor: AOR, contact: a.contact, expiresS: 600, userAgent: "JsSIP 3.13" });
+  });
+});
