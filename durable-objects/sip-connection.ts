@@ -2,34 +2,27 @@ import { DurableObject } from "cloudflare:workers";
 import { configFor, type Config } from "../src/config.ts";
 import type { Env } from "../src/env.ts";
 import { createLogger, type Logger } from "../src/log.ts";
-import { createAuth, type Auth } from "../src/modules/auth/index.ts";
-import { createRegistrar } from "../src/modules/registrar/index.ts";
-import { LocationClient, type LocationStub } from "../src/modules/registrar/location-client.ts";
-import { createRr } from "../src/modules/rr/index.ts";
-import { Tm, ownerOfBranch, verifiedOwner, type Target } from "../src/modules/tm/index.ts";
-import { subscriberCacheFor, type SubscriberCache } from "../src/provisioning/subscriber-lookup.ts";
+import { ownerOfBranch, verifiedOwner, type Target } from "../src/modules/tm/index.ts";
 import { defaultScript } from "../src/routes/default.ts";
-import { isMyself, type Services } from "../src/routing/context.ts";
+import { isMyself } from "../src/routing/context.ts";
 import { processMessage } from "../src/routing/pipeline.ts";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parser.ts";
 import { createResponse } from "../src/sip/response.ts";
 import { wireOf } from "../src/sip/serializer.ts";
-import { systemTimers } from "../src/sip/timers.ts";
 import { KEEPALIVE_PING, KEEPALIVE_PONG, SIP_SUBPROTOCOL, WebSocketTransport, isKeepAlive } from "../src/transport/websocket.ts";
-import { flowTransport, newFlowToken } from "../src/transport/flow.ts";
-import { DispatcherClient } from "../src/modules/dispatcher/client.ts";
+import { newFlowToken } from "../src/transport/flow.ts";
 import { BridgeTransport, parseBridgeFrame } from "../src/transport/bridge.ts";
 import { KeyedSerial } from "../src/util/serial.ts";
 import { Alarms } from "./alarms.ts";
 import { BridgeLinks, type BridgeAttachment } from "./bridge-links.ts";
 import { Connections, type ClientAttachment } from "./connections.ts";
 import type { Probe, ProbeResult } from "./dispatcher.ts";
-import { locationOf } from "./location.ts";
 import { routeSignersFor, type RouteSigners } from "./route-signing.ts";
 import { isShard, shardOf } from "./shards.ts";
 import { TransactionStore } from "./transaction-store.ts";
 import { DialogStore } from "./dialogs.ts";
+import { shardServices, type ShardServices } from "./shard-services.ts";
 import { FlowDelivery } from "./flow-delivery.ts";
 import { GuardClient, type GuardEvent } from "./guard.ts";
 import { PermissionsLoader } from "../src/modules/permissions/script.ts";
@@ -52,7 +45,7 @@ export class SipConnection extends DurableObject<Env> {
   private readonly config: Config;
   private readonly log: Logger;
   private readonly connections: Connections;
-  private readonly services: Services & { location: LocationClient; tm: Tm };
+  private readonly services: ShardServices;
   private readonly bridges: BridgeLinks;
   private readonly transactions: TransactionStore;
   private readonly dialogs: DialogStore;
@@ -76,57 +69,20 @@ export class SipConnection extends DurableObject<Env> {
     this.shard = ctx.id.name?.replace(/^shard-/, "") ?? "0";
     // RFC 5626 §4.4.1 double-CRLF ping → CRLF pong, answered by the runtime while we hibernate.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(KEEPALIVE_PING, KEEPALIVE_PONG));
-    const subscribers = subscriberCacheFor(env.DB, { domainOf: (realm) => (this.config.aliases.includes(realm) ? this.config.domain : realm) });
-    const host = { host: this.config.domain };
     this.connections = new Connections(ctx, (transport) => this.ops.transport(transport));
     this.bridges = new BridgeLinks(ctx, this.log);
     this.alarms = new Alarms(ctx.storage);
     this.signers = routeSignersFor(env, this.log);
-    const dispatcher = env.DISPATCHER.get(env.DISPATCHER.idFromName("default"));
     this.guard = new GuardClient(env.GUARD, ctx, this.config.security, this.log);
     this.permissions = new PermissionsLoader(env.DB);
-    const isBridgeAddress = (h: string, p: number | undefined): boolean => this.bridges.isAdvertised(h, p);
     this.ops = new ShardOps(ctx, env.DB, this.log, this.shard);
-    this.services = {
-      guard: this.ops.guard(this.guard),
-      acc: this.ops.acc,
-      permissions: this.permissions.load,
-      auth: createEdgeAuth(env, this.config, subscribers),
-      location: createLocationClient(env, this.config, (stub, aor) => this.ops.indexed(stub, aor)),
-      subscriberExists: async (user, domain) => (await subscribers.lookup({ username: user, user, realm: domain })) !== undefined,
-      tm: new Tm({
-        ownerId: this.shard,
-        sentBy: { transport: "WS", host: this.config.domain },
-        // RFC 7118 §5: the Via transport of a branch toward a client is how that client connected.
-        viaFor: (target) => (target.flow === undefined ? undefined : { transport: flowTransport(target.flow) === "wss" ? "WSS" : "WS", host: this.config.domain }),
-        signer: this.signers.branch,
-        sendRequest: (request, target) => this.sendRequest(request, target),
-        timers: systemTimers,
-        frTimer: this.config.tm.frTimer,
-        frInvTimer: this.config.tm.frInvTimer,
-        log: this.log,
-        serverHeader: this.config.serverHeader,
-        onForget: (id) => this.transactions.forgotten(id),
-        events: this.ops.tmEvents,
-      }),
-      rr: createRr({
-        listen: Object.assign(this.bridges.listen, { ws: host, wss: host }),
-        isMyself: (target) => isMyself(this.config, target, isBridgeAddress),
-        signer: this.signers.rr,
-      }),
+    this.services = shardServices({
+      env, config: this.config, log: this.log, shard: this.shard, bridges: this.bridges, guard: this.guard,
+      permissions: this.permissions, ops: this.ops, signers: this.signers,
+      sendRequest: (request, target) => this.sendRequest(request, target),
       routeResponse: (response) => this.routeResponse(response),
-      dispatcher: new DispatcherClient({
-        snapshot: () => dispatcher.snapshot(),
-        markDst: (set, uri, state) => dispatcher.markDst(set, uri, state),
-        selectByLoad: (set, input, useDefault) => dispatcher.selectByLoad(set, input, useDefault),
-        loadEvent: (callId, event, duid) => dispatcher.loadEvent(callId, event, duid),
-      }),
-      dialogs: undefined,
-      bridgeVia: (bridge) => this.bridges.via(bridge),
-      bridgeAt: (host, port) => this.bridges.bridgeAt(host, port),
-      isBridgeAddress,
-      shard: this.shard,
-    };
+      forgotten: (id) => this.transactions.forgotten(id),
+    });
     this.flows = new FlowDelivery(this.shard, this.config.connectionShards, env.SIP_CONNECTION, this.connections, this.services.location);
     this.transactions = new TransactionStore(ctx, this.services.tm, (flow) => this.upstreamOf(flow), this.alarms, this.log);
     this.dialogs = new DialogStore(ctx.storage, this.alarms, {
@@ -394,24 +350,4 @@ export class SipConnection extends DurableObject<Env> {
       ),
     );
   }
-}
-
-/**
- * Digest auth over D1 subscribers. Nonces are signed with NONCE_SECRET (a `wrangler secret`;
- * NONCE_SECRET_PREVIOUS keeps the old one valid during a rotation). Without one, each isolate
- * signs with a random secret: nonces still work on the flow they were issued to (they are bound
- * to it), and a restarted edge simply re-challenges with stale=true.
- */
-function createEdgeAuth(env: Env, config: Config, subscribers: SubscriberCache): Auth {
-  const current = env.NONCE_SECRET || crypto.randomUUID();
-  return createAuth({
-    secrets: { current, previous: env.NONCE_SECRET_PREVIOUS || undefined },
-    nonceExpire: config.nonceExpire,
-    lookup: subscribers.lookup,
-  });
-}
-
-function createLocationClient(env: Env, config: Config, wrap: (stub: LocationStub, aor: string) => LocationStub): LocationClient {
-  // RPC's structured clone widens tuples to arrays in the stub's types; the values are the same.
-  return new LocationClient((aor) => wrap(locationOf(env.LOCATION, aor) as unknown as LocationStub, aor), createRegistrar(config.registrar));
 }

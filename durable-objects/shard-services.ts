@@ -1,0 +1,111 @@
+import type { Config } from "../src/config.ts";
+import type { Env } from "../src/env.ts";
+import type { Logger } from "../src/log.ts";
+import { createAuth, type Auth } from "../src/modules/auth/index.ts";
+import { DispatcherClient } from "../src/modules/dispatcher/client.ts";
+import type { PermissionsLoader } from "../src/modules/permissions/script.ts";
+import { createRegistrar } from "../src/modules/registrar/index.ts";
+import { LocationClient, type LocationStub } from "../src/modules/registrar/location-client.ts";
+import { createRr } from "../src/modules/rr/index.ts";
+import { Tm, type SendRequest } from "../src/modules/tm/index.ts";
+import { subscriberCacheFor, type SubscriberCache } from "../src/provisioning/subscriber-lookup.ts";
+import { isMyself, type Services } from "../src/routing/context.ts";
+import type { SipResponse } from "../src/sip/message.ts";
+import { systemTimers } from "../src/sip/timers.ts";
+import { flowTransport } from "../src/transport/flow.ts";
+import type { BridgeLinks } from "./bridge-links.ts";
+import type { GuardClient } from "./guard.ts";
+import { locationOf } from "./location.ts";
+import type { RouteSigners } from "./route-signing.ts";
+import type { ShardOps } from "./shard-ops.ts";
+
+/** What a shard hands its route script's modules: built once per object. */
+export type ShardServices = Services & { location: LocationClient; tm: Tm };
+
+export interface ShardParts {
+  env: Env;
+  config: Config;
+  log: Logger;
+  shard: string;
+  bridges: BridgeLinks;
+  guard: GuardClient;
+  permissions: PermissionsLoader;
+  ops: ShardOps;
+  signers: RouteSigners;
+  sendRequest: SendRequest;
+  routeResponse: (response: SipResponse) => Promise<void>;
+  /** A transaction ended (its stored copy goes). */
+  forgotten: (id: string) => void;
+}
+
+/**
+ * The services of a SipConnection shard: digest auth over D1 subscribers, Location objects
+ * behind a cache, tm with signed branches, rr with signed entries, the Dispatcher's snapshot,
+ * and this shard's bridge links as part of `is_myself`. The dialog store joins later (it needs tm).
+ */
+export function shardServices(p: ShardParts): ShardServices {
+  const { env, config, log, shard, bridges, ops, signers } = p;
+  const subscribers = subscriberCacheFor(env.DB, { domainOf: (realm) => (config.aliases.includes(realm) ? config.domain : realm) });
+  const host = { host: config.domain };
+  const dispatcher = env.DISPATCHER.get(env.DISPATCHER.idFromName("default"));
+  const isBridgeAddress = (h: string, port: number | undefined): boolean => bridges.isAdvertised(h, port);
+  return {
+    guard: ops.guard(p.guard),
+    acc: ops.acc,
+    permissions: p.permissions.load,
+    auth: createEdgeAuth(env, config, subscribers),
+    location: createLocationClient(env, config, (stub, aor) => ops.indexed(stub, aor)),
+    subscriberExists: async (user, domain) => (await subscribers.lookup({ username: user, user, realm: domain })) !== undefined,
+    tm: new Tm({
+      ownerId: shard,
+      sentBy: { transport: "WS", host: config.domain },
+      // RFC 7118 §5: the Via transport of a branch toward a client is how that client connected.
+      viaFor: (target) => (target.flow === undefined ? undefined : { transport: flowTransport(target.flow) === "wss" ? "WSS" : "WS", host: config.domain }),
+      signer: signers.branch,
+      sendRequest: p.sendRequest,
+      timers: systemTimers,
+      frTimer: config.tm.frTimer,
+      frInvTimer: config.tm.frInvTimer,
+      log,
+      serverHeader: config.serverHeader,
+      onForget: p.forgotten,
+      events: ops.tmEvents,
+    }),
+    rr: createRr({
+      listen: Object.assign(bridges.listen, { ws: host, wss: host }),
+      isMyself: (target) => isMyself(config, target, isBridgeAddress),
+      signer: signers.rr,
+    }),
+    routeResponse: p.routeResponse,
+    dispatcher: new DispatcherClient({
+      snapshot: () => dispatcher.snapshot(),
+      markDst: (set, uri, state) => dispatcher.markDst(set, uri, state),
+      selectByLoad: (set, input, useDefault) => dispatcher.selectByLoad(set, input, useDefault),
+      loadEvent: (callId, event, duid) => dispatcher.loadEvent(callId, event, duid),
+    }),
+    bridgeVia: (bridge) => bridges.via(bridge),
+    bridgeAt: (h, port) => bridges.bridgeAt(h, port),
+    isBridgeAddress,
+    shard,
+  };
+}
+
+/**
+ * Digest auth over D1 subscribers. Nonces are signed with NONCE_SECRET (a `wrangler secret`;
+ * NONCE_SECRET_PREVIOUS keeps the old one valid during a rotation). Without one, each isolate
+ * signs with a random secret: nonces still work on the flow they were issued to (they are bound
+ * to it), and a restarted edge simply re-challenges with stale=true.
+ */
+function createEdgeAuth(env: Env, config: Config, subscribers: SubscriberCache): Auth {
+  const current = env.NONCE_SECRET || crypto.randomUUID();
+  return createAuth({
+    secrets: { current, previous: env.NONCE_SECRET_PREVIOUS || undefined },
+    nonceExpire: config.nonceExpire,
+    lookup: subscribers.lookup,
+  });
+}
+
+function createLocationClient(env: Env, config: Config, wrap: (stub: LocationStub, aor: string) => LocationStub): LocationClient {
+  // RPC's structured clone widens tuples to arrays in the stub's types; the values are the same.
+  return new LocationClient((aor) => wrap(locationOf(env.LOCATION, aor) as unknown as LocationStub, aor), createRegistrar(config.registrar));
+}
