@@ -7,6 +7,7 @@ import { isIP } from "node:net";
 import { isLogLevel, type LogLevel } from "../src/log.ts";
 import { fail, ok, type Parsed } from "../src/sip/result.ts";
 import { parsePort, parseTarget, type Address } from "./frame.ts";
+import { parseRtpengineSock, type SetConfig } from "./rtpengine/pool.ts";
 
 export interface BridgeConfig {
   /** The edge's base URL as ws:// or wss:// (http(s) accepted and converted). */
@@ -24,6 +25,8 @@ export interface BridgeConfig {
   maxTransactions: number;
   pingIntervalMs: number;
   socketBufferBytes: number;
+  /** rtpengine sets (Kamailio `rtpengine_sock`); undefined: media anchoring requests are refused. */
+  rtpengine: { sets: SetConfig[]; timeoutMs: number; tries: number; disableMs: number } | undefined;
 }
 
 interface Setting {
@@ -42,6 +45,10 @@ const SETTINGS = {
   maxTransactions: { flag: "--max-transactions", env: "SIPEDGE_BRIDGE_MAX_TRANSACTIONS" },
   pingInterval: { flag: "--ping-interval", env: "SIPEDGE_BRIDGE_PING_INTERVAL" },
   socketBuffer: { flag: "--socket-buffer", env: "SIPEDGE_BRIDGE_SOCKET_BUFFER" },
+  rtpengine: { flag: "--rtpengine", env: "SIPEDGE_BRIDGE_RTPENGINE" },
+  rtpengineTimeout: { flag: "--rtpengine-timeout", env: "SIPEDGE_BRIDGE_RTPENGINE_TIMEOUT" },
+  rtpengineTries: { flag: "--rtpengine-tries", env: "SIPEDGE_BRIDGE_RTPENGINE_TRIES" },
+  rtpengineDisable: { flag: "--rtpengine-disable-time", env: "SIPEDGE_BRIDGE_RTPENGINE_DISABLE_TIME" },
 } as const satisfies Record<string, Setting>;
 
 type Key = keyof typeof SETTINGS;
@@ -57,6 +64,12 @@ export const USAGE = `Usage: sipedge-bridge [options]   (each option also reads 
   --max-transactions N    bound on remembered UDP transactions (SIPEDGE_BRIDGE_MAX_TRANSACTIONS, default 200000)
   --ping-interval SEC     WebSocket ping interval, 0 = off (SIPEDGE_BRIDGE_PING_INTERVAL, default 20)
   --socket-buffer BYTES   UDP send/receive buffer (SIPEDGE_BRIDGE_SOCKET_BUFFER, default 4194304)
+  --rtpengine SOCKS       rtpengine ng listeners, Kamailio rtpengine_sock syntax, e.g.
+                          "udp:127.0.0.1:2223" or "udp:10.0.0.5:2223=2 udp:10.0.0.6:2223; 1 == udp:10.0.1.5:2223"
+                          (SIPEDGE_BRIDGE_RTPENGINE, default: none, media requests are refused)
+  --rtpengine-timeout MS  wait for an ng reply before resending (SIPEDGE_BRIDGE_RTPENGINE_TIMEOUT, default 1000)
+  --rtpengine-tries N     sends per ng command, the first included (SIPEDGE_BRIDGE_RTPENGINE_TRIES, default 2)
+  --rtpengine-disable-time SEC  ping a silent rtpengine this often until it answers (SIPEDGE_BRIDGE_RTPENGINE_DISABLE_TIME, default 5)
   --help                  this text`;
 
 export type ConfigResult = Parsed<BridgeConfig> | { ok: false; help: true; reason: string };
@@ -103,6 +116,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   if (ping === undefined) return bad("pingInterval", "whole seconds from 0 to 3600");
   const buffer = parseCount(read("socketBuffer") ?? "4194304", 65_536, 1 << 30);
   if (buffer === undefined) return bad("socketBuffer", "bytes from 65536 to 1073741824");
+  const rtpengine = parseRtpengine(read);
+  if (!rtpengine.ok) return bad(rtpengine.key, rtpengine.reason);
   return ok({
     ...edge.value,
     secret,
@@ -114,7 +129,26 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     maxTransactions,
     pingIntervalMs: ping * 1000,
     socketBufferBytes: buffer,
+    rtpengine: rtpengine.config,
   });
+}
+
+type RtpengineSettings = BridgeConfig["rtpengine"];
+
+function parseRtpengine(
+  read: (key: Key) => string | undefined,
+): { ok: true; config: RtpengineSettings } | { ok: false; key: Key; reason: string } {
+  const text = read("rtpengine");
+  const timeoutMs = parseCount(read("rtpengineTimeout") ?? "1000", 10, 60_000);
+  if (timeoutMs === undefined) return { ok: false, key: "rtpengineTimeout", reason: "milliseconds from 10 to 60000" };
+  const tries = parseCount(read("rtpengineTries") ?? "2", 1, 10);
+  if (tries === undefined) return { ok: false, key: "rtpengineTries", reason: "a whole number from 1 to 10" };
+  const disable = parseCount(read("rtpengineDisable") ?? "5", 1, 3600);
+  if (disable === undefined) return { ok: false, key: "rtpengineDisable", reason: "whole seconds from 1 to 3600" };
+  if (text === undefined) return { ok: true, config: undefined };
+  const sets = parseRtpengineSock(text);
+  if (!sets.ok) return { ok: false, key: "rtpengine", reason: sets.reason };
+  return { ok: true, config: { sets: sets.value, timeoutMs, tries, disableMs: disable * 1000 } };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
