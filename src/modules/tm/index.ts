@@ -14,6 +14,7 @@ import type {
   RelayResult,
   ReplyOptions,
   Target,
+  TmReplyRoute,
   Upstream,
 } from "./types.ts";
 
@@ -38,6 +39,8 @@ export interface TmRequest {
   onFailure(route: FailureRoute): void;
   /** Kamailio `t_on_branch`: runs on each branch copy before it is sent. */
   onBranch(route: BranchRoute): void;
+  /** Kamailio `t_on_reply`: each response of the transaction passes it (awaited) before tm acts. */
+  onReply(route: TmReplyRoute): void;
   /** Kamailio `t_set_fr(fr_inv_timeout, fr_timeout)`, ms; 0 keeps the default. */
   setFr(frInvTimer: number, frTimer?: number): void;
 }
@@ -60,6 +63,9 @@ export function bindRequest(tm: Tm, request: SipRequest, upstream: Upstream, bas
     },
     onBranch: (route) => {
       options.onBranch = route;
+    },
+    onReply: (route) => {
+      options.onReply = route;
     },
     setFr: (frInvTimer, frTimer = 0) => {
       if (frInvTimer > 0) options.frInvTimer = frInvTimer;

@@ -10,7 +10,7 @@ import type { ContextDeps } from "./deps.ts";
 import { newBranch } from "./branch.ts";
 import { ResponseContext, type ContextInit } from "./response-context.ts";
 import { loadRequest, loadResponse, store, type StoredMessage } from "./stored.ts";
-import type { BranchRoute, FailureBase, FailureRoute, Target, Upstream } from "./types.ts";
+import type { BranchRoute, FailureBase, FailureRoute, Target, TmReplyRoute, Upstream } from "./types.ts";
 
 export interface BranchSnapshot {
   target: Target;
@@ -44,6 +44,7 @@ export interface ResponseContextSnapshot {
   sent2xx: boolean;
   failureRoute?: string;
   branchRoute?: string;
+  replyRoute?: string;
   upstreamKey?: string;
   frTimer: number;
   frInvTimer: number;
@@ -55,6 +56,7 @@ export interface RestoreEnv {
   base?: FailureBase;
   failureRoutes?: readonly FailureRoute[];
   branchRoutes?: readonly BranchRoute[];
+  replyRoutes?: readonly TmReplyRoute[];
 }
 
 export function snapshotContext(ctx: ResponseContext): ResponseContextSnapshot {
@@ -85,6 +87,7 @@ export function snapshotContext(ctx: ResponseContext): ResponseContextSnapshot {
   };
   if (ctx.failureRoute?.name) snap.failureRoute = ctx.failureRoute.name;
   if (ctx.branchRoute?.name) snap.branchRoute = ctx.branchRoute.name;
+  if (ctx.replyRoute?.name) snap.replyRoute = ctx.replyRoute.name;
   if (ctx.upstreamKey !== undefined) snap.upstreamKey = ctx.upstreamKey;
   return snap;
 }
@@ -107,6 +110,8 @@ export function restoreContext(snap: ResponseContextSnapshot, deps: ContextDeps,
   if (failureRoute !== undefined) init.onFailure = failureRoute;
   const branchRoute = env.branchRoutes?.find((r) => r.name === snap.branchRoute);
   if (branchRoute !== undefined) init.onBranch = branchRoute;
+  const replyRoute = env.replyRoutes?.find((r) => r.name === snap.replyRoute);
+  if (replyRoute !== undefined) init.onReply = replyRoute;
   const ctx = new ResponseContext(init, deps);
   ctx.pending = snap.pending;
   ctx.roundStart = snap.roundStart;

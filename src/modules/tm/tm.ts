@@ -117,6 +117,7 @@ export class Tm {
         upstreamKey: options.upstreamKey,
         onFailure: options.onFailure,
         onBranch: options.onBranch,
+        onReply: options.onReply,
         frTimer: options.frTimer ?? this.frTimer,
         frInvTimer: options.frInvTimer ?? this.frInvTimer,
       },
