@@ -26,6 +26,7 @@ import { TransactionStore } from "./transaction-store.ts";
 import { GuardClient, type GuardEvent } from "./guard.ts";
 import { PermissionsLoader } from "../src/modules/permissions/script.ts";
 import { pikeKey } from "../src/modules/pike/index.ts";
+import { RtpengineClient } from "../src/modules/rtpengine/client.ts";
 
 /** What a client socket carries through hibernation (serializeAttachment). */
 interface Attachment {
@@ -64,7 +65,7 @@ export class SipConnection extends DurableObject<Env> {
   private readonly config: Config;
   private readonly log: Logger;
   private readonly connections = new WeakMap<WebSocket, Connection>();
-  private readonly services: Services & { location: LocationClient; tm: Tm };
+  private readonly services: Services & { location: LocationClient; tm: Tm; rtpengine: RtpengineClient };
   private readonly bridges: BridgeLinks;
   private readonly transactions: TransactionStore;
   /** This shard's number: the first part of its flow tokens, and the owner id in its branches. */
@@ -112,6 +113,7 @@ export class SipConnection extends DurableObject<Env> {
       }),
       bridgeVia: () => this.bridges.via(),
       shard: this.shard,
+      rtpengine: new RtpengineClient(this.bridges, this.config.rtpengine),
     };
     this.transactions = new TransactionStore(ctx, this.services.tm, (flow) => this.upstreamOf(flow), this.log);
     // Transactions stored before an eviction come back before any message is handled.
@@ -220,10 +222,12 @@ export class SipConnection extends DurableObject<Env> {
     const frame = parseBridgeFrame(data);
     switch (frame.kind) {
       case "hello":
-        this.bridges.hello(ws, attachment, frame.advertise);
-        this.log.info("bridge hello", { bridge: frame.bridge, advertise: frame.advertise });
+        this.bridges.hello(ws, attachment, frame.advertise, frame.rtpengine);
+        this.log.info("bridge hello", { bridge: frame.bridge, advertise: frame.advertise, rtpengine: frame.rtpengine });
         return;
       case "control":
+        if (frame.type === "rtpengine" && this.services.rtpengine.reply(frame.body)) return; // media answers
+
         this.log.info("bridge control frame", { bridge: attachment.bridge, type: frame.type, ...frame.body });
         return;
       case "invalid":

@@ -1,5 +1,6 @@
 import { isLogLevel, type LogLevel } from "./log.ts";
 import { parseReplyCodes, type ReplyCodes } from "./modules/dispatcher/probing.ts";
+import { parseIceServers } from "./phone/ice.ts";
 
 /** The edge's variables (wrangler.toml `[vars]` and secrets); bindings are in `env.ts`. */
 export interface Vars {
@@ -38,6 +39,9 @@ export interface Vars {
   AUTH_BLOCK_WINDOW?: string;
   EMERGENCY_NUMBERS?: string;
   SCANNER_USER_AGENTS?: string;
+  RTPENGINE_TIMEOUT?: string;
+  PHONE_ICE_SERVERS?: string;
+  TURN_TTL?: string;
 }
 
 export interface Config {
@@ -67,6 +71,10 @@ export interface Config {
   handleLostFlows: boolean;
   /** Kamailio tm `fr_timer` / `fr_inv_timer` (ms): no final reply → 408 for the branch. */
   tm: { frTimer: number; frInvTimer: number };
+  /** Media anchoring: the longest wait (ms) for a bridge's answer to an rtpengine command. */
+  rtpengine: { timeoutMs: number };
+  /** The browser phone: ICE server URIs (stun:/turn:) and the lifetime of TURN credentials (s). */
+  phone: { iceServers: string[]; turnTtl: number };
   /** Kamailio dispatcher parameters (ds_ping_interval, ds_probing_threshold, ...). */
   dispatcher: {
     pingInterval: number;
@@ -168,6 +176,8 @@ export function parseConfig(env: Vars): Config {
       frTimer: positiveInt("FR_TIMER", env.FR_TIMER, 30_000),
       frInvTimer: positiveInt("FR_INV_TIMER", env.FR_INV_TIMER, 181_000),
     },
+    rtpengine: { timeoutMs: positiveInt("RTPENGINE_TIMEOUT", env.RTPENGINE_TIMEOUT, 3000) },
+    phone: { iceServers: iceServers(env.PHONE_ICE_SERVERS), turnTtl: positiveInt("TURN_TTL", env.TURN_TTL, 3600) },
     dispatcher: {
       pingInterval: nonNegativeInt("DS_PING_INTERVAL", env.DS_PING_INTERVAL, 10),
       probingThreshold: positiveInt("DS_PROBING_THRESHOLD", env.DS_PROBING_THRESHOLD, 1),
@@ -219,6 +229,12 @@ function minExpiresMode(value: string | undefined): 0 | 1 {
   const mode = nonNegativeInt("MIN_EXPIRES_MODE", value, 0);
   if (mode !== 0 && mode !== 1) throw new ConfigError(SOURCE, "MIN_EXPIRES_MODE", `expected 0 (raise to the minimum) or 1 (answer 423), got ${mode}`);
   return mode;
+}
+
+function iceServers(value: string | undefined): string[] {
+  const parsed = parseIceServers(value ?? "");
+  if (!parsed.ok) throw new ConfigError(SOURCE, "PHONE_ICE_SERVERS", parsed.reason);
+  return parsed.value;
 }
 
 function replyCodes(value: string | undefined): ReplyCodes {

@@ -24,4 +24,6 @@ export interface Env extends Vars {
   /** Secret: signs digest nonces; NONCE_SECRET_PREVIOUS stays valid during a rotation. */
   NONCE_SECRET?: string;
   NONCE_SECRET_PREVIOUS?: string;
+  /** Secret: coturn's `static-auth-secret`, for the phone's time-limited TURN credentials. */
+  TURN_SECRET?: string;
 }

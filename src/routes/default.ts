@@ -5,6 +5,7 @@ import type { DispatcherScript } from "../modules/dispatcher/script.ts";
 import type { TmFailureContext } from "../modules/tm/index.ts";
 import { parseNameAddr } from "../sip/name-addr.ts";
 import { isSipUri, parseUri } from "../sip/uri.ts";
+import { anchorCall, anchorInDialog, endMedia, reofferMedia } from "./media.ts";
 import { security } from "./security.ts";
 
 /**
@@ -82,6 +83,7 @@ const withinDialog: Route<RequestContext> = async (ctx, next) => {
           ? await gatewayTarget(ctx, route.nextHop)
           : undefined;
     if (target) {
+      if (!(await anchorInDialog(ctx, "flow" in target ? "ws" : "udp"))) return; // media.ts
       const relayed = ctx.tm.relay([target]);
       if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
       return;
@@ -191,6 +193,7 @@ const dispatch: Route<RequestContext> = async (ctx, next) => {
     ctx.sl.sendReply(404, "No destination");
     return;
   }
+  if (!(await anchorCall(ctx, "udp"))) return; // rtpengine_offer toward the gateway (media.ts)
   const inbound = { transport: ctx.source.transport, flow: ctx.source.flow };
   const params = { shard: ctx.shard };
   ctx.tm.onBranch((request) => ctx.rr.recordRoute({ inbound, outbound: { transport: "udp" }, params }, request));
@@ -208,13 +211,16 @@ function rtfDispatch(ds: DispatcherScript) {
     const timeout = ctx.branchTimeout() && !ctx.branchReplied();
     if (ctx.isCanceled() || (!ctx.checkStatus("500") && !timeout)) {
       ds.loadUpdate("release"); // ds_load_unset(): the call failed for good
+      await endMedia(ctx); // rtpengine_delete
       return;
     }
     if (timeout) await ds.markDst("ip");
     if (!ds.nextDst()) {
       ds.loadUpdate("release");
+      await endMedia(ctx);
       return;
     }
+    if (!(await reofferMedia(ctx))) return; // rtpengine_offer for the next gateway
     ctx.tm.onFailure(RTF_DISPATCH);
     relayToDestination(ds, (t) => ctx.tm.relay(t), (status, reason) => ctx.tm.reply(status, reason));
   };
@@ -256,6 +262,7 @@ const location: Route<RequestContext> = async (ctx, next) => {
     const params = { shard: ctx.shard };
     ctx.tm.onBranch((request, target) => ctx.rr.recordRoute({ inbound, outbound: { transport: "ws", flow: target.flow }, params }, request));
   }
+  if (!(await anchorCall(ctx, "ws"))) return; // rtpengine_offer toward the users (media.ts)
   const relayed = ctx.tm.relay(found.targets);
   if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
 };
