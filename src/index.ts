@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { admin } from "./admin/index.ts";
+import { phone } from "./phone/index.ts";
 import { bearerAuth } from "./admin/auth.ts";
 import { BRIDGE_SUBPROTOCOL } from "./transport/bridge.ts";
 import { configFor } from "./config.ts";
@@ -64,5 +65,7 @@ app.get("/bridge", bridgeAuth, async (c) => {
 });
 
 app.route("/admin", admin);
+// The browser phone: /phone and /phone.js are static assets (public/); its settings come from here.
+app.route("/phone", phone);
 
 export default app;
