@@ -53,6 +53,7 @@ class Phone {
     $("answer").onclick = () => void this.answer();
     $("hangup").onclick = () => this.hangup();
     $("mute").onclick = () => this.toggleMute();
+    $("hold").onclick = () => this.toggleHold();
     for (const key of document.querySelectorAll<HTMLButtonElement>("#keypad button")) {
       key.onclick = () => this.dtmf(key.textContent ?? "");
     }
@@ -95,7 +96,12 @@ class Phone {
   async call(target: string): Promise<void> {
     if (this.ua === undefined || target === "") return;
     const uri = target.includes("@") ? (target.startsWith("sip:") ? target : `sip:${target}`) : `sip:${target}@${$<HTMLInputElement>("domain").value.trim()}`;
-    this.ua.call(uri, { mediaConstraints: { audio: true, video: false }, pcConfig: this.pcConfig() });
+    this.ua.call(uri, {
+      mediaConstraints: { audio: true, video: false },
+      pcConfig: this.pcConfig(),
+      // Before JsSIP adds the microphone: the offer lists only the codecs chosen in the form.
+      eventHandlers: { peerconnection: (e: { peerconnection: RTCPeerConnection }) => this.preferCodecs(e.peerconnection) },
+    });
   }
 
   async answer(): Promise<void> {
@@ -112,6 +118,14 @@ class Phone {
     if (s.isMuted().audio) s.unmute({ audio: true });
     else s.mute({ audio: true });
     $("mute").textContent = s.isMuted().audio ? "Unmute" : "Mute";
+  }
+
+  /** Hold (a re-INVITE with a=sendonly) and resume. */
+  toggleHold(): void {
+    const s = this.session;
+    if (s === undefined) return;
+    if (s.isOnHold().local) s.unhold();
+    else s.hold();
   }
 
   /** RFC 4733 telephone-events in the RTP stream (RTCDTMFSender), not SIP INFO. */
@@ -146,9 +160,9 @@ class Phone {
     this.session = session;
     const peer = session.remote_identity.uri.toString();
     this.current = { direction: session.direction, peer, start: Date.now(), answered: undefined, end: undefined, cause: "", dtmf: "" };
-    session.on("peerconnection", (ev) => this.watchCodecs(ev.peerconnection));
-    if (session.direction === "outgoing") this.watchCodecs(session.connection);
     session.on("confirmed", () => this.onConfirmed(session));
+    session.on("hold", () => ($("hold").textContent = "Resume"));
+    session.on("unhold", () => ($("hold").textContent = "Hold"));
     session.on("ended", (ev) => this.onEnded(String(ev.cause)));
     // A failure names the SIP answer too: "Unavailable (503 Media Relay Unavailable)".
     session.on("failed", (ev) => {
@@ -159,18 +173,18 @@ class Phone {
     $("answer").hidden = session.direction !== "incoming";
   }
 
-  /** The codec choice (`?codecs=opus` or the form) applied to the transceiver before the offer/answer. */
-  private watchCodecs(pc: RTCPeerConnection | undefined): void {
+  /**
+   * The form's codec choice (`?codecs=opus`): an audio transceiver made before JsSIP adds the
+   * microphone (addTrack then reuses it) with its codec preferences set, so the offer lists only
+   * those codecs (RFC 4733 telephone-event kept).
+   */
+  private preferCodecs(pc: RTCPeerConnection): void {
     const choice = ($<HTMLSelectElement>("codecs").value || "any") as Codecs;
-    if (pc === undefined || choice === "any") return;
+    if (choice === "any") return;
     const wanted = choice === "opus" ? ["audio/opus"] : ["audio/pcmu", "audio/pcma"];
-    const apply = (): void => {
-      const codecs = RTCRtpReceiver.getCapabilities("audio")?.codecs ?? [];
-      const keep = codecs.filter((c) => wanted.includes(c.mimeType.toLowerCase()) || c.mimeType.toLowerCase() === "audio/telephone-event");
-      for (const t of pc.getTransceivers()) if (t.receiver.track.kind === "audio") t.setCodecPreferences(keep);
-    };
-    pc.addEventListener("negotiationneeded", apply);
-    apply();
+    const codecs = RTCRtpReceiver.getCapabilities("audio")?.codecs ?? [];
+    const keep = codecs.filter((c) => wanted.includes(c.mimeType.toLowerCase()) || c.mimeType.toLowerCase() === "audio/telephone-event");
+    pc.addTransceiver("audio", { direction: "sendrecv" }).setCodecPreferences(keep);
   }
 
   private onConfirmed(session: RTCSession): void {
@@ -195,6 +209,7 @@ class Phone {
     this.current = undefined;
     $("answer").hidden = true;
     $("mute").textContent = "Mute";
+    $("hold").textContent = "Hold";
     this.setCall(`call ended: ${cause}`);
   }
 

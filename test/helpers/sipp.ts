@@ -42,6 +42,11 @@ export class Sipp {
     return Sipp.spawn(["-sf", path.join(ROOT, "test/sipp", scenario), "-i", "127.0.0.1", "-p", String(port), "-aa", "-nostdin", "-buff_size", "4194304", ...extra]);
   }
 
+  /** A UAS on its own address `ip`:`port` (a deployment-shaped gateway), OPTIONS auto-answered. */
+  static gateway(ip: string, port: number, scenario: string, extra: string[] = []): Sipp {
+    return Sipp.spawn(["-sf", path.join(ROOT, "test/sipp", scenario), "-i", ip, "-p", String(port), "-aa", "-nostdin", "-buff_size", "4194304", ...extra]);
+  }
+
   /** A UAC: `sipp -sf scenario target -s service -m calls ...`. */
   static uac(target: string, scenario: string, extra: string[] = []): Sipp {
     return Sipp.spawn(["-sf", path.join(ROOT, "test/sipp", scenario), "-i", "127.0.0.1", "-nostdin", "-buff_size", "4194304", ...extra, target]);
