@@ -70,15 +70,16 @@ export class ReplyRouteRunner {
 
   /** A response of `branch`: through `route`, then on to tm (in arrival order). */
   receive(branch: Branch, response: SipResponse, route: TmReplyRoute): void {
+    this.queue = this.queue.then(() => this.run(branch, response, route));
+  }
+
+  private async run(branch: Branch, response: SipResponse, route: TmReplyRoute): Promise<void> {
+    // A branch whose 2xx was discarded is over: a retransmitted 2xx only gets the ACK again.
     const ack = this.endedDialogs.get(branch);
     if (ack !== undefined) {
       if (response.status >= 200 && response.status < 300) this.send(branch, ack, false);
       return;
     }
-    this.queue = this.queue.then(() => this.run(branch, response, route));
-  }
-
-  private async run(branch: Branch, response: SipResponse, route: TmReplyRoute): Promise<void> {
     const base = this.host.base;
     if (base === undefined) return this.host.onResponse(branch, response, true);
     const ctx = new ReplyCtx(response, branch.request, branch.target, base);
