@@ -97,8 +97,10 @@ function read(r: Reader, depth: number): Parsed<BValue> {
     r.at++;
     const dict: { [key: string]: BValue } = Object.create(null) as { [key: string]: BValue };
     while (r.data[r.at] !== 0x65 /* e */) {
+      const k = r.data[r.at];
+      if (k !== undefined && (k < 0x30 || k > 0x39)) return fail("bencode: dictionary key is not a string");
       const key = readString(r);
-      if (!key.ok) return key.reason === "bencode: truncated" ? key : fail("bencode: dictionary key is not a string");
+      if (!key.ok) return key;
       const item = read(r, depth + 1);
       if (!item.ok) return item;
       dict[key.value] = item.value;

@@ -55,6 +55,15 @@ export class NgSocket {
     this.socket.on("error", (error) => options.log.error("rtpengine control socket error", { error: error.message }));
   }
 
+  /** The local UDP port replies come to (once the first request bound it). */
+  get localPort(): number | undefined {
+    try {
+      return this.socket.address().port;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Sends one command to `to` and resolves with its reply, or with why none came. Never rejects. */
   async request(to: Address, command: NgDict): Promise<NgResult> {
     this.bound ??= new Promise((resolve) => this.socket.bind(0, () => resolve()));

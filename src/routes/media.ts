@@ -25,7 +25,7 @@ export type Side = "ws" | "udp";
 
 /** SDP that goes to a gateway: plain RTP, G.711 (transcoded when the browser offers none) and RFC 4733 events. */
 export const TO_GATEWAY = "ICE=remove DTLS=off RTP/AVP replace-origin replace-session-connection rtcp-mux-demux strip-extmap";
-const OFFER_TO_GATEWAY =
+export const OFFER_TO_GATEWAY =
   TO_GATEWAY +
   " codec-mask-all codec-except-PCMU codec-except-PCMA codec-except-telephone-event transcode-PCMU transcode-PCMA" +
   // rtpengine answers the browser "passive" but, when ICE completes before that answer reaches

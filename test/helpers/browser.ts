@@ -28,11 +28,12 @@ export async function launchChromium(): Promise<Browser> {
 /** One /phone page in its own browser context (its own localStorage and microphone). */
 export class PhonePage {
   readonly console: string[] = [];
+  readonly context: BrowserContext;
+  readonly page: Page;
 
-  private constructor(
-    readonly context: BrowserContext,
-    readonly page: Page,
-  ) {
+  private constructor(context: BrowserContext, page: Page) {
+    this.context = context;
+    this.page = page;
     page.on("console", (m) => this.console.push(`${m.type()}: ${m.text()}`));
     page.on("pageerror", (e) => this.console.push(`pageerror: ${e.message}`));
   }
