@@ -27,3 +27,6 @@ export interface RtpengineProcess {
 }
 
 export declare function startRtpengine(options?: RtpengineOptions): Promise<RtpengineProcess>;
+
+/** Whether an rtpengine answers an ng ping at `ng` (`ip:port`) within 200 ms. */
+export declare function answersPing(ng: string): Promise<boolean>;

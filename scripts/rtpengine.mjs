@@ -25,6 +25,9 @@ export async function startRtpengine(options = {}) {
   if (found === undefined) throw new Error(`rtpengine is not installed: ${RTPENGINE_INSTALL}`);
   const { ng = "127.0.0.1:2223", iface = "127.0.0.1", portMin = 30000, portMax = 30999, logLevel = 5, extraArgs = [] } = options;
   const args = [
+    // Not /etc/rtpengine/rtpengine.conf: Debian's opens HTTP and CLI listeners and a recording
+    // directory this one does not want. Everything it uses is on this command line.
+    "--config-file=none",
     `--interface=${iface}`,
     `--listen-ng=${ng}`,
     "--foreground",
@@ -43,6 +46,9 @@ export async function startRtpengine(options = {}) {
     ...extraArgs,
   ];
   const child = spawn(found.path, args, { stdio: ["ignore", "pipe", "pipe"] });
+  // However this process ends (a signal handler that exits first included), rtpengine goes too.
+  const onExit = () => child.kill("SIGKILL");
+  process.on("exit", onExit);
   // Only the latest output is kept (a long `npm start` must not grow without bound).
   let output = "";
   const keep = (d) => {
@@ -69,6 +75,7 @@ export async function startRtpengine(options = {}) {
     version: found.version,
     log: () => output,
     async stop() {
+      process.off("exit", onExit);
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;
     },
@@ -91,3 +98,6 @@ function pong(ng) {
     socket.send("ready d7:command4:pinge", Number(port), host.replace(/^\[|\]$/g, ""));
   });
 }
+
+/** Whether an rtpengine answers ng pings at `ng` (`ip:port`). */
+export { pong as answersPing };

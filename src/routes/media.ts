@@ -92,8 +92,10 @@ export async function anchorInDialog(ctx: RequestContext, toward: Side): Promise
   if (sideOf(ctx) === toward || !ctx.has("rtpengine") || !ctx.rtpengine.available()) return true;
   const method = ctx.msg.method;
   if (method === "BYE") {
-    const deleted = await ctx.rtpengine.delete();
-    if (!deleted.ok) ctx.log.info("media session delete on BYE failed", { error: deleted.error, detail: deleted.detail });
+    // The BYE need not wait for rtpengine: the delete goes out now and its answer is only logged.
+    void ctx.rtpengine.delete().then((deleted) => {
+      if (!deleted.ok) ctx.log.info("media session delete on BYE failed", { error: deleted.error, detail: deleted.detail });
+    });
     return true;
   }
   if (method === "INVITE" || method === "UPDATE") {
@@ -145,13 +147,17 @@ export async function MEDIA_FAILURE(ctx: TmFailureContext): Promise<void> {
   await endMedia(ctx);
 }
 
-/** rtpengine_delete from a failure route, for a call that ends there (cancelled, failed, timed out). */
+/**
+ * rtpengine_delete from a failure route, for a call that ends there (cancelled, failed, timed
+ * out). The final response does not wait for it: the answer is only logged.
+ */
 export async function endMedia(ctx: TmFailureContext): Promise<void> {
   const anchor = anchors.get(ctx.request);
   if (anchor === undefined) return;
   anchors.delete(ctx.request);
-  const deleted = await anchor.script(ctx.request).delete();
-  if (!deleted.ok) ctx.log.info("media session delete failed", { error: deleted.error, detail: deleted.detail });
+  void anchor.script(ctx.request).delete().then((deleted) => {
+    if (!deleted.ok) ctx.log.info("media session delete failed", { error: deleted.error, detail: deleted.detail });
+  });
 }
 
 /**

@@ -12,6 +12,8 @@ import { DOMAIN, GATEWAYS, RTPENGINE_RECHECK_S, startMediaStack, type MediaStack
 const ip = (g: string) => g.split(":")[0] as string;
 const port = (g: string) => Number(g.split(":")[1]);
 const [ECHO, SLOW, FAILING] = GATEWAYS as [string, string, string];
+/** A gateway that rings until cancelled (test/sipp/uas-ring.xml), beside the others on its own address. */
+const RINGING = "127.0.0.23:5060";
 const NUMBER = "15551234567";
 
 let media: MediaStack;
@@ -23,6 +25,7 @@ beforeAll(async () => {
     Sipp.gateway(ip(ECHO), port(ECHO), "uas-echo.xml", ["-rtp_echo", "-mi", ip(ECHO), "-mp", "6000"]),
     Sipp.gateway(ip(SLOW), port(SLOW), "uas-slow.xml", ["-mi", ip(SLOW), "-mp", "6200"]),
     Sipp.gateway(ip(FAILING), port(FAILING), "uas-500.xml"),
+    Sipp.gateway(ip(RINGING), port(RINGING), "uas-ring.xml"),
   );
   media = await startMediaStack({ gateways: [ECHO] });
   browser = await launchChromium();
@@ -91,6 +94,24 @@ describe("media failure policy", () => {
     await phone.close();
     await media.restartRtpengine();
     await new Promise((r) => setTimeout(r, RTPENGINE_RECHECK_S * 1000 + 500));
+  });
+
+  it("a call cancelled while it rings loses its media session (CANCEL → 487 → rtpengine_delete)", async () => {
+    await setGateways([RINGING]);
+    const ringing = gateways[3] as Sipp;
+    const phone = await registered("alice", "alice123");
+    await phone.call(NUMBER);
+    await phone.waitText("#callstate", "calling");
+    const deadline = Date.now() + 5000;
+    while ((await ringing.received("INVITE")).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const [callId] = await ringing.received("INVITE");
+    expect((await media.ng({ command: "query", "call-id": callId ?? "" })).result).toBe("ok"); // offered
+    await new Promise((r) => setTimeout(r, 300)); // the 180 is through: a CANCEL may go now
+    await phone.hangup();
+    await phone.waitText("#callstate", "call ended: Canceled");
+    await expect.poll(async () => (await media.ng({ command: "query", "call-id": callId ?? "" })).result, { timeout: 5000 }).toBe("error");
+    expect(await ringing.received("CANCEL")).toEqual([callId]);
+    await phone.close();
   });
 
   it("a gateway's 500 fails over to the next gateway with a new offer, and the call carries audio", async () => {

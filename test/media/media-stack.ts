@@ -14,7 +14,8 @@ import { createLogger } from "../../src/log.ts";
 export const DOMAIN = "sip.example.test";
 export const BRIDGE = "127.0.0.9:5060";
 export const GATEWAYS = ["127.0.0.20:5060", "127.0.0.21:5060", "127.0.0.22:5060"];
-export const RTPENGINE_NG = "127.0.0.1:2223";
+/** Not rtpengine's usual 2223, which a system rtpengine (Debian's service) may hold. */
+export const RTPENGINE_NG = "127.0.0.1:2323";
 /** rtpengine reports each RFC 4733 event it relays here, as JSON (`--dtmf-log-dest`). */
 export const DTMF_LOG = "127.0.0.1:2299";
 /** The bridge pings a silent rtpengine this often (s): how soon calls work again after it is back. */
