@@ -1,7 +1,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", ".wrangler/", ".sipedge/", "public/phone.js", "**/*.d.ts"] },
+  { ignores: ["node_modules/", "dist/", ".wrangler/", ".sipedge/", "**/*.d.ts"] },
   ...tseslint.configs.recommended,
   {
     rules: {

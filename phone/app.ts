@@ -1,6 +1,6 @@
 /**
- * The browser phone served at /phone: JsSIP over the edge's WebSocket, bundled at build time
- * (scripts/build-phone.mjs), no CDN. Register, call a user or a number, answer, hang up, RFC 4733
+ * The browser phone served at /phone: JsSIP over the edge's WebSocket, bundled at build time into
+ * the page itself (scripts/build-phone.mjs), no CDN. Register, call a user or a number, answer, hang up, RFC 4733
  * DTMF, mute, a call log, and a live line of media statistics so a newcomer hears and sees audio
  * flow. ICE servers come from the edge (GET /phone/config; TURN credentials from POST /phone/turn).
  */

@@ -65,7 +65,7 @@ app.get("/bridge", bridgeAuth, async (c) => {
 });
 
 app.route("/admin", admin);
-// The browser phone: /phone and /phone.js are static assets (public/); its settings come from here.
+// The browser phone: the page and its settings.
 app.route("/phone", phone);
 
 export default app;
