@@ -22,12 +22,13 @@
 //   options OPTIONS to the proxy itself -> 200: one SIP round trip through the route script.
 //   ping    RFC 5626 double-CRLF keep-alive -> CRLF: the runtime's auto-response, no JavaScript.
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
 
 const o = {
   url: "ws://127.0.0.1:8787/", mode: "reg", conns: 50, domain: "localhost", password: "pw", userBase: 0,
-  warmup: 2, duration: 10, timeout: 10000, batch: 50, control: "", expires: 600, prefix: "1555",
+  warmup: 2, duration: 10, timeout: 10000, batch: 50, control: "", expires: 600, prefix: "1555", sdp: "",
 };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, "").replace(/-([a-z])/g, (_, c) => c.toUpperCase());
@@ -201,7 +202,8 @@ function tagOf(v) {
 }
 
 // The offer ../shared/bench/loadgen.js sends (PCMU, PCMA, telephone-event): 223 bytes.
-const SDP = [
+// --sdp FILE: the offer of the INVITEs (e.g. test/fixtures/sdp/chromium-offer.sdp, a browser's).
+const SDP = o.sdp ? readFileSync(o.sdp, "utf8").replace(/\r?\n/g, "\r\n") : [
   "v=0", "o=- 4858373837 2 IN IP4 127.0.0.1", "s=-", "c=IN IP4 127.0.0.1", "t=0 0",
   "m=audio 40000 RTP/AVP 0 8 101", "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000",
   "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16", "a=ptime:20", "a=sendrecv", "",
@@ -221,7 +223,7 @@ function invite(c, auth) {
     `Supported: outbound\r\n` +
     `User-Agent: sipedge-loadgen\r\n` +
     `Content-Type: application/sdp\r\n` +
-    `Content-Length: ${SDP.length}\r\n\r\n` + SDP;
+    `Content-Length: ${Buffer.byteLength(SDP)}\r\n\r\n` + SDP;
 }
 
 function ackNon2xx(c, to, n) {

@@ -41,6 +41,9 @@ const USAGE = `usage: npm run bench -- [options]
   --gateways 7070,7072,7074  call mode: UDP ports of the sipp UAS gateways we start (the seed's
                              set 1, as config/dispatcher.list loads it)
   --uas-scenario FILE        call mode: the gateways' sipp scenario (default test/sipp/uas.xml)
+  --sdp FILE                 call mode: the INVITEs' offer (e.g. test/fixtures/sdp/chromium-offer.sdp)
+  --rtpengine yes            call mode: anchor media in an rtpengine started beside the bridge
+                             (its CPU is reported per call too)
   --state-dir DIR            keep the stack's D1/Durable Object state there (default: a fresh
                              temporary directory, removed at the end)
   --bundle DIR               use the worker bundle in DIR, building it there only when missing
@@ -51,6 +54,7 @@ function parseArgs(argv) {
     mode: "reg", conns: "50,100", duration: 10, warmup: 2, rounds: 1, quietWait: 20, quiet: 0.3,
     json: "", label: "", url: "", domain: "localhost", edgePid: "", stateDir: "", bundle: "",
     bridgePid: "", uasPid: "", gateways: "7070,7072,7074", uasScenario: join(HERE, "..", "test/sipp/uas.xml"),
+    sdp: "", rtpengine: "no",
   };
   for (let i = 0; i < argv.length; i += 2) {
     if (argv[i] === "--help" || argv[i] === "-h") { console.log(USAGE); process.exit(0); }
@@ -155,7 +159,7 @@ async function startGateways(o, work) {
 async function startEdge(o) {
   if (o.url) {
     return {
-      wsUrl: o.url, domain: o.domain, pids: pidList(o.edgePid), bridgePids: pidList(o.bridgePid), uasPids: pidList(o.uasPid),
+      wsUrl: o.url, domain: o.domain, pids: pidList(o.edgePid), bridgePids: pidList(o.bridgePid), uasPids: pidList(o.uasPid), rtpenginePids: [],
       name: "external", stop: async () => {},
     };
   }
@@ -171,22 +175,32 @@ async function startEdge(o) {
   // source: all of them come from 127.0.0.1. Kamailio's reference is measured with pike on and off.
   const vars = { PIKE_DENSITY: "0", MAX_CONNECTIONS_PER_ADDRESS: "0" };
   let stack;
+  let rtpengine;
   try {
-    const bridge = calls ? { listen: `127.0.0.1:${await freeUdpPort()}` } : undefined;
+    if (calls && o.rtpengine === "yes") {
+      const { startRtpengine } = await import("../scripts/rtpengine.mjs");
+      // Deleted calls go at once (rtpengine keeps them 30 s by default): hundreds of calls a
+      // second would otherwise run the port range dry.
+      rtpengine = await startRtpengine({ ng: `127.0.0.1:${await freeUdpPort()}`, portMin: 30000, portMax: 39999, extraArgs: ["--delete-delay=0"] });
+    }
+    const extraArgs = rtpengine ? ["--rtpengine", `udp:${rtpengine.ng}`] : [];
+    const bridge = calls ? { listen: `127.0.0.1:${await freeUdpPort()}`, extraArgs } : undefined;
     stack = await startStack({ port: 0, stateDir, outdir, build, vars, ...(bridge ? { bridge } : {}) });
   } catch (e) {
     await gateways?.stop();
+    await rtpengine?.stop();
     throw e;
   }
   const pids = descendants(process.pid).filter((p) => commOf(p) === "workerd");
-  const stop = async () => { await stack.stop(); await gateways?.stop(); rmSync(work, { recursive: true, force: true }); };
+  const stop = async () => { await stack.stop(); await gateways?.stop(); await rtpengine?.stop(); rmSync(work, { recursive: true, force: true }); };
   if (pids.length === 0) { await stop(); throw new Error("no workerd process found under this process"); }
   // Let the dispatcher's first probes (DS_PING_INTERVAL, 5 s) find the gateways up, as
   // ../shared/bench/run_all.sh waits after starting Kamailio.
   if (calls) await sleep(6000);
   return {
     wsUrl: stack.wsUrl, domain: "localhost", pids, name: "sipedge", database: stack.database,
-    bridgePids: stack.bridge ? [stack.bridge.process.pid] : [], uasPids: gateways?.pids ?? [], stop,
+    bridgePids: stack.bridge ? [stack.bridge.process.pid] : [], uasPids: gateways?.pids ?? [],
+    rtpenginePids: rtpengine ? [rtpengine.process.pid] : [], stop,
   };
 }
 
@@ -204,7 +218,7 @@ function loadgen(args) {
 // ------------------------------------------------------------------ one measurement
 async function measure(edge, o, mode, conns, round) {
   const quiet = await quietMachine(o.quiet, o.quietWait);
-  const lg = loadgen(["--url", edge.wsUrl, "--domain", edge.domain, "--mode", mode, "--conns", String(conns)]);
+  const lg = loadgen(["--url", edge.wsUrl, "--domain", edge.domain, "--mode", mode, "--conns", String(conns), ...(o.sdp ? ["--sdp", o.sdp] : [])]);
   activeLoadgen = lg;
   try {
     JSON.parse(await lg.next());
@@ -232,9 +246,10 @@ function account(edge, o, { mode, conns, round, quiet, r, s0, s1, loadgenPid }) 
   const edgeCpu = edge.pids.reduce((a, p) => a + d(p), 0);
   const bridgeCpu = edge.bridgePids.reduce((a, p) => a + d(p), 0);
   const uasCpu = edge.uasPids.reduce((a, p) => a + d(p), 0);
+  const rtpengineCpu = edge.rtpenginePids.reduce((a, p) => a + d(p), 0);
   // This process hosts Miniflare (the Node side of the local stack) when the stack is ours.
   const hostCpu = edge.name === "sipedge" ? (s1.self.user + s1.self.system - s0.self.user - s0.self.system) / 1e6 : 0;
-  const known = new Set([...edge.pids, ...edge.bridgePids, ...edge.uasPids, process.pid, loadgenPid]);
+  const known = new Set([...edge.pids, ...edge.bridgePids, ...edge.uasPids, ...edge.rtpenginePids, process.pid, loadgenPid]);
   const others = [];
   let otherCpu = 0;
   for (const [pid, b] of s1.all) {
@@ -253,6 +268,7 @@ function account(edge, o, { mode, conns, round, quiet, r, s0, s1, loadgenPid }) 
     edge_us_per_op: perOp(edgeCpu + hostCpu), workerd_us_per_op: perOp(edgeCpu), host_us_per_op: perOp(hostCpu),
     // The proxy's whole cost on a call is the edge's plus the bridge's (Kamailio does both jobs).
     bridge_us_per_op: calls ? perOp(bridgeCpu) : null, uas_us_per_op: calls ? perOp(uasCpu) : null,
+    rtpengine_us_per_op: edge.rtpenginePids.length > 0 ? perOp(rtpengineCpu) : null,
     proxy_us_per_op: calls ? perOp(edgeCpu + hostCpu + bridgeCpu) : null,
     edge_cores: +(edgeCpu / secs).toFixed(2), host_cores: +(hostCpu / secs).toFixed(2),
     bridge_cores: +(bridgeCpu / secs).toFixed(2), uas_cores: +(uasCpu / secs).toFixed(2),
@@ -262,7 +278,7 @@ function account(edge, o, { mode, conns, round, quiet, r, s0, s1, loadgenPid }) 
     other_cores: +otherCpu.toFixed(2), other_cpu: others.join(" "),
     // Upper bound of foreign load: machine busy time minus our processes. It also holds what no
     // process is charged with: the kernel's loopback work for our sockets, processes that ended.
-    not_ours_cores: +((s1.m.busy - s0.m.busy) / HZ / secs - (edgeCpu + hostCpu + bridgeCpu + uasCpu + d(loadgenPid)) / secs).toFixed(2),
+    not_ours_cores: +((s1.m.busy - s0.m.busy) / HZ / secs - (edgeCpu + hostCpu + bridgeCpu + uasCpu + rtpengineCpu + d(loadgenPid)) / secs).toFixed(2),
     quiet_ok: quiet.ok, quiet_waited_s: quiet.waited, window_s: +secs.toFixed(2),
   };
 }
@@ -282,7 +298,7 @@ function summarize(runs, o) {
         rate_per_s: m("rate_per_s"), p50_ms: m("p50_ms"), p99_ms: m("p99_ms"), total_p50_ms: m("total_p50_ms"), total_p99_ms: m("total_p99_ms"),
         edge_us_per_op: m("edge_us_per_op"), edge_us_range: range(rs.map((r) => r.edge_us_per_op)),
         workerd_us_per_op: m("workerd_us_per_op"), host_us_per_op: m("host_us_per_op"),
-        bridge_us_per_op: m("bridge_us_per_op"), uas_us_per_op: m("uas_us_per_op"),
+        bridge_us_per_op: m("bridge_us_per_op"), uas_us_per_op: m("uas_us_per_op"), rtpengine_us_per_op: m("rtpengine_us_per_op"),
         proxy_us_per_op: m("proxy_us_per_op"), proxy_us_range: range(rs.map((r) => r.proxy_us_per_op)),
         bridge_cores: m("bridge_cores"), uas_cores: m("uas_cores"),
         edge_cores: m("edge_cores"), loadgen_cores: m("loadgen_cores"), machine_busy_cores: m("machine_busy_cores"),
@@ -305,11 +321,11 @@ function printTable(rows, o) {
   const calls = rows.filter((r) => r.mode === "call");
   if (calls.length === 0) return;
   // Calls: p50/p99 above are call setup (first INVITE -> 200); the whole call and the other parties here.
-  console.log("\n| call: conns | calls/s | setup p50 / p99 ms | whole call p50 / p99 ms | edge µs/call | bridge µs/call | edge + bridge µs/call (range) | sipp UASes µs/call | bridge cores | sipp cores |");
-  console.log("|---|---|---|---|---|---|---|---|---|---|");
+  console.log("\n| call: conns | calls/s | setup p50 / p99 ms | whole call p50 / p99 ms | edge µs/call | bridge µs/call | edge + bridge µs/call (range) | sipp UASes µs/call | rtpengine µs/call | bridge cores | sipp cores |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of calls) {
     console.log(`| ${r.conns} | ${r.rate_per_s} | ${r.p50_ms} / ${r.p99_ms} | ${r.total_p50_ms} / ${r.total_p99_ms} | ${r.edge_us_per_op} | ${r.bridge_us_per_op} | ` +
-      `${r.proxy_us_per_op}${r.proxy_us_range} | ${r.uas_us_per_op} | ${r.bridge_cores} | ${r.uas_cores} |`);
+      `${r.proxy_us_per_op}${r.proxy_us_range} | ${r.uas_us_per_op} | ${r.rtpengine_us_per_op ?? "-"} | ${r.bridge_cores} | ${r.uas_cores} |`);
   }
 }
 

@@ -18,6 +18,9 @@ import { DEFAULT_BACKOFF, EdgeLink, backoffDelay, type Backoff } from "./link.ts
 import { Resolver } from "./resolver.ts";
 import { ServerTransactions } from "./server.ts";
 import { fetchShardCount } from "./shards.ts";
+import { RtpengineControl } from "./rtpengine/control.ts";
+import { NgSocket } from "./rtpengine/ng.ts";
+import { RtpenginePool } from "./rtpengine/pool.ts";
 
 export interface BridgeOptions {
   config: BridgeConfig;
@@ -40,6 +43,9 @@ export class Bridge {
   private readonly resolver: Resolver;
   readonly client: ClientTransactions;
   readonly server: ServerTransactions;
+  /** Media anchoring: the edge's `rtpengine` control frames, run on the configured rtpengines. */
+  readonly rtpengine: RtpengineControl;
+  private readonly ng: { socket: NgSocket; pool: RtpenginePool } | undefined;
   private links: EdgeLink[] = [];
   private advertised = "";
   private stopped = false;
@@ -63,6 +69,12 @@ export class Bridge {
       options.config.maxTransactions,
     );
     this.server = new ServerTransactions({ send: (to, data) => this.sendUdp(to, data) }, options.config.maxTransactions);
+    const media = options.config.rtpengine;
+    if (media !== undefined) {
+      const socket = new NgSocket({ log: this.log, timeoutMs: media.timeoutMs, tries: media.tries });
+      this.ng = { socket, pool: new RtpenginePool({ sets: media.sets, socket, log: this.log, disableMs: media.disableMs }) };
+    }
+    this.rtpengine = new RtpengineControl(this.ng?.pool, this.log);
   }
 
   /** The bound UDP address. */
@@ -102,11 +114,14 @@ export class Bridge {
       recvBuffer: this.socket.getRecvBufferSize(),
       sendBuffer: this.socket.getSendBufferSize(),
     });
+    void this.ng?.pool.probe();
     void this.discover();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.ng?.pool.stop();
+    this.ng?.socket.close();
     for (const wake of this.sleepers) wake();
     await Promise.all(this.links.map((link) => link.stop()));
     this.client.clear();
@@ -173,6 +188,10 @@ export class Bridge {
   }
 
   private onControl(link: EdgeLink, control: Record<string, unknown>): void {
+    if (control.type === "rtpengine") {
+      void this.rtpengine.handle(control, (answer) => link.send(JSON.stringify(answer), false));
+      return;
+    }
     if (control.type === "error") this.log.error("edge reported an error", { shard: link.shard, ...control });
     else this.log.debug("control frame from edge", { shard: link.shard, ...control });
   }
@@ -297,7 +316,7 @@ export class Bridge {
     link.send(
       JSON.stringify({
         type: "hello", version: 1, bridge: this.config.id, shard: link.shard, shards: this.links.length,
-        advertise: this.advertised, transport: "udp",
+        advertise: this.advertised, transport: "udp", rtpengine: this.ng !== undefined,
       }),
       false,
     );

@@ -7,6 +7,7 @@ import { isIP } from "node:net";
 import { isLogLevel, type LogLevel } from "../src/log.ts";
 import { fail, ok, type Parsed } from "../src/sip/result.ts";
 import { parsePort, parseTarget, type Address } from "./frame.ts";
+import { parseRtpengineSock, type SetConfig } from "./rtpengine/pool.ts";
 
 export interface BridgeConfig {
   /** The edge's base URL as ws:// or wss:// (http(s) accepted and converted). */
@@ -28,6 +29,8 @@ export interface BridgeConfig {
   http: Address | undefined;
   /** Bearer token(s) /metrics asks for, comma-separated; undefined: open to whoever reaches `http`. */
   metricsToken: string | undefined;
+  /** rtpengine sets (Kamailio `rtpengine_sock`); undefined: media anchoring requests are refused. */
+  rtpengine: { sets: SetConfig[]; timeoutMs: number; tries: number; disableMs: number } | undefined;
 }
 
 interface Setting {
@@ -49,6 +52,10 @@ const SETTINGS = {
   socketBuffer: { flag: "--socket-buffer", env: "SIPEDGE_BRIDGE_SOCKET_BUFFER" },
   http: { flag: "--http", env: "SIPEDGE_BRIDGE_HTTP" },
   metricsToken: { flag: "--metrics-token", env: "SIPEDGE_BRIDGE_METRICS_TOKEN" },
+  rtpengine: { flag: "--rtpengine", env: "SIPEDGE_BRIDGE_RTPENGINE" },
+  rtpengineTimeout: { flag: "--rtpengine-timeout", env: "SIPEDGE_BRIDGE_RTPENGINE_TIMEOUT" },
+  rtpengineTries: { flag: "--rtpengine-tries", env: "SIPEDGE_BRIDGE_RTPENGINE_TRIES" },
+  rtpengineDisable: { flag: "--rtpengine-disable-time", env: "SIPEDGE_BRIDGE_RTPENGINE_DISABLE_TIME" },
 } as const satisfies Record<string, Setting>;
 
 type Key = keyof typeof SETTINGS;
@@ -68,6 +75,12 @@ export const USAGE = `Usage: sipedge-bridge [options]   (each option also reads 
   --socket-buffer BYTES   UDP send/receive buffer (SIPEDGE_BRIDGE_SOCKET_BUFFER, default 4194304)
   --http IP:PORT          serve /health and /metrics there (SIPEDGE_BRIDGE_HTTP, default: off)
   --metrics-token TEXT    bearer token /metrics requires (SIPEDGE_BRIDGE_METRICS_TOKEN, default: none)
+  --rtpengine SOCKS       rtpengine ng listeners, Kamailio rtpengine_sock syntax, e.g.
+                          "udp:127.0.0.1:2223" or "udp:10.0.0.5:2223=2 udp:10.0.0.6:2223; 1 == udp:10.0.1.5:2223"
+                          (SIPEDGE_BRIDGE_RTPENGINE, default: none, media requests are refused)
+  --rtpengine-timeout MS  wait for an ng reply before resending (SIPEDGE_BRIDGE_RTPENGINE_TIMEOUT, default 1000)
+  --rtpengine-tries N     sends per ng command, the first included (SIPEDGE_BRIDGE_RTPENGINE_TRIES, default 2)
+  --rtpengine-disable-time SEC  ping a silent rtpengine this often until it answers (SIPEDGE_BRIDGE_RTPENGINE_DISABLE_TIME, default 5)
   --help                  this text`;
 
 export type ConfigResult = Parsed<BridgeConfig> | { ok: false; help: true; reason: string };
@@ -127,6 +140,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   const httpText = read("http");
   const http = httpText === undefined ? undefined : parseListen(httpText);
   if (http !== undefined && !http.ok) return bad("http", http.reason);
+  const rtpengine = parseRtpengine(read);
+  if (!rtpengine.ok) return bad(rtpengine.key, rtpengine.reason);
   return ok({
     ...edge.value,
     secret,
@@ -140,7 +155,26 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     socketBufferBytes: buffer,
     http: http?.value,
     metricsToken: read("metricsToken"),
+    rtpengine: rtpengine.config,
   });
+}
+
+type RtpengineSettings = BridgeConfig["rtpengine"];
+
+function parseRtpengine(
+  read: (key: Key) => string | undefined,
+): { ok: true; config: RtpengineSettings } | { ok: false; key: Key; reason: string } {
+  const text = read("rtpengine");
+  const timeoutMs = parseCount(read("rtpengineTimeout") ?? "1000", 10, 60_000);
+  if (timeoutMs === undefined) return { ok: false, key: "rtpengineTimeout", reason: "milliseconds from 10 to 60000" };
+  const tries = parseCount(read("rtpengineTries") ?? "2", 1, 10);
+  if (tries === undefined) return { ok: false, key: "rtpengineTries", reason: "a whole number from 1 to 10" };
+  const disable = parseCount(read("rtpengineDisable") ?? "5", 1, 3600);
+  if (disable === undefined) return { ok: false, key: "rtpengineDisable", reason: "whole seconds from 1 to 3600" };
+  if (text === undefined) return { ok: true, config: undefined };
+  const sets = parseRtpengineSock(text);
+  if (!sets.ok) return { ok: false, key: "rtpengine", reason: sets.reason };
+  return { ok: true, config: { sets: sets.value, timeoutMs, tries, disableMs: disable * 1000 } };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

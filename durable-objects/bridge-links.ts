@@ -10,6 +10,8 @@ export interface BridgeAttachment {
   bridge: string;
   /** The bridge's UDP address for Via and Record-Route (its hello frame). */
   advertise?: HostPort;
+  /** The bridge said in its hello that it runs media commands (rtpengine beside it). */
+  rtpengine?: boolean;
   connectedAt: number;
 }
 
@@ -55,8 +57,9 @@ export class BridgeLinks {
     return new Response(null, { status: 101, webSocket: pair[0], headers: { "Sec-WebSocket-Protocol": BRIDGE_SUBPROTOCOL } });
   }
 
-  hello(ws: WebSocket, attachment: BridgeAttachment, advertise: HostPort): void {
+  hello(ws: WebSocket, attachment: BridgeAttachment, advertise: HostPort, rtpengine = false): void {
     attachment.advertise = advertise;
+    attachment.rtpengine = rtpengine;
     ws.serializeAttachment(attachment);
     this.links.set(attachment.bridge, { ws, bridge: attachment.bridge, advertise });
     this.listen.udp ??= advertise;
@@ -126,6 +129,31 @@ export class BridgeLinks {
         this.listen.udp ??= a.advertise;
       }
     }
+  }
+
+  /**
+   * A control frame (media commands) to bridge `bridge` when its link is up, else to the link in
+   * use; the bridge id it went to, or undefined when no link is up.
+   */
+  sendControl(frame: string, bridge?: string): string | undefined {
+    const ws = this.linkOf(bridge);
+    if (ws === undefined) return undefined;
+    ws.send(frame);
+    return (ws.deserializeAttachment() as BridgeAttachment).bridge;
+  }
+
+  /** Whether that bridge (or the link in use) runs media commands. */
+  hasRtpengine(bridge?: string): boolean {
+    const ws = this.linkOf(bridge);
+    return ws !== undefined && (ws.deserializeAttachment() as BridgeAttachment).rtpengine === true;
+  }
+
+  private linkOf(bridge: string | undefined): WebSocket | undefined {
+    if (bridge !== undefined) {
+      const named = this.ctx.getWebSockets(`bridge:${bridge}`).find((ws) => ws.readyState === WebSocket.OPEN);
+      if (named !== undefined) return named;
+    }
+    return this.link()?.ws;
   }
 
   /**

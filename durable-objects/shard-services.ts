@@ -7,6 +7,7 @@ import type { PermissionsLoader } from "../src/modules/permissions/script.ts";
 import { createRegistrar } from "../src/modules/registrar/index.ts";
 import { LocationClient, type LocationStub } from "../src/modules/registrar/location-client.ts";
 import { createRr } from "../src/modules/rr/index.ts";
+import { RtpengineClient } from "../src/modules/rtpengine/client.ts";
 import { Tm, type SendRequest } from "../src/modules/tm/index.ts";
 import { subscriberCacheFor, type SubscriberCache } from "../src/provisioning/subscriber-lookup.ts";
 import { isMyself, type Services } from "../src/routing/context.ts";
@@ -20,7 +21,7 @@ import type { RouteSigners } from "./route-signing.ts";
 import type { ShardOps } from "./shard-ops.ts";
 
 /** What a shard hands its route script's modules: built once per object. */
-export type ShardServices = Services & { location: LocationClient; tm: Tm };
+export type ShardServices = Services & { location: LocationClient; tm: Tm; rtpengine: RtpengineClient };
 
 export interface ShardParts {
   env: Env;
@@ -87,6 +88,7 @@ export function shardServices(p: ShardParts): ShardServices {
     bridgeAt: (h, port) => bridges.bridgeAt(h, port),
     isBridgeAddress,
     shard,
+    rtpengine: new RtpengineClient(bridges, config.rtpengine),
   };
 }
 

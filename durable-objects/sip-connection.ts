@@ -5,7 +5,7 @@ import { createLogger, type Logger } from "../src/log.ts";
 import { ownerOfBranch, verifiedOwner, type Target } from "../src/modules/tm/index.ts";
 import { defaultScript } from "../src/routes/default.ts";
 import { isMyself } from "../src/routing/context.ts";
-import { processMessage } from "../src/routing/pipeline.ts";
+import { parseInbound, processMessage } from "../src/routing/pipeline.ts";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parser.ts";
 import { createResponse } from "../src/sip/response.ts";
@@ -226,17 +226,18 @@ export class SipConnection extends DurableObject<Env> {
     const frame = parseBridgeFrame(data);
     switch (frame.kind) {
       case "hello":
-        this.bridges.hello(ws, attachment, frame.advertise);
-        this.log.debug("bridge hello", { bridge: frame.bridge, advertise: frame.advertise });
+        this.bridges.hello(ws, attachment, frame.advertise, frame.rtpengine);
+        this.log.debug("bridge hello", { bridge: frame.bridge, advertise: frame.advertise, rtpengine: frame.rtpengine });
         return;
       case "control":
+        if (frame.type === "rtpengine" && this.services.rtpengine.reply(frame.body)) return; // media answers
         this.bridgeControl(attachment.bridge, frame.type, frame.body);
         return;
       case "invalid":
         this.log.warn("bridge frame refused", { bridge: attachment.bridge, reason: frame.reason });
         return;
       case "datagram": {
-        const parsed = parseMessage(frame.message);
+        const parsed = parseInbound(frame.message, this.config.maxMessageSize);
         const run = () =>
           processMessage(defaultScript, {
             data: frame.message,

@@ -161,15 +161,16 @@ export async function startStack(options = {}) {
   const vars = { ...kept, BRIDGE_SECRET: bridgeSecret, ...options.vars };
   const script = build ? await buildWorker(options.outdir) : path.join(options.outdir ?? path.join(ROOT, "dist"), "index.js");
   // Bindings, Durable Objects, D1 and compatibility settings come from wrangler.toml; the source
-  // is the bundle built above (so module rules do not apply).
+  // is the bundle built above: index.js and the text modules beside it (the phone's page, *.html).
   const { modulesRules: _rules, ...workerOptions } = unstable_getMiniflareWorkerOptions(path.join(ROOT, "wrangler.toml")).workerOptions;
+  const texts = (await readdir(path.dirname(script))).filter((f) => f.endsWith(".html"));
+  const modules = [{ type: "ESModule", path: script }, ...texts.map((f) => ({ type: "Text", path: path.join(path.dirname(script), f) }))];
   if (stateDir) await mkdir(stateDir, { recursive: true });
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       ...workerOptions,
       name: "sipedge",
-      scriptPath: script,
-      modules: true,
+      modules,
       modulesRoot: path.dirname(script),
       bindings: { ...workerOptions.bindings, ...vars },
       host,

@@ -2,6 +2,7 @@
 import { writeSync } from "node:fs";
 import path from "node:path";
 import { ROOT, startStack } from "./stack.mjs";
+import { RTPENGINE_INSTALL, answersPing, findRtpengine, startRtpengine } from "./rtpengine.mjs";
 
 const port = Number(process.env.SIPEDGE_PORT ?? 8787);
 const host = process.env.SIPEDGE_HOST ?? "127.0.0.1";
@@ -11,17 +12,21 @@ const vars = {};
 for (const [name, value] of Object.entries(process.env)) {
   const m = /^SIPEDGE_([A-Z0-9_]+)$/.exec(name);
   // SIPEDGE_BRIDGE_* configure the bridge process (it reads them itself), except the link's secret.
-  const local = ["PORT", "HOST", "STATE_DIR", "ADMIN_TOKEN"].includes(m?.[1]) || (m?.[1].startsWith("BRIDGE_") && m[1] !== "BRIDGE_SECRET");
+  const local = ["PORT", "HOST", "STATE_DIR", "ADMIN_TOKEN", "RTPENGINE", "RTPENGINE_INTERFACE"].includes(m?.[1]) || (m?.[1].startsWith("BRIDGE_") && m[1] !== "BRIDGE_SECRET");
   if (m && value !== undefined && !local) vars[m[1]] = value;
 }
 const adminToken = process.env.SIPEDGE_ADMIN_TOKEN ?? "";
 if (adminToken) vars.ADMIN_TOKEN = adminToken;
 
 const bridgeListen = process.env.SIPEDGE_BRIDGE_LISTEN ?? "127.0.0.1:5060";
-const stack = await startStack({ port, host, stateDir, vars, bridge: { listen: bridgeListen, logLevel: process.env.SIPEDGE_BRIDGE_LOG_LEVEL ?? "warn" } });
+const media = await startMedia(process.env.SIPEDGE_RTPENGINE ?? "auto", process.env.SIPEDGE_RTPENGINE_INTERFACE ?? "127.0.0.1");
+const bridgeArgs = media.sock ? ["--rtpengine", media.sock] : [];
+const stack = await startStack({ port, host, stateDir, vars, bridge: { listen: bridgeListen, logLevel: process.env.SIPEDGE_BRIDGE_LOG_LEVEL ?? "warn", extraArgs: bridgeArgs } });
 console.log(`sipedge edge: ${stack.url}  (SIP over WebSocket: ${stack.wsUrl}, subprotocol "sip")`);
 const links = await stack.bridgeLinks();
 console.log(`bridge: UDP ${stack.bridge.address} ⇄ ${stack.url}/bridge, ${links.up}/${links.shards} shard links up (gateways from config/dispatcher.list)`);
+console.log(media.message);
+console.log(`browser phone: ${stack.url}/phone (e.g. alice / alice123; call bob in a second tab, or a number)`);
 const { applied, seeded } = stack.database;
 if (applied.length > 0) console.log(`D1 migrations applied: ${applied.join(", ")}`);
 if (seeded > 0) console.log(`seeded ${seeded} demo subscribers (alice, bob, carol, user0000..user0999; see README)`);
@@ -44,8 +49,35 @@ function stop(signal) {
   stopping = true;
   writeSync(1, `${signal}: stopping\n`);
   stack.bridge?.process.kill("SIGTERM");
+  media.rtpengine?.process?.kill("SIGTERM");
   // Reached only when no other listener ends the process first.
-  void stack.stop().then(() => process.exit(0));
+  void stack
+    .stop()
+    .then(() => media.rtpengine?.stop())
+    .then(() => process.exit(0));
 }
 process.prependListener("SIGINT", () => stop("SIGINT"));
 process.prependListener("SIGTERM", () => stop("SIGTERM"));
+
+/**
+ * SIPEDGE_RTPENGINE: "auto" starts the local rtpengine when it is installed (ng on 127.0.0.1:2223,
+ * media on `iface`), "off" runs without media anchoring, anything else is an rtpengine_sock list
+ * of rtpengines already running (the bridge talks to those).
+ */
+async function startMedia(mode, iface) {
+  if (mode === "off") return { message: "media: off (SIPEDGE_RTPENGINE=off): calls to gateways carry no audio" };
+  if (mode !== "auto") return { sock: mode, message: `media: rtpengine at ${mode} (SIPEDGE_RTPENGINE)` };
+  // One already answering on the default port (a system service, another npm start) is used as it is.
+  if (await answersPing("127.0.0.1:2223")) return { sock: "udp:127.0.0.1:2223", message: "media: the rtpengine already running on 127.0.0.1:2223" };
+  if (findRtpengine() === undefined) {
+    return { message: `media: rtpengine is not installed, so calls to gateways carry no audio; install it with\n  ${RTPENGINE_INSTALL}` };
+  }
+  try {
+    const rtpengine = await startRtpengine({ ng: "127.0.0.1:2223", iface });
+    const loopback = iface.startsWith("127.") || iface === "::1";
+    const hint = loopback ? " (Chrome uses loopback media only when started with --allow-loopback-in-peer-connection; or set SIPEDGE_RTPENGINE_INTERFACE to this machine's address)" : "";
+    return { rtpengine, sock: "udp:127.0.0.1:2223", message: `media: rtpengine ${rtpengine.version}, media on ${iface} ports 30000-30999${hint}` };
+  } catch (error) {
+    return { message: `media: rtpengine did not start, calls to gateways carry no audio: ${error.message.split("\n")[0]}` };
+  }
+}

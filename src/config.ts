@@ -1,6 +1,7 @@
 import { isLogLevel, type LogLevel } from "./log.ts";
 import { parseReplyCodes, type ReplyCodes } from "./modules/dispatcher/probing.ts";
 import { makeSubnet, parseCidr, type Subnet } from "./modules/permissions/ip.ts";
+import { parseIceServers } from "./phone/ice.ts";
 
 /** The edge's variables (wrangler.toml `[vars]` and secrets); bindings are in `env.ts`. */
 export interface Vars {
@@ -41,6 +42,9 @@ export interface Vars {
   EMERGENCY_NUMBERS?: string;
   SCANNER_USER_AGENTS?: string;
   METRICS_ALLOW_FROM?: string;
+  RTPENGINE_TIMEOUT?: string;
+  PHONE_ICE_SERVERS?: string;
+  TURN_TTL?: string;
 }
 
 export interface Config {
@@ -72,6 +76,10 @@ export interface Config {
   tm: { frTimer: number; frInvTimer: number };
   /** Seconds a gateway call's WebSocket side may be gone (no reconnect) before the gateway gets a BYE; 0 = never. */
   dialogFlowTimeout: number;
+  /** Media anchoring: the longest wait (ms) for a bridge's answer to an rtpengine command. */
+  rtpengine: { timeoutMs: number };
+  /** The browser phone: ICE server URIs (stun:/turn:) and the lifetime of TURN credentials (s). */
+  phone: { iceServers: string[]; turnTtl: number };
   /** Kamailio dispatcher parameters (ds_ping_interval, ds_probing_threshold, ...). */
   dispatcher: {
     pingInterval: number;
@@ -176,6 +184,8 @@ export function parseConfig(env: Vars): Config {
       frInvTimer: positiveInt("FR_INV_TIMER", env.FR_INV_TIMER, 181_000),
     },
     dialogFlowTimeout: nonNegativeInt("DIALOG_FLOW_TIMEOUT", env.DIALOG_FLOW_TIMEOUT, 60),
+    rtpengine: { timeoutMs: positiveInt("RTPENGINE_TIMEOUT", env.RTPENGINE_TIMEOUT, 3000) },
+    phone: { iceServers: iceServers(env.PHONE_ICE_SERVERS), turnTtl: positiveInt("TURN_TTL", env.TURN_TTL, 3600) },
     dispatcher: {
       pingInterval: nonNegativeInt("DS_PING_INTERVAL", env.DS_PING_INTERVAL, 10),
       probingThreshold: positiveInt("DS_PROBING_THRESHOLD", env.DS_PROBING_THRESHOLD, 1),
@@ -232,6 +242,12 @@ function minExpiresMode(value: string | undefined): 0 | 1 {
   const mode = nonNegativeInt("MIN_EXPIRES_MODE", value, 0);
   if (mode !== 0 && mode !== 1) throw new ConfigError(SOURCE, "MIN_EXPIRES_MODE", `expected 0 (raise to the minimum) or 1 (answer 423), got ${mode}`);
   return mode;
+}
+
+function iceServers(value: string | undefined): string[] {
+  const parsed = parseIceServers(value ?? "");
+  if (!parsed.ok) throw new ConfigError(SOURCE, "PHONE_ICE_SERVERS", parsed.reason);
+  return parsed.value;
 }
 
 function replyCodes(value: string | undefined): ReplyCodes {

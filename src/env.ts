@@ -35,4 +35,6 @@ export interface Env extends Vars {
    */
   ROUTE_SECRET?: string;
   ROUTE_SECRET_PREVIOUS?: string;
+  /** Secret: coturn's `static-auth-secret`, for the phone's time-limited TURN credentials. */
+  TURN_SECRET?: string;
 }

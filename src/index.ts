@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { admin } from "./admin/index.ts";
 import { metrics } from "./metrics/route.ts";
 import { dashboard } from "./dashboard/route.ts";
+import { phone } from "./phone/index.ts";
 import { bearerAuth } from "./admin/auth.ts";
 import { BRIDGE_SUBPROTOCOL } from "./transport/bridge.ts";
 import { configFor } from "./config.ts";
@@ -68,5 +69,7 @@ app.get("/bridge", bridgeAuth, async (c) => {
 app.route("/admin", admin);
 app.route("/metrics", metrics);
 app.route("/dashboard", dashboard);
+// The browser phone: the page and its settings.
+app.route("/phone", phone);
 
 export default app;

@@ -8,6 +8,7 @@ import type { Leg, LooseRouteResult, RouteEntry } from "../modules/rr/index.ts";
 import { formatHostPort } from "../transport/bridge.ts";
 import { parseNameAddr } from "../sip/name-addr.ts";
 import { isSipUri, parseUri } from "../sip/uri.ts";
+import { anchorCall, anchorInDialog, endMedia, reofferMedia } from "./media.ts";
 import { replySecurity, security } from "./security.ts";
 
 /**
@@ -133,6 +134,7 @@ const withinDialog: Route<RequestContext> = async (ctx, next) => {
     else ctx.sl.sendReply(404, "Not here");
     return;
   }
+  if (!(await anchorInDialog(ctx, target.flow !== undefined ? "ws" : "udp"))) return; // media.ts
   const relayed = ctx.tm.relay([target]);
   if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
 };
@@ -248,6 +250,7 @@ const dispatch: Route<RequestContext> = async (ctx, next) => {
     ctx.sl.sendReply(404, "No destination");
     return;
   }
+  if (!(await anchorCall(ctx, "udp"))) return; // rtpengine_offer toward the gateway (media.ts)
   const inbound = inboundLeg(ctx);
   const params = { shard: ctx.shard };
   ctx.tm.onBranch((request, target) => ctx.rr.recordRoute({ inbound, outbound: gatewayLeg(target.via, target.dst), params }, request));
@@ -267,13 +270,16 @@ function rtfDispatch(ds: DispatcherScript) {
     const unanswered = !ctx.branchReplied() && (ctx.branchTimeout() || ctx.checkStatus("503"));
     if (ctx.isCanceled() || (!ctx.checkStatus("500") && !unanswered)) {
       ds.loadUpdate("release"); // ds_load_unset(): the call failed for good
+      await endMedia(ctx); // rtpengine_delete
       return;
     }
     if (unanswered) await ds.markDst("ip");
     if (!(await ds.nextDst())) {
       ds.loadUpdate("release");
+      await endMedia(ctx);
       return;
     }
+    if (!(await reofferMedia(ctx))) return; // rtpengine_offer for the next gateway
     ctx.tm.onFailure(RTF_DISPATCH);
     relayToDestination(ds, (t) => ctx.tm.relay(t), (status, reason) => ctx.tm.reply(status, reason));
   };
@@ -316,6 +322,7 @@ const location: Route<RequestContext> = async (ctx, next) => {
     ctx.tm.onBranch((request, target) => ctx.rr.recordRoute({ inbound, outbound: flowLeg(target.flow, target.successor?.instance), params }, request));
     if (ctx.source.transport === "udp" && ctx.has("dialogs")) ctx.dialog.manage();
   }
+  if (!(await anchorCall(ctx, "ws"))) return; // rtpengine_offer toward the users (media.ts)
   const relayed = ctx.tm.relay(found.targets);
   if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
 };

@@ -19,6 +19,8 @@ import { PermissionsScript, type PermissionsSource } from "../modules/permission
 import { PikeScript, type GuardService } from "../modules/pike/script.ts";
 import { DialogScript, type DialogService } from "../modules/dialog/script.ts";
 import { AccScript, type Acc } from "../modules/acc/index.ts";
+import type { RtpengineClient } from "../modules/rtpengine/client.ts";
+import { RtpengineScript } from "../modules/rtpengine/script.ts";
 
 /** Where a message came from. `flow` names the connection (RFC 5626 flow) it arrived on. */
 export interface Source {
@@ -75,6 +77,8 @@ export interface Services {
   dialogs?: DialogService;
   /** Call records (Kamailio acc) of the owning object. */
   acc?: Acc;
+  /** Media anchoring: ng commands to the rtpengine beside a bridge, over the bridge link. */
+  rtpengine?: RtpengineClient;
 }
 
 /** What every route kind can see. */
@@ -114,6 +118,7 @@ export class RequestContext implements BaseContext {
   #acc?: AccScript;
   /** The last stateless reply sent (`sl_send_reply`); acc records a request answered so. */
   lastReply: SipResponse | undefined;
+  #rtpengine?: RtpengineScript;
   /** Set by the script once the caller has authenticated (Kamailio scripts keep a flag). */
   authenticated = false;
   /** Set by the script for a trusted source (a gateway of the dispatcher list, a trusted address). */
@@ -224,7 +229,20 @@ export class RequestContext implements BaseContext {
     return (this.#dispatcher ??= new DispatcherScript(this, need(this.services.dispatcher, "dispatcher"), this.services.bridgeVia ?? (() => undefined)));
   }
 
-  /** Kamailio rr over this request. */
+  /** Kamailio rtpengine over this request (`rtpengine_offer`, `rtpengine_answer`, `rtpengine_delete`, `rtpengine_manage`). */
+  get rtpengine(): RtpengineScript {
+    return (this.#rtpengine ??= this.rtpengineFor(this.msg));
+  }
+
+  /**
+   * rtpengine over another message of this call (a reply in an onreply route, the request in a
+   * failure route), through the same bridge as this request.
+   */
+  rtpengineFor(msg: SipMessage, request?: SipRequest): RtpengineScript {
+    const host = { client: need(this.services.rtpengine, "rtpengine"), bridge: this.source.bridge, sourceIp: msg === this.msg ? this.source.ip : undefined };
+    return new RtpengineScript(msg, request, host, this.log);
+  }
+
   /** Kamailio pike over this request (`pike_check_req`). */
   get pike(): PikeScript {
     return new PikeScript(this, need(this.services.guard, "guard"));
@@ -245,6 +263,7 @@ export class RequestContext implements BaseContext {
     return new DialogScript(this, need(this.services.dialogs, "dialogs"));
   }
 
+  /** Kamailio rr over this request. */
   get rr(): RrScript {
     return (this.#rr ??= new RrScript(this, need(this.services.rr, "rr")));
   }

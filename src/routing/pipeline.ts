@@ -33,8 +33,7 @@ export interface Inbound {
  */
 export async function processMessage(script: Script, inbound: Inbound): Promise<void> {
   const { config, source, transport } = inbound;
-  // The seed's `$ml >= 65535` → 513, decided before any parsing beyond the header lines.
-  const parsed = byteSize(inbound.data, config.maxMessageSize) >= config.maxMessageSize ? parseOversized(inbound.data) : (inbound.parsed ?? parseMessage(inbound.data));
+  const parsed = inbound.parsed ?? parseInbound(inbound.data, config.maxMessageSize);
   inbound.metrics?.message(parsed);
   if (!parsed.ok) {
     // RFC 3261 §16.3 / §18.1.2: a request that cannot be parsed gets 400 (505 for the version)
@@ -68,6 +67,14 @@ export async function processMessage(script: Script, inbound: Inbound): Promise<
   }
   // SIP defaults: a request no route handled gets 404; an ACK is never answered (sl absorbs it).
   if (!ctx.handled) ctx.sl.sendReply(404, "Not Found");
+}
+
+/**
+ * A message as it arrives: parsed, or (the seed's `$ml >= 65535` → 513) found too big to handle
+ * from its header section alone, before its body is read.
+ */
+export function parseInbound(data: string | Uint8Array, maxMessageSize: number): ParseResult {
+  return byteSize(data, maxMessageSize) >= maxMessageSize ? parseOversized(data) : parseMessage(data);
 }
 
 /** The size in bytes, counted exactly only when it may reach `limit`. */

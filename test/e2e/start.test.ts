@@ -5,10 +5,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect, it } from "vitest";
 import { ROOT } from "../../scripts/stack.mjs";
+import { answersPing, findRtpengine } from "../../scripts/rtpengine.mjs";
 import { readResponse, sipRequest } from "../helpers/sip-text.ts";
 import { WsSipClient } from "../helpers/ws-client.ts";
 
 it("npm start serves SIP over WebSocket and stops everything on SIGTERM", async () => {
+  // An rtpengine already on 127.0.0.1:2223 (a system service) is used, not started nor stopped.
+  const preexisting = await answersPing("127.0.0.1:2223");
   const stateDir = await mkdtemp(path.join(tmpdir(), "sipedge-start-"));
   const port = 18000 + Math.floor(Math.random() * 1000);
   const child = spawn(process.execPath, [path.join(ROOT, "scripts/start.mjs")], {
@@ -22,6 +25,12 @@ it("npm start serves SIP over WebSocket and stops everything on SIGTERM", async 
   const exited = new Promise<string>((resolve) => child.on("exit", (code, signal) => resolve(signal ?? `exit ${code}`)));
   try {
     await expect.poll(() => output, { timeout: 30_000, interval: 100 }).toContain(`ws://127.0.0.1:${port}/`);
+    // Media: rtpengine beside the bridge when installed (CI installs it), else how to install it.
+    await expect.poll(() => output, { timeout: 10_000, interval: 100 }).toContain(`browser phone: http://127.0.0.1:${port}/phone`);
+    const rtpengine = findRtpengine() !== undefined && !preexisting;
+    if (preexisting) expect(output).toContain("media: the rtpengine already running on 127.0.0.1:2223");
+    else expect(output).toMatch(rtpengine ? /media: rtpengine \S+, media on 127\.0\.0\.1/ : /media: rtpengine is not installed.*\n.*apt-get install rtpengine-daemon/);
+    if (rtpengine) expect(await answersPing("127.0.0.1:2223")).toBe(true);
     const client = await WsSipClient.open(`ws://127.0.0.1:${port}/`);
     client.send(sipRequest({ ruri: "sip:127.0.0.1" }));
     expect(readResponse(await client.next()).status).toBe(200);
@@ -31,6 +40,7 @@ it("npm start serves SIP over WebSocket and stops everything on SIGTERM", async 
     // hook wins the race); either way the edge must be gone.
     expect(["exit 0", "exit 143", "SIGTERM"]).toContain(await exited);
     await expect(WsSipClient.open(`ws://127.0.0.1:${port}/`)).rejects.toThrow();
+    if (rtpengine) await expect.poll(() => answersPing("127.0.0.1:2223"), { timeout: 5000 }).toBe(false);
   } finally {
     child.kill("SIGKILL");
     await rm(stateDir, { recursive: true, force: true });

@@ -14,6 +14,7 @@ import { DispatcherClient } from "../../src/modules/dispatcher/client.ts";
 import { Permissions } from "../../src/modules/permissions/index.ts";
 import { createRegistrar } from "../../src/modules/registrar/index.ts";
 import { Signer } from "../../src/util/signer.ts";
+import { parseInbound } from "../../src/routing/pipeline.ts";
 import { createRr } from "../../src/modules/rr/index.ts";
 import { Tm, ownerOfBranch, type Target } from "../../src/modules/tm/index.ts";
 import { defaultScript } from "../../src/routes/default.ts";
@@ -186,7 +187,7 @@ export class FuzzWorld {
 
   /** Hands one message from `peer` to the pipeline, as its shard would. */
   async deliver(peer: Peer, data: string | Uint8Array): Promise<Delivery> {
-    const parsed = parseMessage(data);
+    const parsed = parseInbound(data, this.config.maxMessageSize);
     const delivery: Delivery = { peer, data, parsed, replies: [], relayed: [], dropped: false, retransmission: false };
     if (parsed.ok && parsed.message.kind === "request") {
       const request = parsed.message;

@@ -45,6 +45,11 @@ export class Sipp {
     return Sipp.spawn(["-sf", path.join(ROOT, "test/sipp", scenario), "-i", address, "-p", String(port), "-aa", "-nostdin", "-buff_size", "4194304", ...extra]);
   }
 
+  /** A UAS on its own address `ip`:`port` (a deployment-shaped gateway), OPTIONS auto-answered. */
+  static gateway(ip: string, port: number, scenario: string, extra: string[] = []): Sipp {
+    return Sipp.uas(port, scenario, extra, ip);
+  }
+
   /** A UAC: `sipp -sf scenario target -s service -m calls ...`, from `address` (default 127.0.0.1). */
   static uac(target: string, scenario: string, extra: string[] = [], address = "127.0.0.1"): Sipp {
     return Sipp.spawn(["-sf", path.join(ROOT, "test/sipp", scenario), "-i", address, "-nostdin", "-buff_size", "4194304", ...extra, target]);

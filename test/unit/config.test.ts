@@ -9,6 +9,16 @@ describe("configuration from wrangler.toml [vars]", () => {
     expect(config.registrar).toEqual({ defaultExpires: 3600, minExpires: 60, minExpiresMode: 0, maxExpires: 0, maxContacts: 0 });
     expect(config.tm).toEqual({ frTimer: 30_000, frInvTimer: 181_000 });
     expect(config.dispatcher.probingMode).toBe(1);
+    expect(config.rtpengine).toEqual({ timeoutMs: 3000 });
+    expect(config.phone).toEqual({ iceServers: [], turnTtl: 3600 });
+  });
+
+  it("takes the phone's ICE servers as stun:/turn:/turns: URIs", () => {
+    expect(parseConfig({ PHONE_ICE_SERVERS: " stun:stun.example.test:3478, turn:[2001:db8::1]:3478?transport=tcp ,turns:t.example.test:5349" }).phone.iceServers).toEqual([
+      "stun:stun.example.test:3478",
+      "turn:[2001:db8::1]:3478?transport=tcp",
+      "turns:t.example.test:5349",
+    ]);
   });
 
   for (const [field, value, reason] of [
@@ -18,6 +28,9 @@ describe("configuration from wrangler.toml [vars]", () => {
     ["HANDLE_LOST_FLOWS", "maybe", /expected 1\/0, true\/false or yes\/no/],
     ["DS_PROBING_MODE", "7", /expected 0, 1, 2 or 3/],
     ["DS_PING_REPLY_CODES", "class=9", /reply class/],
+    ["RTPENGINE_TIMEOUT", "0", /expected a positive integer/],
+    ["PHONE_ICE_SERVERS", "stun:ok.test,https://turn.test", /not a stun:, stuns:, turn: or turns: URI: "https:\/\/turn.test"/],
+    ["TURN_TTL", "-5", /expected a positive integer/],
   ] as const) {
     it(`refuses a bad ${field} with an error naming the file and the field`, () => {
       let error: unknown;

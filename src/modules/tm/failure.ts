@@ -5,7 +5,7 @@
  */
 import type { SipRequest, SipResponse } from "../../sip/message.ts";
 import type { Uri } from "../../sip/uri.ts";
-import type { BranchRoute, FailureBase, FailureRoute, FailureTm, ReplyOptions, RelayResult, Target, TmFailureContext } from "./types.ts";
+import type { BranchRoute, FailureBase, FailureRoute, FailureTm, ReplyOptions, RelayResult, Target, TmFailureContext, TmReplyRoute } from "./types.ts";
 
 /** What the failure context needs from its response context. */
 export interface FailureHost {
@@ -15,6 +15,7 @@ export interface FailureHost {
   reply(status: number, reason: string, options?: ReplyOptions): boolean;
   onFailure(route: FailureRoute): void;
   onBranch(route: BranchRoute): void;
+  onReply(route: TmReplyRoute): void;
 }
 
 /** The branch whose reply won (RFC 3261 §16.7 item 6), as the failure route's tests see it. */
@@ -70,6 +71,7 @@ export class FailureCtx implements TmFailureContext {
       reply: (status, reason, options) => host.reply(status, reason, options),
       onFailure: (route) => host.onFailure(route),
       onBranch: (route) => host.onBranch(route),
+      onReply: (route) => host.onReply(route),
     };
   }
 

@@ -15,6 +15,7 @@ import type {
   RelayResult,
   ReplyOptions,
   Target,
+  TmReplyRoute,
   Upstream,
 } from "./types.ts";
 
@@ -41,6 +42,8 @@ export interface TmRequest {
   onBranch(route: BranchRoute): void;
   /** Runs with each branch's first 2xx to the INVITE (how the dialog module learns of a call). */
   onAnswered(route: AnsweredRoute): void;
+  /** Kamailio `t_on_reply`: each response of the transaction passes it (awaited) before tm acts. */
+  onReply(route: TmReplyRoute): void;
   /** Kamailio `t_set_fr(fr_inv_timeout, fr_timeout)`, ms; 0 keeps the default. */
   setFr(frInvTimer: number, frTimer?: number): void;
 }
@@ -66,6 +69,9 @@ export function bindRequest(tm: Tm, request: SipRequest, upstream: Upstream, bas
     },
     onAnswered: (route) => {
       options.onAnswered = route;
+    },
+    onReply: (route) => {
+      options.onReply = route;
     },
     setFr: (frInvTimer, frTimer = 0) => {
       if (frInvTimer > 0) options.frInvTimer = frInvTimer;

@@ -15,7 +15,8 @@ import { groupByQ, newBranch, refuseTargets, type Branch } from "./branch.ts";
 import { makeBranch } from "./branch-id.ts";
 import type { ContextDeps } from "./deps.ts";
 import { FailureCtx, type FailureHost, type Winner } from "./failure.ts";
-import type { AnsweredRoute, BranchRoute, FailureBase, FailureRoute, RelayResult, ReplyOptions, Target, Upstream } from "./types.ts";
+import { ReplyRouteRunner, type ReplyRouteHost } from "./reply-route.ts";
+import type { AnsweredRoute, BranchRoute, FailureBase, FailureRoute, RelayResult, ReplyOptions, Target, TmReplyRoute, Upstream } from "./types.ts";
 
 // RFC 3326 Reason on the CANCELs sent after a 2xx: phones then log "answered elsewhere", not "missed".
 const COMPLETED_ELSEWHERE: [string, string][] = [["Reason", 'SIP;cause=200;text="Call completed elsewhere"']];
@@ -31,11 +32,12 @@ export interface ContextInit {
   onFailure?: FailureRoute;
   onBranch?: BranchRoute;
   onAnswered?: AnsweredRoute;
+  onReply?: TmReplyRoute;
   frTimer: number;
   frInvTimer: number;
 }
 
-export class ResponseContext implements FailureHost {
+export class ResponseContext implements FailureHost, ReplyRouteHost {
   readonly id: string;
   /** The request as the script relayed it; branches are copies of it. */
   readonly request: SipRequest;
@@ -61,8 +63,10 @@ export class ResponseContext implements FailureHost {
   branchRoute: BranchRoute | undefined;
   /** Called once per branch with its first 2xx to an INVITE (a dialog began: Kamailio dialog's tm callback). */
   readonly answeredRoute: AnsweredRoute | undefined;
+  replyRoute: TmReplyRoute | undefined;
   base: FailureBase | undefined;
   private readonly deps: ContextDeps;
+  private readonly replies: ReplyRouteRunner;
   private starting = false;
   private inFailureRoute = false;
   private finished = false;
@@ -80,9 +84,11 @@ export class ResponseContext implements FailureHost {
     this.failureRoute = init.onFailure;
     this.branchRoute = init.onBranch;
     this.answeredRoute = init.onAnswered;
+    this.replyRoute = init.onReply;
     this.base = init.base;
     this.deps = deps;
     this.createdAt = deps.clock.now();
+    this.replies = new ReplyRouteRunner(this, deps);
   }
 
   /** The earliest branch deadline (ms since the epoch): when a persisted context must wake up. */
@@ -100,6 +106,11 @@ export class ResponseContext implements FailureHost {
   /** Kamailio `t_on_branch`. */
   onBranch(route: BranchRoute): void {
     this.branchRoute = route;
+  }
+
+  /** Kamailio `t_on_reply`. */
+  onReply(route: TmReplyRoute): void {
+    this.replyRoute = route;
   }
 
   /** Whether a refusal applies before any branch is made. */
@@ -165,7 +176,12 @@ export class ResponseContext implements FailureHost {
   /** @internal the transaction user of one branch's client transaction. */
   branchUser(branch: Branch): ClientTransactionUser {
     return {
-      receiveResponse: (response) => this.onResponse(branch, response),
+      // A 100 only stops retransmissions; everything else passes the onreply route first, if armed.
+      receiveResponse: (response) => {
+        const route = this.replyRoute;
+        if (route === undefined || response.status === 100) this.onResponse(branch, response, true);
+        else this.replies.receive(branch, response, route);
+      },
       onTimeout: () => this.branchTimeout(branch),
       // A socket that is gone: the branch failed (Kamailio answers such branches with 503 too).
       onTransportError: () => this.finishLocal(branch, 503, "Service Unavailable"),
@@ -215,8 +231,16 @@ export class ResponseContext implements FailureHost {
     branch.tx.start();
   }
 
-  /** RFC 3261 §16.7 items 2-5 for one branch's response. */
-  private onResponse(branch: Branch, response: SipResponse): void {
+  /** @internal (reply routes) the branch ends with a response of the proxy's own. */
+  failBranch(branch: Branch, status: number, reason: string): void {
+    this.finishLocal(branch, status, reason);
+  }
+
+  /**
+   * RFC 3261 §16.7 items 2-5 for one branch's response. `forward` false: an onreply route kept a
+   * provisional back; it still counts (Timer C, CANCEL after a provisional) but does not go upstream.
+   */
+  onResponse(branch: Branch, response: SipResponse, forward: boolean): void {
     const status = response.status;
     branch.replied = true;
     if (status < 200) {
@@ -230,7 +254,7 @@ export class ResponseContext implements FailureHost {
       if (this.isInvite && (first || status > 100)) this.armBranchTimer(branch, this.frInvTimer, "fr");
       if (branch.cancelWanted && !branch.canceled) this.sendCancel(branch, undefined);
       // §16.7 item 5: "Any provisional response other than 100 (Trying)" is forwarded at once.
-      else if (status > 100 && !this.finalSent && !this.canceled) this.forward(response);
+      else if (forward && status > 100 && !this.finalSent && !this.canceled) this.forward(response);
       return;
     }
     if (status < 300) {

@@ -10,7 +10,7 @@ import type { ContextDeps } from "./deps.ts";
 import { newBranch } from "./branch.ts";
 import { ResponseContext, type ContextInit } from "./response-context.ts";
 import { loadRequest, loadResponse, store, type StoredMessage } from "./stored.ts";
-import type { BranchRoute, FailureBase, FailureRoute, Target, Upstream } from "./types.ts";
+import type { BranchRoute, FailureBase, FailureRoute, Target, TmReplyContext, TmReplyRoute, Upstream } from "./types.ts";
 
 export interface BranchSnapshot {
   target: Target;
@@ -44,9 +44,20 @@ export interface ResponseContextSnapshot {
   sent2xx: boolean;
   failureRoute?: string;
   branchRoute?: string;
+  replyRoute?: string;
   upstreamKey?: string;
   frTimer: number;
   frInvTimer: number;
+}
+
+/**
+ * Stands in for an onreply route that was armed but cannot be restored (its code is not among
+ * `replyRoutes`). Replies must not pass unprocessed (an SDP that route would have rewritten, say),
+ * so it fails closed as a route that throws does: each reply is discarded with 500.
+ */
+async function LOST_REPLY_ROUTE(ctx: TmReplyContext): Promise<void> {
+  ctx.log.error("onreply route lost with the transaction's eviction: reply discarded", { status: ctx.msg.status });
+  ctx.discard(500, "Server Internal Error");
 }
 
 /** What the restoring owner supplies: the live socket and the script's routes. */
@@ -55,6 +66,7 @@ export interface RestoreEnv {
   base?: FailureBase;
   failureRoutes?: readonly FailureRoute[];
   branchRoutes?: readonly BranchRoute[];
+  replyRoutes?: readonly TmReplyRoute[];
 }
 
 export function snapshotContext(ctx: ResponseContext): ResponseContextSnapshot {
@@ -85,6 +97,7 @@ export function snapshotContext(ctx: ResponseContext): ResponseContextSnapshot {
   };
   if (ctx.failureRoute?.name) snap.failureRoute = ctx.failureRoute.name;
   if (ctx.branchRoute?.name) snap.branchRoute = ctx.branchRoute.name;
+  if (ctx.replyRoute?.name) snap.replyRoute = ctx.replyRoute.name;
   if (ctx.upstreamKey !== undefined) snap.upstreamKey = ctx.upstreamKey;
   return snap;
 }
@@ -107,6 +120,7 @@ export function restoreContext(snap: ResponseContextSnapshot, deps: ContextDeps,
   if (failureRoute !== undefined) init.onFailure = failureRoute;
   const branchRoute = env.branchRoutes?.find((r) => r.name === snap.branchRoute);
   if (branchRoute !== undefined) init.onBranch = branchRoute;
+  if (snap.replyRoute !== undefined) init.onReply = env.replyRoutes?.find((r) => r.name === snap.replyRoute) ?? LOST_REPLY_ROUTE;
   const ctx = new ResponseContext(init, deps);
   ctx.pending = snap.pending;
   ctx.roundStart = snap.roundStart;

@@ -124,6 +124,7 @@ export class Tm {
         onFailure: options.onFailure,
         onBranch: options.onBranch,
         onAnswered: options.onAnswered,
+        onReply: options.onReply,
         frTimer: options.frTimer ?? this.frTimer,
         frInvTimer: options.frInvTimer ?? this.frInvTimer,
       },

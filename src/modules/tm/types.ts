@@ -53,6 +53,30 @@ export type FailureBase = Pick<FailureContext, "config" | "log" | "source" | "is
 
 export type FailureRoute = (ctx: TmFailureContext) => void | Promise<void>;
 
+/**
+ * Kamailio `t_on_reply` (an onreply_route armed per transaction): runs for each response a branch
+ * receives (100 Trying excepted) before tm acts on it, and tm waits for it, so it may rewrite the
+ * body (rtpengine_answer) or discard the response. Responses of one transaction pass it in order.
+ */
+export type TmReplyRoute = (ctx: TmReplyContext) => void | Promise<void>;
+
+/** What an onreply route armed with `t_on_reply` sees and may do. */
+export interface TmReplyContext extends FailureBase {
+  readonly kind: "branch-reply";
+  /** The response (its body may be replaced); the proxy's own Via is still on top. */
+  readonly msg: SipResponse;
+  /** The branch's request as it was sent, and where to. */
+  readonly request: SipRequest;
+  readonly target: Target;
+  /**
+   * The response must not go on as it is. A 1xx is not forwarded (the branch still counts it as
+   * ringing). A 2xx: tm ends the callee's dialog (ACK, then BYE with an RFC 3326 Reason) and the
+   * branch fails with `status` instead. A final non-2xx: the branch fails with `status`.
+   */
+  discard(status: number, reason: string): void;
+  readonly discarded: { status: number; reason: string } | undefined;
+}
+
 /** Called for each new branch before it is sent (Kamailio `t_on_branch` / branch_route). */
 export type BranchRoute = (request: SipRequest, target: Target) => void;
 
@@ -74,6 +98,8 @@ export interface FailureTm {
   /** Kamailio `t_on_failure`: arm the failure route again for the new branches. */
   onFailure(route: FailureRoute): void;
   onBranch(route: BranchRoute): void;
+  /** Kamailio `t_on_reply` in failure_route: the onreply route for the new branches. */
+  onReply(route: TmReplyRoute): void;
 }
 
 export interface TmFailureContext extends FailureContext {
@@ -114,6 +140,8 @@ export interface RelayOptions {
   onBranch?: BranchRoute;
   /** A dialog began (a branch's first 2xx to an INVITE): Kamailio dialog's tm callback. */
   onAnswered?: AnsweredRoute;
+  /** Kamailio `t_on_reply`. */
+  onReply?: TmReplyRoute;
   /** The failure route's view of the request route (config, log, source, isMyself). */
   base?: FailureBase;
   /** Opaque name of the upstream socket, kept in snapshots so the owner can reconnect it. */

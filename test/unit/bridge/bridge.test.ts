@@ -62,7 +62,7 @@ describe("bridge ⇄ edge link", () => {
     const hellos = await Promise.all([0, 1, 2].map((k) => e.next((f) => f.shard === k && isHello(f))));
     for (const h of hellos) {
       expect(JSON.parse(h.data)).toEqual({
-        type: "hello", version: 1, bridge: "unit-b", shard: h.shard, shards: 3, advertise: bridge.advertise, transport: "udp",
+        type: "hello", version: 1, bridge: "unit-b", shard: h.shard, shards: 3, advertise: bridge.advertise, transport: "udp", rtpengine: false,
       });
       expect(h.bridge).toBe("unit-b");
     }

@@ -54,6 +54,24 @@ describe("bridge settings", () => {
     }
   });
 
+  it("--rtpengine takes Kamailio's rtpengine_sock syntax; without it media requests are refused", () => {
+    expect(parseConfig(["--secret", "s"], {})).toMatchObject({ ok: true, value: { rtpengine: undefined } });
+    const env = { SIPEDGE_BRIDGE_RTPENGINE: "udp:127.0.0.1:2223=2 udp:127.0.0.1:2224; 1 == udp:10.0.0.5:2223", SIPEDGE_BRIDGE_RTPENGINE_TIMEOUT: "250" };
+    expect(parseConfig(["--secret", "s", "--rtpengine-tries", "3", "--rtpengine-disable-time=10"], env)).toMatchObject({
+      ok: true,
+      value: { rtpengine: { timeoutMs: 250, tries: 3, disableMs: 10_000, sets: [{ id: 0, instances: [{ weight: 2 }, { weight: 1 }] }, { id: 1 }] } },
+    });
+    for (const [argv, message] of [
+      [["--rtpengine", "udp:localhost:2223"], "--rtpengine / SIPEDGE_BRIDGE_RTPENGINE: expected udp:IP:PORT"],
+      [["--rtpengine-timeout", "5"], "--rtpengine-timeout / SIPEDGE_BRIDGE_RTPENGINE_TIMEOUT"],
+      [["--rtpengine-tries", "0"], "--rtpengine-tries / SIPEDGE_BRIDGE_RTPENGINE_TRIES"],
+      [["--rtpengine-disable-time", "x"], "--rtpengine-disable-time / SIPEDGE_BRIDGE_RTPENGINE_DISABLE_TIME"],
+    ] as const) {
+      const result = parseConfig(["--secret", "s", ...argv], {});
+      expect(result.ok ? "" : result.reason, argv.join(" ")).toContain(message);
+    }
+  });
+
   it("--dns takes loopback resolvers with ports, for tests and split-horizon setups", () => {
     expect(parseConfig(["--secret", "s", "--dns", "127.0.0.1:5353,[::1]:53"], {})).toMatchObject({
       ok: true,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { FailureRoute, ResponseContextSnapshot } from "../../../src/modules/tm/index.ts";
+import type { FailureRoute, ResponseContextSnapshot, TmReplyContext } from "../../../src/modules/tm/index.ts";
 import { TIMER_C } from "../../../src/sip/timers.ts";
 import { createCancel } from "../../../src/sip/transactions/requests.ts";
 import { invite, request } from "../transactions/helpers.ts";
@@ -75,5 +75,42 @@ describe("tm: snapshot and restore (long-lived INVITE across eviction)", () => {
     const { after } = ringingThenEvicted();
     expect(after.tm.checkTrans(request(invite({ uri: "sip:+15550100@localhost" })), after.upstream)).toEqual({ found: true, action: "retransmission" });
     expect(after.upstream.statuses()).toEqual([180]);
+  });
+});
+
+describe("tm: the onreply route (t_on_reply) across eviction", () => {
+  const anchored = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 UDP/TLS/RTP/SAVPF 0\r\n";
+  async function MEDIA_REPLY(ctx: TmReplyContext): Promise<void> {
+    if (ctx.msg.body) ctx.msg.body = anchored;
+  }
+  const withSdp = { toTag: "gw1", body: "v=0\r\n", contentType: "application/sdp" };
+
+  function ringing() {
+    const before = harness();
+    const result = before.tm.relay(request(invite({ uri: "sip:+15550100@localhost" })), before.upstream, [GW1], { base, onReply: MEDIA_REPLY, upstreamKey: "flow-alice" });
+    if (!result.ok || result.kind !== "stateful") throw new Error("relay failed");
+    const branch = before.sent("INVITE")[0]!;
+    const snapshot = JSON.parse(JSON.stringify(before.tm.snapshot(result.id))) as ResponseContextSnapshot;
+    return { branch, snapshot };
+  }
+
+  it("is kept by name and comes back from the routes the owner supplies", async () => {
+    const { branch, snapshot } = ringing();
+    expect(snapshot.replyRoute).toBe("MEDIA_REPLY");
+    const after = harness();
+    after.tm.restore(snapshot, { upstream: after.upstream, base, replyRoutes: [MEDIA_REPLY] });
+    after.answer(branch, 200, "OK", withSdp);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(after.upstream.responses.at(-1)?.body).toBe(anchored);
+  });
+
+  it("one that cannot be restored fails closed: the 2xx is discarded (ACK, BYE, 500), never forwarded unprocessed", async () => {
+    const { branch, snapshot } = ringing();
+    const after = harness();
+    after.tm.restore(snapshot, { upstream: after.upstream, base });
+    after.answer(branch, 200, "OK", withSdp);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(after.upstream.statuses()).toEqual([500]);
+    expect(after.sent("BYE")).toHaveLength(1);
   });
 });

@@ -123,8 +123,11 @@ describe("frames from the bridge", () => {
       kind: "hello",
       bridge: "local",
       advertise: { host: "127.0.0.1", port: 5060 },
+      rtpengine: false,
     });
     expect(parseBridgeFrame('{"type":"hello","bridge":"b2","advertise":"[::1]:5062"}')).toMatchObject({ advertise: { host: "::1", port: 5062 } });
+    // A bridge started with --rtpengine says so: the edge anchors media through it.
+    expect(parseBridgeFrame('{"type":"hello","bridge":"b3","advertise":"127.0.0.9:5060","rtpengine":true}')).toMatchObject({ rtpengine: true });
   });
 
   it("a hello without a bridge id or a usable advertised address is refused", () => {
