@@ -84,7 +84,7 @@ export class SipConnection extends DurableObject<Env> {
     const host = { host: this.config.domain };
     this.bridges = new BridgeLinks(ctx, this.log);
     const dispatcher = env.DISPATCHER.get(env.DISPATCHER.idFromName("default"));
-    this.guard = new GuardClient(env.GUARD, ctx, this.config.security, this.log);
+    this.guard = new GuardClient({ guards: env.GUARD, directory: env.GUARD_DIRECTORY }, ctx, this.config.security, this.log);
     this.permissions = new PermissionsLoader(env.DB);
     this.services = {
       guard: this.guard,
@@ -192,7 +192,7 @@ export class SipConnection extends DurableObject<Env> {
     return this.ctx.getWebSockets().length;
   }
 
-  /** RPC from a Guard: a ban (close the address's sockets), a watch, a count; or a permissions reload. */
+  /** RPC from a Guard (a count), the Worker (an admission) or the admin API (a permissions reload). */
   async security(event: GuardEvent): Promise<number | undefined> {
     if (event.kind === "reload-permissions") return (await this.permissions.reload()).ok ? 1 : 0;
     return this.guard.onEvent(event);
