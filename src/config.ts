@@ -160,7 +160,7 @@ export function parseConfig(env: Vars): Config {
       minExpires: nonNegativeInt("MIN_EXPIRES", env.MIN_EXPIRES, 60),
       minExpiresMode: minExpiresMode(env.MIN_EXPIRES_MODE),
       maxExpires: nonNegativeInt("MAX_EXPIRES", env.MAX_EXPIRES, 0),
-      maxContacts: nonNegativeInt("MAX_CONTACTS", env.MAX_CONTACTS, 0),
+      maxContacts: nonNegativeInt("MAX_CONTACTS", env.MAX_CONTACTS, 10),
     },
     nonceExpire: positiveInt("NONCE_EXPIRE", env.NONCE_EXPIRE, 300),
     handleLostFlows: flag("HANDLE_LOST_FLOWS", env.HANDLE_LOST_FLOWS, true),

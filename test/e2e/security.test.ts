@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStack, type Stack } from "../../scripts/stack.mjs";
 import { parseConfig } from "../../src/config.ts";
 import { DIRECTORY_MAX_AGE_MS } from "../../src/modules/htable/ban-directory.ts";
-import { SipUa, header, type SipMessage } from "../helpers/sip-ua.ts";
+import { SipUa, adminBindings, header, type SipMessage } from "../helpers/sip-ua.ts";
 import { UdpUa, bridgeTarget } from "../helpers/udp-ua.ts";
 import { WsSipClient } from "../helpers/ws-client.ts";
 
@@ -248,6 +248,25 @@ describe("pike and ipban with the seed's settings (16 requests per 2 s) on a dep
     for (const i of [0, 249, 250, 500, 999]) expect((await guardOf(stack, addressOf(i))).bannedUntil).toBeUndefined();
     await Promise.all(storm.clients.map((c) => c.terminate()));
   }, 120_000);
+});
+
+describe("an AOR cannot hoard bindings: MAX_CONTACTS ships 10 (Kamailio: unlimited)", () => {
+  it("ten contacts register; one more gets 503 as Kamailio's max_contacts answers, and the ten stay", async () => {
+    const stack = await startStack({ port: 0, build: false, vars: DEPLOYED });
+    const ua = await SipUa.connect(stack.wsUrl, { user: "user0610", password: PASSWORD, domain: DOMAIN, localAddress: "127.0.0.60" });
+    try {
+      const contact = (i: number) => ({ uri: `sip:user0610-${i}@127.0.0.60;transport=ws`, instance: null, regId: null });
+      const ten = await ua.register({ contacts: Array.from({ length: 10 }, (_, i) => contact(i)) });
+      expect(ten.response.status).toBe(200);
+      const eleventh = await ua.register({ contacts: [contact(10)] });
+      expect([eleventh.response.status, eleventh.response.reason]).toEqual([503, "Service Unavailable"]);
+      expect(header(eleventh.response, "p-registrar-error")).toBe("Too many registered contacts");
+      expect((await adminBindings(stack.url, TOKEN, `user0610@${DOMAIN}`)).map((b) => b.contact).sort()).toEqual(Array.from({ length: 10 }, (_, i) => contact(i).uri).sort());
+    } finally {
+      await ua.close();
+      await stack.stop();
+    }
+  });
 });
 
 describe("the cap on concurrent connections per address", () => {

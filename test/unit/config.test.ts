@@ -2,11 +2,11 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../../src/config.ts";
 
 describe("configuration from wrangler.toml [vars]", () => {
-  it("takes Kamailio's defaults when nothing is set", () => {
+  it("takes Kamailio's defaults when nothing is set, but caps bindings per AOR at 10 (Kamailio: unlimited)", () => {
     const config = parseConfig({});
     expect(config.domain).toBe("localhost");
     expect(config.maxMessageSize).toBe(65535);
-    expect(config.registrar).toEqual({ defaultExpires: 3600, minExpires: 60, minExpiresMode: 0, maxExpires: 0, maxContacts: 0 });
+    expect(config.registrar).toEqual({ defaultExpires: 3600, minExpires: 60, minExpiresMode: 0, maxExpires: 0, maxContacts: 10 });
     expect(config.tm).toEqual({ frTimer: 30_000, frInvTimer: 181_000 });
     expect(config.dispatcher.probingMode).toBe(1);
   });
