@@ -21,7 +21,7 @@ import { DispatcherClient } from "../src/modules/dispatcher/client.ts";
 import { BridgeTransport, parseBridgeFrame } from "../src/transport/bridge.ts";
 import { BridgeLinks, type BridgeAttachment } from "./bridge-links.ts";
 import type { Probe, ProbeResult } from "./dispatcher.ts";
-import { locationOf } from "./location.ts";
+import { callCountService, locationOf } from "./location.ts";
 import { TransactionStore } from "./transaction-store.ts";
 import { GuardClient, type GuardEvent } from "./guard.ts";
 import { PermissionsLoader } from "../src/modules/permissions/script.ts";
@@ -86,12 +86,14 @@ export class SipConnection extends DurableObject<Env> {
     const dispatcher = env.DISPATCHER.get(env.DISPATCHER.idFromName("default"));
     this.guard = new GuardClient({ guards: env.GUARD, directory: env.GUARD_DIRECTORY }, ctx, this.config.security, this.log);
     this.permissions = new PermissionsLoader(env.DB);
+    const subscriberExists = async (user: string, domain: string) => (await subscribers.lookup({ username: user, user, realm: domain })) !== undefined;
     this.services = {
       guard: this.guard,
+      calls: callCountService(env.LOCATION, subscriberExists),
       permissions: this.permissions.load,
       auth: createEdgeAuth(env, this.config, subscribers),
       location: createLocationClient(env, this.config),
-      subscriberExists: async (user, domain) => (await subscribers.lookup({ username: user, user, realm: domain })) !== undefined,
+      subscriberExists,
       tm: new Tm({
         ownerId: this.shard,
         sentBy: { transport: "WS", host: this.config.domain },

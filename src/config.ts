@@ -38,6 +38,8 @@ export interface Vars {
   AUTH_BLOCK_WINDOW?: string;
   EMERGENCY_NUMBERS?: string;
   SCANNER_USER_AGENTS?: string;
+  MAX_CALLS_PER_USER?: string;
+  CALL_LIMIT_TIMEOUT?: string;
 }
 
 export interface Config {
@@ -95,6 +97,10 @@ export interface SecurityConfig {
   authBlock: { threshold: number; blockTime: number; failureWindow: number; emergencyNumbers: string[] };
   /** A case-insensitive regular expression over User-Agent; empty = the default scanner list. */
   scannerPattern: string;
+  /** Concurrent calls one authenticated user may place; 0 = no cap. */
+  maxCallsPerUser: number;
+  /** Seconds an answered call counts against its caller when its BYE never comes. */
+  callLimitTimeout: number;
 }
 
 export class ConfigError extends Error {
@@ -201,6 +207,8 @@ function parseSecurity(env: Vars): SecurityConfig {
       emergencyNumbers: env.EMERGENCY_NUMBERS === undefined ? ["112", "911"] : list(env.EMERGENCY_NUMBERS),
     },
     scannerPattern: scannerPattern(env.SCANNER_USER_AGENTS),
+    maxCallsPerUser: nonNegativeInt("MAX_CALLS_PER_USER", env.MAX_CALLS_PER_USER, 0),
+    callLimitTimeout: positiveInt("CALL_LIMIT_TIMEOUT", env.CALL_LIMIT_TIMEOUT, 7200),
   };
 }
 

@@ -5,7 +5,7 @@ import type { DispatcherScript } from "../modules/dispatcher/script.ts";
 import type { TmFailureContext } from "../modules/tm/index.ts";
 import { parseNameAddr } from "../sip/name-addr.ts";
 import { isSipUri, parseUri } from "../sip/uri.ts";
-import { security } from "./security.ts";
+import { callLimit, security } from "./security.ts";
 
 /**
  * The shipped route script. Read it as you would read Kamailio's `request_route`: each route
@@ -277,6 +277,7 @@ export const defaultScript: Script = {
     registrar,
     relayPolicy,
     authenticateCaller,
+    callLimit, // MAX_CALLS_PER_USER (routes/security.ts)
     dispatch,
     location,
   ]),

@@ -4,7 +4,7 @@
 // forged with a WebSocket user's address bans UDP only), the excessive-REGISTER block, the
 // connection cap, and a reconnect storm that must not be banned. Every deadline comes from the
 // configured timers; each test makes the state it checks.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startStack, type Stack } from "../../scripts/stack.mjs";
 import { parseConfig } from "../../src/config.ts";
 import { DIRECTORY_MAX_AGE_MS } from "../../src/modules/htable/ban-directory.ts";
@@ -37,15 +37,16 @@ function answer(request: SipMessage, toTag: string): string {
   return lines.join("\r\n");
 }
 
-/** A registered user that answers every INVITE with 200 until `stop()`. */
-async function answeringCallee(stack: Stack, user: string, localAddress: string): Promise<{ ua: SipUa; stop: () => Promise<void> }> {
+/** A registered user that answers every INVITE with `status` (and every BYE with 200) until `stop()`. */
+async function answeringCallee(stack: Stack, user: string, localAddress: string, status = 200): Promise<{ ua: SipUa; stop: () => Promise<void> }> {
   const ua = await SipUa.connect(stack.wsUrl, { user, password: PASSWORD, domain: DOMAIN, localAddress });
   expect((await ua.register()).response.status).toBe(200);
   let answering = true;
   void (async () => {
     while (answering) {
-      const invite = await ua.nextRequest("INVITE", 1000).catch(() => undefined);
-      if (invite) ua.send(answer(invite, `t${Date.now()}`));
+      const request = await ua.nextRequest(undefined, 1000).catch(() => undefined);
+      if (request?.method === "INVITE") ua.send(status === 200 ? answer(request, `t${Date.now()}`) : answer(request, `t${Date.now()}`).replace("SIP/2.0 200 OK", `SIP/2.0 ${status} Busy Here`));
+      else if (request?.method === "BYE") ua.send(answer(request, "bye").replace(/;tag=bye/, ""));
     }
   })();
   return {
@@ -264,6 +265,56 @@ describe("an AOR cannot hoard bindings: MAX_CONTACTS ships 10 (Kamailio: unlimit
       expect((await adminBindings(stack.url, TOKEN, `user0610@${DOMAIN}`)).map((b) => b.contact).sort()).toEqual(Array.from({ length: 10 }, (_, i) => contact(i).uri).sort());
     } finally {
       await ua.close();
+      await stack.stop();
+    }
+  });
+});
+
+/** The caller's BYE for a call its INVITE set up: route set reversed from the 2xx (RFC 3261 §12.1.2). */
+async function hangUp(ua: SipUa, call: { response: SipMessage }): Promise<number> {
+  const ok = call.response;
+  const contact = /<([^>]+)>/.exec(header(ok, "contact") ?? "")?.[1] ?? "";
+  const fromTag = /;tag=([^;>\s]+)/.exec(header(ok, "from") ?? "")?.[1];
+  const routes = [...(ok.headers.get("record-route") ?? [])].reverse();
+  const bye = await ua.request({
+    method: "BYE",
+    ruri: contact,
+    to: header(ok, "to") ?? "",
+    callId: header(ok, "call-id") ?? "",
+    cseq: 2,
+    ...(fromTag === undefined ? {} : { fromTag }),
+    extraHeaders: routes.map((r) => `Route: ${r}`),
+  });
+  return bye.response.status;
+}
+
+describe("a per-user cap on concurrent calls (MAX_CALLS_PER_USER, off by default)", () => {
+  it("with a cap of 2, a third call gets 403 Too Many Calls until a BYE or a final failure ends one", async () => {
+    const stack = await startStack({ port: 0, build: false, vars: { ...DEPLOYED, MAX_CALLS_PER_USER: "2" } });
+    const callee = await answeringCallee(stack, "user0621", "127.0.0.62");
+    const busy = await answeringCallee(stack, "user0622", "127.0.0.63", 486);
+    const caller = await SipUa.connect(stack.wsUrl, { user: "user0620", password: PASSWORD, domain: DOMAIN, localAddress: "127.0.0.61" });
+    const status = async (target: string) => (await caller.invite(`sip:${target}`)).response.status;
+    try {
+      const first = await caller.invite(`sip:${callee.ua.aor}`);
+      const second = await caller.invite(`sip:${callee.ua.aor}`);
+      expect([first.response.status, second.response.status]).toEqual([200, 200]);
+      const third = (await caller.invite(`sip:${callee.ua.aor}`)).response;
+      expect([third.status, third.reason]).toEqual([403, "Too Many Calls"]);
+      // The count ends after the BYE's 200 went back: allow it a moment.
+      expect(await hangUp(caller, first)).toBe(200);
+      await vi.waitFor(async () => expect(await status(busy.ua.aor)).toBe(486), { timeout: MARGIN_MS, interval: 100 });
+      // That call failed (486): its place is free again at once, and so is the offline callee's (480).
+      expect(await status("user0623@" + DOMAIN)).toBe(480);
+      const again = await caller.invite(`sip:${callee.ua.aor}`);
+      expect(again.response.status).toBe(200);
+      expect(await status(callee.ua.aor)).toBe(403);
+      // Another user is not affected by this one's calls.
+      const other = await SipUa.connect(stack.wsUrl, { user: "user0624", password: PASSWORD, domain: DOMAIN, localAddress: "127.0.0.64" });
+      expect((await other.invite(`sip:${callee.ua.aor}`)).response.status).toBe(200);
+      await other.close();
+    } finally {
+      await Promise.all([caller.close(), callee.stop(), busy.stop()]);
       await stack.stop();
     }
   });

@@ -7,6 +7,7 @@ describe("configuration from wrangler.toml [vars]", () => {
     expect(config.domain).toBe("localhost");
     expect(config.maxMessageSize).toBe(65535);
     expect(config.registrar).toEqual({ defaultExpires: 3600, minExpires: 60, minExpiresMode: 0, maxExpires: 0, maxContacts: 10 });
+    expect([config.security.maxCallsPerUser, config.security.callLimitTimeout]).toEqual([0, 7200]);
     expect(config.tm).toEqual({ frTimer: 30_000, frInvTimer: 181_000 });
     expect(config.dispatcher.probingMode).toBe(1);
   });
@@ -18,6 +19,8 @@ describe("configuration from wrangler.toml [vars]", () => {
     ["HANDLE_LOST_FLOWS", "maybe", /expected 1\/0, true\/false or yes\/no/],
     ["DS_PROBING_MODE", "7", /expected 0, 1, 2 or 3/],
     ["DS_PING_REPLY_CODES", "class=9", /reply class/],
+    ["MAX_CALLS_PER_USER", "-1", /expected a whole number/],
+    ["CALL_LIMIT_TIMEOUT", "0", /expected a positive integer/],
   ] as const) {
     it(`refuses a bad ${field} with an error naming the file and the field`, () => {
       let error: unknown;
