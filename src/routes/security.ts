@@ -44,7 +44,10 @@ export const security: Route<RequestContext> = async (ctx, next) => {
       return;
     }
   }
-  if (scannerFilter(ctx.config).isScanner(ctx.msg.headers.get("User-Agent"))) {
+  const userAgent = ctx.msg.headers.get("User-Agent");
+  if (scannerFilter(ctx.config).isScanner(userAgent)) {
+    // At most a unit's density of these per source before pike bans it (counted above).
+    ctx.log.info("scanner dropped", { ip: ctx.source.ip, userAgent });
     ctx.drop();
     return;
   }

@@ -103,8 +103,11 @@ export class UdpUa {
     ].join("\r\n");
   }
 
-  /** A REGISTER for `user@domain`, with digest credentials over `auth.nonce` when given. */
-  register(user: string, domain: string, cseq: number, auth?: { password: string; nonce: string; realm: string }): Promise<SipMessage | undefined> {
+  /**
+   * A REGISTER for `user@domain`, with digest credentials over `auth.nonce` when given; the
+   * answer, or undefined after `timeoutMs`.
+   */
+  register(user: string, domain: string, cseq: number, auth?: { password: string; nonce: string; realm: string }, timeoutMs = 3000): Promise<SipMessage | undefined> {
     const uri = `sip:${domain}`;
     const extra: string[] = [];
     if (auth !== undefined) {
@@ -113,7 +116,7 @@ export class UdpUa {
       extra.push(`Authorization: Digest username="${user}", realm="${auth.realm}", nonce="${auth.nonce}", uri="${uri}", response="${response}", algorithm=MD5, qop=auth, nc=00000001, cnonce="${cnonce}"`);
     }
     const text = this.build("REGISTER", uri, { callId: `udp-${user}@${this.local}`, cseq, from: `<sip:${user}@${domain}>`, to: `<sip:${user}@${domain}>`, extra });
-    return this.request(text, 3000);
+    return this.request(text, timeoutMs);
   }
 
   close(): void {
