@@ -140,4 +140,22 @@ describe("a shard's guard tables are bounded: the oldest entry goes, never all o
       expect(guard.isBanned({ transport: "ws", ip: banned }, now)).toBe(true);
     });
   });
+
+  it(`a UDP ban pushed out of a shard's full ban cache by ${GUARD_CLIENT_CAPACITY} newer ones still applies: the Guard hands it back within the local pike budget`, async () => {
+    const source = { transport: "udp" as const, ip: freshIp() };
+    await runInDurableObject(shard(10), async (o: SipConnection) => {
+      const guard = clientOf(o);
+      await guard.ban(source);
+      const now = Date.now();
+      expect(guard.isBanned(source, now)).toBe(true);
+      const learn = (guard as unknown as { learn(key: string, bans: { all: number; udp: number }, now: number): void }).learn.bind(guard);
+      for (let i = 0; i < GUARD_CLIENT_CAPACITY; i++) learn(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, { all: 0, udp: now + 300_000 }, now);
+      expect(guard.stats().bans).toBe(GUARD_CLIENT_CAPACITY);
+      expect(guard.isBanned(source, now)).toBe(false);
+      const verdicts: string[] = [];
+      for (let i = 0; i < 9 && verdicts.at(-1) !== "flood"; i++) verdicts.push((await guard.checkReq(source, now)).verdict);
+      expect(verdicts.at(-1)).toBe("flood");
+      expect(guard.isBanned(source, now)).toBe(true);
+    });
+  });
 });
