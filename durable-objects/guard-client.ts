@@ -23,11 +23,12 @@ export interface GuardNamespaces {
 const OK: PikeVerdict = Object.freeze({ verdict: "ok" });
 const FLOOD: PikeVerdict = Object.freeze({ verdict: "flood", first: false });
 /**
- * Entries a shard keeps per map (pike fast paths, bans, watched addresses). A full map drops its
- * oldest entry, never all of them; a dropped ban still lives in its Guard and comes back the
- * next time the address spends its local pike budget.
+ * Entries a shard keeps per map (pike fast paths, bans, watched addresses): ~200–300 bytes each,
+ * so at most ~15 MB for the three together. A full map drops its oldest entry, never all of
+ * them; a dropped ban still lives in its Guard and comes back the next time the address spends
+ * its local pike budget, and a dropped fast path only restarts that source's local count.
  */
-export const GUARD_CLIENT_CAPACITY = 50_000;
+export const GUARD_CLIENT_CAPACITY = 20_000;
 /** After a failed refresh, the directory is not asked again for this long (fail open meanwhile). */
 const DIRECTORY_RETRY_MS = 1000;
 /** An admitted upgrade not yet accepted stops counting after this long (its Worker went away). */
@@ -63,7 +64,7 @@ export class GuardClient implements GuardService {
   private readonly bans = new BoundedMap<string, BanState>({ capacity: GUARD_CLIENT_CAPACITY });
   /** Addresses whose auth failures this shard saw, until the directory says so too. */
   private readonly watched = new BoundedMap<string, true>({ capacity: GUARD_CLIENT_CAPACITY });
-  private readonly directory = new DirectoryCopy();
+  private readonly directory = new DirectoryCopy(GUARD_CLIENT_CAPACITY);
   private syncing: Promise<void> | undefined;
   private retryAt = 0;
   /** Addresses whose sockets in this shard the Guard counts (admit/release go through it). */

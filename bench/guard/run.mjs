@@ -113,6 +113,10 @@ for (let round = 0; round < ROUNDS; round++) {
     const first = await wave(stack, CLIENTS);
     if (first.failures.length > 0) throw new Error(`first wave: ${first.failures.slice(0, 5).join(", ")}`);
     await Promise.all(first.clients.map((c) => c.terminate()));
+    // A deploy restarts every object: wait until the idle ones are evicted (workerd: ~10 s), so
+    // the storm meets cold Location objects every round, as after a deploy.
+    await settled(pids);
+    await new Promise((r) => setTimeout(r, 15_000));
     const storm = await measure("storm", pids, async () => {
       const again = await wave(stack, CLIENTS);
       await Promise.all(again.clients.map((c) => c.terminate()));

@@ -38,7 +38,8 @@ export interface DirectoryChanges {
 /** What the route script records: a ban until, a watch until, or an admin lifting a ban. */
 export type DirectoryRecord = { readonly ban: number } | { readonly watch: number } | { readonly lift: true; readonly until: number };
 
-export const DIRECTORY_CAPACITY = 100_000;
+/** Entries the directory holds (~300 bytes each: ~15 MB at most); the oldest goes first. */
+export const DIRECTORY_CAPACITY = 50_000;
 
 /**
  * How old a shard's copy of the directory may be: older, the next message refreshes it in the
