@@ -152,7 +152,8 @@ export class GuardClient implements GuardService {
     const scope = scopeOf(source.transport);
     const now = Date.now();
     const held = this.bans.get(key, now);
-    if ((scope === "all" ? (held?.all ?? 0) : (held?.udp ?? 0)) > now) return;
+    // Already banned for this transport (a UDP source under an all-transport ban included).
+    if (bannedUntil(held, source.transport, now) !== undefined) return;
     this.learn(key, withBan(held, scope, now + this.security.ipbanExpire * 1000), now);
     try {
       const until = await guardOf(this.ns.guards, key).ban(scope);
