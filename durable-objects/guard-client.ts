@@ -220,6 +220,20 @@ export class GuardClient implements GuardService {
     }
   }
 
+  /**
+   * The live bans and watched addresses this shard applies, `[key, until]` (admin, metrics):
+   * those it made or learned from Guards (any scope) and those of its directory copy.
+   */
+  known(now = Date.now()): { bans: [string, number][]; watched: [string, number][] } {
+    const bans = new Map<string, number>();
+    for (const [key, state] of this.bans.entries(now)) bans.set(key, lastEnd(state));
+    for (const [key, until] of this.directory.bans(now)) bans.set(key, Math.max(until, bans.get(key) ?? 0));
+    const watched = new Map<string, number>();
+    for (const [key, , until] of this.watched.entries(now)) watched.set(key, until);
+    for (const [key, until] of this.directory.watches(now)) watched.set(key, Math.max(until, watched.get(key) ?? 0));
+    return { bans: [...bans], watched: [...watched] };
+  }
+
   /** Bans, fast paths and the directory copy held (admin, tests). */
   stats(): { fastPaths: number; bans: number; watched: number; directory: number; evicted: number } {
     return { fastPaths: this.fast.size, bans: this.bans.size, watched: this.watched.size, directory: this.directory.size, evicted: this.fast.evicted + this.bans.evicted + this.watched.evicted };

@@ -119,10 +119,13 @@ describe("admission in the shard: no Guard for an address with nothing to count"
       const stored = await runInDurableObject(shard(n), async (_o: SipConnection, state) => [...(await state.storage.list({ prefix: "guard:" })).keys()]);
       expect(stored).toEqual([]);
     }
-    // Yet every shard comes to check the guessing address.
+    // Yet every shard comes to check the guessing address, and lists both (admin, metrics).
     await vi.waitFor(async () => {
       for (let n = 0; n < SHARDS; n++) expect(await runInDurableObject(shard(n), (o: SipConnection) => clientOf(o).authWatched(guessing))).toBe(true);
     }, PROPAGATION);
+    const known = await runInDurableObject(shard(5), (o: SipConnection) => clientOf(o).known());
+    expect(known.bans.map(([key]) => key)).toContain(banned);
+    expect(known.watched.map(([key]) => key)).toContain(guessing);
   });
 });
 

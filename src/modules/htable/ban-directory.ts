@@ -196,12 +196,12 @@ export class DirectoryCopy {
   fetchedAt = Number.NEGATIVE_INFINITY;
   private epoch: string | undefined;
   private seq = 0;
-  private readonly bans: BoundedMap<string, number>;
-  private readonly watches: BoundedMap<string, number>;
+  private readonly banMap: BoundedMap<string, number>;
+  private readonly watchMap: BoundedMap<string, number>;
 
   constructor(capacity = DIRECTORY_CAPACITY) {
-    this.bans = new BoundedMap({ capacity });
-    this.watches = new BoundedMap({ capacity });
+    this.banMap = new BoundedMap({ capacity });
+    this.watchMap = new BoundedMap({ capacity });
   }
 
   /** Where to ask from: `changes(epoch, seq)`. */
@@ -210,34 +210,44 @@ export class DirectoryCopy {
   }
 
   get size(): number {
-    return this.bans.size + this.watches.size;
+    return this.banMap.size + this.watchMap.size;
   }
 
   /** The end of the address's all-transport ban, when one is on at `now`. */
   bannedUntil(key: string, now: number): number | undefined {
-    return this.bans.get(key, now);
+    return this.banMap.get(key, now);
   }
 
   watched(key: string, now: number): boolean {
-    return this.watches.has(key, now);
+    return this.watchMap.has(key, now);
+  }
+
+  /** Live all-transport bans, `[key, until]` (admin, metrics). */
+  *bans(now: number): IterableIterator<[string, number]> {
+    for (const [key, until] of this.banMap.entries(now)) yield [key, until];
+  }
+
+  /** Live watches, `[key, until]` (admin, metrics). */
+  *watches(now: number): IterableIterator<[string, number]> {
+    for (const [key, until] of this.watchMap.entries(now)) yield [key, until];
   }
 
   apply(changes: DirectoryChanges, now: number): CopyUpdate {
     const banned: string[] = [];
     const lifted: string[] = [];
-    const before = changes.full ? new Set([...this.bans.entries(now)].map(([k]) => k)) : undefined;
+    const before = changes.full ? new Set([...this.banMap.entries(now)].map(([k]) => k)) : undefined;
     if (changes.full) {
-      this.bans.clear();
-      this.watches.clear();
+      this.banMap.clear();
+      this.watchMap.clear();
     }
     for (const [key, ban, watch, isLifted] of changes.rows) {
-      const was = before?.has(key) ?? this.bans.has(key, now);
+      const was = before?.has(key) ?? this.banMap.has(key, now);
       if (ban > now) {
-        this.bans.set(key, ban, ban);
+        this.banMap.set(key, ban, ban);
         if (!was) banned.push(key);
-      } else this.bans.delete(key);
-      if (watch > now) this.watches.set(key, watch, watch);
-      else this.watches.delete(key);
+      } else this.banMap.delete(key);
+      if (watch > now) this.watchMap.set(key, watch, watch);
+      else this.watchMap.delete(key);
       if (isLifted === 1) lifted.push(key);
     }
     this.epoch = changes.epoch;
