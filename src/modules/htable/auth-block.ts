@@ -112,6 +112,16 @@ export class AuthBlockList {
     yield* this.blocks.entries();
   }
 
+  /** Items held in both tables (expired ones not yet removed included). */
+  get size(): number {
+    return this.counts.size + this.blocks.size;
+  }
+
+  /** Removes the expired items of both tables (the owner's timer); returns how many went. */
+  expire(): number {
+    return this.counts.expire() + this.blocks.expire();
+  }
+
   /** Whether any count or block is live. */
   get live(): boolean {
     return !this.counts.entries().next().done || !this.blocks.entries().next().done;

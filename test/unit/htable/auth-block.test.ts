@@ -158,7 +158,9 @@ describe("the block list's memory is bounded without letting an attacker buy its
     }
     expect(list.check({ user: "u4", source: "127.0.0.2" })).toEqual(ALREADY);
     expect(list.check({ user: "u1", source: "127.0.0.2" })).toEqual(ALREADY);
+    expect(list.size).toBe(3);
     advance(61);
+    expect([list.expire(), list.size, list.live]).toEqual([3, 0, false]);
     expect(list.check({ user: "u4", source: "127.0.0.2" })).toEqual(ALLOW);
   });
 });
