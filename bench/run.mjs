@@ -173,7 +173,9 @@ async function startEdge(o) {
   const gateways = calls ? await startGateways(o, work) : undefined;
   // Pike and the per-address connection cap (issue 5) would count every client as one flooding
   // source: all of them come from 127.0.0.1. Kamailio's reference is measured with pike on and off.
-  const vars = { PIKE_DENSITY: "0", MAX_CONNECTIONS_PER_ADDRESS: "0" };
+  // Any [vars] entry can be set for a run as SIPEDGE_<NAME>, as for `npm start`.
+  const fromEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^SIPEDGE_[A-Z0-9_]+$/.test(k) && !["SIPEDGE_ADMIN_TOKEN", "SIPEDGE_BRIDGE_SECRET"].includes(k)).map(([k, v]) => [k.slice(8), v]));
+  const vars = { PIKE_DENSITY: "0", MAX_CONNECTIONS_PER_ADDRESS: "0", ...fromEnv };
   let stack;
   let rtpengine;
   try {

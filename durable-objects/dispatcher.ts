@@ -153,7 +153,7 @@ export class Dispatcher extends DurableObject<Env> {
   /** Kamailio `ds_load_update` / `ds_load_unset` / ds_next_dst moving a call: keeps the counts. */
   async loadEvent(callId: string, event: "confirm" | "release" | "move", duid?: string): Promise<void> {
     const now = Date.now();
-    this.loadState.callLoad.expire(now);
+    this.loadState.callLoad.expireDue(now);
     if (event === "confirm") this.loadState.callLoad.confirm(callId, now);
     else if (event === "release") this.loadState.callLoad.release(callId);
     else if (duid !== undefined) this.loadState.callLoad.replace(callId, duid);

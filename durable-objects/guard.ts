@@ -2,7 +2,10 @@ import { DurableObject } from "cloudflare:workers";
 import { configFor, type SecurityConfig } from "../src/config.ts";
 import type { Env } from "../src/env.ts";
 import { AuthBlockList, type AuthBlockRequest, type AuthBlockVerdict } from "../src/modules/htable/index.ts";
+import { NO_BAN, bannedUntil, lastEnd, scopeOf, withBan, type BanScope, type BanState } from "../src/modules/htable/ipban.ts";
 import { Pike, type PikeVerdict } from "../src/modules/pike/index.ts";
+import type { DirectoryRecord } from "../src/modules/htable/ban-directory.ts";
+import { directoryOf } from "./guard-directory.ts";
 import type { SipConnection } from "./sip-connection.ts";
 
 export { GuardClient, guardOf } from "./guard-client.ts";
@@ -11,8 +14,11 @@ export { GuardClient, guardOf } from "./guard-client.ts";
  * Guard: one object per source address (IPv6: per /64, `pikeKey`), DESIGN.md §3. It owns what
  * must be counted across every connection of an address, whichever shard holds them:
  *
- * - pike's counters (`checkReq`, asked only when a connection's local budget is spent);
- * - the `ipban` entry with its expiry (kept in storage, so an evicted Guard still refuses);
+ * - pike's counters (`checkReq`, asked only when a connection's local budget is spent), one set
+ *   for WebSocket traffic and one for UDP, so that datagrams forged with a WebSocket user's
+ *   address never count against the user;
+ * - the `ipban` entry with its scope and expiry (kept in storage, so an evicted Guard still
+ *   refuses): a ban caused over UDP applies to UDP only (`htable/ipban.ts`);
  * - the connection count per shard, once an address has more connections in one shard than
  *   its share of the cap (`GuardClient.admit`);
  * - the seed's `auth_block_list` for this address (failures per user from here).
@@ -20,8 +26,9 @@ export { GuardClient, guardOf } from "./guard-client.ts";
  * A Guard exists only for an address that has something to count: an honest client with one
  * socket and a few requests per unit never creates one (a new object costs ~5 ms locally and a
  * placement round trip in production, which a deploy's reconnect storm would pay per client).
- * So that the shards can answer for addresses without a Guard, a ban or a first auth failure
- * is announced to every shard, which keeps it in its own storage.
+ * What the shards must know without asking a Guard (an all-transport ban, a watched address, a
+ * lifted ban) goes to the GuardDirectory object, one write, and the shards copy it from there
+ * when they are busy; nothing is sent to every shard.
  *
  * Counters live in memory and fail open: an evicted Guard starts from zero, and a continuing
  * flood is re-detected within one sampling unit.
@@ -31,24 +38,23 @@ export type ConnectVerdict = { readonly ok: true } | { readonly ok: false; reado
 
 export interface GuardCheck {
   readonly verdict: PikeVerdict;
-  /** Epoch ms the address's ban ends, when banned. */
-  readonly bannedUntil: number | undefined;
+  /** The address's bans (the shard keeps them to drop what they apply to). */
+  readonly bans: BanState;
 }
 
 export interface GuardStatus {
   readonly key: string;
+  /** When the address's last ban ends, whatever its scope (undefined: not banned). */
   readonly bannedUntil: number | undefined;
+  /** When each scope's ban ends; a scope without a ban is absent. */
+  readonly bans: { all?: number; udp?: number };
   readonly connections: Record<string, number>;
   readonly pike: ReturnType<Pike["top"]>;
   readonly authBlock: { key: string; value: string | number; expiresAt: number | undefined }[];
 }
 
-/** What a Guard (or the Worker, for `admit`) tells a shard. */
+/** What a Guard (or the Worker, for `admit`) asks of a shard. */
 export type GuardEvent =
-  | { readonly kind: "ban"; readonly key: string; readonly until: number }
-  | { readonly kind: "unban"; readonly key: string }
-  /** The address has auth failures that may live until `until` (epoch ms). */
-  | { readonly kind: "watch"; readonly key: string; readonly until: number }
   | { readonly kind: "count"; readonly key: string }
   /** A WebSocket upgrade from `ip` about to be handed to shard `shard` of `shards`: 0, 403 or 429. */
   | { readonly kind: "admit"; readonly ip: string; readonly shard: string; readonly shards: number }
@@ -59,11 +65,12 @@ const BAN_KEY = "ipban";
 export class Guard extends DurableObject<Env> {
   private readonly security: SecurityConfig;
   private readonly shardCount: number;
-  private readonly pike: Pike;
+  /** Pike counters per scope: WebSocket traffic and (forgeable) UDP traffic apart. */
+  private readonly pike: { readonly all: Pike; readonly udp: Pike };
   private readonly blocks: AuthBlockList;
   /** Open WebSocket connections of this address, per shard that reports them. */
   private readonly shards = new Map<string, number>();
-  private bannedUntil = 0;
+  private bans: BanState = NO_BAN;
   /** Admissions and releases, one after the other (see `admit`). */
   private queue: Promise<unknown> = Promise.resolve();
   /** How long the shards were last told to check this address's auth failures. */
@@ -75,10 +82,13 @@ export class Guard extends DurableObject<Env> {
     this.security = config.security;
     this.shardCount = config.connectionShards;
     const { pike, authBlock } = this.security;
-    this.pike = new Pike({ samplingTimeUnit: pike.samplingTimeUnit, reqsDensityPerUnit: pike.reqsDensityPerUnit, removeLatency: pike.removeLatency, maxNodes: 16 });
+    const options = { samplingTimeUnit: pike.samplingTimeUnit, reqsDensityPerUnit: pike.reqsDensityPerUnit, removeLatency: pike.removeLatency, maxNodes: 4 };
+    this.pike = { all: new Pike(options), udp: new Pike(options) };
     this.blocks = new AuthBlockList({ ...authBlock, maxItems: 10_000 });
     void ctx.blockConcurrencyWhile(async () => {
-      this.bannedUntil = (await ctx.storage.get<number>(BAN_KEY)) ?? 0;
+      const stored = await ctx.storage.get<BanState | number>(BAN_KEY);
+      // Before scopes, the stored value was the end of a ban on everything.
+      this.bans = typeof stored === "number" ? { all: stored, udp: 0 } : (stored ?? NO_BAN);
     });
   }
 
@@ -94,7 +104,7 @@ export class Guard extends DurableObject<Env> {
    * reports each close), so its count is exact however the sockets were spread.
    */
   async admit(shard: string, first = false): Promise<ConnectVerdict> {
-    if (this.banned(Date.now())) return { ok: false, reason: "banned" };
+    if (bannedUntil(this.bans, "ws", Date.now()) !== undefined) return { ok: false, reason: "banned" };
     // One at a time: a count of the shards must not interleave with another's increment.
     return this.serial(async () => {
       const cap = this.security.maxConnectionsPerAddress;
@@ -119,38 +129,50 @@ export class Guard extends DurableObject<Env> {
     });
   }
 
-  /** `pike_check_req` with the hits a connection held back; also says whether a ban is on. */
-  async checkReq(ip: string, hits: number): Promise<GuardCheck> {
-    const now = Date.now();
-    const verdict = this.pike.checkReq(ip, now, hits);
-    return { verdict, bannedUntil: this.banned(now) ? this.bannedUntil : undefined };
+  /**
+   * `pike_check_req` with the hits a connection held back, counted in the scope of `transport`;
+   * the answer carries the address's bans so the shard can keep them.
+   */
+  async checkReq(ip: string, hits: number, transport = "ws"): Promise<GuardCheck> {
+    const verdict = this.pike[scopeOf(transport)].checkReq(ip, Date.now(), hits);
+    return { verdict, bans: this.bans };
   }
 
-  /** `$sht(ipban=>$si) = 1`: bans the address; every shard refuses it and closes its sockets. */
-  async ban(): Promise<number> {
+  /**
+   * `$sht(ipban=>$si) = 1` in `scope`; returns when the ban ends. An all-transport ban is
+   * written to the directory, from which every shard learns it (and closes the address's
+   * sockets); a UDP-only ban stays here, and a shard learns it when the source spends its local
+   * pike budget and asks. Either way one write here and at most one in the directory.
+   */
+  async ban(scope: BanScope = "all"): Promise<number> {
     const now = Date.now();
-    if (this.banned(now)) return this.bannedUntil;
-    this.bannedUntil = now + this.security.ipbanExpire * 1000;
-    await this.ctx.storage.put(BAN_KEY, this.bannedUntil);
-    await this.ctx.storage.setAlarm(this.bannedUntil);
-    this.tellShards({ kind: "ban", key: this.key, until: this.bannedUntil });
-    return this.bannedUntil;
+    const current = scope === "all" ? this.bans.all : this.bans.udp;
+    if (current > now) return current;
+    const until = now + this.security.ipbanExpire * 1000;
+    this.bans = withBan(this.bans, scope, until);
+    await this.ctx.storage.put(BAN_KEY, this.bans);
+    await this.ctx.storage.setAlarm(lastEnd(this.bans));
+    if (scope === "all") this.tellDirectory({ ban: until });
+    return until;
   }
 
+  /** Lifts every ban of the address; the directory tells the shards to forget what they learned. */
   async unban(): Promise<void> {
-    this.bannedUntil = 0;
-    this.pike.reset();
+    const until = lastEnd(this.bans);
+    this.bans = NO_BAN;
+    this.pike.all.reset();
+    this.pike.udp.reset();
     await this.ctx.storage.delete(BAN_KEY);
-    this.tellShards({ kind: "unban", key: this.key });
+    if (until > Date.now()) this.tellDirectory({ lift: true, until });
   }
 
   override async alarm(): Promise<void> {
-    if (!this.banned(Date.now())) await this.ctx.storage.delete(BAN_KEY);
+    if (lastEnd(this.bans) <= Date.now()) await this.ctx.storage.delete(BAN_KEY);
   }
 
   /** Whether this address has live auth failures or blocks (the shards check only then). */
   async authWatched(): Promise<boolean> {
-    return this.blocks.table.size > 0 && this.blocks.table.entries().next().done !== true;
+    return this.blocks.live;
   }
 
   async authBlockCheck(request: AuthBlockRequest): Promise<AuthBlockVerdict> {
@@ -160,8 +182,8 @@ export class Guard extends DurableObject<Env> {
   /**
    * One failed digest check. The shards check the address from its first failure on, for as long
    * as a failure or block can live (window + block time after the latest failure); the
-   * announcement is renewed once half of that is spent, so a steady guesser costs two
-   * broadcasts per horizon, not one per guess.
+   * directory's watch is renewed once half of that is spent, so a steady guesser costs two
+   * directory writes per horizon, not one per guess.
    */
   async authFailure(user: string, ip: string): Promise<number> {
     const count = this.blocks.recordFailure(user, ip);
@@ -170,7 +192,7 @@ export class Guard extends DurableObject<Env> {
     const horizon = (failureWindow + blockTime) * 1000;
     if (this.watchAnnouncedUntil - now < horizon / 2) {
       this.watchAnnouncedUntil = now + horizon;
-      this.tellShards({ kind: "watch", key: this.key, until: this.watchAnnouncedUntil });
+      this.tellDirectory({ watch: this.watchAnnouncedUntil });
     }
     return count;
   }
@@ -182,12 +204,17 @@ export class Guard extends DurableObject<Env> {
   /** Admin view (`pike.top`, `htable.dump` of both tables for this address). */
   async status(): Promise<GuardStatus> {
     const now = Date.now();
+    const bans: { all?: number; udp?: number } = {};
+    if (this.bans.all > now) bans.all = this.bans.all;
+    if (this.bans.udp > now) bans.udp = this.bans.udp;
+    const last = lastEnd(this.bans);
     return {
       key: this.key,
-      bannedUntil: this.banned(now) ? this.bannedUntil : undefined,
+      bannedUntil: last > now ? last : undefined,
+      bans,
       connections: Object.fromEntries(this.shards),
-      pike: this.pike.top(now, "all"),
-      authBlock: [...this.blocks.table.entries()],
+      pike: [...this.pike.all.top(now, "all"), ...this.pike.udp.top(now, "all").map((n) => ({ ...n, key: `udp:${n.key}` }))],
+      authBlock: [...this.blocks.entries()],
     };
   }
 
@@ -201,10 +228,6 @@ export class Guard extends DurableObject<Env> {
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => undefined);
     return run;
-  }
-
-  private banned(now: number): boolean {
-    return this.bannedUntil > now;
   }
 
   private total(): number {
@@ -228,11 +251,9 @@ export class Guard extends DurableObject<Env> {
     return this.total();
   }
 
-  /** Bans and watches go to every shard: any of them may be handed the address's next socket. */
-  private tellShards(event: GuardEvent): void {
-    for (let i = 0; i < this.shardCount; i++) {
-      this.ctx.waitUntil(this.shard(String(i)).security(event).catch(() => undefined));
-    }
+  /** One record in the directory (in the background: a lost one fails open, the Guard still refuses). */
+  private tellDirectory(change: DirectoryRecord): void {
+    this.ctx.waitUntil(directoryOf(this.env.GUARD_DIRECTORY).record(this.key, change).catch(() => undefined));
   }
 
   private shard(shard: string): DurableObjectStub<SipConnection> {

@@ -18,6 +18,7 @@ import {
   type RegistrarConfig,
   type SaveFailure,
 } from "../src/modules/registrar/index.ts";
+import { CallTable, type CallCountService, type CallStart } from "../src/modules/calllimit/index.ts";
 
 /** The answer to a REGISTER: what the 200 carries, or the registrar's error answer. */
 export type LocationSaveReply =
@@ -152,6 +153,8 @@ export class Location extends DurableObject<Env> {
   private schemaReady: boolean;
   /** Registration lines (registered / unregistered) at info. */
   private readonly log: Logger;
+  /** The AOR's calls in progress (MAX_CALLS_PER_USER), created by the first call method. */
+  private callTable: CallTable | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -231,6 +234,25 @@ export class Location extends DurableObject<Env> {
       this.alarmAt = undefined;
     }
     return { removed, version: this.currentVersion };
+  }
+
+  /** MAX_CALLS_PER_USER: counts a call this AOR places (for `ttlMs` at most), unless `limit` are in progress. */
+  async callStart(callId: string, limit: number, ttlMs: number): Promise<CallStart> {
+    return this.calls().start(callId, limit, ttlMs);
+  }
+
+  /** The call ended (final failure, CANCEL, BYE); false when this AOR did not place it. */
+  async callEnd(callId: string): Promise<boolean> {
+    return this.calls().end(callId);
+  }
+
+  /** Calls this AOR has in progress (admin, tests). */
+  async callsActive(): Promise<number> {
+    return this.calls().active();
+  }
+
+  private calls(): CallTable {
+    return (this.callTable ??= new CallTable(this.ctx.storage));
   }
 
   /** usrloc's timer: drop expired bindings, write what only memory knows, re-arm. */
@@ -385,4 +407,13 @@ export class Location extends DurableObject<Env> {
 /** The Location object of an AOR (normalised by the caller with `aorOf`). */
 export function locationOf(ns: DurableObjectNamespace<Location>, aor: string): DurableObjectStub<Location> {
   return ns.get(ns.idFromName(aor));
+}
+
+/** The per-user call counters (MAX_CALLS_PER_USER), one per AOR in its Location object. */
+export function callCountService(ns: DurableObjectNamespace<Location>, isSubscriber: (user: string, domain: string) => Promise<boolean>): CallCountService {
+  return {
+    start: (aor, callId, limit, ttlMs) => locationOf(ns, aor).callStart(callId, limit, ttlMs),
+    end: (aor, callId) => locationOf(ns, aor).callEnd(callId),
+    isSubscriber,
+  };
 }

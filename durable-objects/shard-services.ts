@@ -16,7 +16,7 @@ import { systemTimers } from "../src/sip/timers.ts";
 import { flowTransport } from "../src/transport/flow.ts";
 import type { BridgeLinks } from "./bridge-links.ts";
 import type { GuardClient } from "./guard.ts";
-import { locationOf } from "./location.ts";
+import { callCountService, locationOf } from "./location.ts";
 import type { RouteSigners } from "./route-signing.ts";
 import type { ShardOps } from "./shard-ops.ts";
 
@@ -50,13 +50,15 @@ export function shardServices(p: ShardParts): ShardServices {
   const host = { host: config.domain };
   const dispatcher = env.DISPATCHER.get(env.DISPATCHER.idFromName("default"));
   const isBridgeAddress = (h: string, port: number | undefined): boolean => bridges.isAdvertised(h, port);
+  const subscriberExists = async (user: string, domain: string): Promise<boolean> => (await subscribers.lookup({ username: user, user, realm: domain })) !== undefined;
   return {
     guard: ops.guard(p.guard),
+    calls: callCountService(env.LOCATION, subscriberExists),
     acc: ops.acc,
     permissions: p.permissions.load,
     auth: createEdgeAuth(env, config, subscribers),
     location: createLocationClient(env, config, (stub, aor) => ops.indexed(stub, aor)),
-    subscriberExists: async (user, domain) => (await subscribers.lookup({ username: user, user, realm: domain })) !== undefined,
+    subscriberExists,
     tm: new Tm({
       ownerId: shard,
       sentBy: { transport: "WS", host: config.domain },

@@ -73,7 +73,7 @@ export class SipConnection extends DurableObject<Env> {
     this.bridges = new BridgeLinks(ctx, this.log);
     this.alarms = new Alarms(ctx.storage);
     this.signers = routeSignersFor(env, this.log);
-    this.guard = new GuardClient(env.GUARD, ctx, this.config.security, this.log);
+    this.guard = new GuardClient({ guards: env.GUARD, directory: env.GUARD_DIRECTORY }, ctx, this.config.security, this.log);
     this.permissions = new PermissionsLoader(env.DB);
     this.ops = new ShardOps(ctx, env.DB, this.log, this.shard);
     this.services = shardServices({
@@ -187,7 +187,7 @@ export class SipConnection extends DurableObject<Env> {
     await this.ops.flush();
   }
 
-  /** RPC from a Guard: a ban (close the address's sockets), a watch, a count; or a permissions reload. */
+  /** RPC from a Guard (a count), the Worker (an admission) or the admin API (a permissions reload). */
   async security(event: GuardEvent): Promise<number | undefined> {
     if (event.kind === "reload-permissions") return (await this.permissions.reload()).ok ? 1 : 0;
     return this.guard.onEvent(event);

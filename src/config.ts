@@ -45,6 +45,8 @@ export interface Vars {
   RTPENGINE_TIMEOUT?: string;
   PHONE_ICE_SERVERS?: string;
   TURN_TTL?: string;
+  MAX_CALLS_PER_USER?: string;
+  CALL_LIMIT_TIMEOUT?: string;
 }
 
 export interface Config {
@@ -110,6 +112,10 @@ export interface SecurityConfig {
   authBlock: { threshold: number; blockTime: number; failureWindow: number; emergencyNumbers: string[] };
   /** A case-insensitive regular expression over User-Agent; empty = the default scanner list. */
   scannerPattern: string;
+  /** Concurrent calls one authenticated user may place; 0 = no cap. */
+  maxCallsPerUser: number;
+  /** Seconds an answered call counts against its caller when its BYE never comes. */
+  callLimitTimeout: number;
 }
 
 export class ConfigError extends Error {
@@ -175,7 +181,7 @@ export function parseConfig(env: Vars): Config {
       minExpires: nonNegativeInt("MIN_EXPIRES", env.MIN_EXPIRES, 60),
       minExpiresMode: minExpiresMode(env.MIN_EXPIRES_MODE),
       maxExpires: nonNegativeInt("MAX_EXPIRES", env.MAX_EXPIRES, 0),
-      maxContacts: nonNegativeInt("MAX_CONTACTS", env.MAX_CONTACTS, 0),
+      maxContacts: nonNegativeInt("MAX_CONTACTS", env.MAX_CONTACTS, 10),
     },
     nonceExpire: positiveInt("NONCE_EXPIRE", env.NONCE_EXPIRE, 300),
     handleLostFlows: flag("HANDLE_LOST_FLOWS", env.HANDLE_LOST_FLOWS, true),
@@ -224,6 +230,8 @@ function parseSecurity(env: Vars): SecurityConfig {
       emergencyNumbers: env.EMERGENCY_NUMBERS === undefined ? ["112", "911"] : list(env.EMERGENCY_NUMBERS),
     },
     scannerPattern: scannerPattern(env.SCANNER_USER_AGENTS),
+    maxCallsPerUser: nonNegativeInt("MAX_CALLS_PER_USER", env.MAX_CALLS_PER_USER, 0),
+    callLimitTimeout: positiveInt("CALL_LIMIT_TIMEOUT", env.CALL_LIMIT_TIMEOUT, 7200),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Dispatcher } from "../durable-objects/dispatcher.ts";
 import type { Guard } from "../durable-objects/guard.ts";
+import type { GuardDirectory } from "../durable-objects/guard-directory.ts";
 import type { Location } from "../durable-objects/location.ts";
 import type { Vars } from "./config.ts";
 
@@ -12,6 +13,8 @@ export interface Env extends Vars {
   DISPATCHER: DurableObjectNamespace<Dispatcher>;
   /** One Guard object per source address, IPv6 per /64 (`idFromName(pikeKey(ip))`). */
   GUARD: DurableObjectNamespace<Guard>;
+  /** The one ban directory the shards copy bans and watched addresses from (`idFromName("directory")`). */
+  GUARD_DIRECTORY: DurableObjectNamespace<GuardDirectory>;
   DB: D1Database;
   /**
    * Secret (`wrangler secret put ADMIN_TOKEN`; `npm start` takes SIPEDGE_ADMIN_TOKEN): bearer

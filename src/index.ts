@@ -12,6 +12,7 @@ import { AUTH_WATCH_HEADER, BRIDGE_HEADER, CLIENT_IP_HEADER, SHARD_HEADER } from
 
 export { Dispatcher } from "../durable-objects/dispatcher.ts";
 export { Guard } from "../durable-objects/guard.ts";
+export { GuardDirectory } from "../durable-objects/guard-directory.ts";
 export { Location } from "../durable-objects/location.ts";
 export { SipConnection } from "../durable-objects/sip-connection.ts";
 

@@ -6,7 +6,9 @@
 import type { DestinationStatus } from "../../durable-objects/dispatcher.ts";
 import type { ShardStatus } from "../../durable-objects/shard-ops.ts";
 import type { SipConnection } from "../../durable-objects/sip-connection.ts";
+import { directoryOf } from "../../durable-objects/guard-directory.ts";
 import { configFor } from "../config.ts";
+import type { DirectoryRow } from "../modules/htable/ban-directory.ts";
 import type { Env } from "../env.ts";
 import { SHARD_COUNTERS, type CounterKey } from "./counters.ts";
 import type { Family, Sample } from "./exposition.ts";
@@ -31,16 +33,16 @@ export function shardStub(env: Env, shard: number | string): DurableObjectStub<S
   return env.SIP_CONNECTION.get(env.SIP_CONNECTION.idFromName(`shard-${shard}`)) as DurableObjectStub<SipConnection>;
 }
 
-function union(lists: [string, number][][]): { key: string; until: number }[] {
+function union(lists: [string, number][][], lifted: ReadonlySet<string> = new Set()): { key: string; until: number }[] {
   const out = new Map<string, number>();
-  for (const list of lists) for (const [key, until] of list) out.set(key, Math.max(until, out.get(key) ?? 0));
+  for (const list of lists) for (const [key, until] of list) if (!lifted.has(key)) out.set(key, Math.max(until, out.get(key) ?? 0));
   return [...out].map(([key, until]) => ({ key, until })).sort((a, b) => a.key.localeCompare(b.key));
 }
 
 export async function collectEdge(env: Env): Promise<EdgeStatus> {
   const started = Date.now();
   const count = configFor(env).connectionShards;
-  const [shardResults, destinations, registrations] = await Promise.all([
+  const [shardResults, destinations, registrations, directory] = await Promise.all([
     Promise.allSettled(Array.from({ length: count }, (_, i) => shardStub(env, i).status())),
     env.DISPATCHER.get(env.DISPATCHER.idFromName("default"))
       .status()
@@ -49,7 +51,17 @@ export async function collectEdge(env: Env): Promise<EdgeStatus> {
       .first<{ bindings: number; aors: number }>()
       .then((r) => r ?? { bindings: 0, aors: 0 })
       .catch(() => undefined),
+    // The bans that apply to every transport, and the ones lifted, as the GuardDirectory has them:
+    // a shard's copy may be a second or two behind (an idle shard's longer), the directory is not.
+    directoryOf(env.GUARD_DIRECTORY)
+      .changes(undefined, 0)
+      .then((c) => c.rows as unknown as DirectoryRow[])
+      .catch(() => [] as DirectoryRow[]),
   ]);
+  const now = Date.now();
+  const lifted = new Set(directory.filter((row) => row[3] === 1).map((row) => row[0]));
+  const directoryBans: [string, number][] = directory.filter((row) => row[3] === 0 && row[1] > now).map((row) => [row[0], row[1]]);
+  const directoryWatches: [string, number][] = directory.filter((row) => row[2] > now).map((row) => [row[0], row[2]]);
   const shards: ShardStatus[] = [];
   const unreachableShards: string[] = [];
   shardResults.forEach((r, i) => {
@@ -63,8 +75,8 @@ export async function collectEdge(env: Env): Promise<EdgeStatus> {
     unreachableShards,
     destinations: destinations as DestinationStatus[],
     registrations,
-    bans: union(shards.map((s) => s.bans)),
-    watched: union(shards.map((s) => s.watched)),
+    bans: union([...shards.map((s) => s.bans), directoryBans], lifted),
+    watched: union([...shards.map((s) => s.watched), directoryWatches]),
     scrapeMs: Date.now() - started,
   };
 }

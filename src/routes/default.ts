@@ -9,7 +9,7 @@ import { formatHostPort } from "../transport/bridge.ts";
 import { parseNameAddr } from "../sip/name-addr.ts";
 import { isSipUri, parseUri } from "../sip/uri.ts";
 import { anchorCall, anchorInDialog, endMedia, reofferMedia } from "./media.ts";
-import { replySecurity, security } from "./security.ts";
+import { callLimit, replySecurity, security } from "./security.ts";
 
 /**
  * The shipped route script. Read it as you would read Kamailio's `request_route`: each route
@@ -349,6 +349,7 @@ export const defaultScript: Script = {
     registrar,
     relayPolicy,
     authenticateCaller,
+    callLimit, // MAX_CALLS_PER_USER (routes/security.ts)
     dispatch,
     location,
   ]),

@@ -44,7 +44,10 @@ export const security: Route<RequestContext> = async (ctx, next) => {
       return;
     }
   }
-  if (scannerFilter(ctx.config).isScanner(ctx.msg.headers.get("User-Agent"))) {
+  const userAgent = ctx.msg.headers.get("User-Agent");
+  if (scannerFilter(ctx.config).isScanner(userAgent)) {
+    // At most a unit's density of these per source before pike bans it (counted above).
+    ctx.log.info("scanner dropped", { ip: ctx.source.ip, userAgent });
     ctx.drop();
     return;
   }
@@ -52,6 +55,7 @@ export const security: Route<RequestContext> = async (ctx, next) => {
     ctx.sl.sendReply(403, "Forbidden");
     return;
   }
+  if (ctx.msg.method === "BYE" && ctx.config.security.maxCallsPerUser > 0 && ctx.has("calls")) ctx.callLimit.endOnBye();
   if (guarded && willAuthenticate(ctx)) {
     const block = await ctx.htable.authBlock.check();
     if (block.verdict === "block") {
@@ -65,6 +69,24 @@ export const security: Route<RequestContext> = async (ctx, next) => {
   if (guarded && failure !== undefined && COUNTED.has(failure.code)) {
     await ctx.htable.authBlock.recordFailure(failure.username?.toLowerCase() ?? authUser(ctx));
   }
+};
+
+/**
+ * A per-user cap on concurrent calls (`MAX_CALLS_PER_USER`, off by default), after the caller
+ * authenticated: an initial INVITE beyond the cap gets 403 "Too Many Calls" (a final answer the
+ * phone shows, not a 5xx that would send it to another proxy). Counted in the caller's Location
+ * object, so it costs a hop per call; `routes/security.ts` ends the count on a BYE.
+ */
+export const callLimit: Route<RequestContext> = async (ctx, next) => {
+  const limit = ctx.config.security.maxCallsPerUser;
+  if (limit === 0 || !ctx.authenticated || ctx.msg.method !== "INVITE" || !ctx.has("calls") || ctx.msg.to().params.get("tag") !== undefined) return next();
+  const verdict = await ctx.callLimit.start(limit);
+  if (!verdict.ok) {
+    ctx.log.info("call limit", { active: verdict.active, limit });
+    ctx.sl.sendReply(403, "Too Many Calls");
+    return;
+  }
+  await next();
 };
 
 /**

@@ -21,6 +21,7 @@ import { DialogScript, type DialogService } from "../modules/dialog/script.ts";
 import { AccScript, type Acc } from "../modules/acc/index.ts";
 import type { RtpengineClient } from "../modules/rtpengine/client.ts";
 import { RtpengineScript } from "../modules/rtpengine/script.ts";
+import { CallLimitScript, type CallCountService } from "../modules/calllimit/script.ts";
 
 /** Where a message came from. `flow` names the connection (RFC 5626 flow) it arrived on. */
 export interface Source {
@@ -79,6 +80,8 @@ export interface Services {
   acc?: Acc;
   /** Media anchoring: ng commands to the rtpengine beside a bridge, over the bridge link. */
   rtpengine?: RtpengineClient;
+  /** Per-user call counters (MAX_CALLS_PER_USER), each in the user's Location object. */
+  calls?: CallCountService;
 }
 
 /** What every route kind can see. */
@@ -125,6 +128,7 @@ export class RequestContext implements BaseContext {
   trusted = false;
   /** Set by `ctx.auth` when a digest check failed (the excessive-REGISTER rule counts these). */
   authFailure: { code: AuthFailure; username: string | undefined } | undefined;
+  #finals: ((response: SipResponse) => void)[] | undefined;
 
   constructor(
     readonly msg: SipRequest,
@@ -149,7 +153,22 @@ export class RequestContext implements BaseContext {
   reply(response: SipResponse): void {
     this.#handled = true;
     this.lastReply = response;
+    this.#sent(response);
     this.transport.send(response);
+  }
+
+  /**
+   * `fn` hears of every final response sent back for this request, by sl or by its transaction
+   * (Kamailio: a tm `TMCB_RESPONSE_OUT` callback). A transaction restored after an eviction
+   * has lost it.
+   */
+  onFinalResponse(fn: (response: SipResponse) => void): void {
+    (this.#finals ??= []).push(fn);
+  }
+
+  #sent(message: SipMessage | string): void {
+    if (this.#finals === undefined || typeof message === "string" || message.kind !== "response" || message.status < 200) return;
+    for (const fn of this.#finals) fn(message);
   }
 
   isMyself(target: string | Uri): boolean {
@@ -199,7 +218,13 @@ export class RequestContext implements BaseContext {
   /** Kamailio tm over this request (`t_relay`, `t_check_trans`, `t_on_failure`, ...). */
   get tm(): TmRequest {
     if (!this.#tm) {
-      const tm = bindRequest(need(this.services.tm, "tm"), this.msg, this.transport, this, this.source.flow);
+      const upstream: Transport = {
+        send: (m) => {
+          this.#sent(m);
+          this.transport.send(m);
+        },
+      };
+      const tm = bindRequest(need(this.services.tm, "tm"), this.msg, upstream, this, this.source.flow);
       // Once tm owns the request (relayed, answered, or matched to a transaction), the SIP
       // defaults stay quiet: the transaction answers from then on.
       this.#tm = {
@@ -251,6 +276,11 @@ export class RequestContext implements BaseContext {
   /** The shipped htables over this request's source: `ipban`, `auth_block_list`. */
   get htable(): HtableScript {
     return new HtableScript(this, need(this.services.guard, "guard"));
+  }
+
+  /** A per-user cap on concurrent calls (`ctx.callLimit.start(limit)`, Kamailio dialog profiles). */
+  get callLimit(): CallLimitScript {
+    return new CallLimitScript(this, need(this.services.calls, "calls"), this.config.security.callLimitTimeout * 1000);
   }
 
   /** Kamailio permissions over this request (`allow_source_address`, `allow_trusted`, ...). */
@@ -323,7 +353,7 @@ export class ReplyContext implements BaseContext {
   /** `$sht(ipban=>$si)` for the response's source: read from the shard's view, set in the Guard. */
   get ipban(): { has(): boolean; set(): Promise<void> } {
     const guard = need(this.services.guard, "guard");
-    return { has: () => guard.isBanned(this.source.ip, Date.now()), set: () => guard.ban(this.source) };
+    return { has: () => guard.isBanned(this.source, Date.now()), set: () => guard.ban(this.source) };
   }
 
   /** Kamailio `ds_is_from_list()` for the response's source (a gateway, reached through a bridge). */

@@ -137,11 +137,12 @@ export class MemoryGuard implements GuardService {
     return this.pike.checkReq(source.ip, this.clock());
   }
 
-  isBanned(ip: string): boolean {
-    const until = this.bans.get(pikeKey(ip));
+  isBanned(source: Pick<Source, "ip" | "transport">): boolean {
+    const key = pikeKey(source.ip);
+    const until = this.bans.get(key);
     if (until === undefined) return false;
     if (until > this.clock()) return true;
-    this.bans.delete(pikeKey(ip));
+    this.bans.delete(key);
     return false;
   }
 
@@ -150,7 +151,7 @@ export class MemoryGuard implements GuardService {
   }
 
   authWatched(): boolean {
-    return this.blocks.table.size > 0;
+    return this.blocks.live;
   }
 
   async authBlockCheck(request: AuthBlockRequest): Promise<AuthBlockVerdict> {
@@ -166,11 +167,11 @@ export class MemoryGuard implements GuardService {
     const now = this.clock();
     for (const [key, until] of this.bans) if (until <= now) this.bans.delete(key);
     this.pike.sweep(now);
-    this.blocks.table.expire();
+    this.blocks.expire();
   }
 
   get sizes(): { bans: number; pikeNodes: number; authBlockItems: number } {
-    return { bans: this.bans.size, pikeNodes: this.pike.size, authBlockItems: this.blocks.table.size };
+    return { bans: this.bans.size, pikeNodes: this.pike.size, authBlockItems: this.blocks.size };
   }
 }
 

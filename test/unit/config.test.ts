@@ -2,11 +2,12 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../../src/config.ts";
 
 describe("configuration from wrangler.toml [vars]", () => {
-  it("takes Kamailio's defaults when nothing is set", () => {
+  it("takes Kamailio's defaults when nothing is set, but caps bindings per AOR at 10 (Kamailio: unlimited)", () => {
     const config = parseConfig({});
     expect(config.domain).toBe("localhost");
     expect(config.maxMessageSize).toBe(65535);
-    expect(config.registrar).toEqual({ defaultExpires: 3600, minExpires: 60, minExpiresMode: 0, maxExpires: 0, maxContacts: 0 });
+    expect(config.registrar).toEqual({ defaultExpires: 3600, minExpires: 60, minExpiresMode: 0, maxExpires: 0, maxContacts: 10 });
+    expect([config.security.maxCallsPerUser, config.security.callLimitTimeout]).toEqual([0, 7200]);
     expect(config.tm).toEqual({ frTimer: 30_000, frInvTimer: 181_000 });
     expect(config.dispatcher.probingMode).toBe(1);
     expect(config.rtpengine).toEqual({ timeoutMs: 3000 });
@@ -31,6 +32,8 @@ describe("configuration from wrangler.toml [vars]", () => {
     ["RTPENGINE_TIMEOUT", "0", /expected a positive integer/],
     ["PHONE_ICE_SERVERS", "stun:ok.test,https://turn.test", /not a stun:, stuns:, turn: or turns: URI: "https:\/\/turn.test"/],
     ["TURN_TTL", "-5", /expected a positive integer/],
+    ["MAX_CALLS_PER_USER", "-1", /expected a whole number/],
+    ["CALL_LIMIT_TIMEOUT", "0", /expected a positive integer/],
   ] as const) {
     it(`refuses a bad ${field} with an error naming the file and the field`, () => {
       let error: unknown;

@@ -2,11 +2,22 @@ import { env } from "cloudflare:workers";
 import type { SipConnection } from "../../durable-objects/sip-connection.ts";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import { guardOf } from "../../durable-objects/guard.ts";
+import { guardOf, type GuardClient } from "../../durable-objects/guard.ts";
+import { GUARD_CLIENT_CAPACITY } from "../../durable-objects/guard-client.ts";
+import { directoryOf } from "../../durable-objects/guard-directory.ts";
+import { DIRECTORY_MAX_AGE_MS } from "../../src/modules/htable/ban-directory.ts";
 
 let seq = 0;
 /** A fresh address per test: Guard objects outlive a test within the file. */
 const freshIp = (): string => `192.0.2.${++seq}`;
+/** A ban, a watch or a lift reaches every shard's copy within this (plus an RPC). */
+const PROPAGATION = { timeout: 2 * DIRECTORY_MAX_AGE_MS + 1000, interval: 50 };
+
+const SHARDS = 16; // wrangler.toml CONNECTION_SHARDS
+const shard = (n: number) => env.SIP_CONNECTION.get(env.SIP_CONNECTION.idFromName(`shard-${n}`)) as DurableObjectStub<SipConnection>;
+const admit = (n: number, ip: string) => shard(n).security({ kind: "admit", ip, shard: String(n), shards: SHARDS });
+/** The shard's GuardClient (a private field, read inside the object: test-only). */
+const clientOf = (o: SipConnection) => (o as unknown as { guard: GuardClient }).guard;
 
 describe("Guard: pike, ipban, connection cap and the auth block of one address", () => {
   it("counts the hits connections hand over and flags the address above 16 per unit (-2 first, -1 after)", async () => {
@@ -16,15 +27,25 @@ describe("Guard: pike, ipban, connection cap and the auth block of one address",
     expect((await guard.checkReq("192.0.2.200", 1)).verdict).toEqual({ verdict: "flood", first: false });
   });
 
-  it("a banned address is refused at admission, and the ban survives the object's eviction", async () => {
+  it("counts UDP datagrams apart from WebSocket traffic: forged datagrams never push a WebSocket user over", async () => {
     const ip = freshIp();
     const guard = guardOf(env.GUARD, ip);
+    expect((await guard.checkReq(ip, 40, "udp")).verdict).toEqual({ verdict: "flood", first: true });
+    expect((await guard.checkReq(ip, 16, "ws")).verdict).toEqual({ verdict: "ok" });
+  });
+
+  it("a UDP-caused ban does not refuse a WebSocket; a WebSocket-caused one does, and survives the object's eviction", async () => {
+    const ip = freshIp();
+    const guard = guardOf(env.GUARD, ip);
+    await guard.ban("udp");
     expect(await guard.admit("0")).toEqual({ ok: true });
-    const until = await guard.ban();
+    expect((await guard.status()).bans).toEqual({ udp: expect.any(Number) });
+    const until = await guard.ban("all");
     expect(until).toBeGreaterThan(Date.now() + 299_000);
     expect(await guard.admit("1")).toEqual({ ok: false, reason: "banned" });
     await evictDurableObject(guard);
     expect(await guardOf(env.GUARD, ip).admit("1")).toEqual({ ok: false, reason: "banned" });
+    expect(Object.keys((await guardOf(env.GUARD, ip).status()).bans).sort()).toEqual(["all", "udp"]);
     await guardOf(env.GUARD, ip).unban();
     expect((await guardOf(env.GUARD, ip).admit("1")).ok).toBe(true);
   });
@@ -57,51 +78,87 @@ describe("Guard: pike, ipban, connection cap and the auth block of one address",
   });
 });
 
-const shard = (n: number) => env.SIP_CONNECTION.get(env.SIP_CONNECTION.idFromName(`shard-${n}`)) as DurableObjectStub<SipConnection>;
-
 describe("admission in the shard: no Guard for an address with nothing to count", () => {
   it("an address without a ban is admitted without a Guard; once banned, every shard refuses it with 403", async () => {
     const ip = freshIp();
-    const admit = (n: number) => shard(n).security({ kind: "admit", ip, shard: String(n), shards: 16 });
-    expect(await admit(0)).toBe(0);
+    expect(await admit(0, ip)).toBe(0);
     // status() would create the Guard: its empty state shows admission never reached it.
     expect((await guardOf(env.GUARD, ip).status()).connections).toEqual({});
-    await guardOf(env.GUARD, ip).ban();
-    // The ban is announced to every shard in the background.
-    await vi.waitFor(async () => expect(await admit(5)).toBe(403));
-    expect(await admit(0)).toBe(403);
+    await guardOf(env.GUARD, ip).ban("all");
+    // Each shard learns it from the directory when its copy is due.
+    for (let n = 0; n < SHARDS; n++) await vi.waitFor(async () => expect(await admit(n, ip)).toBe(403), PROPAGATION);
     await guardOf(env.GUARD, ip).unban();
-    await vi.waitFor(async () => expect(await admit(5)).toBe(0));
+    for (let n = 0; n < SHARDS; n++) await vi.waitFor(async () => expect(await admit(n, ip)).toBe(0), PROPAGATION);
   });
 
-  it("a banned address is still refused after its shard restarts (the ban is in the shard's storage)", async () => {
+  it("a UDP-only ban refuses no WebSocket in any shard", async () => {
     const ip = freshIp();
-    await guardOf(env.GUARD, ip).ban();
-    await vi.waitFor(async () => expect(await shard(2).security({ kind: "admit", ip, shard: "2", shards: 16 })).toBe(403));
+    await guardOf(env.GUARD, ip).ban("udp");
+    expect((await directoryOf(env.GUARD_DIRECTORY).entry(ip))).toBeUndefined();
+    for (let n = 0; n < SHARDS; n++) expect(await admit(n, ip)).toBe(0);
+  });
+
+  it("a banned address is still refused by a shard that restarts (it copies the directory before admitting)", async () => {
+    const ip = freshIp();
+    await guardOf(env.GUARD, ip).ban("all");
+    await vi.waitFor(async () => expect(await admit(2, ip)).toBe(403), PROPAGATION);
     await evictDurableObject(shard(2));
-    expect(await shard(2).security({ kind: "admit", ip, shard: "2", shards: 16 })).toBe(403);
+    expect(await admit(2, ip)).toBe(403);
   });
 
-  it("beyond its share of the cap (⌊100 / 16⌋ = 6 here) a shard counts the address in its Guard", async () => {
-    const ip = freshIp();
-    for (let i = 0; i < 6; i++) expect(await shard(1).security({ kind: "admit", ip, shard: "1", shards: 16 })).toBe(0);
-    expect((await guardOf(env.GUARD, ip).status()).connections).toEqual({});
-    expect(await shard(1).security({ kind: "admit", ip, shard: "1", shards: 16 })).toBe(0);
-    // Six admitted upgrades are pending (no socket yet): the Guard's count of the shards finds
-    // them, and it counts the 7th; from now on every upgrade of the address asks the Guard.
-    expect((await guardOf(env.GUARD, ip).status()).connections).toEqual({ "1": 7 });
-    expect(await shard(4).security({ kind: "admit", ip, shard: "4", shards: 16 })).toBe(0);
-    expect((await guardOf(env.GUARD, ip).status()).connections).toEqual({ "1": 7, "4": 1 });
-  });
-
-  it("an auth failure is announced to every shard, which then checks the address", async () => {
-    const ip = freshIp();
-    await guardOf(env.GUARD, ip).authFailure("alice", ip);
-    await vi.waitFor(async () => expect(await runInDurableObject(shard(7), (o: SipConnection) => watchedIn(o, ip))).toBe(true));
+  it("a ban and a first auth failure cost one record in the directory and nothing in any shard (not a write per shard)", async () => {
+    const banned = freshIp();
+    const guessing = freshIp();
+    await guardOf(env.GUARD, banned).ban("all");
+    await guardOf(env.GUARD, guessing).authFailure("alice", guessing);
+    await vi.waitFor(async () => {
+      expect(await directoryOf(env.GUARD_DIRECTORY).entry(banned)).toMatchObject({ ban: expect.any(Number) });
+      expect(await directoryOf(env.GUARD_DIRECTORY).entry(guessing)).toMatchObject({ watch: expect.any(Number) });
+    });
+    for (let n = 0; n < SHARDS; n++) {
+      const stored = await runInDurableObject(shard(n), async (_o: SipConnection, state) => [...(await state.storage.list({ prefix: "guard:" })).keys()]);
+      expect(stored).toEqual([]);
+    }
+    // Yet every shard comes to check the guessing address, and lists both (admin, metrics).
+    await vi.waitFor(async () => {
+      for (let n = 0; n < SHARDS; n++) expect(await runInDurableObject(shard(n), (o: SipConnection) => clientOf(o).authWatched(guessing))).toBe(true);
+    }, PROPAGATION);
+    const known = await runInDurableObject(shard(5), (o: SipConnection) => clientOf(o).known());
+    expect(known.bans.map(([key]) => key)).toContain(banned);
+    expect(known.watched.map(([key]) => key)).toContain(guessing);
   });
 });
 
-/** The shard's GuardClient view (private field read inside the object, test-only). */
-function watchedIn(o: SipConnection, ip: string): boolean {
-  return (o as unknown as { guard: { authWatched(ip: string): boolean } }).guard.authWatched(ip);
-}
+describe("a shard's guard tables are bounded: the oldest entry goes, never all of them", () => {
+  it(`${GUARD_CLIENT_CAPACITY + 1} spoofed UDP sources push out one pike fast path; a ban made before stays`, async () => {
+    const banned = freshIp();
+    await runInDurableObject(shard(9), async (o: SipConnection) => {
+      const guard = clientOf(o);
+      await guard.ban({ transport: "ws", ip: banned });
+      const now = Date.now();
+      for (let i = 0; i <= GUARD_CLIENT_CAPACITY; i++) await guard.checkReq({ transport: "udp", ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }, now);
+      const stats = guard.stats();
+      expect(stats.fastPaths).toBe(GUARD_CLIENT_CAPACITY);
+      expect(stats.evicted).toBe(1);
+      expect(guard.isBanned({ transport: "ws", ip: banned }, now)).toBe(true);
+    });
+  });
+
+  it(`a UDP ban pushed out of a shard's full ban cache by ${GUARD_CLIENT_CAPACITY} newer ones still applies: the Guard hands it back within the local pike budget`, async () => {
+    const source = { transport: "udp" as const, ip: freshIp() };
+    await runInDurableObject(shard(10), async (o: SipConnection) => {
+      const guard = clientOf(o);
+      await guard.ban(source);
+      const now = Date.now();
+      expect(guard.isBanned(source, now)).toBe(true);
+      const learn = (guard as unknown as { learn(key: string, bans: { all: number; udp: number }, now: number): void }).learn.bind(guard);
+      for (let i = 0; i < GUARD_CLIENT_CAPACITY; i++) learn(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, { all: 0, udp: now + 300_000 }, now);
+      expect(guard.stats().bans).toBe(GUARD_CLIENT_CAPACITY);
+      expect(guard.isBanned(source, now)).toBe(false);
+      const verdicts: string[] = [];
+      for (let i = 0; i < 9 && verdicts.at(-1) !== "flood"; i++) verdicts.push((await guard.checkReq(source, now)).verdict);
+      expect(verdicts.at(-1)).toBe("flood");
+      expect(guard.isBanned(source, now)).toBe(true);
+    });
+  });
+});

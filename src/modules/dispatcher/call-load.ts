@@ -7,6 +7,10 @@
  *
  * Exact counts need one owner: the Dispatcher Durable Object holds this table, and algorithm 10
  * costs a hop to it per call (DESIGN.md §3). Any copy elsewhere is approximate.
+ *
+ * Bounded: at most `maxCalls` calls are held (the oldest goes first, its load with it), and ended
+ * calls are swept at most once a second, so neither memory nor the cost of a call grows with
+ * calls whose BYE never came.
  */
 
 export interface CallLoadOptions {
@@ -14,7 +18,12 @@ export interface CallLoadOptions {
   readonly initExpire?: number;
   /** seconds a confirmed call counts (ds_hash_expire, default 7200) */
   readonly expire?: number;
+  /** most calls held at once (Kamailio sizes its table with ds_hash_size; default 100,000) */
+  readonly maxCalls?: number;
 }
+
+export const CALL_LOAD_MAX_CALLS = 100_000;
+const SWEEP_MS = 1000;
 
 interface CallEntry {
   duid: string;
@@ -27,10 +36,15 @@ export class CallLoad {
   private readonly load = new Map<string, number>();
   private readonly initExpireMs: number;
   private readonly expireMs: number;
+  private readonly maxCalls: number;
+  private nextSweep = 0;
+  /** Calls pushed out because the table was full. */
+  evicted = 0;
 
-  constructor({ initExpire = 7200, expire = 7200 }: CallLoadOptions = {}) {
+  constructor({ initExpire = 7200, expire = 7200, maxCalls = CALL_LOAD_MAX_CALLS }: CallLoadOptions = {}) {
     this.initExpireMs = initExpire * 1000;
     this.expireMs = expire * 1000;
+    this.maxCalls = Math.max(1, maxCalls);
   }
 
   /** Active calls counted against a duid. */
@@ -40,13 +54,22 @@ export class CallLoad {
 
   /** Counts a new call (the selection of an INVITE). A Call-ID already counted is moved. */
   add(callId: string, duid: string, now: number): void {
+    this.expireDue(now);
     const existing = this.calls.get(callId);
     if (existing) {
       this.replace(callId, duid);
       return;
     }
+    if (this.calls.size >= this.maxCalls) this.evictOldest();
     this.calls.set(callId, { duid, confirmed: false, expiresAt: now + this.initExpireMs });
     this.bump(duid, 1);
+  }
+
+  /** `expire`, at most once per second (the sweep is O(calls)). */
+  expireDue(now: number): number {
+    if (now < this.nextSweep) return 0;
+    this.nextSweep = now + SWEEP_MS;
+    return this.expire(now);
   }
 
   /** ds_next_dst() for algorithm 10: the call's load moves to the next destination. */
@@ -94,6 +117,14 @@ export class CallLoad {
 
   get size(): number {
     return this.calls.size;
+  }
+
+  private evictOldest(): void {
+    for (const callId of this.calls.keys()) {
+      this.release(callId);
+      this.evicted++;
+      return;
+    }
   }
 
   private bump(duid: string, delta: number): void {

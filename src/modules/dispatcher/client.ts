@@ -1,4 +1,9 @@
+import { BoundedMap } from "../../util/lru.ts";
+import { CALL_LOAD_MAX_CALLS } from "./call-load.ts";
 import { createSelectState, type DispatcherList, type SelectInput, type SelectState, type Selection } from "./index.ts";
+
+/** How long a shard remembers a call counted by algorithm 10 (Kamailio's ds_hash_expire default). */
+const LOAD_CALL_MS = 7200_000;
 
 export interface DispatcherSource {
   snapshot(): Promise<{ version: number; list: DispatcherList }>;
@@ -15,8 +20,11 @@ export interface DispatcherSource {
  */
 export class DispatcherClient {
   readonly state: SelectState = createSelectState();
-  /** Calls of this shard counted by algorithm 10 (their 2xx, BYE or failure updates the count). */
-  private readonly loadCalls = new Set<string>();
+  /**
+   * Calls of this shard counted by algorithm 10 (their 2xx, BYE or failure updates the count);
+   * bounded like the Dispatcher object's table, so calls whose BYE never came cannot pile up.
+   */
+  private readonly loadCalls = new BoundedMap<string, true>({ capacity: CALL_LOAD_MAX_CALLS });
   private snap: { version: number; list: DispatcherList; at: number } | undefined;
   private refreshing: Promise<void> | undefined;
   /** Bumped by markDst: snapshots asked for before it are stale on arrival. */
@@ -53,13 +61,18 @@ export class DispatcherClient {
   /** Algorithm 10 runs in the Dispatcher object, where the call counts are exact. */
   async selectByLoad(setId: number, input: SelectInput, useDefault: boolean): Promise<Selection> {
     const selection = await this.source.selectByLoad(setId, input, useDefault);
-    if (selection.selected && selection.loadCallId !== undefined) this.loadCalls.add(selection.loadCallId);
+    if (selection.selected && selection.loadCallId !== undefined) this.loadCalls.set(selection.loadCallId, true, this.clock() + LOAD_CALL_MS);
     return selection;
+  }
+
+  /** Calls this shard remembers for algorithm 10 (tests, admin). */
+  get loadCallCount(): number {
+    return this.loadCalls.size;
   }
 
   /** Kamailio `ds_load_update` (2xx: confirm; BYE: release), `ds_load_unset` (failure: release). */
   loadEvent(callId: string, event: "confirm" | "release" | "move", duid?: string): void {
-    if (!this.loadCalls.has(callId)) return;
+    if (!this.loadCalls.has(callId, this.clock())) return;
     if (event === "release") this.loadCalls.delete(callId);
     void this.source.loadEvent(callId, event, duid).catch(() => undefined);
   }

@@ -1,5 +1,5 @@
 import { pikeKey } from "../pike/key.ts";
-import { Htable } from "./htable.ts";
+import { Htable, type HtItem } from "./htable.ts";
 
 /**
  * The seed's "block user based on excessive REGISTER requests" rule, as a policy over an
@@ -23,6 +23,11 @@ import { Htable } from "./htable.ts";
  *    whatever their credentials; afterwards the count starts from zero. Kept as is.
  *
  * Emergency calls are never blocked (`emergencyNumbers`, plus RFC 5031 `urn:service:sos`).
+ *
+ * Memory is bounded without letting an attacker buy its blocks back: failure counts and blocks
+ * live in two tables. Counts make room by dropping the count updated longest ago (guessing a
+ * thousand other names only forgets counts); blocks are never pushed out: once `maxItems`
+ * users are blocked from one address, every user is blocked from it until blocks expire.
  */
 
 export interface AuthBlockOptions {
@@ -34,7 +39,7 @@ export interface AuthBlockOptions {
   readonly failureWindow?: number;
   /** Request-URI users that are never blocked. */
   readonly emergencyNumbers?: readonly string[];
-  /** Item cap of the underlying table (two items per blocked user and source). */
+  /** Item cap of each table: failure counts, and blocks (per source, in the Guard). */
   readonly maxItems?: number;
   readonly clock?: () => number;
 }
@@ -76,8 +81,10 @@ const ALREADY_BLOCKED: AuthBlockVerdict = Object.freeze({
 });
 
 export class AuthBlockList {
-  /** The `auth_block_list` table, exposed for admin listing and unblocking. */
-  readonly table: Htable;
+  /** The `auth_count` items of the `auth_block_list` table. */
+  readonly counts: Htable;
+  /** The `last_block` items: never evicted (a full table blocks every user of the source). */
+  readonly blocks: Htable;
   readonly threshold: number;
   readonly blockTime: number;
   private readonly emergency: ReadonlySet<string>;
@@ -88,13 +95,36 @@ export class AuthBlockList {
     this.blockTime = Math.max(1, options.blockTime ?? AUTH_BLOCK_DEFAULTS.blockTime);
     this.emergency = new Set(options.emergencyNumbers ?? AUTH_BLOCK_DEFAULTS.emergencyNumbers);
     this.clock = options.clock ?? Date.now;
-    this.table = new Htable({
+    const maxItems = options.maxItems === undefined ? {} : { maxItems: options.maxItems };
+    this.counts = new Htable({
       name: "auth_block_list",
       autoexpire: Math.max(1, options.failureWindow ?? AUTH_BLOCK_DEFAULTS.failureWindow),
       updateexpire: true,
-      ...(options.maxItems === undefined ? {} : { maxItems: options.maxItems }),
+      ...maxItems,
       clock: this.clock,
     });
+    this.blocks = new Htable({ name: "auth_block_list", autoexpire: this.blockTime, updateexpire: false, ...maxItems, clock: this.clock });
+  }
+
+  /** Live items of both tables (`htable.dump`), counts first. */
+  *entries(): IterableIterator<HtItem> {
+    yield* this.counts.entries();
+    yield* this.blocks.entries();
+  }
+
+  /** Items held in both tables (expired ones not yet removed included). */
+  get size(): number {
+    return this.counts.size + this.blocks.size;
+  }
+
+  /** Removes the expired items of both tables (the owner's timer); returns how many went. */
+  expire(): number {
+    return this.counts.expire() + this.blocks.expire();
+  }
+
+  /** Whether any count or block is live. */
+  get live(): boolean {
+    return !this.counts.entries().next().done || !this.blocks.entries().next().done;
   }
 
   /** Whether `ruriUser` names an emergency service, which no block may stop. */
@@ -109,26 +139,30 @@ export class AuthBlockList {
   check(request: AuthBlockRequest): AuthBlockVerdict {
     if (this.isEmergency(request.ruriUser)) return ALLOW;
     const base = keyBase(request.user, request.source);
-    if (this.table.has(`${base}::last_block`)) return ALREADY_BLOCKED;
-    const count = this.table.get(`${base}::auth_count`);
+    if (this.blocks.has(`${base}::last_block`)) return ALREADY_BLOCKED;
+    // A source with a full block table is refused for every user (its blocks stay, see above).
+    if (this.blocks.size >= this.blocks.maxItems) {
+      this.blocks.expire();
+      if (this.blocks.size >= this.blocks.maxItems) return ALREADY_BLOCKED;
+    }
+    const count = this.counts.get(`${base}::auth_count`);
     if (typeof count !== "number" || count < this.threshold) return ALLOW;
     // Like the seed's `last_block = $Ts`: the block's start, in seconds.
-    this.table.set(`${base}::last_block`, Math.floor(this.clock() / 1000));
-    this.table.setExpire(`${base}::last_block`, this.blockTime);
-    this.table.delete(`${base}::auth_count`);
+    this.blocks.set(`${base}::last_block`, Math.floor(this.clock() / 1000));
+    this.counts.delete(`${base}::auth_count`);
     return BLOCKED;
   }
 
   /** Run after a failed digest check (wrong password, unknown user); returns the count. */
   recordFailure(user: string, source: string): number {
-    return this.table.inc(`${keyBase(user, source)}::auth_count`) ?? 0;
+    return this.counts.inc(`${keyBase(user, source)}::auth_count`) ?? 0;
   }
 
   /** Admin unblock: forgets the block and the count of one user at one source. */
   unblock(user: string, source: string): void {
     const base = keyBase(user, source);
-    this.table.delete(`${base}::last_block`);
-    this.table.delete(`${base}::auth_count`);
+    this.blocks.delete(`${base}::last_block`);
+    this.counts.delete(`${base}::auth_count`);
   }
 }
 

@@ -10,7 +10,7 @@ const ALLOW: AuthBlockVerdict = Object.freeze({ verdict: "allow" });
  * object of the source address (DESIGN.md §3), with the shard's cached view in front.
  *
  * - `ipban` (`$sht(ipban=>$si)`): `has()` reads the shard's cache (no hop); `set()` writes
- *   the ban in the Guard, which also closes the address's other sockets.
+ *   the ban in the Guard, scoped by transport (`ipban.ts`: UDP traffic bans UDP only).
  * - `authBlock` (the seed's `auth_block_list`): counters per user AND source address.
  */
 export class HtableScript {
@@ -20,7 +20,7 @@ export class HtableScript {
   constructor(ctx: RequestContext, guard: GuardService) {
     const ip = ctx.source.ip;
     this.ipban = {
-      has: () => guard.isBanned(ip, Date.now()),
+      has: () => guard.isBanned(ctx.source, Date.now()),
       set: () => guard.ban(ctx.source),
     };
     this.authBlock = {

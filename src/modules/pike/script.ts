@@ -10,9 +10,15 @@ import type { PikeVerdict } from "./pike.ts";
 export interface GuardService {
   /** Counts one request from `source` (Kamailio `pike_check_req`). */
   checkReq(source: Source, now: number): Promise<PikeVerdict>;
-  /** `$sht(ipban=>$si) != $null`, from the shard's copy of the bans it has seen. */
-  isBanned(ip: string, now: number): boolean;
-  /** `$sht(ipban=>$si) = 1`: bans the address (IPv6: its /64) in its Guard for `IPBAN_EXPIRE`. */
+  /**
+   * `$sht(ipban=>$si) != $null` for a message over `source.transport`, from the shard's copy of
+   * the bans it has seen: an all-transport ban, or for UDP also a UDP-only one.
+   */
+  isBanned(source: Pick<Source, "ip" | "transport">, now: number): boolean;
+  /**
+   * `$sht(ipban=>$si) = 1`: bans the address (IPv6: its /64) in its Guard for `IPBAN_EXPIRE`,
+   * for UDP only when UDP traffic caused it (a forgeable source), else for every transport.
+   */
   ban(source: Source): Promise<void>;
   /** Whether the source address has live auth failures (only then is `authBlockCheck` asked). */
   authWatched(ip: string): boolean | Promise<boolean>;

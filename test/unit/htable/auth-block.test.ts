@@ -134,3 +134,33 @@ describe("excessive-REGISTER block (auth failures per user and source)", () => {
     expect(list.check({ user: "a|b", source: "127.0.0.2" })).toEqual(BLOCKED);
   });
 });
+
+describe("the block list's memory is bounded without letting an attacker buy its blocks back", () => {
+  it("failures for N+1 other names push out the oldest count only; a block stays", () => {
+    const { list, fail } = setup({ threshold: 3, maxItems: 100 });
+    fail("alice", "127.0.0.2", 3);
+    expect(list.check({ user: "alice", source: "127.0.0.2" })).toEqual(BLOCKED);
+    fail("bob", "127.0.0.2", 2);
+    for (let i = 0; i <= 100; i++) fail(`spray${i}`, "127.0.0.2", 1);
+    expect(list.counts.size).toBe(100);
+    expect(list.counts.stats().evicted).toBe(2);
+    // bob's two failures went with the oldest counts; alice's block did not.
+    fail("bob", "127.0.0.2", 1);
+    expect(list.check({ user: "bob", source: "127.0.0.2" })).toEqual(ALLOW);
+    expect(list.check({ user: "alice", source: "127.0.0.2" })).toEqual(ALREADY);
+  });
+
+  it("a source with a full block table is refused for every user until blocks expire", () => {
+    const { list, fail, advance } = setup({ threshold: 1, maxItems: 3, blockTime: 60 });
+    for (const user of ["u1", "u2", "u3"]) {
+      fail(user, "127.0.0.2", 1);
+      expect(list.check({ user, source: "127.0.0.2" })).toEqual(BLOCKED);
+    }
+    expect(list.check({ user: "u4", source: "127.0.0.2" })).toEqual(ALREADY);
+    expect(list.check({ user: "u1", source: "127.0.0.2" })).toEqual(ALREADY);
+    expect(list.size).toBe(3);
+    advance(61);
+    expect([list.expire(), list.size, list.live]).toEqual([3, 0, false]);
+    expect(list.check({ user: "u4", source: "127.0.0.2" })).toEqual(ALLOW);
+  });
+});
