@@ -8,9 +8,11 @@ import { LocationClient, type LocationStub } from "../src/modules/registrar/loca
 import { createRr } from "../src/modules/rr/index.ts";
 import { Tm, ownerOfBranch, verifiedOwner, type Target } from "../src/modules/tm/index.ts";
 import { subscriberCacheFor, type SubscriberCache } from "../src/provisioning/subscriber-lookup.ts";
-import { defaultScript } from "../src/routes/default.ts";
 import { isMyself, type Services } from "../src/routing/context.ts";
-import { processMessage } from "../src/routing/pipeline.ts";
+import { processMessage, type Script } from "../src/routing/pipeline.ts";
+import { selectScript, type ScriptRegistry } from "../src/routing/scripts.ts";
+import { createForwarder, type ReturnPath } from "../src/modules/forward/index.ts";
+import { aliasCacheFor } from "../src/provisioning/alias-lookup.ts";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parser.ts";
 import { createResponse } from "../src/sip/response.ts";
@@ -65,10 +67,13 @@ export class SipConnection extends DurableObject<Env> {
   private readonly signers: RouteSigners;
   /** Messages of one flow, or of one call through the bridge, are handled in arrival order. */
   private readonly serial = new KeyedSerial();
+  /** The route script ROUTE_SCRIPT names, out of the ones the Worker entry carries (src/edge.ts). */
+  private readonly script: Script;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Env, scripts: ScriptRegistry) {
     super(ctx, env);
     this.config = configFor(env);
+    this.script = selectScript(this.config.routeScript, scripts);
     this.log = createLogger(this.config.logLevel);
     this.shard = ctx.id.name?.replace(/^shard-/, "") ?? "0";
     // RFC 5626 §4.4.1 double-CRLF ping → CRLF pong, answered by the runtime while we hibernate.
@@ -83,6 +88,7 @@ export class SipConnection extends DurableObject<Env> {
     this.guard = new GuardClient(env.GUARD, ctx, this.config.security, this.log);
     this.permissions = new PermissionsLoader(env.DB);
     const isBridgeAddress = (h: string, p: number | undefined): boolean => this.bridges.isAdvertised(h, p);
+    const viaFor = (target: Target) => (target.flow === undefined ? undefined : { transport: flowTransport(target.flow) === "wss" ? "WSS" : "WS", host: this.config.domain });
     this.services = {
       guard: this.guard,
       permissions: this.permissions.load,
@@ -93,7 +99,7 @@ export class SipConnection extends DurableObject<Env> {
         ownerId: this.shard,
         sentBy: { transport: "WS", host: this.config.domain },
         // RFC 7118 §5: the Via transport of a branch toward a client is how that client connected.
-        viaFor: (target) => (target.flow === undefined ? undefined : { transport: flowTransport(target.flow) === "wss" ? "WSS" : "WS", host: this.config.domain }),
+        viaFor,
         signer: this.signers.branch,
         sendRequest: (request, target) => this.sendRequest(request, target),
         timers: systemTimers,
@@ -109,6 +115,13 @@ export class SipConnection extends DurableObject<Env> {
         signer: this.signers.rr,
       }),
       routeResponse: (response) => this.routeResponse(response),
+      forwarder: createForwarder({
+        ownerId: this.shard,
+        signer: this.signers.branch,
+        viaFor: (target) => viaFor(target) ?? { transport: "WS", host: this.config.domain },
+        sendRequest: (request, target) => this.sendRequest(request, target),
+      }),
+      aliases: aliasCacheFor(env.DB),
       dispatcher: new DispatcherClient({
         snapshot: () => dispatcher.snapshot(),
         markDst: (set, uri, state) => dispatcher.markDst(set, uri, state),
@@ -182,7 +195,7 @@ export class SipConnection extends DurableObject<Env> {
     }
     const message = typeof data === "string" ? data : new Uint8Array(data);
     await this.serial.run(conn.attachment.flow, () =>
-      processMessage(defaultScript, {
+      processMessage(this.script, {
         data: message,
         source: conn.source,
         transport: conn.transport,
@@ -265,7 +278,7 @@ export class SipConnection extends DurableObject<Env> {
       case "datagram": {
         const parsed = parseMessage(frame.message);
         const run = () =>
-          processMessage(defaultScript, {
+          processMessage(this.script, {
             data: frame.message,
             parsed,
             source: { transport: "udp", ip: frame.ip, port: frame.port, bridge: attachment.bridge },
@@ -343,6 +356,12 @@ export class SipConnection extends DurableObject<Env> {
    */
   private async routeResponse(response: SipResponse): Promise<void> {
     if (this.bridges.probeReply(response)) return;
+    // A response to a request forwarded statelessly (`forward()`): straight back the way it came.
+    const back = this.services.forwarder?.replyPath(response);
+    if (back !== undefined) {
+      this.replyStateless(response, back);
+      return;
+    }
     const branch = response.topVia().branch;
     if (ownerOfBranch(branch) === this.shard) {
       this.services.tm.receiveResponse(response);
@@ -354,6 +373,19 @@ export class SipConnection extends DurableObject<Env> {
       return;
     }
     await shardOf(this.env.SIP_CONNECTION, owner).deliverResponse(wireOf(response));
+  }
+
+  /**
+   * RFC 3261 §16.11: a stateless proxy forwards a response by its Via. The branch named the hop
+   * the request came from (signed), so the response goes to that flow, or to that UDP address
+   * through the bridge it came in by; a flow whose socket is gone loses it, as UDP would.
+   */
+  private replyStateless(response: SipResponse, back: ReturnPath): void {
+    if (back.kind === "flow") {
+      void this.flows.send(back.flow, wireOf(response));
+      return;
+    }
+    if (!this.bridges.send(back.address, response, back.bridge)) this.log.debug("stateless reply dropped: no bridge link", { callId: response.callId });
   }
 
   /** Kamailio `handle_lost_tcp`: the bindings of a flow whose socket closed are removed. */

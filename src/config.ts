@@ -39,6 +39,8 @@ export interface Vars {
   AUTH_BLOCK_WINDOW?: string;
   EMERGENCY_NUMBERS?: string;
   SCANNER_USER_AGENTS?: string;
+  ROUTE_SCRIPT?: string;
+  RELAY_ADDRESS_GROUP?: string;
 }
 
 export interface Config {
@@ -85,6 +87,14 @@ export interface Config {
   };
   /** Issue 5: pike, ipban, the excessive-REGISTER block, scanners, connection cap. */
   security: SecurityConfig;
+  /** The route script this edge runs, by name (src/routes/index.ts checks it against the scripts the build carries). */
+  routeScript: string;
+  /**
+   * The `address` group whose addresses a script may relay to through the bridge for a caller
+   * that is no gateway (the registrar script's foreign domains and aliases): nothing else is
+   * reachable that way, so the bridge is never a UDP relay to any host.
+   */
+  relayAddressGroup: number;
 }
 
 export interface SecurityConfig {
@@ -183,8 +193,13 @@ export function parseConfig(env: Vars): Config {
       latencyAlpha: nonNegativeInt("DS_LATENCY_ESTIMATOR_ALPHA", env.DS_LATENCY_ESTIMATOR_ALPHA, 900),
     },
     security: parseSecurity(env),
+    routeScript: env.ROUTE_SCRIPT?.trim() || DEFAULT_ROUTE_SCRIPT,
+    relayAddressGroup: nonNegativeInt("RELAY_ADDRESS_GROUP", env.RELAY_ADDRESS_GROUP, 2),
   };
 }
+
+/** The shipped script a configuration without ROUTE_SCRIPT runs (the seed's Kamailio SBC). */
+export const DEFAULT_ROUTE_SCRIPT = "kamailio-sbc";
 
 /** Seed values: pike 2 s / 16 / 4 s; auth block 30 failures, 900 s block, 300 s window. */
 function parseSecurity(env: Vars): SecurityConfig {
