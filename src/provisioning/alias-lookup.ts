@@ -61,6 +61,11 @@ export class AliasCache implements AliasService {
     return query;
   }
 
+  /** Forgets every entry (after an import in this isolate; others see the change after `ttl`). */
+  clear(): void {
+    this.entries.clear();
+  }
+
   private store(key: string, target: string | undefined): void {
     this.entries.delete(key);
     if (this.entries.size >= this.maxEntries) {
