@@ -10,13 +10,15 @@ const stateDir = process.env.SIPEDGE_STATE_DIR ?? path.join(ROOT, ".sipedge", "s
 const vars = {};
 for (const [name, value] of Object.entries(process.env)) {
   const m = /^SIPEDGE_([A-Z0-9_]+)$/.exec(name);
-  if (m && value !== undefined && !["PORT", "HOST", "STATE_DIR", "ADMIN_TOKEN", "BRIDGE_LISTEN", "BRIDGE_LOG_LEVEL"].includes(m[1])) vars[m[1]] = value;
+  if (m && value !== undefined && !["PORT", "HOST", "STATE_DIR", "ADMIN_TOKEN", "BRIDGE_LISTEN", "BRIDGE_LOG_LEVEL", "ENTRY"].includes(m[1])) vars[m[1]] = value;
 }
 const adminToken = process.env.SIPEDGE_ADMIN_TOKEN ?? "";
 if (adminToken) vars.ADMIN_TOKEN = adminToken;
 
 const bridgeListen = process.env.SIPEDGE_BRIDGE_LISTEN ?? "127.0.0.1:5060";
-const stack = await startStack({ port, host, stateDir, vars, bridge: { listen: bridgeListen, logLevel: process.env.SIPEDGE_BRIDGE_LOG_LEVEL ?? "warn" } });
+// SIPEDGE_ENTRY: a Worker entry of one's own (route scripts of one's own, src/edge.ts) instead of wrangler.toml's main.
+const entry = process.env.SIPEDGE_ENTRY || undefined;
+const stack = await startStack({ port, host, stateDir, vars, entry, bridge: { listen: bridgeListen, logLevel: process.env.SIPEDGE_BRIDGE_LOG_LEVEL ?? "warn" } });
 console.log(`sipedge edge: ${stack.url}  (SIP over WebSocket: ${stack.wsUrl}, subprotocol "sip")`);
 console.log(`bridge: UDP ${stack.bridge.address} ⇄ ${stack.url}/bridge (gateways from config/dispatcher.list)`);
 const { applied, seeded } = stack.database;

@@ -68,6 +68,8 @@ export interface DeploymentOptions {
   port?: number;
   /** More bridge flags (e.g. `--dns` for a resolver of the test's own). */
   bridgeArgs?: string[];
+  /** A bundle built elsewhere (`buildWorker(outdir, entry)`), e.g. a Worker entry with scripts of its own. */
+  outdir?: string;
 }
 
 export function defaultDispatcherList(): string {
@@ -90,6 +92,7 @@ export async function startDeployment(options: DeploymentOptions = {}): Promise<
     port: options.port ?? 0,
     stateDir,
     build: false,
+    ...(options.outdir === undefined ? {} : { outdir: options.outdir }),
     tls: { key: ca.key, cert: ca.cert },
     dispatcherList: listPath,
     vars: { SIP_DOMAIN: DOMAIN, SIP_ALIASES: "", LOG_LEVEL: "warn", ADMIN_TOKEN, ...options.vars },
