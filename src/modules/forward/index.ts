@@ -116,10 +116,12 @@ function transactionLoopHash(request: SipRequest): string {
 
 /** The return path of a stateless branch this deployment signed; undefined for any other branch. */
 export function returnPathOfBranch(branch: string | undefined, signer: Signer): ReturnPath | undefined {
-  if (branch === undefined || verifiedOwner(branch, signer) === undefined) return undefined;
+  if (branch === undefined) return undefined;
+  // The layout first (no MAC for the responses tm owns, the common case), then the signature.
   const parts = branch.split(".");
   const part = parts[2];
   if (parts.length !== 5 || part === undefined || !part.startsWith(MARK)) return undefined;
+  if (verifiedOwner(branch, signer) === undefined) return undefined;
   return decodeReturn(part.slice(MARK.length));
 }
 
