@@ -4,6 +4,7 @@ import type { Script } from "../routing/pipeline.ts";
 import type { Target } from "../modules/tm/index.ts";
 import { isSipUri, parseUri } from "../sip/uri.ts";
 import { formatHostPort } from "../transport/bridge.ts";
+import { flowShard } from "../transport/flow.ts";
 import { flowLeg, gatewayLeg, inboundLeg } from "./default.ts";
 import { replySecurity, security } from "./security.ts";
 
@@ -108,7 +109,9 @@ function recordRouteFlows(ctx: RequestContext, du: Target): void {
   if (!fromClient && du.flow === undefined) return;
   if (!DIALOG_CREATING.has(ctx.msg.method) || ctx.msg.to().params.get("tag") !== undefined) return;
   const outbound = du.flow !== undefined ? flowLeg(du.flow, undefined) : gatewayLeg(du.via, undefined);
-  ctx.rr.recordRoute({ inbound: inboundLeg(ctx), outbound });
+  // The shard that holds the client's socket: the bridge sends the dialog's requests to it (bridge/README.md).
+  const shard = flowShard(ctx.source.flow ?? du.flow ?? "");
+  ctx.rr.recordRoute({ inbound: inboundLeg(ctx), outbound, ...(shard === undefined ? {} : { params: { shard } }) });
 }
 
 /** A Route URI that is a destination of the dispatcher list, as a target through the bridge. */

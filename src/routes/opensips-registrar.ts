@@ -45,8 +45,9 @@ const fromUdp: Route<RequestContext> = async (ctx, next) => {
 const recordRoute: Route<RequestContext> = async (ctx, next) => {
   if (ctx.msg.method !== "REGISTER" && ctx.msg.to().params.get("tag") === undefined) {
     const inbound = inboundLeg(ctx);
+    const params = { shard: ctx.shard }; // the bridge sends the dialog's requests to this shard
     ctx.tm.onBranch((request, target) =>
-      ctx.rr.recordRoute({ inbound, outbound: target.flow !== undefined ? flowLeg(target.flow, target.successor?.instance) : gatewayLeg(target.via, target.dst) }, request),
+      ctx.rr.recordRoute({ inbound, outbound: target.flow !== undefined ? flowLeg(target.flow, target.successor?.instance) : gatewayLeg(target.via, target.dst), params }, request),
     );
   }
   await next();

@@ -107,7 +107,7 @@ describe("opensips-balancer: ds_select_dst(\"2\", \"0\") and a stateless forward
       expect(seen).toEqual(["INVITE", "ACK", "BYE"]);
       const invite = (await at.messages()).find((m) => m.callId === callId && m.method === "INVITE")?.text ?? "";
       // Two entries (double record-routing): the bridge's address toward the proxy, the edge's name toward the client's flow.
-      expect(invite).toMatch(/^Record-Route: <sip:127\.0\.0\.9:5060;transport=udp;lr;r2=on;sg=/m);
+      expect(invite).toMatch(/^Record-Route: <sip:127\.0\.0\.9:5060;transport=udp;lr;r2=on;shard=\d+;sg=/m);
       expect(invite).toMatch(new RegExp(`^Record-Route: <sip:${DOMAIN.replace(/\./g, "\\.")};transport=ws;lr;r2=on;flow=`, "m"));
       // Stateless: no 100 Trying of the balancer's own; the caller got the proxy's.
       expect(caller.trace.responses("INVITE")).toEqual([100, 180, 200]);

@@ -78,8 +78,8 @@ describe("opensips-balancer in process", () => {
     expect(PROXIES.map((p) => `${p}:5060`)).toContain(proxy);
     expect(out.target.via).toMatchObject({ transport: "UDP", host: "127.0.0.9" });
     const rr = out.request.headers.getAll("record-route");
-    expect(rr[0]).toMatch(/^<sip:127\.0\.0\.9:5060;transport=udp;lr;r2=on;sg=/);
-    expect(rr[1]).toMatch(/^<sip:sip\.example\.test;transport=ws;lr;r2=on;flow=0\.sAAAA;sg=/);
+    expect(rr[0]).toMatch(/^<sip:127\.0\.0\.9:5060;transport=udp;lr;r2=on;shard=0;sg=/);
+    expect(rr[1]).toMatch(/^<sip:sip\.example\.test;transport=ws;lr;r2=on;flow=0\.sAAAA;shard=0;sg=/);
     expect(out.request.headers.get("max-forwards")).toBe("69");
   });
 
