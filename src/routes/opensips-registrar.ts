@@ -116,8 +116,10 @@ const aliases: Route<RequestContext> = async (ctx, next) => {
 
 /** `if (!lookup("location")) { sl_send_reply("404", "Not Found"); exit; }` then `append_hf("P-hint: usrloc applied\r\n"); route(1);` */
 const location: Route<RequestContext> = async (ctx) => {
-  const found = await ctx.registrar.lookup("location");
-  if (!found.found) {
+  // The seed lets anyone call a local user, so a guessed name must cost no Location object:
+  // only a subscriber can have registered (is_subscriber, from the subscriber cache).
+  const found = (await ctx.auth.isSubscriber()) ? await ctx.registrar.lookup("location") : undefined;
+  if (found === undefined || !found.found) {
     ctx.sl.sendReply(404, "Not Found");
     return;
   }

@@ -180,7 +180,7 @@ export class RequestContext implements BaseContext {
   }
 
   get auth(): AuthScript {
-    return (this.#auth ??= new AuthScript(this, need(this.services.auth, "auth")));
+    return (this.#auth ??= new AuthScript(this, need(this.services.auth, "auth"), this.services.subscriberExists));
   }
 
   get registrar(): RegistrarScript {
