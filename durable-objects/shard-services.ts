@@ -3,15 +3,17 @@ import type { Env } from "../src/env.ts";
 import type { Logger } from "../src/log.ts";
 import { createAuth, type Auth } from "../src/modules/auth/index.ts";
 import { DispatcherClient } from "../src/modules/dispatcher/client.ts";
+import { createForwarder } from "../src/modules/forward/index.ts";
 import type { PermissionsLoader } from "../src/modules/permissions/script.ts";
 import { createRegistrar } from "../src/modules/registrar/index.ts";
 import { LocationClient, type LocationStub } from "../src/modules/registrar/location-client.ts";
 import { createRr } from "../src/modules/rr/index.ts";
 import { RtpengineClient } from "../src/modules/rtpengine/client.ts";
-import { Tm, type SendRequest } from "../src/modules/tm/index.ts";
+import { Tm, type Target } from "../src/modules/tm/index.ts";
+import { aliasCacheFor } from "../src/provisioning/alias-lookup.ts";
 import { subscriberCacheFor, type SubscriberCache } from "../src/provisioning/subscriber-lookup.ts";
 import { isMyself, type Services } from "../src/routing/context.ts";
-import type { SipResponse } from "../src/sip/message.ts";
+import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import { systemTimers } from "../src/sip/timers.ts";
 import { flowTransport } from "../src/transport/flow.ts";
 import type { BridgeLinks } from "./bridge-links.ts";
@@ -33,7 +35,8 @@ export interface ShardParts {
   permissions: PermissionsLoader;
   ops: ShardOps;
   signers: RouteSigners;
-  sendRequest: SendRequest;
+  /** Sends a request to a flow or through a bridge; false: it could not leave. */
+  sendRequest: (request: SipRequest, target: Target) => boolean;
   routeResponse: (response: SipResponse) => Promise<void>;
   /** A transaction ended (its stored copy goes). */
   forgotten: (id: string) => void;
@@ -41,8 +44,9 @@ export interface ShardParts {
 
 /**
  * The services of a SipConnection shard: digest auth over D1 subscribers, Location objects
- * behind a cache, tm with signed branches, rr with signed entries, the Dispatcher's snapshot,
- * and this shard's bridge links as part of `is_myself`. The dialog store joins later (it needs tm).
+ * behind a cache, tm with signed branches, rr with signed entries, stateless forwarding with a
+ * signed return path, the aliases table, the Dispatcher's snapshot, and this shard's bridge
+ * links as part of `is_myself`. The dialog store joins later (it needs tm).
  */
 export function shardServices(p: ShardParts): ShardServices {
   const { env, config, log, shard, bridges, ops, signers } = p;
@@ -50,6 +54,8 @@ export function shardServices(p: ShardParts): ShardServices {
   const host = { host: config.domain };
   const dispatcher = env.DISPATCHER.get(env.DISPATCHER.idFromName("default"));
   const isBridgeAddress = (h: string, port: number | undefined): boolean => bridges.isAdvertised(h, port);
+  // RFC 7118 §5: the Via transport of a branch toward a client is how that client connected.
+  const viaFor = (target: Target) => (target.flow === undefined ? undefined : { transport: flowTransport(target.flow) === "wss" ? "WSS" : "WS", host: config.domain });
   const subscriberExists = async (user: string, domain: string): Promise<boolean> => (await subscribers.lookup({ username: user, user, realm: domain })) !== undefined;
   return {
     guard: ops.guard(p.guard),
@@ -62,8 +68,7 @@ export function shardServices(p: ShardParts): ShardServices {
     tm: new Tm({
       ownerId: shard,
       sentBy: { transport: "WS", host: config.domain },
-      // RFC 7118 §5: the Via transport of a branch toward a client is how that client connected.
-      viaFor: (target) => (target.flow === undefined ? undefined : { transport: flowTransport(target.flow) === "wss" ? "WSS" : "WS", host: config.domain }),
+      viaFor,
       signer: signers.branch,
       sendRequest: p.sendRequest,
       timers: systemTimers,
@@ -80,6 +85,13 @@ export function shardServices(p: ShardParts): ShardServices {
       signer: signers.rr,
     }),
     routeResponse: p.routeResponse,
+    forwarder: createForwarder({
+      ownerId: shard,
+      signer: signers.branch,
+      viaFor: (target) => viaFor(target) ?? { transport: "WS", host: config.domain },
+      sendRequest: p.sendRequest,
+    }),
+    aliases: aliasCacheFor(env.DB),
     dispatcher: new DispatcherClient({
       snapshot: () => dispatcher.snapshot(),
       markDst: (set, uri, state) => dispatcher.markDst(set, uri, state),

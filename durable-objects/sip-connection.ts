@@ -3,9 +3,10 @@ import { configFor, type Config } from "../src/config.ts";
 import type { Env } from "../src/env.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { ownerOfBranch, verifiedOwner, type Target } from "../src/modules/tm/index.ts";
-import { defaultScript } from "../src/routes/default.ts";
 import { isMyself } from "../src/routing/context.ts";
-import { parseInbound, processMessage } from "../src/routing/pipeline.ts";
+import { parseInbound, processMessage, type Script } from "../src/routing/pipeline.ts";
+import { selectScript, type ScriptRegistry } from "../src/routing/scripts.ts";
+import type { ReturnPath } from "../src/modules/forward/index.ts";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parser.ts";
 import { createResponse } from "../src/sip/response.ts";
@@ -61,10 +62,13 @@ export class SipConnection extends DurableObject<Env> {
   private readonly serial = new KeyedSerial();
   /** Counters, call records and the scrape's view of this shard (shard-ops.ts). */
   private readonly ops: ShardOps;
+  /** The route script ROUTE_SCRIPT names, out of the ones the Worker entry carries (src/edge.ts). */
+  private readonly script: Script;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Env, scripts: ScriptRegistry) {
     super(ctx, env);
     this.config = configFor(env);
+    this.script = selectScript(this.config.routeScript, scripts);
     this.log = createLogger(this.config.logLevel);
     this.shard = ctx.id.name?.replace(/^shard-/, "") ?? "0";
     // RFC 5626 §4.4.1 double-CRLF ping → CRLF pong, answered by the runtime while we hibernate.
@@ -144,7 +148,7 @@ export class SipConnection extends DurableObject<Env> {
     }
     const message = typeof data === "string" ? data : new Uint8Array(data);
     await this.serial.run(conn.attachment.flow, () =>
-      processMessage(defaultScript, {
+      processMessage(this.script, {
         data: message,
         source: conn.source,
         transport: conn.transport,
@@ -239,7 +243,7 @@ export class SipConnection extends DurableObject<Env> {
       case "datagram": {
         const parsed = parseInbound(frame.message, this.config.maxMessageSize);
         const run = () =>
-          processMessage(defaultScript, {
+          processMessage(this.script, {
             data: frame.message,
             parsed,
             source: { transport: "udp", ip: frame.ip, port: frame.port, bridge: attachment.bridge },
@@ -318,6 +322,12 @@ export class SipConnection extends DurableObject<Env> {
    */
   private async routeResponse(response: SipResponse): Promise<void> {
     if (this.bridges.probeReply(response)) return;
+    // A response to a request forwarded statelessly (`forward()`): straight back the way it came.
+    const back = this.services.forwarder?.replyPath(response);
+    if (back !== undefined) {
+      this.replyStateless(response, back);
+      return;
+    }
     const branch = response.topVia().branch;
     if (ownerOfBranch(branch) === this.shard) {
       this.services.tm.receiveResponse(response);
@@ -329,6 +339,19 @@ export class SipConnection extends DurableObject<Env> {
       return;
     }
     await shardOf(this.env.SIP_CONNECTION, owner).deliverResponse(wireOf(response));
+  }
+
+  /**
+   * RFC 3261 §16.11: a stateless proxy forwards a response by its Via. The branch named the hop
+   * the request came from (signed), so the response goes to that flow, or to that UDP address
+   * through the bridge it came in by; a flow whose socket is gone loses it, as UDP would.
+   */
+  private replyStateless(response: SipResponse, back: ReturnPath): void {
+    if (back.kind === "flow") {
+      void this.flows.send(back.flow, wireOf(response));
+      return;
+    }
+    if (!this.bridges.send(back.address, response, back.bridge)) this.log.debug("stateless reply dropped: no bridge link", { callId: response.callId });
   }
 
   /** Kamailio `handle_lost_tcp`: the bindings of a flow whose socket closed are removed. */

@@ -2,7 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import type { Miniflare } from "miniflare";
 
 export declare const ROOT: string;
-export declare function buildWorker(outdir?: string): Promise<string>;
+export declare function buildWorker(outdir?: string, entry?: string): Promise<string>;
 
 export interface BridgeOptions {
   /** UDP address to bind, `ip:port` (default 127.0.0.1:5060; port 0 = any). */
@@ -51,6 +51,8 @@ export declare function startStack(options?: {
   build?: boolean;
   seed?: boolean;
   outdir?: string;
+  /** A Worker entry of one's own (relative to the repository) instead of wrangler.toml's `main`. */
+  entry?: string;
   log?: unknown;
   bridge?: boolean | BridgeOptions;
   /** Path of the dispatcher list seeded into an empty table (default config/dispatcher.list). */

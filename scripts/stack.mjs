@@ -53,9 +53,13 @@ function freePort(host) {
   });
 }
 
-/** Bundles the worker with wrangler (the same bundle a deploy uploads) into `outdir`. */
-export async function buildWorker(outdir = path.join(ROOT, "dist")) {
-  await run(process.execPath, [path.join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "deploy", "--dry-run", "--outdir", outdir], {
+/**
+ * Bundles the worker with wrangler (the same bundle a deploy uploads) into `outdir`. `entry`
+ * (relative to the repository) replaces wrangler.toml's `main`, as `wrangler deploy ENTRY` does:
+ * a Worker entry of the user's own that carries route scripts of its own (src/edge.ts).
+ */
+export async function buildWorker(outdir = path.join(ROOT, "dist"), entry) {
+  await run(process.execPath, [path.join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "deploy", "--dry-run", "--outdir", outdir, ...(entry ? [entry] : [])], {
     env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
   });
   return path.join(outdir, "index.js");
@@ -145,7 +149,7 @@ export async function startBridge({ edgeUrl, secret, listen = "127.0.0.1:5060", 
  * (default true), seed (demo subscribers into an empty table; default true), dispatcherList (the
  * file seeded into an empty dispatcher table; default config/dispatcher.list), tls ({ key, cert }
  * in PEM: the edge speaks https/wss, as Cloudflare's edge does in production), bridge (true or
- * startBridge options).
+ * startBridge options), entry (a Worker entry of one's own instead of wrangler.toml's `main`).
  * Returns { url, wsUrl, mf, stop, database: { applied, seeded } }.
  */
 export async function startStack(options = {}) {
@@ -159,7 +163,10 @@ export async function startStack(options = {}) {
   // directory, as `wrangler secret put` keeps them in production: dialogs and challenges outlive a restart.
   const kept = stateDir ? await keptSecrets(stateDir) : {};
   const vars = { ...kept, BRIDGE_SECRET: bridgeSecret, ...options.vars };
-  const script = build ? await buildWorker(options.outdir) : path.join(options.outdir ?? path.join(ROOT, "dist"), "index.js");
+  // The bundle is named after the entry's file (wrangler): index.js for src/index.ts.
+  const bundle = `${path.basename(options.entry ?? "index.ts").replace(/\.[cm]?[jt]s$/, "")}.js`;
+  const outdir = options.outdir ?? path.join(ROOT, "dist");
+  const script = build ? (await buildWorker(outdir, options.entry), path.join(outdir, bundle)) : path.join(outdir, bundle);
   // Bindings, Durable Objects, D1 and compatibility settings come from wrangler.toml; the source
   // is the bundle built above: index.js and the text modules beside it (the phone's page, *.html).
   const { modulesRules: _rules, ...workerOptions } = unstable_getMiniflareWorkerOptions(path.join(ROOT, "wrangler.toml")).workerOptions;

@@ -12,7 +12,7 @@ const vars = {};
 for (const [name, value] of Object.entries(process.env)) {
   const m = /^SIPEDGE_([A-Z0-9_]+)$/.exec(name);
   // SIPEDGE_BRIDGE_* configure the bridge process (it reads them itself), except the link's secret.
-  const local = ["PORT", "HOST", "STATE_DIR", "ADMIN_TOKEN", "RTPENGINE", "RTPENGINE_INTERFACE"].includes(m?.[1]) || (m?.[1].startsWith("BRIDGE_") && m[1] !== "BRIDGE_SECRET");
+  const local = ["PORT", "HOST", "STATE_DIR", "ADMIN_TOKEN", "RTPENGINE", "RTPENGINE_INTERFACE", "ENTRY"].includes(m?.[1]) || (m?.[1].startsWith("BRIDGE_") && m[1] !== "BRIDGE_SECRET");
   if (m && value !== undefined && !local) vars[m[1]] = value;
 }
 const adminToken = process.env.SIPEDGE_ADMIN_TOKEN ?? "";
@@ -21,7 +21,9 @@ if (adminToken) vars.ADMIN_TOKEN = adminToken;
 const bridgeListen = process.env.SIPEDGE_BRIDGE_LISTEN ?? "127.0.0.1:5060";
 const media = await startMedia(process.env.SIPEDGE_RTPENGINE ?? "auto", process.env.SIPEDGE_RTPENGINE_INTERFACE ?? "127.0.0.1");
 const bridgeArgs = media.sock ? ["--rtpengine", media.sock] : [];
-const stack = await startStack({ port, host, stateDir, vars, bridge: { listen: bridgeListen, logLevel: process.env.SIPEDGE_BRIDGE_LOG_LEVEL ?? "warn", extraArgs: bridgeArgs } });
+// SIPEDGE_ENTRY: a Worker entry of one's own (route scripts of one's own, src/edge.ts) instead of wrangler.toml's main.
+const entry = process.env.SIPEDGE_ENTRY || undefined;
+const stack = await startStack({ port, host, stateDir, vars, entry, bridge: { listen: bridgeListen, logLevel: process.env.SIPEDGE_BRIDGE_LOG_LEVEL ?? "warn", extraArgs: bridgeArgs } });
 console.log(`sipedge edge: ${stack.url}  (SIP over WebSocket: ${stack.wsUrl}, subprotocol "sip")`);
 const links = await stack.bridgeLinks();
 console.log(`bridge: UDP ${stack.bridge.address} ⇄ ${stack.url}/bridge, ${links.up}/${links.shards} shard links up (gateways from config/dispatcher.list)`);

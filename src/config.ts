@@ -47,6 +47,8 @@ export interface Vars {
   TURN_TTL?: string;
   MAX_CALLS_PER_USER?: string;
   CALL_LIMIT_TIMEOUT?: string;
+  ROUTE_SCRIPT?: string;
+  RELAY_ADDRESS_GROUP?: string;
 }
 
 export interface Config {
@@ -99,6 +101,14 @@ export interface Config {
   security: SecurityConfig;
   /** Addresses that may read /metrics without a token (CIDRs; empty: a token is always needed). */
   metricsAllowFrom: Subnet[];
+  /** The route script this edge runs, by name (src/routes/index.ts checks it against the scripts the build carries). */
+  routeScript: string;
+  /**
+   * The `address` group whose addresses a script may relay to through the bridge for a caller
+   * that is no gateway (the registrar script's foreign domains and aliases): nothing else is
+   * reachable that way, so the bridge is never a UDP relay to any host.
+   */
+  relayAddressGroup: number;
 }
 
 export interface SecurityConfig {
@@ -208,8 +218,13 @@ export function parseConfig(env: Vars): Config {
       if (!cidr.ok) throw new ConfigError(SOURCE, "METRICS_ALLOW_FROM", `${JSON.stringify(text)}: ${cidr.reason}`);
       return makeSubnet(cidr.address, cidr.prefix ?? (cidr.address.family === 4 ? 32 : 128));
     }),
+    routeScript: env.ROUTE_SCRIPT?.trim() || DEFAULT_ROUTE_SCRIPT,
+    relayAddressGroup: nonNegativeInt("RELAY_ADDRESS_GROUP", env.RELAY_ADDRESS_GROUP, 2),
   };
 }
+
+/** The shipped script a configuration without ROUTE_SCRIPT runs (the seed's Kamailio SBC). */
+export const DEFAULT_ROUTE_SCRIPT = "kamailio-sbc";
 
 /** Seed values: pike 2 s / 16 / 4 s; auth block 30 failures, 900 s block, 300 s window. */
 function parseSecurity(env: Vars): SecurityConfig {

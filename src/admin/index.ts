@@ -4,7 +4,7 @@
  *
  * | route | does |
  * |---|---|
- * | `POST /admin/import?table=T` or `?file=NAME` | loads a db_text file (subscriber, aliases, version, dispatcher), a dispatcher.list, or a permissions `NAME.allow` / `NAME.deny` file (reloaded in every shard); body = the file |
+ * | `POST /admin/import?table=T` or `?file=NAME` | loads a db_text file (subscriber, location (definition), aliases, version (checked), dispatcher, address, trusted), a dispatcher.list, or a permissions `NAME.allow` / `NAME.deny` file (reloaded in every shard); body = the file |
  * | `GET /admin/location/:aor` | the AOR's live bindings (`kamcmd ul.show`) |
  * | `DELETE /admin/location/:aor` | removes them (`kamcmd ul.rm`) |
  * | `/admin/subscribers...` | see subscribers.ts |
@@ -18,6 +18,7 @@ import { configFor } from "../config.ts";
 import type { Env } from "../env.ts";
 import { IMPORT_FORMATS, importText, type ImportFormat } from "../provisioning/import.ts";
 import { subscriberCacheFor } from "../provisioning/subscriber-lookup.ts";
+import { aliasCacheFor } from "../provisioning/alias-lookup.ts";
 import { adminAuth } from "./auth.ts";
 import { dispatcherAdmin } from "./dispatcher.ts";
 import { reloadPermissions, securityAdmin } from "./security.ts";
@@ -52,6 +53,7 @@ admin.post("/import", async (c) => {
   if (!result.ok) return c.json({ error: result.error }, 400);
   // Imported accounts must not be served from this isolate's stale cache entries.
   if (result.value.table === "subscriber") subscriberCacheFor(c.env.DB).clear();
+  if (result.value.table === "aliases") aliasCacheFor(c.env.DB).clear();
   // New destination sets take effect at once (kamcmd dispatcher.reload).
   if (result.value.table === "dispatcher") await c.env.DISPATCHER.get(c.env.DISPATCHER.idFromName("default")).reload();
   // So do rule files (permissions.allow etc.) and the address / trusted tables, compiled together

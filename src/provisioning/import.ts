@@ -13,9 +13,9 @@ import { loadDispatcherDbText, parseDispatcherList, type DispatcherList, type Lo
 import type { SqlDatabase, SqlStatement } from "./db.ts";
 import { parseDbText, type DbTextError, type DbTextTable, type DbTextValue } from "./dbtext.ts";
 import { subscriberRow, upsertSubscribers, type RowCheck, type SubscriberRow } from "./subscriber.ts";
-import { ALIAS_COLUMNS, aliasRow, dispatcherRows, replaceDispatcherSets, upsertAliases, upsertVersions, versionRow } from "./tables.ts";
+import { ALIAS_COLUMNS, aliasRow, dispatcherRows, replaceDispatcherSets, upsertAliases, versionRow } from "./tables.ts";
 
-export const IMPORT_FORMATS = ["subscriber", "aliases", "version", "dispatcher", "dispatcher.list", "permissions", "address", "trusted"] as const;
+export const IMPORT_FORMATS = ["subscriber", "location", "aliases", "version", "dispatcher", "dispatcher.list", "permissions", "address", "trusted"] as const;
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];
 
 /** The columns each db_text table keeps; others in a file's header are reported and skipped. */
@@ -24,18 +24,20 @@ type TableFormat = Exclude<ImportFormat, "dispatcher" | "dispatcher.list" | "per
 const KNOWN_COLUMNS: Record<TableFormat, ReadonlySet<string>> = {
   subscriber: new Set(["id", "username", "domain", "password", "ha1", "ha1b", "ha1_sha256"]),
   aliases: new Set(["id", ...ALIAS_COLUMNS]),
+  location: new Set(["id", ...ALIAS_COLUMNS]),
   version: new Set(["id", "table_name", "table_version"]),
 };
 
 const REQUIRED_COLUMNS: Record<TableFormat, readonly string[]> = {
   subscriber: ["username"],
   aliases: ["username", "contact"],
+  location: ["username", "contact"],
   version: ["table_name", "table_version"],
 };
 
 export interface ImportSummary {
   file: string;
-  table: "subscriber" | "aliases" | "version" | "dispatcher" | "permissions_rules" | "address" | "trusted";
+  table: "subscriber" | "location" | "aliases" | "version" | "dispatcher" | "permissions_rules" | "address" | "trusted";
   format: ImportFormat;
   rows: number;
   /** Header columns the table does not have (e.g. OpenSIPS' first_name, email_address). */
@@ -108,8 +110,18 @@ function planTable(db: SqlDatabase, format: TableFormat, text: string, options: 
     const rows = rowsOf(table, options.file, (v) => aliasRow(v, options.domain));
     return rows.ok ? { ok: true, table: format, rows: rows.rows.length, ignored, statements: upsertAliases(db, rows.rows) } : rows;
   }
+  if (format === "location") {
+    // Registrations live in the Location objects and are made by REGISTER: a location file is
+    // accepted as the table's definition (the seed's are headers only), not as bindings.
+    const first = table.rows[0];
+    if (first !== undefined) {
+      return { ok: false, error: { file: options.file, line: first.line, field: "row", reason: "location rows are not imported: bindings are made by REGISTER (each AOR's Location object); import the definition only" } };
+    }
+    return { ok: true, table: format, rows: 0, ignored, statements: [] };
+  }
+  // Checked, not stored: the versions describe the files; D1's version rows are the schema's (versions.ts).
   const rows = rowsOf(table, options.file, versionRow);
-  return rows.ok ? { ok: true, table: format, rows: rows.rows.length, ignored, statements: upsertVersions(db, rows.rows) } : rows;
+  return rows.ok ? { ok: true, table: format, rows: rows.rows.length, ignored, statements: [] } : rows;
 }
 
 function planDispatcher(db: SqlDatabase, loaded: Loaded<DispatcherList>): Plan {

@@ -7,6 +7,8 @@ import { DS_DISABLED_DST, DS_INACTIVE_DST, DS_PROBING_DST, DS_TRYING_DST, type D
 import { col, jsonChunks, type SqlDatabase, type SqlStatement } from "./db.ts";
 import type { DbTextValue } from "./dbtext.ts";
 import type { RowCheck } from "./subscriber.ts";
+import { checkTableVersion } from "./versions.ts";
+import { parseUri } from "../sip/uri.ts";
 
 type Values = Readonly<Record<string, DbTextValue | undefined>>;
 
@@ -52,6 +54,8 @@ export function aliasRow(values: Values, defaultDomain: string): RowCheck<AliasR
   const v = (name: string): DbTextValue => values[name] ?? (ALIAS_DEFAULTS[name] as DbTextValue);
   if (typeof values["username"] !== "string" || values["username"] === "") return { ok: false, field: "username", reason: "missing" };
   if (typeof values["contact"] !== "string" || values["contact"] === "") return { ok: false, field: "contact", reason: "missing" };
+  // lookup("aliases") makes the contact the Request-URI: it must be one.
+  if (!parseUri(values["contact"]).ok) return { ok: false, field: "contact", reason: `not a URI: ${JSON.stringify(values["contact"])}` };
   const row = ALIAS_COLUMNS.map(v);
   const domain = values["domain"] ?? defaultDomain;
   row[ALIAS_COLUMNS.indexOf("domain")] = domain;
@@ -70,23 +74,16 @@ export function upsertAliases(db: SqlDatabase, rows: readonly AliasRow[]): SqlSt
 
 export type VersionRow = [table_name: string, table_version: number];
 
+/** A `version` row: a table whose layout sipedge maps, at a version it maps (versions.ts). */
 export function versionRow(values: Values): RowCheck<VersionRow> {
   const name = values["table_name"];
   if (typeof name !== "string" || name === "") return { ok: false, field: "table_name", reason: "missing" };
   const version = values["table_version"];
   const n = typeof version === "number" ? version : Number(version);
   if (!Number.isInteger(n)) return { ok: false, field: "table_version", reason: "not an integer" };
+  const mapped = checkTableVersion(name, n);
+  if (!mapped.ok) return mapped;
   return { ok: true, row: [name, n] };
-}
-
-/** Kamailio checks `version` per table; an imported row sets that table's version. */
-export function upsertVersions(db: SqlDatabase, rows: readonly VersionRow[]): SqlStatement[] {
-  return jsonChunks(
-    db,
-    `INSERT INTO version (table_name, table_version) SELECT ${col(0)}, ${col(1)} FROM json_each(?1) WHERE true
-ON CONFLICT (table_name) DO UPDATE SET table_version = excluded.table_version`,
-    rows,
-  );
 }
 
 export type DispatcherTableRow = [setid: number, destination: string, flags: number, priority: number, attrs: string, description: string];

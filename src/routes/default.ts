@@ -22,7 +22,7 @@ import { callLimit, replySecurity, security } from "./security.ts";
  * route[REQINIT]: the seed's checks, then Kamailio's `sanity_check()`. (The seed's `$ml >= 65535`
  * → 513 runs before this script, on the header lines alone: MAX_MESSAGE_SIZE, routing/pipeline.ts.)
  */
-const reqinit: Route<RequestContext> = async (ctx, next) => {
+export const reqinit: Route<RequestContext> = async (ctx, next) => {
   if (!ctx.maxfwd.process(10).ok) {
     ctx.sl.sendReply(483, "Too Many Hops");
     return;
@@ -36,7 +36,7 @@ const reqinit: Route<RequestContext> = async (ctx, next) => {
 };
 
 /** OPTIONS to the proxy itself (no user part) is a keep-alive or capability probe: 200. */
-const optionsToMyself: Route<RequestContext> = async (ctx, next) => {
+export const optionsToMyself: Route<RequestContext> = async (ctx, next) => {
   const ruri = ctx.msg.ruri();
   if (ctx.msg.method === "OPTIONS" && isSipUri(ruri) && !ruri.user && ctx.isMyself(ruri)) {
     ctx.sl.sendReply(200, "OK", {
@@ -58,7 +58,7 @@ const optionsToMyself: Route<RequestContext> = async (ctx, next) => {
  * is hop-by-hop and ends its server transaction here (RFC 3261 §17.2.1: Completed → Confirmed);
  * an ACK for a 2xx matches nothing and goes on along the dialog's route set.
  */
-const cancelAndRetransmissions: Route<RequestContext> = async (ctx, next) => {
+export const cancelAndRetransmissions: Route<RequestContext> = async (ctx, next) => {
   if (ctx.msg.method === "CANCEL") {
     if (!ctx.tm.checkTrans().found) ctx.sl.sendReply(481, "Call/Transaction Does Not Exist");
     return;
@@ -145,7 +145,7 @@ function gatewayEntry(route: Extract<LooseRouteResult, { routed: true }>): Route
 }
 
 /** The sender is a side of the dialog: its flow is the one the entry facing it names, or its client instance is. */
-function ownsDialog(ctx: RequestContext, inbound: RouteEntry | undefined): boolean {
+export function ownsDialog(ctx: RequestContext, inbound: RouteEntry | undefined): boolean {
   if (inbound === undefined) return false;
   if (inbound.flow !== undefined && inbound.flow === ctx.source.flow) return true;
   const instance = inbound.params.get("inst");
@@ -365,7 +365,7 @@ function sipUriOf(text: string) {
 }
 
 /** The Record-Route leg of the side a request came from: its flow and instance, or the bridge and gateway. */
-function inboundLeg(ctx: RequestContext): Leg {
+export function inboundLeg(ctx: RequestContext): Leg {
   const { source } = ctx;
   if (source.transport !== "udp") return flowLeg(source.flow, source.instance, source.transport);
   const via = ctx.bridgeVia(source.bridge);
@@ -373,7 +373,7 @@ function inboundLeg(ctx: RequestContext): Leg {
 }
 
 /** The leg facing a client's flow: its token and, for the successor of a closed flow, its instance. */
-function flowLeg(flow: string | undefined, instance: string | undefined, transport: Leg["transport"] = "ws"): Leg {
+export function flowLeg(flow: string | undefined, instance: string | undefined, transport: Leg["transport"] = "ws"): Leg {
   const leg: Leg = { transport };
   if (flow !== undefined) leg.flow = flow;
   if (instance !== undefined) leg.params = { inst: instance };
@@ -381,7 +381,7 @@ function flowLeg(flow: string | undefined, instance: string | undefined, transpo
 }
 
 /** The leg facing a gateway: the bridge's advertised address, and the gateway's (signed, for the WebSocket side's requests). */
-function gatewayLeg(via: { host: string; port?: number } | undefined, dst: string | undefined): Leg {
+export function gatewayLeg(via: { host: string; port?: number } | undefined, dst: string | undefined): Leg {
   const leg: Leg = { transport: "udp" };
   if (via !== undefined) leg.at = { host: via.host, ...(via.port === undefined ? {} : { port: via.port }) };
   if (dst !== undefined) leg.params = { dst };
@@ -393,7 +393,7 @@ function gatewayLeg(via: { host: string; port?: number } | undefined, dst: strin
  * instance named beside it is followed to the flow it registered since (a reconnect), under the
  * AOR the request is addressed to (its To, RFC 3261 §12.2.1.1).
  */
-function flowTarget(ctx: RequestContext, route: Extract<LooseRouteResult, { routed: true }>): Target {
+export function flowTarget(ctx: RequestContext, route: Extract<LooseRouteResult, { routed: true }>): Target {
   const target: Target = { uri: ctx.msg.uri, flow: route.flow };
   const instance = (route.outbound ?? route.inbound)?.params.get("inst");
   const to = ctx.msg.to().uri;
@@ -410,7 +410,7 @@ function flowTarget(ctx: RequestContext, route: Extract<LooseRouteResult, { rout
  * names an address the edge cannot reach, or a forged Request-URI) the request goes to the
  * gateway the dialog was set up with, never to an arbitrary address.
  */
-async function gatewayTarget(ctx: RequestContext, route: Extract<LooseRouteResult, { routed: true }>): Promise<Target | undefined> {
+export async function gatewayTarget(ctx: RequestContext, route: Extract<LooseRouteResult, { routed: true }>): Promise<Target | undefined> {
   const facing = route.outbound ?? route.inbound;
   const bridge = facing === undefined ? undefined : ctx.bridgeAt(facing.host, facing.port);
   const via = ctx.bridgeVia(bridge);

@@ -8,9 +8,11 @@ import type { DispatcherClient } from "../modules/dispatcher/client.ts";
 import { DispatcherScript } from "../modules/dispatcher/script.ts";
 import { FROM_LIST_IGNORE_PROTO, isFromList } from "../modules/dispatcher/lookup.ts";
 import { Maxfwd } from "../modules/maxfwd/index.ts";
-import { RegistrarScript, type LocationService } from "../modules/registrar/script.ts";
-import type { Rr, LooseRouteResult, RecordRouteOptions } from "../modules/rr/index.ts";
-import { bindRequest, type SentBy, type Tm, type TmRequest } from "../modules/tm/index.ts";
+import { RegistrarScript, type RegistrarServices } from "../modules/registrar/script.ts";
+import type { Leg, Rr, LooseRouteResult, RecordRouteOptions } from "../modules/rr/index.ts";
+import { bindRequest, type SentBy, type Target, type Tm, type TmRequest } from "../modules/tm/index.ts";
+import type { ForwardResult, ForwardServices } from "../modules/forward/index.ts";
+import { Textops } from "../modules/textops/index.ts";
 import { Sanity } from "../modules/sanity/index.ts";
 import { Sl } from "../modules/sl/index.ts";
 import type { AuthFailure } from "../modules/auth/index.ts";
@@ -47,11 +49,11 @@ export interface Transport {
 /**
  * The stateful services the host object wires in (auth with its nonce secrets and subscriber
  * cache, the Location objects). A script that calls a module whose service is missing fails
- * loudly: that is a wiring error, not a SIP error.
+ * loudly: that is a wiring error, not a SIP error. Modules declare the slice they need
+ * (`RegistrarServices`, `ForwardServices`); this list assembles them.
  */
-export interface Services {
+export interface Services extends RegistrarServices, ForwardServices {
   auth?: Auth;
-  location?: LocationService;
   /** The stateful proxy of the object that owns the socket. */
   tm?: Tm;
   rr?: Rr;
@@ -64,10 +66,6 @@ export interface Services {
   bridgeVia?: (bridge?: string) => (SentBy & { bridge: string }) | undefined;
   /** The bridge that advertises host[:port] (a Record-Route entry of the UDP side names it). */
   bridgeAt?: (host: string, port: number | undefined) => string | undefined;
-  /** Whether a subscriber exists (480 vs 404 after a failed lookup). */
-  subscriberExists?: (user: string, domain: string) => Promise<boolean>;
-  /** Told when a REGISTER over this flow stored bindings (they go when the flow closes), with the instance key. */
-  flowRegistered?: (aor: string, instance: string | undefined) => void;
   /** Whether host[:port] is an address one of the edge's bridges advertises (part of `is_myself`). */
   isBridgeAddress?: (host: string, port: number | undefined) => boolean;
   /** Pike, ipban and the auth-failure block: the shard's fast paths before the Guard objects. */
@@ -129,6 +127,11 @@ export class RequestContext implements BaseContext {
   /** Set by `ctx.auth` when a digest check failed (the excessive-REGISTER rule counts these). */
   authFailure: { code: AuthFailure; username: string | undefined } | undefined;
   #finals: ((response: SipResponse) => void)[] | undefined;
+  /**
+   * Kamailio `$du`: the next hop when it is not the Request-URI. `ds_select_dst` sets it (unless
+   * told not to overwrite one, OpenSIPS `force_dst` 0), a script may; `forward()` sends there.
+   */
+  du: Target | undefined = undefined;
 
   constructor(
     readonly msg: SipRequest,
@@ -208,11 +211,28 @@ export class RequestContext implements BaseContext {
   }
 
   get auth(): AuthScript {
-    return (this.#auth ??= new AuthScript(this, need(this.services.auth, "auth")));
+    return (this.#auth ??= new AuthScript(this, need(this.services.auth, "auth"), this.services.subscriberExists));
   }
 
   get registrar(): RegistrarScript {
-    return (this.#registrar ??= new RegistrarScript(this, need(this.services.location, "location"), this.services.flowRegistered, this.services.subscriberExists));
+    return (this.#registrar ??= new RegistrarScript(this, this.services));
+  }
+
+  /** Kamailio textops over this request (`append_hf`, `remove_hf`, `is_present_hf`). */
+  get textops(): Textops {
+    return new Textops(this.msg);
+  }
+
+  /**
+   * Kamailio and OpenSIPS core `forward()`: sends the request on statelessly (RFC 3261 §16.11) to
+   * `target`, by default `$du`; its responses come back by the Via alone. Only a client's flow or
+   * a destination the script vetted through a bridge can be a target: there is no DNS route out.
+   */
+  forward(target: Target | undefined = this.du): ForwardResult {
+    if (target === undefined) return { ok: false, error: "no-destination", status: 404, reason: "No destination" };
+    const result = need(this.services.forwarder, "forwarder").forward(this.msg, target, this.source);
+    if (result.ok) this.#handled = true;
+    return result;
   }
 
   /** Kamailio tm over this request (`t_relay`, `t_check_trans`, `t_on_failure`, ...). */
@@ -302,6 +322,11 @@ export class RequestContext implements BaseContext {
   get acc(): AccScript {
     return (this.#acc ??= new AccScript(this, need(this.services.acc, "acc")));
   }
+
+  /** Kamailio path over this request (`add_path`): its entries are rr's, signed the same way. */
+  get path(): { addPath(toward: Leg): void } {
+    return { addPath: (toward) => this.rr.addPath(toward) };
+  }
 }
 
 /** The `ctx.rr` namespace: `record_route`, `loose_route` over the request at hand. */
@@ -319,6 +344,16 @@ export class RrScript {
   /** Kamailio `loose_route()`: pops this proxy's Route entries; `flow` names the next socket. */
   looseRoute(): LooseRouteResult {
     return this.rr.looseRoute(this.ctx.msg, this.ctx.source.flow);
+  }
+
+  /**
+   * Kamailio path `add_path()` for a REGISTER (`ctx.path.addPath`: the path module writes rr's entries) (RFC 3327): this proxy's entry, facing the
+   * registrar on the leg `toward`, naming the flow the REGISTER came on, so requests to the
+   * contact come back through this proxy to that socket (RFC 5626 §5.1 edge proxy).
+   */
+  addPath(toward: Leg): void {
+    const leg: Leg = this.ctx.source.flow === undefined ? toward : { ...toward, flow: this.ctx.source.flow };
+    this.rr.addPath(this.ctx.msg, leg);
   }
 }
 

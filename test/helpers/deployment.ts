@@ -21,11 +21,15 @@ export const BRIDGE = `${BRIDGE_HOST}:5060`;
 export const GATEWAYS = ["127.0.0.20", "127.0.0.21", "127.0.0.22"] as const;
 /** A carrier that calls in (dispatcher set 2, so `ds_is_from_list` trusts it). */
 export const CARRIER = "127.0.0.23";
+/** The proxies of set 2 behind the opensips-balancer script (the seed's 5080/5082, each on an address of its own). */
+export const PROXIES = ["127.0.0.24", "127.0.0.25"] as const;
+/** A host of another domain, reached through the bridge by the opensips-registrar script (its relay address group). */
+export const FOREIGN = "127.0.0.26";
 export const NUMBER = `sip:15551234567@${DOMAIN}`;
 /** The admin API's bearer token in these tests. */
 export const ADMIN_TOKEN = "deployment-test-admin-token";
 
-/** Client addresses: 127.0.0.2 ... 127.0.0.7, then 127.0.0.30 ... (never the edge's, the bridge's or a gateway's). */
+/** Client addresses: 127.0.0.2 ... 127.0.0.7, then 127.0.0.30 ... (never the edge's, the bridge's, a gateway's or a proxy's). */
 export function clientAddress(n: number): string {
   return n < 6 ? `127.0.0.${2 + n}` : `127.0.0.${30 + n - 6}`;
 }
@@ -71,6 +75,8 @@ export interface DeploymentOptions {
   port?: number;
   /** More bridge flags (e.g. `--dns` for a resolver of the test's own). */
   bridgeArgs?: string[];
+  /** A bundle built elsewhere (`buildWorker(outdir, entry)`), e.g. a Worker entry with scripts of its own. */
+  outdir?: string;
 }
 
 export function defaultDispatcherList(): string {
@@ -93,6 +99,7 @@ export async function startDeployment(options: DeploymentOptions = {}): Promise<
     port: options.port ?? 0,
     stateDir,
     build: false,
+    ...(options.outdir === undefined ? {} : { outdir: options.outdir }),
     tls: { key: ca.key, cert: ca.cert },
     dispatcherList: listPath,
     vars: { SIP_DOMAIN: DOMAIN, SIP_ALIASES: "", LOG_LEVEL: "warn", ADMIN_TOKEN, ...options.vars },

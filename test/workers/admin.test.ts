@@ -76,10 +76,13 @@ describe("POST /admin/import", () => {
     expect(secrets).toMatchObject({ ha1: "e4dcaa1d83d76d9ce9dbc7226f2447b0", password: "supasswd" });
   });
 
-  it("loads the seed's version file by ?table=", async () => {
+  it("checks the seed's version file by ?table= (layouts sipedge maps), keeping the schema's own version rows", async () => {
     const res = await call("/admin/import?table=version", { method: "POST", body: "table_name(str) table_version(int)\nsubscriber:3\nlocation:6\naliases:6\n", token: TOKEN });
-    expect(await res.json()).toMatchObject({ table: "version", rows: 3 });
-    expect(await env.DB.prepare("SELECT table_version FROM version WHERE table_name = 'location'").first("table_version")).toBe(6);
+    expect(await res.json()).toMatchObject({ table: "version", rows: 3, statements: 0 });
+    expect(await env.DB.prepare("SELECT table_version FROM version WHERE table_name = 'subscriber'").first("table_version")).toBe(7);
+    const refused = await call("/admin/import?table=version", { method: "POST", body: "table_name(str) table_version(int)\nacc:7\n", token: TOKEN });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: { file: "version", line: 2, field: "table_name" } });
   });
 
   it("loads a dispatcher.list named by its file", async () => {

@@ -1,6 +1,6 @@
 import type { RequestContext } from "../../routing/context.ts";
 import { parseCredentials, type Credentials } from "../../sip/digest.ts";
-import { isSipUri } from "../../sip/uri.ts";
+import { isSipUri, type Uri } from "../../sip/uri.ts";
 import type { AuthKind, AuthResult } from "./authorize.ts";
 import { replyFor, type Auth, type RequestParties } from "./index.ts";
 
@@ -17,7 +17,18 @@ export class AuthScript {
   constructor(
     private readonly ctx: RequestContext,
     private readonly auth: Auth,
+    private readonly subscriberExists?: (user: string, domain: string) => Promise<boolean>,
   ) {}
+
+  /**
+   * Kamailio auth_db `is_subscriber(uri, "subscriber", 1)`: the URI's user is a subscriber of this
+   * domain (from the isolate's subscriber cache). A script checks it before a location lookup of
+   * an unauthenticated request, so guessed names cost no Location object.
+   */
+  async isSubscriber(uri: Uri = this.ctx.msg.ruri()): Promise<boolean> {
+    if (!isSipUri(uri) || !uri.user || !this.ctx.isMyself(uri.host) || this.subscriberExists === undefined) return false;
+    return this.subscriberExists(uri.user.toLowerCase(), this.ctx.config.domain);
+  }
 
   /** Kamailio `auth_check(realm, "subscriber", 1)`: authorize, then From/To user = auth user. */
   authCheck(realm = this.ctx.config.domain): Promise<AuthResult> {

@@ -17,8 +17,13 @@ export class DispatcherScript {
     private readonly bridgeVia: () => (SentBy & { bridge?: string }) | undefined,
   ) {}
 
-  /** Kamailio `ds_select_dst(set, alg)`: false when the set has no usable destination. */
-  async selectDst(setId: number, alg: number, options: { useDefault?: boolean } = {}): Promise<boolean> {
+  /**
+   * Kamailio `ds_select_dst(set, alg)`: false when the set has no usable destination. The choice
+   * becomes `$du` (`ctx.du`). With `forceDst: false` (OpenSIPS' `force_dst` 0, its default) a
+   * `$du` already set (by `loose_route`, or by the script) is kept and nothing is selected: false.
+   */
+  async selectDst(setId: number, alg: number, options: { useDefault?: boolean; forceDst?: boolean } = {}): Promise<boolean> {
+    if (options.forceDst === false && this.ctx.du !== undefined) return false;
     const msg = this.ctx.msg;
     const credentials = msg.headers.get("Proxy-Authorization") ?? msg.headers.get("Authorization");
     const input = {
@@ -35,6 +40,7 @@ export class DispatcherScript {
       const list = await this.client.list();
       this.selection = select(list.sets.get(setId), alg, input, this.client.state, { useDefault: options.useDefault, failover: true });
     }
+    if (this.selection.selected) this.ctx.du = this.target();
     return this.selection.selected;
   }
 
@@ -72,6 +78,7 @@ export class DispatcherScript {
     if (next && this.selection.selected && this.selection.loadCallId !== undefined) {
       this.client.loadEvent(this.selection.loadCallId, "move", next.attrs.duid ?? next.uri);
     }
+    if (next !== undefined) this.ctx.du = this.target();
     return next !== undefined;
   }
 

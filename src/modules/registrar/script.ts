@@ -1,4 +1,4 @@
-import type { RequestContext } from "../../routing/context.ts";
+import type { SipRequest } from "../../sip/message.ts";
 import { parseNameAddr } from "../../sip/name-addr.ts";
 import { formatUri, isSipUri } from "../../sip/uri.ts";
 import type { Target } from "../tm/types.ts";
@@ -16,8 +16,38 @@ export interface LocationService {
   lookup(aor: string): Promise<LookupResult>;
 }
 
+/** The `aliases` table (Kamailio/OpenSIPS `lookup("aliases")`): an alias AOR's target URI, if it has one. */
+export interface AliasService {
+  lookup(user: string, domain: string): Promise<string | undefined>;
+}
+
+/**
+ * What the registrar functions need from the host. The routing layer's `Services` includes this
+ * slice; a script that calls a function whose service the host did not wire in fails loudly.
+ */
+export interface RegistrarServices {
+  location?: LocationService;
+  aliases?: AliasService;
+  /** Whether a subscriber exists (480 vs 404 after a failed lookup). */
+  subscriberExists?: (user: string, domain: string) => Promise<boolean>;
+  /** Told when a REGISTER over this flow stored bindings (they go when the flow closes), with the instance key. */
+  flowRegistered?: (aor: string, instance: string | undefined) => void;
+}
+
+/** The slice of a request context the registrar reads (a route's `RequestContext` is one). */
+export interface RegistrarRequest {
+  readonly msg: SipRequest;
+  readonly source: { readonly ip: string; readonly transport: string; readonly flow?: string };
+  readonly config: { readonly domain: string };
+  readonly sl: { sendReply(status: number, reason: string, options?: { headers?: [string, string][] }): unknown };
+  isMyself(host: string): boolean;
+}
+
 /** Kamailio `lookup("location")` as tm targets; 480 vs 404 is decided by whether the user exists. */
 export type LookupOutcome = { found: true; aor: string; targets: Target[] } | { found: false; reason: "not-found" | "offline" };
+
+/** Kamailio/OpenSIPS `lookup("aliases")`: the Request-URI was rewritten to the alias's target (`uri`). */
+export type AliasOutcome = { found: true; aor: string; uri: string } | { found: false; reason: "not-found" };
 
 export type SaveOutcome = { ok: true; contacts: number } | { ok: false; status: number; reason: string };
 
@@ -34,18 +64,27 @@ function number(value: string | null | undefined): number | undefined {
  */
 export class RegistrarScript {
   constructor(
-    private readonly ctx: RequestContext,
-    private readonly location: LocationService,
-    private readonly flowRegistered?: (aor: string, instance: string | undefined) => void,
-    private readonly subscriberExists?: (user: string, domain: string) => Promise<boolean>,
+    private readonly ctx: RegistrarRequest,
+    private readonly services: RegistrarServices,
   ) {}
+
+  private get location(): LocationService {
+    return need(this.services.location, "location");
+  }
 
   /**
    * Kamailio `lookup("location")` for the Request-URI: its bindings as targets (q-ordered, each
    * with the flow that reaches it). "offline" (the user exists but has no binding: the script
    * answers 480) is only told apart from "not-found" (404) for subscribers of this domain.
+   *
+   * `lookup("aliases")` (OpenSIPS, Kamailio's registrar over the `aliases` table): an alias AOR
+   * of this domain has its Request-URI rewritten to the alias's target, which may be a local user
+   * (look up "location" next) or a URI elsewhere (`is_myself` of the new Request-URI says which).
    */
-  async lookup(_table: "location" = "location"): Promise<LookupOutcome> {
+  lookup(table?: "location"): Promise<LookupOutcome>;
+  lookup(table: "aliases"): Promise<AliasOutcome>;
+  async lookup(table: "location" | "aliases" = "location"): Promise<LookupOutcome | AliasOutcome> {
+    if (table === "aliases") return this.lookupAlias();
     const aor = this.aorOf("ruri");
     if (!aor) return { found: false, reason: "not-found" };
     const result = await this.location.lookup(aor);
@@ -60,8 +99,20 @@ export class RegistrarScript {
       return { found: true, aor, targets };
     }
     const at = aor.lastIndexOf("@");
-    const exists = this.subscriberExists ? await this.subscriberExists(aor.slice(0, at), aor.slice(at + 1)) : false;
+    const exists = this.services.subscriberExists ? await this.services.subscriberExists(aor.slice(0, at), aor.slice(at + 1)) : false;
     return { found: false, reason: exists ? "offline" : "not-found" };
+  }
+
+  /** Only aliases of this domain are looked up: an AOR elsewhere is no alias of ours. */
+  private async lookupAlias(): Promise<AliasOutcome> {
+    const uri = this.ctx.msg.ruri();
+    if (!isSipUri(uri) || !uri.user || !this.ctx.isMyself(uri.host)) return { found: false, reason: "not-found" };
+    const aor = aorOf(uri.user, this.ctx.config.domain);
+    const at = aor.lastIndexOf("@");
+    const target = await need(this.services.aliases, "aliases").lookup(aor.slice(0, at), aor.slice(at + 1));
+    if (target === undefined) return { found: false, reason: "not-found" };
+    this.ctx.msg.uri = target;
+    return { found: true, aor, uri: target };
   }
 
   /** The address-of-record of a request's To URI (REGISTER) with aliases folded to the domain. */
@@ -88,7 +139,7 @@ export class RegistrarScript {
       this.ctx.sl.sendReply(reply.status, reply.reason, { headers: reply.headers });
       return { ok: false, status: reply.status, reason: reply.reason };
     }
-    if (input.contacts.length > 0 && !input.star) this.flowRegistered?.(aor, registeredInstance(input));
+    if (input.contacts.length > 0 && !input.star) this.services.flowRegistered?.(aor, registeredInstance(input));
     const headers: [string, string][] = reply.contacts.map((c) => ["Contact", c]);
     this.ctx.sl.sendReply(200, "OK", { headers: [...headers, ...reply.headers] });
     return { ok: true, contacts: reply.contacts.length };
@@ -131,6 +182,11 @@ export class RegistrarScript {
       userAgent: msg.headers.get("User-Agent"),
     };
   }
+}
+
+function need<T>(service: T | undefined, name: string): T {
+  if (service === undefined) throw new Error(`route script uses ${name}, but no ${name} service is wired in`);
+  return service;
 }
 
 /** The instance key of the REGISTER's flow-bound contact (RFC 5626: one with an instance and, with outbound, a reg-id). */

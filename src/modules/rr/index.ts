@@ -69,10 +69,15 @@ export interface RecordRouteOptions {
 
 export interface Rr {
   recordRoute(request: SipRequest, options?: RecordRouteOptions): void;
+  /** Kamailio path `add_path()`: this proxy's entry, facing `leg`, on top of the REGISTER's Path (RFC 3327). */
+  addPath(request: SipRequest, leg: Leg): void;
   looseRoute(request: SipRequest, arrivalFlow?: string): LooseRouteResult;
   addRrParam(request: SipRequest, name: string, value?: string): boolean;
   checkRouteParam(result: LooseRouteResult, pattern: RegExp): boolean;
 }
+
+/** The parameter that marks a Path entry (RFC 5626 §5.1 `ob`): signed without a Call-ID. */
+export const PATH_PARAM = "ob";
 
 /** The signature parameter of the proxy's entries. */
 export const SIGNATURE_PARAM = "sg";
@@ -88,7 +93,7 @@ export function createRr(options: RrOptions): Rr {
   const fallback: HostPort = configured;
   const trusted = new Set([flowParam, ...TRUSTED_PARAMS]);
 
-  function entry(request: SipRequest, leg: Leg, double: boolean, params: RecordRouteOptions["params"]): string {
+  function entry(request: SipRequest, leg: Leg, double: boolean, params: RecordRouteOptions["params"], path = false): string {
     const at = leg.at ?? options.listen[leg.transport] ?? fallback;
     const host = at.host.includes(":") && !at.host.startsWith("[") ? `[${at.host}]` : at.host;
     let uri = "sip:" + host + (at.port === undefined ? "" : ":" + at.port);
@@ -102,8 +107,9 @@ export function createRr(options: RrOptions): Rr {
     }
     for (const [name, value] of Object.entries(leg.params ?? {})) signed.push([name.toLowerCase(), value]);
     for (const [name, value] of Object.entries(params ?? {})) signed.push([name.toLowerCase(), value]);
+    if (path) signed.push([PATH_PARAM, null]);
     for (const [name, value] of signed) uri += ";" + name + (value === null ? "" : "=" + value);
-    if (options.signer) uri += ";" + SIGNATURE_PARAM + "=" + options.signer.sign(entrySignatureText(request.callId, signed));
+    if (options.signer) uri += ";" + SIGNATURE_PARAM + "=" + options.signer.sign(entrySignatureText(path ? "" : request.callId, signed));
     return "<" + uri + ">";
   }
 
@@ -122,6 +128,17 @@ export function createRr(options: RrOptions): Rr {
       const double = doubleRr && outbound !== undefined && (outbound.transport !== inbound.transport || outbound.flow !== inbound.flow);
       request.headers.prepend("Record-Route", entry(request, inbound, double, opts.params));
       if (double) request.headers.prepend("Record-Route", entry(request, outbound, true, opts.params));
+    },
+
+    /**
+     * RFC 3327 §4.2: a proxy "MAY insert a Path header field value ... in the REGISTER" so that
+     * requests to the registered contact come through it; RFC 5626 §5.1: an edge proxy that
+     * does outbound puts `ob` in it. The entry outlives the REGISTER's Call-ID (every later call
+     * to the contact carries it as a Route), so its signature covers its parameters only; `ob`
+     * is among them, so a Record-Route entry cannot pass for one.
+     */
+    addPath(request, leg) {
+      request.headers.prepend("Path", entry(request, leg, false, undefined, true));
     },
 
     looseRoute(request, arrivalFlow) {

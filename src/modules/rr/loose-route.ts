@@ -87,7 +87,9 @@ type Ownership = "ours" | "foreign" | "bad-signature" | "unsigned";
 function ownership(uri: SipUri, callId: string, o: LooseRouteOptions): Ownership {
   const signature = uri.params.get("sg");
   if (o.signer !== undefined && signature !== undefined) {
-    return signature !== null && o.signer.verify(entrySignatureText(callId, uri.params), signature) ? "ours" : "bad-signature";
+    // A Path entry (`ob`) serves every call to its contact: signed without a Call-ID (rr addPath).
+    const boundTo = uri.params.has("ob") ? "" : callId;
+    return signature !== null && o.signer.verify(entrySignatureText(boundTo, uri.params), signature) ? "ours" : "bad-signature";
   }
   if (!o.isMyself(uri)) return "foreign";
   if (o.signer === undefined) return "ours";

@@ -33,7 +33,8 @@ describe("file names name the table (db_text)", () => {
     ["dispatcher.list", "dispatcher.list"],
     ["gateways.list", "dispatcher.list"],
     ["aliases.txt", "aliases"],
-    ["location", undefined],
+    ["location", "location"],
+    ["acc", undefined],
   ])("%s → %s", (file, format) => {
     expect(formatOfFile(file)).toBe(format);
   });
@@ -99,8 +100,8 @@ describe("subscriber import", () => {
   });
 
   it("names an unknown table in the error", async () => {
-    const r = await importText(db, "a(int)\n1\n", { file: "location", domain: "localhost" });
-    expect(r).toMatchObject({ ok: false, error: { file: "location", field: "table" } });
+    const r = await importText(db, "a(int)\n1\n", { file: "acc", domain: "localhost" });
+    expect(r).toMatchObject({ ok: false, error: { file: "acc", field: "table" } });
   });
 
   it("loads 10,000 subscribers in 20 statements of one batch, quickly", async () => {
@@ -116,12 +117,34 @@ describe("subscriber import", () => {
 });
 
 describe("version import", () => {
-  it("sets each table's version from the seed's version file", async () => {
+  it("accepts the seed's version rows (layouts sipedge maps) and keeps the schema's own versions", async () => {
     const r = await importText(db, SEED_VERSION, { file: "version", domain: "localhost" });
-    expect(r).toMatchObject({ ok: true, value: { rows: 3 } });
-    expect(rows("SELECT table_version FROM version WHERE table_name = 'subscriber'")).toEqual([{ table_version: 3 }]);
-    expect(rows("SELECT table_version FROM version WHERE table_name = 'location'")).toEqual([{ table_version: 6 }]);
-    expect(rows("SELECT count(*) AS n FROM version WHERE table_name = 'subscriber'")).toEqual([{ n: 1 }]);
+    expect(r).toMatchObject({ ok: true, value: { rows: 3, statements: 0 } });
+    expect(rows("SELECT table_version FROM version WHERE table_name = 'subscriber'")).toEqual([{ table_version: 7 }]);
+  });
+
+  it("refuses a table sipedge has no column mapping for, naming file, line and field", async () => {
+    const r = await importText(db, "table_name(str) table_version(int)\nsubscriber:3\nacc:7\n", { file: "version", domain: "localhost" });
+    expect(r).toMatchObject({ ok: false, error: { file: "version", line: 3, field: "table_name" } });
+    expect(r.ok ? "" : r.error.reason).toMatch(/no column mapping for table "acc" \(it imports version, subscriber, location, aliases, dispatcher, address, trusted\)/);
+  });
+
+  it("refuses a version of a known table whose layout sipedge does not map, saying which it reads", async () => {
+    const r = await importText(db, "table_name(str) table_version(int)\nlocation:12\n", { file: "version", domain: "localhost" });
+    expect(r).toMatchObject({ ok: false, error: { file: "version", line: 2, field: "table_version" } });
+    expect(r.ok ? "" : r.error.reason).toBe("sipedge has no column mapping for location version 12; it reads 6 (the seed (OpenSIPS db_text)), 9 (Kamailio 5.x-6.x), 1013 (OpenSIPS 3.x)");
+  });
+});
+
+describe("location import", () => {
+  it("accepts the seed's location definitions (header only)", async () => {
+    const r = await importText(db, `${SEED_ALIASES_HEADER}\n`, { file: "location", domain: "localhost" });
+    expect(r).toMatchObject({ ok: true, value: { table: "location", rows: 0, statements: 0 } });
+  });
+
+  it("refuses location rows with their line: bindings are made by REGISTER", async () => {
+    const r = await importText(db, "username(str) contact(str) expires(int) q(double) callid(str) cseq(int)\nalice:sip\\:alice@10.0.0.1:0:1:c:1\n", { file: "location", domain: "localhost" });
+    expect(r).toMatchObject({ ok: false, error: { file: "location", line: 2, field: "row" } });
   });
 });
 
@@ -134,6 +157,11 @@ describe("aliases import", () => {
     expect(rows("SELECT username, domain, contact, q, callid FROM aliases")).toEqual([
       { username: "support", domain: "localhost", contact: "sip:alice@localhost", q: 1, callid: "Default-Call-ID" },
     ]);
+  });
+
+  it("refuses an alias whose contact is no URI (it becomes the Request-URI)", async () => {
+    const r = await importText(db, `${SEED_ALIASES_HEADER}\nsupport:localhost:not a uri:::::::0::\n`, { file: "aliases", domain: "localhost" });
+    expect(r).toMatchObject({ ok: false, error: { file: "aliases", line: 2, field: "contact" } });
   });
 
   it("does not duplicate an alias imported twice", async () => {

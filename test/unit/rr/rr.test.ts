@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createRr, looseRoute } from "../../../src/modules/rr/index.ts";
 import { isMyself } from "../../../src/routing/context.ts";
 import { parseConfig } from "../../../src/config.ts";
-import { crlf, invite, request } from "../transactions/helpers.ts";
+import { crlf, invite, nonInvite, request } from "../transactions/helpers.ts";
 import type { Uri } from "../../../src/sip/uri.ts";
 import { Signer } from "../../../src/util/signer.ts";
 
@@ -188,5 +188,45 @@ describe("signed Record-Route entries (RFC 5626 §5.2)", () => {
     const routes = req.headers.getAll("record-route");
     expect(routes[0]).toContain(";nat=yes;sg=");
     expect(signed.looseRoute(request(inDialog("BYE", "sip:alice@a1.invalid", routes).replace("Call-ID: dlg-1", `Call-ID: ${req.callId}`)))).toMatchObject({ routed: true, popped: 1 });
+  });
+});
+
+describe("Path entries (Kamailio path add_path, RFC 3327; RFC 5626 §5.1 edge proxy)", () => {
+  const signer = new Signer({ current: "route secret" }, "sipedge rr");
+  const signed = createRr({
+    listen: { ws: { host: "edge.localhost" }, udp: { host: "127.0.0.9", port: 5060 } },
+    isMyself: (t) => isMyself(parseConfig({ SIP_DOMAIN: "edge.localhost", SIP_ALIASES: "" }), t),
+    signer,
+  });
+
+  function registerPath(): string {
+    const req = request(nonInvite("REGISTER", { extra: ["Path: <sip:outer.example.com;lr>"] }));
+    signed.addPath(req, { transport: "udp", flow: "5.wCCC" });
+    const [ours, theirs] = req.headers.getAll("path");
+    expect(theirs).toBe("<sip:outer.example.com;lr>");
+    return ours ?? "";
+  }
+
+  /** A registrar's request to the contact, in a call of its own, with the Path as its Route. */
+  function toContact(route: string, callId: string) {
+    return request(inDialog("INVITE", "sip:alice@a1.invalid;transport=ws", [route]).replace("Call-ID: dlg-1", `Call-ID: ${callId}`).replace(";tag=alice1", ""));
+  }
+
+  it("is added on top of the REGISTER's Path, facing the registrar, with the flow, ob and a signature", () => {
+    expect(registerPath()).toMatch(/^<sip:127\.0\.0\.9:5060;transport=udp;lr;flow=5\.wCCC;ob;sg=[A-Za-z0-9_-]{16}>$/);
+  });
+
+  it("routes every later call to the contact to the flow: its signature does not bind a Call-ID", () => {
+    const path = registerPath();
+    for (const callId of ["call-1", "call-2"]) expect(signed.looseRoute(toContact(path, callId))).toMatchObject({ routed: true, popped: 1, flow: "5.wCCC" });
+  });
+
+  it("a Record-Route entry cannot pass for a Path entry, nor a Path entry with another flow", () => {
+    const req = request(invite());
+    signed.recordRoute(req, { inbound: { transport: "udp", flow: "5.wCCC" } });
+    const rrEntry = req.headers.getAll("record-route")[0] ?? "";
+    const asPath = rrEntry.replace(";sg=", ";ob;sg=");
+    expect(signed.looseRoute(toContact(asPath, "call-3"))).toEqual({ routed: false, refused: "bad-signature" });
+    expect(signed.looseRoute(toContact(registerPath().replace("5.wCCC", "5.wDDD"), "call-3"))).toEqual({ routed: false, refused: "bad-signature" });
   });
 });

@@ -1,0 +1,97 @@
+/**
+ * The registrar's `lookup("aliases")` over the D1 `aliases` table (Kamailio's location columns),
+ * behind a per-isolate cache: a call to an alias should not cost a D1 read every time, and a
+ * caller guessing names must not turn into one D1 read per guess.
+ */
+import type { AliasService } from "../modules/registrar/script.ts";
+import type { SqlDatabase } from "./db.ts";
+
+export interface AliasCacheOptions {
+  /** How long an alias (or its absence) is served from memory, ms; an imported change takes this long to apply everywhere. */
+  ttl?: number;
+  /** Most entries kept; the oldest goes first. */
+  maxEntries?: number;
+  clock?: () => number;
+}
+
+interface Entry {
+  target: string | undefined;
+  until: number;
+}
+
+export class AliasCache implements AliasService {
+  private readonly entries = new Map<string, Entry>();
+  private readonly pending = new Map<string, Promise<string | undefined>>();
+  private readonly ttl: number;
+  private readonly maxEntries: number;
+  private readonly clock: () => number;
+
+  constructor(
+    private readonly db: SqlDatabase,
+    options: AliasCacheOptions = {},
+  ) {
+    this.ttl = options.ttl ?? 10_000;
+    this.maxEntries = options.maxEntries ?? 10_000;
+    this.clock = options.clock ?? Date.now;
+  }
+
+  /**
+   * The alias's target URI. Of several rows for one alias, the one with the highest q wins, then
+   * the first imported (Kamailio would fork to all; an alias here names one target). A row with
+   * no domain matches the alias in any domain, as db_text rows without one do.
+   */
+  lookup(user: string, domain: string): Promise<string | undefined> {
+    const key = `${user.toLowerCase()}@${domain.toLowerCase()}`;
+    const hit = this.entries.get(key);
+    if (hit !== undefined && hit.until > this.clock()) return Promise.resolve(hit.target);
+    const inFlight = this.pending.get(key);
+    if (inFlight !== undefined) return inFlight;
+    const query = this.fetch(user, domain).then(
+      (target) => {
+        this.pending.delete(key);
+        this.store(key, target);
+        return target;
+      },
+      (error: unknown) => {
+        this.pending.delete(key); // not cached: the next call asks D1 again
+        throw error;
+      },
+    );
+    this.pending.set(key, query);
+    return query;
+  }
+
+  /** Forgets every entry (after an import in this isolate; others see the change after `ttl`). */
+  clear(): void {
+    this.entries.clear();
+  }
+
+  private store(key: string, target: string | undefined): void {
+    this.entries.delete(key);
+    if (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+    this.entries.set(key, { target, until: this.clock() + this.ttl });
+  }
+
+  private async fetch(user: string, domain: string): Promise<string | undefined> {
+    const row = await this.db
+      .prepare("SELECT contact FROM aliases WHERE lower(username) = lower(?1) AND (domain IS NULL OR domain = '' OR lower(domain) = lower(?2)) ORDER BY q DESC, id LIMIT 1")
+      .bind(user, domain)
+      .first<{ contact: string }>();
+    return row?.contact || undefined;
+  }
+}
+
+const caches = new WeakMap<SqlDatabase, AliasCache>();
+
+/** The isolate's alias cache for `db`. */
+export function aliasCacheFor(db: SqlDatabase, options?: AliasCacheOptions): AliasCache {
+  let cache = caches.get(db);
+  if (cache === undefined) {
+    cache = new AliasCache(db, options);
+    caches.set(db, cache);
+  }
+  return cache;
+}
