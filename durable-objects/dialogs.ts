@@ -5,6 +5,8 @@ import type { SentBy } from "../src/modules/tm/index.ts";
 import type { Alarms } from "./alarms.ts";
 
 const PREFIX = "dlg:";
+/** CSeq shifts of dialogs whose WebSocket side is in this shard (track_cseq_updates). */
+const SHIFT_PREFIX = "dlgcs:";
 /** Kamailio dialog `default_timeout` (12 h): a record whose BYE was never seen is dropped then. */
 export const MAX_DIALOG_AGE_MS = 12 * 3600_000;
 /** Calls a shard tracks at most; beyond, new calls are not tracked (and say so in the log). */
@@ -36,6 +38,7 @@ export interface DialogDeps {
  */
 export class DialogStore implements DialogService {
   private readonly records = new Map<string, GatewayDialog>();
+  private readonly shifts = new Map<string, { by: number; at: number }>();
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -56,6 +59,11 @@ export class DialogStore implements DialogService {
     for (const [key, dialog] of await this.storage.list<GatewayDialog>({ prefix: PREFIX })) {
       if (dialog.v === 1) this.records.set(key.slice(PREFIX.length), dialog);
     }
+    const now = Date.now();
+    for (const [key, shift] of await this.storage.list<{ by: number; at: number }>({ prefix: SHIFT_PREFIX })) {
+      if (now - shift.at < MAX_DIALOG_AGE_MS) this.shifts.set(key.slice(SHIFT_PREFIX.length), shift);
+      else void this.storage.delete(key);
+    }
     if (this.records.size > 0) await this.alarms.want("dialogs", Date.now() + this.pollMs);
   }
 
@@ -71,7 +79,24 @@ export class DialogStore implements DialogService {
     if (first) void this.alarms.want("dialogs", Date.now() + this.pollMs);
   }
 
+  cseqShift(callId: string): number {
+    return this.shifts.get(callId)?.by ?? 0;
+  }
+
+  /** One storage write per challenge answered inside a dialog (rare: carriers challenge the INVITE, whose shift the route set carries). */
+  shiftCseq(callId: string, by: number): void {
+    if (by <= 0) return;
+    if (this.shifts.size >= MAX_DIALOGS && !this.shifts.has(callId)) {
+      this.deps.log.warn("too many CSeq shifts kept in this shard: this one is not", { callId });
+      return;
+    }
+    const shift = { by: this.cseqShift(callId) + by, at: Date.now() };
+    this.shifts.set(callId, shift);
+    void this.storage.put(SHIFT_PREFIX + callId, shift).catch((err: unknown) => this.deps.log.warn("storing a CSeq shift failed", { callId, error: String(err) }));
+  }
+
   ended(callId: string, owner: string): void {
+    if (this.shifts.delete(callId)) void this.storage.delete(SHIFT_PREFIX + callId).catch(() => undefined);
     if (owner !== this.deps.shard) {
       this.deps.tellKeeper(owner, callId);
       return;

@@ -34,6 +34,9 @@ import { FlowDelivery } from "./flow-delivery.ts";
 import { GuardClient, type GuardEvent } from "./guard.ts";
 import { PermissionsLoader } from "../src/modules/permissions/script.ts";
 import { pikeKey } from "../src/modules/pike/index.ts";
+import type { UacOutcome, UacRequest } from "../src/modules/uac/reg.ts";
+import { UacLinks } from "./uac-link.ts";
+import { createUacService, startRegistrations } from "./uac-service.ts";
 
 /** Headers the Worker uses to hand facts to the object (it strips any inbound copy). */
 export const CLIENT_IP_HEADER = "X-Sipedge-Client-IP";
@@ -65,6 +68,9 @@ export class SipConnection extends DurableObject<Env> {
   private readonly signers: RouteSigners;
   /** Messages of one flow, or of one call through the bridge, are handled in arrival order. */
   private readonly serial = new KeyedSerial();
+  /** uac_reg's requests through this shard's bridge links. */
+  private readonly uacLinks: UacLinks;
+  private registrationsStarted = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -120,7 +126,9 @@ export class SipConnection extends DurableObject<Env> {
       bridgeAt: (host, port) => this.bridges.bridgeAt(host, port),
       isBridgeAddress,
       shard: this.shard,
+      uac: createUacService(env, this.log),
     };
+    this.uacLinks = new UacLinks(this.bridges, this.shard);
     this.flows = new FlowDelivery(this.shard, this.config.connectionShards, env.SIP_CONNECTION, this.connections, this.services.location);
     this.transactions = new TransactionStore(ctx, this.services.tm, (flow) => this.upstreamOf(flow), this.alarms, this.log);
     this.dialogs = new DialogStore(ctx.storage, this.alarms, {
@@ -243,6 +251,11 @@ export class SipConnection extends DurableObject<Env> {
     return ws === undefined ? undefined : new WebSocketTransport(ws);
   }
 
+  /** RPC from a UacRegistration object: its REGISTER through this shard's bridge link. */
+  async uacSend(request: UacRequest, timeoutMs: number): Promise<UacOutcome> {
+    return this.uacLinks.send(request, timeoutMs);
+  }
+
   /** RPC from the Dispatcher object: keepalives through this shard's bridge link. */
   async probe(probes: Probe[], timeoutMs: number): Promise<ProbeResult[] | "no-link"> {
     return this.bridges.probe(probes, timeoutMs, this.shard);
@@ -255,6 +268,11 @@ export class SipConnection extends DurableObject<Env> {
       case "hello":
         this.bridges.hello(ws, attachment, frame.advertise);
         this.log.debug("bridge hello", { bridge: frame.bridge, advertise: frame.advertise });
+        // Every bridge links to shard 0: its first link (after a deploy too) starts the carrier registrations.
+        if (this.shard === "0" && !this.registrationsStarted) {
+          this.registrationsStarted = true;
+          this.ctx.waitUntil(startRegistrations(this.env).catch((err: unknown) => this.log.warn("starting uac registrations failed", { error: String(err) })));
+        }
         return;
       case "control":
         this.bridgeControl(attachment.bridge, frame.type, frame.body);
@@ -290,6 +308,7 @@ export class SipConnection extends DurableObject<Env> {
   private bridgeControl(bridge: string, type: string, body: Record<string, unknown>): void {
     const { branch, method } = body;
     if ((type === "timeout" || type === "unreachable") && typeof branch === "string" && typeof method === "string") {
+      if (this.uacLinks.failed(branch, type, String(body["reason"] ?? ""))) return;
       const ended = this.services.tm.branchFailed(branch, method, type === "timeout" ? "timeout" : "transport");
       this.log.info("bridge could not deliver", { bridge, type, ended, frame: body });
       return;
@@ -342,7 +361,7 @@ export class SipConnection extends DurableObject<Env> {
    * costs nothing beyond its parse.
    */
   private async routeResponse(response: SipResponse): Promise<void> {
-    if (this.bridges.probeReply(response)) return;
+    if (this.bridges.probeReply(response) || this.uacLinks.reply(response)) return;
     const branch = response.topVia().branch;
     if (ownerOfBranch(branch) === this.shard) {
       this.services.tm.receiveResponse(response);

@@ -1,8 +1,9 @@
 import { isLogLevel, type LogLevel } from "./log.ts";
 import { parseReplyCodes, type ReplyCodes } from "./modules/dispatcher/probing.ts";
+import { parseUacConfig, type UacConfig, type UacVars } from "./modules/uac/config.ts";
 
 /** The edge's variables (wrangler.toml `[vars]` and secrets); bindings are in `env.ts`. */
-export interface Vars {
+export interface Vars extends UacVars {
   SIP_DOMAIN?: string;
   SIP_ALIASES?: string;
   LOG_LEVEL?: string;
@@ -85,6 +86,8 @@ export interface Config {
   };
   /** Issue 5: pike, ipban, the excessive-REGISTER block, scanners, connection cap. */
   security: SecurityConfig;
+  /** Carrier trunks: number plan, toll-fraud limits, uac_reg retries (src/modules/uac). */
+  uac: UacConfig;
 }
 
 export interface SecurityConfig {
@@ -183,6 +186,9 @@ export function parseConfig(env: Vars): Config {
       latencyAlpha: nonNegativeInt("DS_LATENCY_ESTIMATOR_ALPHA", env.DS_LATENCY_ESTIMATOR_ALPHA, 900),
     },
     security: parseSecurity(env),
+    uac: parseUacConfig(env, (field, reason) => {
+      throw new ConfigError(SOURCE, field, reason);
+    }),
   };
 }
 

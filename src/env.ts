@@ -1,6 +1,8 @@
 import type { Dispatcher } from "../durable-objects/dispatcher.ts";
 import type { Guard } from "../durable-objects/guard.ts";
 import type { Location } from "../durable-objects/location.ts";
+import type { CallRate } from "../durable-objects/call-rate.ts";
+import type { UacRegistration } from "../durable-objects/uac-registration.ts";
 import type { Vars } from "./config.ts";
 
 /** The edge's bindings: variables plus Durable Object namespaces and the D1 database. */
@@ -12,6 +14,10 @@ export interface Env extends Vars {
   DISPATCHER: DurableObjectNamespace<Dispatcher>;
   /** One Guard object per source address, IPv6 per /64 (`idFromName(pikeKey(ip))`). */
   GUARD: DurableObjectNamespace<Guard>;
+  /** One UacRegistration object per `uacreg` row (`idFromName(l_uuid)`): uac_reg. */
+  UAC_REG: DurableObjectNamespace<UacRegistration>;
+  /** One CallRate object per user (`idFromName(aor)`): calls to the PSTN per minute. */
+  CALL_RATE: DurableObjectNamespace<CallRate>;
   DB: D1Database;
   /**
    * Secret (`wrangler secret put ADMIN_TOKEN`; `npm start` takes SIPEDGE_ADMIN_TOKEN): bearer

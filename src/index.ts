@@ -11,6 +11,8 @@ export { Dispatcher } from "../durable-objects/dispatcher.ts";
 export { Guard } from "../durable-objects/guard.ts";
 export { Location } from "../durable-objects/location.ts";
 export { SipConnection } from "../durable-objects/sip-connection.ts";
+export { UacRegistration } from "../durable-objects/uac-registration.ts";
+export { CallRate } from "../durable-objects/call-rate.ts";
 
 const app = new Hono<{ Bindings: Env }>();
 

@@ -10,6 +10,7 @@
  * | `GET /admin/subscribers?limit=&after=&domain=` | subscribers, by id (no secrets) |
  * | `POST /admin/subscribers` | adds or replaces one (`kamctl add`): JSON `{username, domain?, password? , ha1?…}` |
  * | `/admin/dispatcher...` | see dispatcher.ts |
+ * | `/admin/uac...` | carrier registrations (`uac.reg_dump` ...): see uac.ts |
  */
 import { Hono } from "hono";
 import { locationOf } from "../../durable-objects/location.ts";
@@ -22,11 +23,15 @@ import { listSubscribers, subscriberRow, upsertSubscribers, type SubscriberInput
 import { adminAuth } from "./auth.ts";
 import { dispatcherAdmin } from "./dispatcher.ts";
 import { reloadPermissions, securityAdmin } from "./security.ts";
+import { uacAdmin } from "./uac.ts";
+import { startRegistrations } from "../../durable-objects/uac-service.ts";
+import { uacLookupFor } from "../provisioning/uac-lookup.ts";
 
 export const admin = new Hono<{ Bindings: Env }>();
 
 admin.use("*", adminAuth);
 admin.route("/dispatcher", dispatcherAdmin);
+admin.route("/uac", uacAdmin);
 admin.route("/", securityAdmin);
 
 admin.post("/import", async (c) => {
@@ -47,6 +52,9 @@ admin.post("/import", async (c) => {
   if (!result.ok) return c.json({ error: result.error }, 400);
   // Imported accounts must not be served from this isolate's stale cache entries.
   if (result.value.table === "subscriber") subscriberCacheFor(c.env.DB).clear();
+  // Carrier trunks: numbers, groups and credentials read afresh; imported accounts register at once (uac.reg_reload).
+  if (["subscriber", "uacreg", "dbaliases", "grp"].includes(result.value.table)) uacLookupFor(c.env.DB).clear();
+  if (result.value.table === "uacreg") await startRegistrations(c.env, true);
   // New destination sets take effect at once (kamcmd dispatcher.reload).
   if (result.value.table === "dispatcher") await c.env.DISPATCHER.get(c.env.DISPATCHER.idFromName("default")).reload();
   // So do rule files (permissions.allow etc.) and the address / trusted tables, compiled together

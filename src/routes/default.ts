@@ -9,6 +9,8 @@ import { formatHostPort } from "../transport/bridge.ts";
 import { parseNameAddr } from "../sip/name-addr.ts";
 import { isSipUri, parseUri } from "../sip/uri.ts";
 import { replySecurity, security } from "./security.ts";
+import { carrierInbound, carrierOutbound } from "./trunks.ts";
+import type { UacScript } from "../modules/uac/script.ts";
 
 /**
  * The shipped route script. Read it as you would read Kamailio's `request_route`: each route
@@ -119,6 +121,8 @@ const withinDialog: Route<RequestContext> = async (ctx, next) => {
     else ctx.sl.sendReply(404, "Not here");
     return;
   }
+  // Toward a carrier: the dialog's CSeq shift and caller ID, and uac_auth() armed (src/modules/uac).
+  if (ctx.has("uac")) ctx.uac.withinDialog(route, target);
   const relayed = ctx.tm.relay([target]);
   if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
 };
@@ -237,7 +241,7 @@ const dispatch: Route<RequestContext> = async (ctx, next) => {
   const inbound = inboundLeg(ctx);
   const params = { shard: ctx.shard };
   ctx.tm.onBranch((request, target) => ctx.rr.recordRoute({ inbound, outbound: gatewayLeg(target.via, target.dst), params }, request));
-  ctx.tm.onFailure(rtfDispatch(ctx.dispatcher));
+  ctx.tm.onFailure(rtfDispatch(ctx.dispatcher, ctx.has("uac") ? ctx.uac : undefined));
   if (ctx.has("dialogs")) ctx.dialog.manage(); // dlg_manage(): a BYE if the caller's socket goes for good
   relayToDestination(ctx.dispatcher, (t) => ctx.tm.relay(t), (status, reason) => ctx.sl.sendReply(status, reason));
 };
@@ -248,8 +252,10 @@ const dispatch: Route<RequestContext> = async (ctx, next) => {
  * ends the branch with a local 503 at once). Such a destination is marked inactive and probed
  * (`ds_mark_dst("ip")`); a cancelled call ends here.
  */
-function rtfDispatch(ds: DispatcherScript) {
+function rtfDispatch(ds: DispatcherScript, uac?: UacScript) {
   return async function RTF_DISPATCH(ctx: TmFailureContext): Promise<void> {
+    // uac_auth(): a carrier's 401/407 is answered with its credentials (src/modules/uac), never passed on.
+    if (uac !== undefined && (await uac.challenged(ctx, RTF_DISPATCH))) return;
     const unanswered = !ctx.branchReplied() && (ctx.branchTimeout() || ctx.checkStatus("503"));
     if (ctx.isCanceled() || (!ctx.checkStatus("500") && !unanswered)) {
       ds.loadUpdate("release"); // ds_load_unset(): the call failed for good
@@ -327,6 +333,8 @@ export const defaultScript: Script = {
     registrar,
     relayPolicy,
     authenticateCaller,
+    carrierInbound, // uac_reg_lookup / DIDs for calls from carriers (routes/trunks.ts)
+    carrierOutbound, // toll-fraud limits and caller ID for calls to carriers (routes/trunks.ts)
     dispatch,
     location,
   ]),

@@ -15,7 +15,8 @@ import { groupByQ, newBranch, refuseTargets, type Branch } from "./branch.ts";
 import { makeBranch } from "./branch-id.ts";
 import type { ContextDeps } from "./deps.ts";
 import { FailureCtx, type FailureHost, type Winner } from "./failure.ts";
-import type { AnsweredRoute, BranchRoute, FailureBase, FailureRoute, RelayResult, ReplyOptions, Target, Upstream } from "./types.ts";
+import type { AnsweredRoute, BranchEdits, BranchRoute, FailureBase, FailureRoute, RelayResult, ReplyOptions, Target, Upstream } from "./types.ts";
+import { applyBranchChanges, upstreamForm } from "./branch-request.ts";
 
 // RFC 3326 Reason on the CANCELs sent after a 2xx: phones then log "answered elsewhere", not "missed".
 const COMPLETED_ELSEWHERE: [string, string][] = [["Reason", 'SIP;cause=200;text="Call completed elsewhere"']];
@@ -33,6 +34,7 @@ export interface ContextInit {
   onAnswered?: AnsweredRoute;
   frTimer: number;
   frInvTimer: number;
+  edits?: BranchEdits;
 }
 
 export class ResponseContext implements FailureHost {
@@ -62,6 +64,8 @@ export class ResponseContext implements FailureHost {
   /** Called once per branch with its first 2xx to an INVITE (a dialog began: Kamailio dialog's tm callback). */
   readonly answeredRoute: AnsweredRoute | undefined;
   base: FailureBase | undefined;
+  /** Header changes every branch carries (the script's, e.g. a carrier's caller ID). */
+  readonly edits: BranchEdits | undefined;
   private readonly deps: ContextDeps;
   private starting = false;
   private inFailureRoute = false;
@@ -81,6 +85,7 @@ export class ResponseContext implements FailureHost {
     this.branchRoute = init.onBranch;
     this.answeredRoute = init.onAnswered;
     this.base = init.base;
+    this.edits = init.edits;
     this.deps = deps;
     this.createdAt = deps.clock.now();
   }
@@ -205,6 +210,7 @@ export class ResponseContext implements FailureHost {
     const host = sentBy.port === undefined ? sentBy.host : `${sentBy.host}:${sentBy.port}`;
     const id = makeBranch(this.deps.owner, this.loop, this.id, index, this.deps.signer);
     request.headers.prepend("Via", `SIP/2.0/${sentBy.transport} ${host};branch=${id}`);
+    applyBranchChanges(request, this.edits, target);
     this.branchRoute?.(request, target);
     const branch = newBranch(index, target, request);
     branch.tx = this.clientTransaction(request, target, branch);
@@ -216,6 +222,7 @@ export class ResponseContext implements FailureHost {
 
   /** RFC 3261 §16.7 items 2-5 for one branch's response. */
   private onResponse(branch: Branch, response: SipResponse): void {
+    upstreamForm(response, branch.request, this.request);
     const status = response.status;
     branch.replied = true;
     if (status < 200) {
