@@ -9,6 +9,8 @@ const PREFIX = "dlg:";
 const SHIFT_PREFIX = "dlgcs:";
 /** Kamailio dialog `default_timeout` (12 h): a record whose BYE was never seen is dropped then. */
 export const MAX_DIALOG_AGE_MS = 12 * 3600_000;
+/** How long a CSeq shift outlives its dialog's BYE: the BYE's own transaction (64 × T1). */
+const SHIFT_AFTER_BYE_MS = 32_000;
 /** Calls a shard tracks at most; beyond, new calls are not tracked (and say so in the log). */
 const MAX_DIALOGS = 100_000;
 
@@ -38,7 +40,8 @@ export interface DialogDeps {
  */
 export class DialogStore implements DialogService {
   private readonly records = new Map<string, GatewayDialog>();
-  private readonly shifts = new Map<string, { by: number; at: number }>();
+  /** CSeq shifts by Call-ID, each with the time (ms) it may be forgotten. */
+  private readonly shifts = new Map<string, { by: number; until: number }>();
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -60,8 +63,8 @@ export class DialogStore implements DialogService {
       if (dialog.v === 1) this.records.set(key.slice(PREFIX.length), dialog);
     }
     const now = Date.now();
-    for (const [key, shift] of await this.storage.list<{ by: number; at: number }>({ prefix: SHIFT_PREFIX })) {
-      if (now - shift.at < MAX_DIALOG_AGE_MS) this.shifts.set(key.slice(SHIFT_PREFIX.length), shift);
+    for (const [key, shift] of await this.storage.list<{ by: number; until: number }>({ prefix: SHIFT_PREFIX })) {
+      if (shift.until > now) this.shifts.set(key.slice(SHIFT_PREFIX.length), shift);
       else void this.storage.delete(key);
     }
     if (this.records.size > 0) await this.alarms.want("dialogs", Date.now() + this.pollMs);
@@ -84,19 +87,20 @@ export class DialogStore implements DialogService {
   }
 
   /** One storage write per challenge answered inside a dialog (rare: carriers challenge the INVITE, whose shift the route set carries). */
-  shiftCseq(callId: string, by: number): void {
+  shiftCseq(callId: string, by: number, now = Date.now()): void {
     if (by <= 0) return;
+    for (const [id, shift] of this.shifts) if (shift.until <= now) this.forgetShift(id);
     if (this.shifts.size >= MAX_DIALOGS && !this.shifts.has(callId)) {
       this.deps.log.warn("too many CSeq shifts kept in this shard: this one is not", { callId });
       return;
     }
-    const shift = { by: this.cseqShift(callId) + by, at: Date.now() };
-    this.shifts.set(callId, shift);
-    void this.storage.put(SHIFT_PREFIX + callId, shift).catch((err: unknown) => this.deps.log.warn("storing a CSeq shift failed", { callId, error: String(err) }));
+    this.putShift(callId, { by: this.cseqShift(callId) + by, until: now + MAX_DIALOG_AGE_MS });
   }
 
   ended(callId: string, owner: string): void {
-    if (this.shifts.delete(callId)) void this.storage.delete(SHIFT_PREFIX + callId).catch(() => undefined);
+    // The BYE itself, its retransmissions and its retry with credentials still need the shift.
+    const shift = this.shifts.get(callId);
+    if (shift !== undefined) this.putShift(callId, { by: shift.by, until: Date.now() + SHIFT_AFTER_BYE_MS });
     if (owner !== this.deps.shard) {
       this.deps.tellKeeper(owner, callId);
       return;
@@ -138,6 +142,16 @@ export class DialogStore implements DialogService {
     const sent = via !== undefined && this.deps.send(dialog.dst, byeOf(dialog, via, `z9hG4bK-dlg-${crypto.randomUUID()}`), via.bridge);
     this.deps.log.info("call ended toward the gateway: its WebSocket side is gone", { callId: dialog.callId, gateway: dialog.dst, sent, goneMs: now - dialog.lostAt });
     this.ended(dialog.callId, this.deps.shard);
+  }
+
+  private putShift(callId: string, shift: { by: number; until: number }): void {
+    this.shifts.set(callId, shift);
+    void this.storage.put(SHIFT_PREFIX + callId, shift).catch((err: unknown) => this.deps.log.warn("storing a CSeq shift failed", { callId, error: String(err) }));
+  }
+
+  private forgetShift(callId: string): void {
+    this.shifts.delete(callId);
+    void this.storage.delete(SHIFT_PREFIX + callId).catch(() => undefined);
   }
 
   private write(dialog: GatewayDialog): void {

@@ -138,11 +138,15 @@ export class UacScript {
    * A request of a dialog on its way to the carrier: the CSeq raised by the dialog's shift (the
    * route set's `cs`, from the INVITE's authenticated retry, plus the shifts of challenges
    * answered inside the dialog, Kamailio dialog `track_cseq_updates`), the From the carrier saw
-   * (`cid`), and `uac_auth()` armed in case the carrier challenges this one too.
+   * (`cid`), the phone's credentials for this proxy removed, and `uac_auth()` armed in case the
+   * carrier challenges this one too.
    */
   withinDialog(route: Routed, target: Target): void {
     const { ctx } = this;
     if (target.dst === undefined || target.flow !== undefined) return;
+    // consume_credentials(): what a phone proves to this proxy is not the carrier's business.
+    ctx.msg.headers.remove("Authorization");
+    ctx.msg.headers.remove("Proxy-Authorization");
     const param = (name: string): string | undefined => {
       for (const entry of [route.inbound, route.outbound]) {
         const v = entry?.params.get(name);
