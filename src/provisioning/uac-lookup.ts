@@ -82,18 +82,16 @@ export class UacLookup {
     return this.rowsCache.get("all", () => loadUacRegRows(this.db), () => this.ttl);
   }
 
-  /** A subscriber's `rpid`, the DIDs that point at it, and its `grp` groups: one D1 batch. */
+  /** A subscriber's `rpid`, the DIDs that point at it, and its `grp` groups: three reads in parallel. */
   async profile(user: string, domain: string): Promise<UserProfile> {
     return this.profiles.get(`${user}@${domain}`, async () => {
-      const [rpid, dids, groups] = await this.db.batch([
-        this.db.prepare("SELECT rpid FROM subscriber WHERE username = ?1 AND domain = ?2").bind(user, domain),
-        this.db.prepare("SELECT alias_username FROM dbaliases WHERE username = ?1 AND domain = ?2 ORDER BY id").bind(user, domain),
-        this.db.prepare("SELECT grp FROM grp WHERE username = ?1 AND domain = ?2 ORDER BY id").bind(user, domain),
+      const [rpid, dids, groups] = await Promise.all([
+        this.db.prepare("SELECT rpid FROM subscriber WHERE username = ?1 AND domain = ?2").bind(user, domain).all<{ rpid: string }>(),
+        this.db.prepare("SELECT alias_username FROM dbaliases WHERE username = ?1 AND domain = ?2 ORDER BY id").bind(user, domain).all<{ alias_username: string }>(),
+        this.db.prepare("SELECT grp FROM grp WHERE username = ?1 AND domain = ?2 ORDER BY id").bind(user, domain).all<{ grp: string }>(),
       ]);
-      const rows = <T>(r: unknown): T[] => ((r as { results?: T[] }).results ?? []);
-      const own = rows<{ rpid: string }>(rpid)[0]?.rpid ?? "";
-      const numbers = [own, ...rows<{ alias_username: string }>(dids).map((d) => d.alias_username)].filter((n) => /^\+[1-9][0-9]{1,14}$/.test(n));
-      return { numbers: [...new Set(numbers)], groups: rows<{ grp: string }>(groups).map((g) => g.grp) };
+      const numbers = [rpid.results[0]?.rpid ?? "", ...dids.results.map((d) => d.alias_username)].filter((n) => /^\+[1-9][0-9]{1,14}$/.test(n));
+      return { numbers: [...new Set(numbers)], groups: groups.results.map((g) => g.grp) };
     }, () => this.ttl);
   }
 
