@@ -9,6 +9,7 @@
  * | `POST /admin/uac/refresh/:l_uuid` | registers one row again at once (`uac.reg_refresh`) |
  * | `POST /admin/uac/unregister/:l_uuid` | REGISTER with Expires 0, then idle until a reload (`uac.reg_unregister`) |
  * | `DELETE /admin/uac/registrations/:l_uuid` | unregisters and deletes the row (`uac.reg_remove`) |
+ * | `GET /admin/uac/stats` | Kamailio's counters `regtotal`, `regactive`, `regdisabled` |
  *
  * `uacRegStats` gives Kamailio's counters (regtotal, regactive, regdisabled) to whatever serves
  * metrics.
@@ -49,6 +50,8 @@ export function uacMetricsText(stats: Awaited<ReturnType<typeof uacRegStats>>): 
 }
 
 uacAdmin.get("/registrations", async (c) => c.json({ registrations: await uacRegDump(c.env) }));
+
+uacAdmin.get("/stats", async (c) => c.json(await uacRegStats(c.env)));
 
 async function oneRow(env: Env, lUuid: string): Promise<UacRegRow | undefined> {
   return loadUacRegRow(env.DB, lUuid);

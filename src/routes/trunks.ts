@@ -31,12 +31,15 @@ export const carrierInbound: Route<RequestContext> = async (ctx, next) => {
 
 /**
  * route[CARRIER_OUT]: an authenticated caller's request for a number, before DISPATCH sends it to
- * a gateway: the toll-fraud limits (emergency numbers always pass; premium and international
+ * a gateway: a number that is one of this edge's DIDs goes to its user instead; otherwise the
+ * toll-fraud limits (emergency numbers always pass; premium and international
  * numbers only for users allowed them; a calls-per-minute limit), refused with 403 and a reason;
  * then the caller ID the carrier sees (an owned number, or anonymous).
  */
 export const carrierOutbound: Route<RequestContext> = async (ctx, next) => {
   if (!ctx.authenticated || !ctx.has("uac") || !isNumber(ctx)) return next();
+  // A local DID goes to its user (alias_db_lookup), not out to a carrier and back in.
+  if (await ctx.uac.didLookup()) return next();
   if (ctx.msg.method === "INVITE") {
     const verdict = await ctx.uac.checkDestination();
     if (!verdict.ok) {

@@ -53,6 +53,7 @@ describe("UacRegistration objects and /admin/uac", () => {
     const text = await dump.text();
     expect(text).not.toContain("pa55word");
     expect(JSON.parse(text)).toMatchObject({ registrations: [{ l_uuid: "acct-1", auth_password: "[set]", registration: { state: "failed", lastReason: "no-link" } }] });
+    expect(await (await call("/admin/uac/stats")).json()).toEqual({ regtotal: 1, regactive: 0, regdisabled: 0 });
   });
 
   it("a credentials-only row (expires 0) never registers; a removed row's object forgets its registration at its next alarm", async () => {

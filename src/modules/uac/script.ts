@@ -9,6 +9,7 @@
 import type { RequestContext } from "../../routing/context.ts";
 import type { LooseRouteResult } from "../rr/index.ts";
 import type { FailureRoute, Target, TmFailureContext } from "../tm/types.ts";
+import type { SipResponse } from "../../sip/message.ts";
 import { parseNameAddr, formatNameAddr } from "../../sip/name-addr.ts";
 import { formatUri, isSipUri, isTelUri } from "../../sip/uri.ts";
 import { aorOf } from "../registrar/index.ts";
@@ -17,7 +18,8 @@ import { answerChallenge } from "./digest-client.ts";
 import { dialString, toE164 } from "./numbers.ts";
 import type { UacService } from "./service.ts";
 import { checkDestination, refusal, type TollVerdict } from "./toll.ts";
-import { credentialsOf, regLookup, rowForDestination, type UacRegRow } from "./uacreg.ts";
+import { credentialsOf, regLookup, rowForDestination, rowForRealm, type UacRegRow } from "./uacreg.ts";
+import { parseChallenge } from "../../sip/digest.ts";
 
 /** The RR parameters the uac module writes (signed with the entry): the CSeq shift and the caller ID. */
 export const CSEQ_PARAM = "cs";
@@ -26,6 +28,15 @@ export const CID_PARAM = "cid";
 export type UacAuthResult = { ok: true; target: Target; row: UacRegRow } | { ok: false; reason: string };
 
 type Routed = Extract<LooseRouteResult, { routed: true }>;
+
+/** The realms a 401/407 names. */
+function challengeRealms(reply: SipResponse): string[] {
+  const key = reply.status === 401 ? "www-authenticate" : "proxy-authenticate";
+  return reply.headers.lines().filter((l) => l.key === key).flatMap((l) => {
+    const c = parseChallenge(l.value);
+    return c.ok ? [c.value.realm] : [];
+  });
+}
 
 /** Authenticated retries of one request at most (the second only after stale=true, RFC 7616 §3.3). */
 const MAX_AUTH_ATTEMPTS = 2;
@@ -177,8 +188,9 @@ export class UacScript {
     const dst = sent.target.dst;
     if (dst === undefined) return { ok: false, reason: "not a request to a carrier" };
     const from = this.ctx.msg.from().uri;
-    const row = rowForDestination(await this.service.rows(), dst, isSipUri(from) ? from.user : undefined);
-    if (row === undefined) return { ok: false, reason: `no uacreg credentials for ${dst}` };
+    const rows = await this.service.rows();
+    const row = rowForDestination(rows, dst, isSipUri(from) ? from.user : undefined) ?? rowForRealm(rows, challengeRealms(reply));
+    if (row === undefined) return { ok: false, reason: `no uacreg credentials for ${dst} or its realm` };
     const answer = answerChallenge(reply, { method: sent.request.method, uri: sent.request.uri, body: sent.request.body }, credentialsOf(row));
     if (!answer.ok) return { ok: false, reason: answer.reason };
     const attempts = sent.request.cseq.seq - this.#baseCseq;

@@ -75,6 +75,15 @@ export function rowForDestination(rows: readonly UacRegRow[], dst: string, local
   return candidates.find((r) => localUser !== undefined && (r.l_username === localUser || r.l_uuid === localUser)) ?? candidates[0];
 }
 
+/**
+ * Without a row for the destination, the row whose `realm` is the challenge's (Kamailio's
+ * `credential` parameter and `auth_realm_avp` match by realm): a carrier that calls in from one
+ * address and challenges the BYE of that call is known by its realm, not by that address.
+ */
+export function rowForRealm(rows: readonly UacRegRow[], realms: readonly string[]): UacRegRow | undefined {
+  return rows.find((r) => (r.flags & UAC_REG_DISABLED) === 0 && r.realm !== "" && realms.includes(r.realm));
+}
+
 function matchesHop(hop: HostPort | undefined, wanted: string): boolean {
   if (hop === undefined) return false;
   return wanted === formatHostPort(hop) || (hop.port === 5060 && wanted === hop.host);

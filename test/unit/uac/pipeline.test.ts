@@ -105,6 +105,17 @@ describe("toll-fraud limits in the shipped script", () => {
   });
 });
 
+describe("a number that is a local DID", () => {
+  it("goes to the user that owns it (alias_db_lookup), not out to the carrier and back", async () => {
+    const w = worldWith();
+    w.dids.set("+15557654321", "bob");
+    const call = await w.fromCaller((cseq) => inviteText(`sip:15557654321@${DOMAIN}`, cseq, [], "hairpin"));
+    // bob is a subscriber without a binding: 480, and the gateway saw nothing.
+    expect(call.replies.map((r) => r.status)).toEqual([480]);
+    expect(w.toGateway).toEqual([]);
+  });
+});
+
 describe("caller ID in the shipped script", () => {
   it("a caller with no number of its own whose username looks like a number is presented as anonymous", async () => {
     const w = worldWith();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { grantedExpires, kamailioFlags, minExpires, newStatus, refreshDelay, registerRequest, renderRequest, retryDelay } from "../../../src/modules/uac/reg.ts";
-import { nextHopOf, redacted, regLookup, rowForDestination, uacregRow } from "../../../src/modules/uac/uacreg.ts";
+import { nextHopOf, redacted, regLookup, rowForDestination, rowForRealm, uacregRow } from "../../../src/modules/uac/uacreg.ts";
 import type { SipResponse } from "../../../src/sip/message.ts";
 import { parse, uacregRow as row } from "./harness.ts";
 
@@ -25,6 +25,12 @@ describe("uacreg rows", () => {
     expect(rowForDestination(rows, "127.0.0.20:5060", "bob")?.l_uuid).toBe("b");
     expect(rowForDestination([{ ...rows[2]!, flags: 1 }], "127.0.0.20:5060")).toBeUndefined();
     expect(rowForDestination(rows, "127.0.0.21:5060")).toBeUndefined();
+  });
+
+  it("without a row for the destination, the row of the challenge's realm (a carrier calling in from another address)", () => {
+    const rows = [row({ l_uuid: "x", realm: "" }), row({ l_uuid: "y", realm: "carrier.test", flags: 1 }), row({ l_uuid: "z", realm: "carrier.test" })];
+    expect(rowForRealm(rows, ["other.test", "carrier.test"])?.l_uuid).toBe("z");
+    expect(rowForRealm(rows, [""])).toBeUndefined();
   });
 
   it("uac_reg_lookup maps a contact's user (l_uuid) to the local user; redacted rows hide passwords", () => {
