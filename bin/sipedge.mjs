@@ -6,14 +6,16 @@ import path from "node:path";
 
 const USAGE = `Usage: sipedge import FILE... [--url URL] [--table TABLE]
 
-Loads db_text table files (subscriber, aliases, version, dispatcher, address, trusted; the table is named by the
+Loads db_text table files (subscriber, aliases, version, dispatcher, address, trusted, uacreg,
+dbaliases, grp; the table is named by the
 file name, the columns by its header line), dispatcher.list files, and permissions rule files
 (NAME.allow / NAME.deny in the hosts.allow syntax, for allow_routing("NAME"), allow_register,
 allow_uri; stored under their base name and reloaded at once) into a running sipedge.
 
   --url URL      the edge (default $SIPEDGE_URL or http://127.0.0.1:8787)
   --table TABLE  load every FILE into TABLE instead of the one its name gives
-                 (subscriber, aliases, version, dispatcher, dispatcher.list, permissions, address, trusted)
+                 (subscriber, aliases, version, dispatcher, dispatcher.list, permissions, address, trusted,
+                 uacreg, dbaliases, grp)
 
 The admin token comes from the environment variable SIPEDGE_ADMIN_TOKEN.
 Exit status: 0 loaded, 1 a file was refused (its error names file, line and field),

@@ -207,7 +207,8 @@ export class UacScript {
    */
   async challenged(f: TmFailureContext, rearm: FailureRoute): Promise<boolean> {
     if (f.isCanceled() || !f.checkStatus("401|407")) return false;
-    const result = await this.auth(f);
+    // A failing read must not let the challenge through (a throwing failure route sends the best response: the 401).
+    const result = await this.auth(f).catch((err: unknown): UacAuthResult => ({ ok: false, reason: `credentials unavailable: ${err instanceof Error ? err.message : String(err)}` }));
     if (!result.ok) {
       f.log.warn("carrier challenge not answered", { callId: f.request.callId, method: f.request.method, dst: f.branch?.target.dst, status: f.status, reason: result.reason });
       f.tm.reply(503, "Carrier Authentication Failed");

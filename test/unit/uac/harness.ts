@@ -54,6 +54,8 @@ export class UacWorld {
   readonly profiles = new Map<string, UserProfile>();
   readonly dids = new Map<string, string>();
   readonly refusals: CallRefusal[] = [];
+  /** Makes reading the uacreg rows fail, as a D1 outage would. */
+  failRows = false;
   /** Requests the proxy sent toward the gateway side. */
   readonly toGateway: Sent[] = [];
   private readonly calls = new Map<string, number[]>();
@@ -82,7 +84,10 @@ export class UacWorld {
       shiftCseq: (callId, by) => void this.shifts.set(callId, (this.shifts.get(callId) ?? 0) + by),
     };
     const uac: UacService = {
-      rows: async () => this.rows,
+      rows: async () => {
+        if (this.failRows) throw new Error("D1 is down");
+        return this.rows;
+      },
       profile: async (user) => this.profiles.get(user) ?? { numbers: [], groups: [] },
       did: async (e164) => (this.dids.has(e164) ? { user: this.dids.get(e164) as string, domain: DOMAIN } : undefined),
       takeCall: async (aor, perMinute) => {

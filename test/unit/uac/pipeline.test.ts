@@ -47,6 +47,16 @@ describe("uac_auth in the shipped script (RTF_DISPATCH)", () => {
     expect(w.logLines.find((l) => l.includes("carrier challenge not answered"))).toMatch(/no uacreg credentials for 127\.0\.0\.20:5060/);
   });
 
+  it("when the credentials cannot be read (D1 down), the challenge still does not reach the caller", async () => {
+    const w = worldWith();
+    w.rows.length = 0;
+    w.failRows = true;
+    const call = await w.fromCaller((cseq) => inviteText(`sip:15552220001@${DOMAIN}`, cseq));
+    await w.gatewayAnswers(w.lastToGateway("INVITE"), 407, "Proxy Authentication Required", [["Proxy-Authenticate", 'Digest realm="carrier.test", nonce="n1"']]);
+    expect(call.replies.map((r) => r.status)).toEqual([100, 503]);
+    expect(w.logLines.find((l) => l.includes("carrier challenge not answered"))).toMatch(/credentials unavailable: D1 is down/);
+  });
+
   it("credentials the carrier refuses are not sent again: the second challenge ends the call with 503", async () => {
     const w = worldWith();
     const call = await w.fromCaller((cseq) => inviteText(`sip:15552220001@${DOMAIN}`, cseq));
