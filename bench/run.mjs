@@ -41,6 +41,8 @@ const USAGE = `usage: npm run bench -- [options]
   --gateways 7070,7072,7074  call mode: UDP ports of the sipp UAS gateways we start (the seed's
                              set 1, as config/dispatcher.list loads it)
   --uas-scenario FILE        call mode: the gateways' sipp scenario (default test/sipp/uas.xml)
+  --calls-per-minute N       the toll-fraud limit per user (CALLS_PER_MINUTE); default 0 (off: every
+                             client calls far more often); a large N measures its per-call hop
   --state-dir DIR            keep the stack's D1/Durable Object state there (default: a fresh
                              temporary directory, removed at the end)
   --bundle DIR               use the worker bundle in DIR, building it there only when missing
@@ -51,6 +53,7 @@ function parseArgs(argv) {
     mode: "reg", conns: "50,100", duration: 10, warmup: 2, rounds: 1, quietWait: 20, quiet: 0.3,
     json: "", label: "", url: "", domain: "localhost", edgePid: "", stateDir: "", bundle: "",
     bridgePid: "", uasPid: "", gateways: "7070,7072,7074", uasScenario: join(HERE, "..", "test/sipp/uas.xml"),
+    callsPerMinute: 0,
   };
   for (let i = 0; i < argv.length; i += 2) {
     if (argv[i] === "--help" || argv[i] === "-h") { console.log(USAGE); process.exit(0); }
@@ -169,7 +172,9 @@ async function startEdge(o) {
   const gateways = calls ? await startGateways(o, work) : undefined;
   // Pike and the per-address connection cap (issue 5) would count every client as one flooding
   // source: all of them come from 127.0.0.1. Kamailio's reference is measured with pike on and off.
-  const vars = { PIKE_DENSITY: "0", MAX_CONNECTIONS_PER_ADDRESS: "0" };
+  // Each client calls far more often than the toll-fraud limit allows a user (CALLS_PER_MINUTE):
+  // --calls-per-minute N keeps it on (N per user) to measure its cost; default off.
+  const vars = { PIKE_DENSITY: "0", MAX_CONNECTIONS_PER_ADDRESS: "0", CALLS_PER_MINUTE: String(o.callsPerMinute) };
   let stack;
   try {
     const bridge = calls ? { listen: `127.0.0.1:${await freeUdpPort()}` } : undefined;

@@ -275,8 +275,10 @@ describe("inbound calls from the carrier", () => {
     await callee?.stop();
   });
 
-  async function carrierCalls(user: string): Promise<void> {
-    const uac = Sipp.uac(BRIDGE, "uac-call-user.xml", ["-p", "5060", "-aa", "-s", user, "-key", "domain", BRIDGE, "-m", "1", "-timeout", "15s"], CARRIER);
+  /** The carrier calls `user` at the bridge; the callee answers; then the carrier hangs up, or the callee does. */
+  async function carrierCalls(user: string, calleeHangsUp = false): Promise<Sipp> {
+    const scenario = calleeHangsUp ? "uac-call-user-callee-bye.xml" : "uac-call-user.xml";
+    const uac = Sipp.uac(BRIDGE, scenario, ["-p", "5060", "-aa", "-s", user, "-key", "domain", BRIDGE, "-m", "1", "-timeout", "15s"], CARRIER);
     try {
       const session = await callee.nextSession(STEP_MS).catch((e: unknown) => {
         throw new Error(`${String(e)}\n${uac.log}`);
@@ -284,23 +286,34 @@ describe("inbound calls from the carrier", () => {
       const confirmed = sessionEvent(session, "confirmed", STEP_MS, callee.trace);
       session.answer({ mediaConstraints: { audio: false, video: false } });
       await confirmed;
-      await sessionEvent(session, "ended", STEP_MS, callee.trace);
+      const ended = sessionEvent(session, "ended", STEP_MS, callee.trace);
+      if (calleeHangsUp) session.terminate();
+      await ended;
       expect(await within(uac.exited, STEP_MS, "sipp UAC exit", callee.trace)).toBe(0);
-    } finally {
+      return uac;
+    } catch (e) {
       await uac.stop();
+      throw e;
     }
   }
 
   it("a call to the registered contact (its user is the row's l_uuid) reaches the DID's WebSocket user, who sees the calling number in E.164", async () => {
-    await carrierCalls("trunk-in-9f2");
+    await (await carrierCalls("trunk-in-9f2")).stop();
     const invite = callee.trace.requests("<", "INVITE").at(-1)?.text ?? "";
     expect(headerOf(invite, "To")).toBe("<sip:trunk-in-9f2@127.0.0.9:5060>");
     expect(headerOf(invite, "From")).toMatch(/<sip:\+15550001111@/);
   });
 
-  it("a call to the DID dialled nationally reaches the same user", async () => {
+  it("a call to the DID dialled nationally reaches the same user; the callee's BYE names the calling number to the carrier as it wrote it", async () => {
     const before = callee.trace.requests("<", "INVITE").length;
-    await carrierCalls("15557654321");
-    expect(callee.trace.requests("<", "INVITE").length).toBe(before + 1);
+    const uac = await carrierCalls("15557654321", true);
+    try {
+      expect(callee.trace.requests("<", "INVITE").length).toBe(before + 1);
+      const bye = (await uac.messages()).find((m) => m.dir === "received" && m.method === "BYE")?.text ?? "";
+      // The callee's phone saw +15550001111; the carrier gets back the number it sent.
+      expect(headerOf(bye, "To")).toMatch(/<sip:15550001111@127\.0\.0\.23:5060>;tag=/);
+    } finally {
+      await uac.stop();
+    }
   });
 });

@@ -24,10 +24,20 @@ import { parseChallenge } from "../../sip/digest.ts";
 /** The RR parameters the uac module writes (signed with the entry): the CSeq shift and the caller ID. */
 export const CSEQ_PARAM = "cs";
 export const CID_PARAM = "cid";
+/** The calling number as the carrier wrote it, for the To of the callee's requests back to it. */
+export const CALLER_PARAM = "ou";
 
 export type UacAuthResult = { ok: true; target: Target; row: UacRegRow } | { ok: false; reason: string };
 
 type Routed = Extract<LooseRouteResult, { routed: true }>;
+
+/** The To of a callee's request back to a carrier, with the calling number as the carrier wrote it (`ou`). */
+function restoredCaller(to: string | undefined, original: string | undefined): string | undefined {
+  if (to === undefined || original === undefined || !/^[0-9]{1,32}$/.test(original)) return undefined;
+  const parsed = parseNameAddr(to);
+  if (!parsed.ok || !isSipUri(parsed.value.uri)) return undefined;
+  return formatNameAddr({ ...parsed.value, uri: { ...parsed.value.uri, user: original } });
+}
 
 /** The realms a 401/407 names. */
 function challengeRealms(reply: SipResponse): string[] {
@@ -92,14 +102,20 @@ export class UacScript {
     return true;
   }
 
-  /** A carrier's calling number, as the callee's phone shows it: From's user in E.164 (the request as received keeps its own). */
+  /**
+   * A carrier's calling number, as the callee's phone shows it: From's user in E.164 (the request
+   * as received keeps its own, so the carrier's answers do too). The route set keeps the number as
+   * the carrier wrote it (`ou`), so the callee's requests back to the carrier name it in To again.
+   */
   normaliseCaller(): void {
     const from = this.ctx.msg.headers.get("from");
     const parsed = from === undefined ? undefined : parseNameAddr(from);
     if (parsed === undefined || !parsed.ok || !isSipUri(parsed.value.uri) || parsed.value.uri.user === undefined) return;
-    const e164 = toE164(parsed.value.uri.user, this.ctx.config.uac.plan);
-    if (e164 === undefined || e164 === parsed.value.uri.user) return;
+    const user = parsed.value.uri.user;
+    const e164 = toE164(user, this.ctx.config.uac.plan);
+    if (e164 === undefined || e164 === user || !/^[0-9]{1,32}$/.test(user)) return;
     this.ctx.tm.edit({ set: [["From", formatNameAddr({ ...parsed.value, uri: { ...parsed.value.uri, user: e164 } })]] });
+    this.ctx.rr.addRrParam(CALLER_PARAM, user);
   }
 
   /**
@@ -172,6 +188,8 @@ export class UacScript {
     const cid = param(CID_PARAM);
     const from = cid === undefined ? undefined : fromForCid(cid, ctx.msg.from().params.get("tag") ?? undefined, ctx.config.domain);
     if (from !== undefined) target.headers = [...(target.headers ?? []), ["From", from]];
+    const to = restoredCaller(ctx.msg.headers.get("to"), param(CALLER_PARAM));
+    if (to !== undefined) target.headers = [...(target.headers ?? []), ["To", to]];
     if (ctx.msg.method !== "ACK" && ctx.msg.method !== "CANCEL") ctx.tm.onFailure(this.inDialogAuth());
   }
 
