@@ -70,7 +70,6 @@ export class SipConnection extends DurableObject<Env> {
   private readonly serial = new KeyedSerial();
   /** uac_reg's requests through this shard's bridge links. */
   private readonly uacLinks: UacLinks;
-  private registrationsStarted = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -128,7 +127,7 @@ export class SipConnection extends DurableObject<Env> {
       shard: this.shard,
       uac: createUacService(env, this.log),
     };
-    this.uacLinks = new UacLinks(this.bridges, this.shard);
+    this.uacLinks = new UacLinks(this.bridges, this.shard, () => startRegistrations(env), this.log);
     this.flows = new FlowDelivery(this.shard, this.config.connectionShards, env.SIP_CONNECTION, this.connections, this.services.location);
     this.transactions = new TransactionStore(ctx, this.services.tm, (flow) => this.upstreamOf(flow), this.alarms, this.log);
     this.dialogs = new DialogStore(ctx.storage, this.alarms, {
@@ -268,11 +267,7 @@ export class SipConnection extends DurableObject<Env> {
       case "hello":
         this.bridges.hello(ws, attachment, frame.advertise);
         this.log.debug("bridge hello", { bridge: frame.bridge, advertise: frame.advertise });
-        // Every bridge links to shard 0: its first link (after a deploy too) starts the carrier registrations.
-        if (this.shard === "0" && !this.registrationsStarted) {
-          this.registrationsStarted = true;
-          this.ctx.waitUntil(startRegistrations(this.env).catch((err: unknown) => this.log.warn("starting uac registrations failed", { error: String(err) })));
-        }
+        this.uacLinks.linkUp(this.ctx);
         return;
       case "control":
         this.bridgeControl(attachment.bridge, frame.type, frame.body);

@@ -1,3 +1,4 @@
+import type { Logger } from "../src/log.ts";
 import type { SipResponse } from "../src/sip/message.ts";
 import { serialize } from "../src/sip/serializer.ts";
 import { renderRequest, type UacOutcome, type UacRequest } from "../src/modules/uac/reg.ts";
@@ -15,11 +16,24 @@ const UAC_PREFIX = "z9hG4bKuac";
  */
 export class UacLinks {
   private readonly pending = new Map<string, (outcome: UacOutcome) => void>();
+  private started = false;
 
   constructor(
     private readonly bridges: BridgeLinks,
     private readonly shard: string,
+    private readonly startRegistrations: () => Promise<unknown>,
+    private readonly log: Logger,
   ) {}
+
+  /**
+   * A bridge link came up. Every bridge links to shard 0, so its first link (after a deploy too)
+   * starts the registrations of every `uacreg` row that is not already scheduled.
+   */
+  linkUp(ctx: DurableObjectState): void {
+    if (this.shard !== "0" || this.started) return;
+    this.started = true;
+    ctx.waitUntil(this.startRegistrations().catch((err: unknown) => this.log.warn("starting uac registrations failed", { error: String(err) })));
+  }
 
   /** Sends `request` through a link of this shard; resolves with the final reply, or why there is none. */
   send(request: UacRequest, timeoutMs: number): Promise<UacOutcome> {
