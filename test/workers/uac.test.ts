@@ -2,7 +2,7 @@ import initSql from "../../migrations/0001_init.sql?raw";
 import uacSql from "../../migrations/0003_uac.sql?raw";
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { callRateOf } from "../../durable-objects/call-rate.ts";
 import { uacRegistrationOf } from "../../durable-objects/uac-registration.ts";
 import app from "../../src/index.ts";
@@ -68,5 +68,41 @@ describe("UacRegistration objects and /admin/uac", () => {
     await runDurableObjectAlarm(reg);
     expect(await runInDurableObject(reg, async (_o, state) => (await state.storage.list()).size)).toBe(0);
     expect((await call("/admin/uac/registrations/acct-1")).status).toBe(404);
+  });
+});
+
+describe("uac_reg through a shard's bridge link", () => {
+  it("shard 0's first bridge link starts a row's registration; the REGISTER goes out on the link, the 401 is answered, the 200 registers it", async () => {
+    await env.DB.prepare("INSERT INTO uacreg (l_uuid, l_username, r_username, r_domain, realm, auth_password, auth_proxy, expires) VALUES ('acct-b', 'carol', 'acct', 'carrier.test', 'carrier.test', 'pw-b', 'sip:192.0.2.60', 120)").run();
+    const res = await app.request("http://edge.test/bridge?shard=0&bridge=fake", {
+      headers: { Upgrade: "websocket", "Sec-WebSocket-Protocol": "sipedge-bridge.v1", Authorization: "Bearer bridge-test-secret" },
+    }, { ...env, BRIDGE_SECRET: "bridge-test-secret" });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    const frames: string[] = [];
+    ws.accept();
+    ws.addEventListener("message", (e: MessageEvent) => void frames.push(typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data as ArrayBuffer)));
+    ws.send(JSON.stringify({ type: "hello", version: 1, bridge: "fake", shard: 0, shards: 16, advertise: "192.0.2.9:5060" }));
+    /** The registrar's answer to the latest REGISTER, as the bridge hands a datagram to the edge. */
+    const answer = (register: string, status: string, extra: string[]) => {
+      const h = (name: string) => new RegExp(`^${name}: (.*)$`, "m").exec(register)?.[1] ?? "";
+      ws.send(["192.0.2.60:5060", `SIP/2.0 ${status}`, `Via: ${h("Via")}`, `From: ${h("From")}`, `To: ${h("To")};tag=r1`, `Call-ID: ${h("Call-ID")}`, `CSeq: ${h("CSeq")}`, ...extra, "Content-Length: 0", "", ""].join("\r\n"));
+    };
+    const registers = () => frames.filter((f) => f.startsWith("192.0.2.60:5060\r\nREGISTER "));
+    await vi.waitFor(() => expect(registers()).toHaveLength(1), { timeout: 5000 });
+    const first = registers()[0]!;
+    expect(first).toMatch(/^Via: SIP\/2\.0\/UDP 192\.0\.2\.9:5060;branch=z9hG4bKuac0x/m);
+    expect(first).toMatch(/^Contact: <sip:acct-b@192\.0\.2\.9:5060>$/m);
+    answer(first, "401 Unauthorized", ['WWW-Authenticate: Digest realm="carrier.test", nonce="n-1", qop="auth"']);
+    await vi.waitFor(() => expect(registers()).toHaveLength(2), { timeout: 5000 });
+    const second = registers()[1]!;
+    expect(second).toMatch(/^Authorization: Digest username="acct", realm="carrier.test", nonce="n-1", uri="sip:carrier.test"/m);
+    expect(second).toMatch(/^CSeq: 2 REGISTER$/m);
+    answer(second, "200 OK", ["Contact: <sip:acct-b@192.0.2.9:5060>;expires=90"]);
+    const reg = uacRegistrationOf(env.UAC_REG, "acct-b");
+    await vi.waitFor(async () => expect(await reg.info()).toMatchObject({ state: "registered", expires: 90, lastStatus: 200, contact: "<sip:acct-b@192.0.2.9:5060>;expires=90" }), { timeout: 5000 });
+    const info = await reg.info();
+    expect(info.nextAttemptAt! - info.registeredAt!).toBe(72_000);
+    ws.close(1000);
   });
 });
