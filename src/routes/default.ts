@@ -255,7 +255,9 @@ const dispatch: Route<RequestContext> = async (ctx, next) => {
 function rtfDispatch(ds: DispatcherScript, uac?: UacScript) {
   return async function RTF_DISPATCH(ctx: TmFailureContext): Promise<void> {
     // uac_auth(): a carrier's 401/407 is answered with its credentials (src/modules/uac), never passed on.
-    if (uac !== undefined && (await uac.challenged(ctx, RTF_DISPATCH))) return;
+    const challenge = uac === undefined ? false : await uac.challenged(ctx, RTF_DISPATCH);
+    if (challenge === "refused") ds.loadUpdate("release");
+    if (challenge) return;
     const unanswered = !ctx.branchReplied() && (ctx.branchTimeout() || ctx.checkStatus("503"));
     if (ctx.isCanceled() || (!ctx.checkStatus("500") && !unanswered)) {
       ds.loadUpdate("release"); // ds_load_unset(): the call failed for good

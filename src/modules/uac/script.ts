@@ -219,31 +219,35 @@ export class UacScript {
 
   /**
    * A failure route's handling of a carrier's 401/407: answered with `uac_auth()` and relayed
-   * again (with `rearm` armed for the new branch), or, when it cannot be, the transaction ends
-   * with 503 — the caller's phone must not see the carrier's challenge (it would answer it with
-   * its own password, hashed for the carrier's realm). False when the reply is no challenge.
+   * again (with `rearm` armed for the new branch): "relayed"; or, when it cannot be, the
+   * transaction ends with 503 — the caller's phone must not see the carrier's challenge (it would
+   * answer it with its own password, hashed for the carrier's realm): "refused". False when the
+   * reply is no challenge.
    */
-  async challenged(f: TmFailureContext, rearm: FailureRoute): Promise<boolean> {
+  async challenged(f: TmFailureContext, rearm: FailureRoute): Promise<"relayed" | "refused" | false> {
     if (f.isCanceled() || !f.checkStatus("401|407")) return false;
     // A failing read must not let the challenge through (a throwing failure route sends the best response: the 401).
     const result = await this.auth(f).catch((err: unknown): UacAuthResult => ({ ok: false, reason: `credentials unavailable: ${err instanceof Error ? err.message : String(err)}` }));
     if (!result.ok) {
       f.log.warn("carrier challenge not answered", { callId: f.request.callId, method: f.request.method, dst: f.branch?.target.dst, status: f.status, reason: result.reason });
       f.tm.reply(503, "Carrier Authentication Failed");
-      return true;
+      return "refused";
     }
     f.tm.onFailure(rearm);
     const relayed = f.tm.relay([result.target]);
-    if (!relayed.ok) f.tm.reply(relayed.status, relayed.reason);
+    if (!relayed.ok) {
+      f.tm.reply(relayed.status, relayed.reason);
+      return "refused";
+    }
     // Inside a dialog the route set cannot change: the shard keeps the shift for the later requests.
-    else if (f.request.to().params.get("tag") !== undefined && f.request.method !== "BYE" && this.ctx.has("dialogs")) this.ctx.dialog.shiftCseq(1);
+    if (f.request.to().params.get("tag") !== undefined && f.request.method !== "BYE" && this.ctx.has("dialogs")) this.ctx.dialog.shiftCseq(1);
     f.log.info("carrier challenge answered", { callId: f.request.callId, method: f.request.method, dst: result.target.dst, l_uuid: result.row.l_uuid });
-    return true;
+    return "relayed";
   }
 
   /** failure_route[UAC_AUTH] for a request inside a dialog. */
   private inDialogAuth(): FailureRoute {
-    const challenged = (f: TmFailureContext, rearm: FailureRoute): Promise<boolean> => this.challenged(f, rearm);
+    const challenged = (f: TmFailureContext, rearm: FailureRoute): Promise<unknown> => this.challenged(f, rearm);
     return async function UAC_AUTH(f: TmFailureContext): Promise<void> {
       await challenged(f, UAC_AUTH);
     };
