@@ -44,6 +44,8 @@ const USAGE = `usage: npm run bench -- [options]
   --sdp FILE                 call mode: the INVITEs' offer (e.g. test/fixtures/sdp/chromium-offer.sdp)
   --rtpengine yes            call mode: anchor media in an rtpengine started beside the bridge
                              (its CPU is reported per call too)
+  --calls-per-minute N       the toll-fraud limit per user (CALLS_PER_MINUTE); default 0 (off: every
+                             client calls far more often); a large N measures its per-call hop
   --state-dir DIR            keep the stack's D1/Durable Object state there (default: a fresh
                              temporary directory, removed at the end)
   --bundle DIR               use the worker bundle in DIR, building it there only when missing
@@ -55,6 +57,7 @@ function parseArgs(argv) {
     json: "", label: "", url: "", domain: "localhost", edgePid: "", stateDir: "", bundle: "",
     bridgePid: "", uasPid: "", gateways: "7070,7072,7074", uasScenario: join(HERE, "..", "test/sipp/uas.xml"),
     sdp: "", rtpengine: "no",
+    callsPerMinute: 0,
   };
   for (let i = 0; i < argv.length; i += 2) {
     if (argv[i] === "--help" || argv[i] === "-h") { console.log(USAGE); process.exit(0); }
@@ -175,7 +178,9 @@ async function startEdge(o) {
   // source: all of them come from 127.0.0.1. Kamailio's reference is measured with pike on and off.
   // Any [vars] entry can be set for a run as SIPEDGE_<NAME>, as for `npm start`.
   const fromEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^SIPEDGE_[A-Z0-9_]+$/.test(k) && !["SIPEDGE_ADMIN_TOKEN", "SIPEDGE_BRIDGE_SECRET"].includes(k)).map(([k, v]) => [k.slice(8), v]));
-  const vars = { PIKE_DENSITY: "0", MAX_CONNECTIONS_PER_ADDRESS: "0", ...fromEnv };
+  // Each client calls far more often than the toll-fraud limit allows a user (CALLS_PER_MINUTE):
+  // --calls-per-minute N keeps it on (N per user) to measure its cost; default off.
+  const vars = { PIKE_DENSITY: "0", MAX_CONNECTIONS_PER_ADDRESS: "0", CALLS_PER_MINUTE: String(o.callsPerMinute), ...fromEnv };
   let stack;
   let rtpengine;
   try {

@@ -6,8 +6,9 @@ import { COMMANDS } from "./cli/commands.mjs";
 
 const USAGE = `Usage: sipedge COMMAND [ARGS] [--url URL] [--json]
 
-  import FILE... [--table T]       load db_text tables (subscriber, aliases, dispatcher, address, trusted;
-                                   named by the file name; a location file's definition and version rows
+  import FILE... [--table T]       load db_text tables (subscriber, aliases, dispatcher, address, trusted,
+                                   uacreg, dbaliases, grp; named by the file name; a location file's
+                                   definition and version rows
                                    are checked, not stored), dispatcher.list files and permissions
                                    NAME.allow / NAME.deny rule files
   ds list                          destination sets, states and latency        (kamcmd dispatcher.list)

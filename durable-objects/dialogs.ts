@@ -5,10 +5,14 @@ import type { SentBy } from "../src/modules/tm/index.ts";
 import type { Alarms } from "./alarms.ts";
 
 const PREFIX = "dlg:";
+/** CSeq shifts of dialogs whose WebSocket side is in this shard (track_cseq_updates). */
+const SHIFT_PREFIX = "dlgcs:";
 /** Kamailio dialog `default_timeout` (12 h): a record whose BYE was never seen is dropped then. */
 export const MAX_DIALOG_AGE_MS = 12 * 3600_000;
 /** How long past the timeout a BYE waits for a bridge link before the record is given up. */
 const MAX_BYE_DELAY_MS = 10 * 60_000;
+/** How long a CSeq shift outlives its dialog's BYE: the BYE's own transaction (64 × T1). */
+const SHIFT_AFTER_BYE_MS = 32_000;
 /** Calls a shard tracks at most; beyond, new calls are not tracked (and say so in the log). */
 const MAX_DIALOGS = 100_000;
 
@@ -38,6 +42,8 @@ export interface DialogDeps {
  */
 export class DialogStore implements DialogService {
   private readonly records = new Map<string, GatewayDialog>();
+  /** CSeq shifts by Call-ID, each with the time (ms) it may be forgotten. */
+  private readonly shifts = new Map<string, { by: number; until: number }>();
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -58,6 +64,11 @@ export class DialogStore implements DialogService {
     for (const [key, dialog] of await this.storage.list<GatewayDialog>({ prefix: PREFIX })) {
       if (dialog.v === 1) this.records.set(key.slice(PREFIX.length), dialog);
     }
+    const now = Date.now();
+    for (const [key, shift] of await this.storage.list<{ by: number; until: number }>({ prefix: SHIFT_PREFIX })) {
+      if (shift.until > now) this.shifts.set(key.slice(SHIFT_PREFIX.length), shift);
+      else void this.storage.delete(key);
+    }
     if (this.records.size > 0) await this.alarms.want("dialogs", Date.now() + this.pollMs);
   }
 
@@ -73,7 +84,25 @@ export class DialogStore implements DialogService {
     if (first) void this.alarms.want("dialogs", Date.now() + this.pollMs);
   }
 
+  cseqShift(callId: string): number {
+    return this.shifts.get(callId)?.by ?? 0;
+  }
+
+  /** One storage write per challenge answered inside a dialog (rare: carriers challenge the INVITE, whose shift the route set carries). */
+  shiftCseq(callId: string, by: number, now = Date.now()): void {
+    if (by <= 0) return;
+    for (const [id, shift] of this.shifts) if (shift.until <= now) this.forgetShift(id);
+    if (this.shifts.size >= MAX_DIALOGS && !this.shifts.has(callId)) {
+      this.deps.log.warn("too many CSeq shifts kept in this shard: this one is not", { callId });
+      return;
+    }
+    this.putShift(callId, { by: this.cseqShift(callId) + by, until: now + MAX_DIALOG_AGE_MS });
+  }
+
   ended(callId: string, owner: string): void {
+    // The BYE itself, its retransmissions and its retry with credentials still need the shift.
+    const shift = this.shifts.get(callId);
+    if (shift !== undefined) this.putShift(callId, { by: shift.by, until: Date.now() + SHIFT_AFTER_BYE_MS });
     if (owner !== this.deps.shard) {
       this.deps.tellKeeper(owner, callId);
       return;
@@ -122,6 +151,16 @@ export class DialogStore implements DialogService {
     }
     this.deps.log.info("call ended toward the gateway: its WebSocket side is gone", { callId: dialog.callId, gateway: dialog.dst, goneMs: now - dialog.lostAt });
     this.ended(dialog.callId, this.deps.shard);
+  }
+
+  private putShift(callId: string, shift: { by: number; until: number }): void {
+    this.shifts.set(callId, shift);
+    void this.storage.put(SHIFT_PREFIX + callId, shift).catch((err: unknown) => this.deps.log.warn("storing a CSeq shift failed", { callId, error: String(err) }));
+  }
+
+  private forgetShift(callId: string): void {
+    this.shifts.delete(callId);
+    void this.storage.delete(SHIFT_PREFIX + callId).catch(() => undefined);
   }
 
   private write(dialog: GatewayDialog): void {

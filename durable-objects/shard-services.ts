@@ -21,6 +21,7 @@ import type { GuardClient } from "./guard.ts";
 import { callCountService, locationOf } from "./location.ts";
 import type { RouteSigners } from "./route-signing.ts";
 import type { ShardOps } from "./shard-ops.ts";
+import { createUacService } from "./uac-service.ts";
 
 /** What a shard hands its route script's modules: built once per object. */
 export type ShardServices = Services & { location: LocationClient; tm: Tm; rtpengine: RtpengineClient };
@@ -103,6 +104,7 @@ export function shardServices(p: ShardParts): ShardServices {
     isBridgeAddress,
     shard,
     rtpengine: new RtpengineClient(bridges, config.rtpengine),
+    uac: createUacService(env, log),
   };
 }
 

@@ -29,6 +29,9 @@ import { GuardClient, type GuardEvent } from "./guard.ts";
 import { PermissionsLoader } from "../src/modules/permissions/script.ts";
 import { pikeKey } from "../src/modules/pike/index.ts";
 import { ShardOps, type ShardStatus } from "./shard-ops.ts";
+import type { UacOutcome, UacRequest } from "../src/modules/uac/reg.ts";
+import { UacLinks } from "./uac-link.ts";
+import { startRegistrations } from "./uac-service.ts";
 
 /** Headers the Worker uses to hand facts to the object (it strips any inbound copy). */
 export const CLIENT_IP_HEADER = "X-Sipedge-Client-IP";
@@ -64,6 +67,8 @@ export class SipConnection extends DurableObject<Env> {
   private readonly ops: ShardOps;
   /** The route script ROUTE_SCRIPT names, out of the ones the Worker entry carries (src/edge.ts). */
   private readonly script: Script;
+  /** uac_reg's requests through this shard's bridge links. */
+  private readonly uacLinks: UacLinks;
 
   constructor(ctx: DurableObjectState, env: Env, scripts: ScriptRegistry) {
     super(ctx, env);
@@ -87,6 +92,7 @@ export class SipConnection extends DurableObject<Env> {
       routeResponse: (response) => this.routeResponse(response),
       forgotten: (id) => this.transactions.forgotten(id),
     });
+    this.uacLinks = new UacLinks(this.bridges, this.shard, () => startRegistrations(env), this.log);
     this.flows = new FlowDelivery(this.shard, this.config.connectionShards, env.SIP_CONNECTION, this.connections, this.services.location);
     this.transactions = new TransactionStore(ctx, this.services.tm, (flow) => this.upstreamOf(flow), this.alarms, this.log);
     this.dialogs = new DialogStore(ctx.storage, this.alarms, {
@@ -220,6 +226,11 @@ export class SipConnection extends DurableObject<Env> {
     return ws === undefined ? undefined : new WebSocketTransport(ws);
   }
 
+  /** RPC from a UacRegistration object: its REGISTER through this shard's bridge link. */
+  async uacSend(request: UacRequest, timeoutMs: number): Promise<UacOutcome> {
+    return this.uacLinks.send(request, timeoutMs);
+  }
+
   /** RPC from the Dispatcher object: keepalives through this shard's bridge link. */
   async probe(probes: Probe[], timeoutMs: number): Promise<ProbeResult[] | "no-link"> {
     return this.bridges.probe(probes, timeoutMs, this.shard);
@@ -232,6 +243,7 @@ export class SipConnection extends DurableObject<Env> {
       case "hello":
         this.bridges.hello(ws, attachment, frame.advertise, frame.rtpengine);
         this.log.debug("bridge hello", { bridge: frame.bridge, advertise: frame.advertise, rtpengine: frame.rtpengine });
+        this.uacLinks.linkUp(this.ctx);
         return;
       case "control":
         if (frame.type === "rtpengine" && this.services.rtpengine.reply(frame.body)) return; // media answers
@@ -269,6 +281,7 @@ export class SipConnection extends DurableObject<Env> {
   private bridgeControl(bridge: string, type: string, body: Record<string, unknown>): void {
     const { branch, method } = body;
     if ((type === "timeout" || type === "unreachable") && typeof branch === "string" && typeof method === "string") {
+      if (this.uacLinks.failed(branch, type, String(body["reason"] ?? ""))) return;
       const ended = this.services.tm.branchFailed(branch, method, type === "timeout" ? "timeout" : "transport");
       this.log.info("bridge could not deliver", { bridge, type, ended, frame: body });
       return;
@@ -321,7 +334,7 @@ export class SipConnection extends DurableObject<Env> {
    * costs nothing beyond its parse.
    */
   private async routeResponse(response: SipResponse): Promise<void> {
-    if (this.bridges.probeReply(response)) return;
+    if (this.bridges.probeReply(response) || this.uacLinks.reply(response)) return;
     // A response to a request forwarded statelessly (`forward()`): straight back the way it came.
     const back = this.services.forwarder?.replyPath(response);
     if (back !== undefined) {

@@ -2,9 +2,10 @@ import { isLogLevel, type LogLevel } from "./log.ts";
 import { parseReplyCodes, type ReplyCodes } from "./modules/dispatcher/probing.ts";
 import { makeSubnet, parseCidr, type Subnet } from "./modules/permissions/ip.ts";
 import { parseIceServers } from "./phone/ice.ts";
+import { parseUacConfig, type UacConfig, type UacVars } from "./modules/uac/config.ts";
 
 /** The edge's variables (wrangler.toml `[vars]` and secrets); bindings are in `env.ts`. */
-export interface Vars {
+export interface Vars extends UacVars {
   SIP_DOMAIN?: string;
   SIP_ALIASES?: string;
   LOG_LEVEL?: string;
@@ -109,6 +110,8 @@ export interface Config {
    * reachable that way, so the bridge is never a UDP relay to any host.
    */
   relayAddressGroup: number;
+  /** Carrier trunks: number plan, toll-fraud limits, uac_reg retries (src/modules/uac). */
+  uac: UacConfig;
 }
 
 export interface SecurityConfig {
@@ -220,6 +223,9 @@ export function parseConfig(env: Vars): Config {
     }),
     routeScript: env.ROUTE_SCRIPT?.trim() || DEFAULT_ROUTE_SCRIPT,
     relayAddressGroup: nonNegativeInt("RELAY_ADDRESS_GROUP", env.RELAY_ADDRESS_GROUP, 2),
+    uac: parseUacConfig(env, (field, reason) => {
+      throw new ConfigError(SOURCE, field, reason);
+    }),
   };
 }
 

@@ -8,13 +8,15 @@
  * import { acme } from "./acme-script.ts";
  * const edge = createEdge({ scripts: { acme } });   // ROUTE_SCRIPT = "acme" in [vars]
  * export default edge.worker;
- * export const { SipConnection, Location, Dispatcher, Guard, GuardDirectory } = edge;
+ * export const { SipConnection, Location, Dispatcher, Guard, GuardDirectory, UacRegistration, CallRate } = edge;
  * ```
  */
 import { env } from "cloudflare:workers";
 import { Dispatcher } from "../durable-objects/dispatcher.ts";
 import { Guard } from "../durable-objects/guard.ts";
 import { GuardDirectory } from "../durable-objects/guard-directory.ts";
+import { CallRate } from "../durable-objects/call-rate.ts";
+import { UacRegistration } from "../durable-objects/uac-registration.ts";
 import { Location } from "../durable-objects/location.ts";
 import { SipConnection as SipConnectionObject } from "../durable-objects/sip-connection.ts";
 import app from "./app.ts";
@@ -41,7 +43,7 @@ export function createEdge(options: EdgeOptions = {}) {
     }
   }
 
-  return { worker: app, scripts, SipConnection, Location, Dispatcher, Guard, GuardDirectory };
+  return { worker: app, scripts, SipConnection, Location, Dispatcher, Guard, GuardDirectory, UacRegistration, CallRate };
 }
 
 /** The shipped scripts and the build's own; a name may mean only one script. */

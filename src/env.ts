@@ -2,6 +2,8 @@ import type { Dispatcher } from "../durable-objects/dispatcher.ts";
 import type { Guard } from "../durable-objects/guard.ts";
 import type { GuardDirectory } from "../durable-objects/guard-directory.ts";
 import type { Location } from "../durable-objects/location.ts";
+import type { CallRate } from "../durable-objects/call-rate.ts";
+import type { UacRegistration } from "../durable-objects/uac-registration.ts";
 import type { Vars } from "./config.ts";
 
 /** The edge's bindings: variables plus Durable Object namespaces and the D1 database. */
@@ -15,6 +17,10 @@ export interface Env extends Vars {
   GUARD: DurableObjectNamespace<Guard>;
   /** The one ban directory the shards copy bans and watched addresses from (`idFromName("directory")`). */
   GUARD_DIRECTORY: DurableObjectNamespace<GuardDirectory>;
+  /** One UacRegistration object per `uacreg` row (`idFromName(l_uuid)`): uac_reg. */
+  UAC_REG: DurableObjectNamespace<UacRegistration>;
+  /** One CallRate object per user (`idFromName(aor)`): calls to the PSTN per minute. */
+  CALL_RATE: DurableObjectNamespace<CallRate>;
   DB: D1Database;
   /**
    * Secret (`wrangler secret put ADMIN_TOKEN`; `npm start` takes SIPEDGE_ADMIN_TOKEN): bearer

@@ -5,4 +5,4 @@ import { createEdge } from "./edge.ts";
 const edge = createEdge();
 
 export default edge.worker;
-export const { SipConnection, Location, Dispatcher, Guard, GuardDirectory } = edge;
+export const { SipConnection, Location, Dispatcher, Guard, GuardDirectory, UacRegistration, CallRate } = edge;

@@ -11,6 +11,7 @@
  * | `/admin/dispatcher...` | see dispatcher.ts |
  * | `/admin/location`, `/admin/bans`, `/admin/htable/:table`, `/admin/stats`, `/admin/acc` | see ops.ts |
  * | `GET /admin/openapi.json` | the OpenAPI 3.1 document of all of these (openapi.ts) |
+ * | `/admin/uac...` | carrier registrations (`uac.reg_dump` ...): see uac.ts |
  */
 import { Hono } from "hono";
 import { locationOf } from "../../durable-objects/location.ts";
@@ -25,12 +26,16 @@ import { reloadPermissions, securityAdmin } from "./security.ts";
 import { opsAdmin } from "./ops.ts";
 import { openapi } from "./openapi.ts";
 import { subscribersAdmin } from "./subscribers.ts";
+import { uacAdmin } from "./uac.ts";
+import { startRegistrations } from "../../durable-objects/uac-service.ts";
+import { uacLookupFor } from "../provisioning/uac-lookup.ts";
 
 export const admin = new Hono<{ Bindings: Env }>();
 
 admin.use("*", adminAuth);
 admin.route("/dispatcher", dispatcherAdmin);
 admin.route("/subscribers", subscribersAdmin);
+admin.route("/uac", uacAdmin);
 admin.route("/", securityAdmin);
 admin.route("/", opsAdmin);
 admin.get("/openapi.json", (c) => c.json(openapi));
@@ -54,6 +59,9 @@ admin.post("/import", async (c) => {
   // Imported accounts must not be served from this isolate's stale cache entries.
   if (result.value.table === "subscriber") subscriberCacheFor(c.env.DB).clear();
   if (result.value.table === "aliases") aliasCacheFor(c.env.DB).clear();
+  // Carrier trunks: numbers, groups and credentials read afresh; imported accounts register at once (uac.reg_reload).
+  if (["subscriber", "uacreg", "dbaliases", "grp"].includes(result.value.table)) uacLookupFor(c.env.DB).clear();
+  if (result.value.table === "uacreg") await startRegistrations(c.env, true);
   // New destination sets take effect at once (kamcmd dispatcher.reload).
   if (result.value.table === "dispatcher") await c.env.DISPATCHER.get(c.env.DISPATCHER.idFromName("default")).reload();
   // So do rule files (permissions.allow etc.) and the address / trusted tables, compiled together

@@ -53,7 +53,7 @@ const PATHS: Record<string, Record<string, Op>> = {
     post: {
       summary: "Load a db_text table, dispatcher.list or permissions rule file",
       kamailio: "kamctl / db_text files",
-      params: [query("table", "subscriber, aliases, version, dispatcher, dispatcher.list, permissions, address, trusted"), query("file", "file name (names the table when ?table is absent)")],
+      params: [query("table", "subscriber, aliases, version, dispatcher, dispatcher.list, permissions, address, trusted, location (header only), uacreg, dbaliases, grp"), query("file", "file name (names the table when ?table is absent)")],
       body: { type: "text", description: "the file" },
       responses: { "400": "refused: {error: {file, line, field, reason}}" },
     },
@@ -123,6 +123,15 @@ const PATHS: Record<string, Record<string, Op>> = {
       csv: true,
     },
   },
+  "/admin/uac/registrations": { get: { summary: "Every uacreg row (passwords shown as [set]) with its registration state", kamailio: "kamcmd uac.reg_dump" } },
+  "/admin/uac/registrations/{l_uuid}": {
+    get: { summary: "One uacreg row and its registration", kamailio: "kamcmd uac.reg_info l_uuid", params: [path("l_uuid", "the row's l_uuid")], responses: { "404": "no uacreg row with that l_uuid" } },
+    delete: { summary: "Unregister (Expires 0) and delete the row", kamailio: "kamcmd uac.reg_remove", params: [path("l_uuid", "the row's l_uuid")], responses: { "404": "no uacreg row with that l_uuid" } },
+  },
+  "/admin/uac/reload": { post: { summary: "Read the uacreg table again and register every row at once", kamailio: "kamcmd uac.reg_reload" } },
+  "/admin/uac/refresh/{l_uuid}": { post: { summary: "Register one row again at once", kamailio: "kamcmd uac.reg_refresh", params: [path("l_uuid", "the row's l_uuid")], responses: { "404": "no uacreg row with that l_uuid" } } },
+  "/admin/uac/unregister/{l_uuid}": { post: { summary: "REGISTER with Expires 0, then stay idle until a reload", kamailio: "kamcmd uac.reg_unregister", params: [path("l_uuid", "the row's l_uuid")], responses: { "404": "no uacreg row with that l_uuid" } } },
+  "/admin/uac/stats": { get: { summary: "Counters regtotal, regactive, regdisabled", kamailio: "kamcmd stats.get_statistics uac:" } },
   "/admin/openapi.json": { get: { summary: "This document" } },
 };
 

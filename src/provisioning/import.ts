@@ -14,15 +14,16 @@ import type { SqlDatabase, SqlStatement } from "./db.ts";
 import { parseDbText, type DbTextError, type DbTextTable, type DbTextValue } from "./dbtext.ts";
 import { subscriberRow, upsertSubscribers, type RowCheck, type SubscriberRow } from "./subscriber.ts";
 import { ALIAS_COLUMNS, aliasRow, dispatcherRows, replaceDispatcherSets, upsertAliases, versionRow } from "./tables.ts";
+import { checkUacRow, UAC_FORMATS, UAC_KNOWN_COLUMNS, UAC_REQUIRED_COLUMNS, upsertUacRows, type UacFormat } from "./uac-tables.ts";
 
-export const IMPORT_FORMATS = ["subscriber", "location", "aliases", "version", "dispatcher", "dispatcher.list", "permissions", "address", "trusted"] as const;
+export const IMPORT_FORMATS = ["subscriber", "location", "aliases", "version", "dispatcher", "dispatcher.list", "permissions", "address", "trusted", ...UAC_FORMATS] as const;
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];
 
 /** The columns each db_text table keeps; others in a file's header are reported and skipped. */
-type TableFormat = Exclude<ImportFormat, "dispatcher" | "dispatcher.list" | "permissions" | "address" | "trusted">;
+type TableFormat = Exclude<ImportFormat, "dispatcher" | "dispatcher.list" | "permissions" | "address" | "trusted" | UacFormat>;
 
 const KNOWN_COLUMNS: Record<TableFormat, ReadonlySet<string>> = {
-  subscriber: new Set(["id", "username", "domain", "password", "ha1", "ha1b", "ha1_sha256"]),
+  subscriber: new Set(["id", "username", "domain", "password", "ha1", "ha1b", "ha1_sha256", "rpid"]),
   aliases: new Set(["id", ...ALIAS_COLUMNS]),
   location: new Set(["id", ...ALIAS_COLUMNS]),
   version: new Set(["id", "table_name", "table_version"]),
@@ -37,7 +38,7 @@ const REQUIRED_COLUMNS: Record<TableFormat, readonly string[]> = {
 
 export interface ImportSummary {
   file: string;
-  table: "subscriber" | "location" | "aliases" | "version" | "dispatcher" | "permissions_rules" | "address" | "trusted";
+  table: "subscriber" | "location" | "aliases" | "version" | "dispatcher" | "permissions_rules" | "address" | "trusted" | UacFormat;
   format: ImportFormat;
   rows: number;
   /** Header columns the table does not have (e.g. OpenSIPS' first_name, email_address). */
@@ -124,6 +125,20 @@ function planTable(db: SqlDatabase, format: TableFormat, text: string, options: 
   return rows.ok ? { ok: true, table: format, rows: rows.rows.length, ignored, statements: [] } : rows;
 }
 
+/** A carrier-trunk table (uac-tables.ts): checked row by row, then upserted by its unique key. */
+function planUacTable(db: SqlDatabase, format: UacFormat, text: string, options: ImportOptions): Plan {
+  const parsed = parseDbText(text, options.file);
+  if (!parsed.ok) return parsed;
+  const names = parsed.value.columns.map((c) => c.name);
+  for (const required of UAC_REQUIRED_COLUMNS[format]) {
+    if (!names.includes(required)) return { ok: false, error: { file: options.file, line: 1, field: required, reason: `column missing from the ${format} header` } };
+  }
+  const rows = rowsOf(parsed.value, options.file, (v) => checkUacRow(format, v, options.domain));
+  if (!rows.ok) return rows;
+  const ignored = names.filter((n) => !UAC_KNOWN_COLUMNS[format].has(n));
+  return { ok: true, table: format, rows: rows.rows.length, ignored, statements: upsertUacRows(db, format, rows.rows) };
+}
+
 function planDispatcher(db: SqlDatabase, loaded: Loaded<DispatcherList>): Plan {
   if (!loaded.ok) return loaded;
   const rows = dispatcherRows(loaded.value);
@@ -189,7 +204,9 @@ export async function importText(db: SqlDatabase, text: string, options: ImportO
     return failure(options.file, 0, "table", `unknown table; the file name (or ?table=) must be one of ${IMPORT_FORMATS.join(", ")}`);
   }
   const plan =
-    format === "permissions"
+    (UAC_FORMATS as readonly string[]).includes(format)
+      ? planUacTable(db, format as UacFormat, text, options)
+      : format === "permissions"
       ? planRuleFile(db, text, options.file)
       : format === "address" || format === "trusted"
         ? planPermissionsTable(db, format, text, options.file)
@@ -197,7 +214,7 @@ export async function importText(db: SqlDatabase, text: string, options: ImportO
           ? planDispatcher(db, parseDispatcherList(text, options.file))
           : format === "dispatcher"
             ? planDispatcher(db, loadDispatcherDbText(text, options.file))
-            : planTable(db, format, text, options);
+            : planTable(db, format as TableFormat, text, options);
   if (!plan.ok) return plan;
   if (plan.statements.length > 0) await db.batch(plan.statements);
   return {

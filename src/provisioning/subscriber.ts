@@ -13,6 +13,11 @@ export interface SubscriberRow {
   ha1: string;
   ha1b: string;
   ha1_sha256: string;
+  /**
+   * The caller ID presented to carriers, E.164 (migrations/0004_uac.sql). Undefined: not given,
+   * so an upsert keeps the stored one (a subscriber file without the column changes no number).
+   */
+  rpid?: string;
 }
 
 /** A subscriber as an import file or the admin API gives it: a password, HA1s, or both. */
@@ -23,6 +28,7 @@ export interface SubscriberInput {
   ha1?: unknown;
   ha1b?: unknown;
   ha1_sha256?: unknown;
+  rpid?: unknown;
 }
 
 export type RowCheck<T> = { ok: true; row: T } | { ok: false; field: string; reason: string };
@@ -52,7 +58,12 @@ export function subscriberRow(input: SubscriberInput, defaultDomain: string): Ro
   if (!DOMAIN.test(domain)) return { ok: false, field: "domain", reason: "missing, longer than 64 or containing blanks" };
   const password = text(input.password);
   const row: SubscriberRow = { username, domain, password, ha1: text(input.ha1), ha1b: text(input.ha1b), ha1_sha256: text(input.ha1_sha256) };
-  const fills: [keyof SubscriberRow, RegExp, () => string][] = [
+  if (input.rpid !== undefined && input.rpid !== null) {
+    const rpid = rpidOf(text(input.rpid));
+    if (rpid === undefined) return { ok: false, field: "rpid", reason: "not an E.164 number (+ and up to 15 digits), a tel: or a sip: URI of one" };
+    row.rpid = rpid;
+  }
+  const fills: ["ha1" | "ha1b" | "ha1_sha256", RegExp, () => string][] = [
     ["ha1", HEX32, () => computeHa1("MD5", username, domain, password)],
     ["ha1b", HEX32, () => computeHa1("MD5", `${username}@${domain}`, domain, password)],
     ["ha1_sha256", HEX64, () => computeHa1("SHA-256", username, domain, password)],
@@ -70,16 +81,29 @@ SELECT ${col(0)}, ${col(1)}, ${col(2)}, ${col(3)}, ${col(4)}, ${col(5)} FROM jso
 ON CONFLICT (username, domain) DO UPDATE SET
   password = excluded.password, ha1 = excluded.ha1, ha1b = excluded.ha1b, ha1_sha256 = excluded.ha1_sha256`;
 
+const UPSERT_WITH_RPID = `INSERT INTO subscriber (username, domain, password, ha1, ha1b, ha1_sha256, rpid)
+SELECT ${col(0)}, ${col(1)}, ${col(2)}, ${col(3)}, ${col(4)}, ${col(5)}, ${col(6)} FROM json_each(?1) WHERE true
+ON CONFLICT (username, domain) DO UPDATE SET
+  password = excluded.password, ha1 = excluded.ha1, ha1b = excluded.ha1b, ha1_sha256 = excluded.ha1_sha256, rpid = excluded.rpid`;
+
+/** `+4930123456`, `tel:+4930123456` or `sip:+4930123456@host` (Kamailio's rpid held URIs) as E.164; "" clears it. */
+function rpidOf(value: string): string | undefined {
+  if (value === "") return "";
+  const m = /^(?:tel:|sips?:)?(\+[1-9][0-9]{1,14})(?:[@;].*)?$/i.exec(value.replace(/^<|>$/g, ""));
+  return m?.[1];
+}
+
 /**
  * Statements that insert the rows, replacing an existing account (username, domain) so an
  * import can be repeated. Run them in one `batch` to make the import all or nothing.
  */
 export function upsertSubscribers(db: SqlDatabase, rows: readonly SubscriberRow[]): SqlStatement[] {
-  return jsonChunks(
-    db,
-    UPSERT,
-    rows.map((r) => [r.username, r.domain, r.password, r.ha1, r.ha1b, r.ha1_sha256]),
-  );
+  const without = rows.filter((r) => r.rpid === undefined);
+  const withRpid = rows.filter((r) => r.rpid !== undefined);
+  return [
+    ...jsonChunks(db, UPSERT, without.map((r) => [r.username, r.domain, r.password, r.ha1, r.ha1b, r.ha1_sha256])),
+    ...jsonChunks(db, UPSERT_WITH_RPID, withRpid.map((r) => [r.username, r.domain, r.password, r.ha1, r.ha1b, r.ha1_sha256, r.rpid])),
+  ];
 }
 
 /** What the admin API shows of a subscriber: never the password or HA1s. */
@@ -88,14 +112,16 @@ export interface SubscriberSummary {
   username: string;
   domain: string;
   hasPassword: boolean;
+  /** The caller ID presented to carriers ("" for none). */
+  rpid: string;
 }
 
 export async function listSubscribers(db: SqlDatabase, options: { limit: number; after?: number; domain?: string }): Promise<SubscriberSummary[]> {
   const where = options.domain === undefined ? "id > ?1" : "id > ?1 AND domain = ?3";
-  const stmt = db.prepare(`SELECT id, username, domain, password <> '' AS has_password FROM subscriber WHERE ${where} ORDER BY id LIMIT ?2`);
+  const stmt = db.prepare(`SELECT id, username, domain, password <> '' AS has_password, rpid FROM subscriber WHERE ${where} ORDER BY id LIMIT ?2`);
   const bound = options.domain === undefined ? stmt.bind(options.after ?? 0, options.limit) : stmt.bind(options.after ?? 0, options.limit, options.domain);
-  const { results } = await bound.all<{ id: number; username: string; domain: string; has_password: number }>();
-  return results.map((r) => ({ id: r.id, username: r.username, domain: r.domain, hasPassword: r.has_password === 1 }));
+  const { results } = await bound.all<{ id: number; username: string; domain: string; has_password: number; rpid: string }>();
+  return results.map((r) => ({ id: r.id, username: r.username, domain: r.domain, hasPassword: r.has_password === 1, rpid: r.rpid }));
 }
 
 export async function countSubscribers(db: SqlDatabase): Promise<number> {

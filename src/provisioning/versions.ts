@@ -16,6 +16,9 @@ export const MAPPED_VERSIONS: Readonly<Record<string, Readonly<Record<number, st
   dispatcher: { 2: "Kamailio 1.x-3.x", 3: "Kamailio 3.x", 4: "Kamailio 4.x-6.x", 9: "OpenSIPS 3.x (state, weight, socket: the seed's dbtext example)" },
   address: { 6: "Kamailio 4.x-6.x" },
   trusted: { 6: "Kamailio 4.x-6.x" },
+  uacreg: { 4: "Kamailio 5.0-5.4", 5: "Kamailio 5.5-6.x (contact_addr: reported, not used)" },
+  dbaliases: { 1: "Kamailio alias_db" },
+  grp: { 2: "Kamailio group" },
 };
 
 export type VersionCheck = { ok: true } | { ok: false; field: "table_name" | "table_version"; reason: string };

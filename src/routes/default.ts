@@ -10,6 +10,8 @@ import { parseNameAddr } from "../sip/name-addr.ts";
 import { isSipUri, parseUri } from "../sip/uri.ts";
 import { anchorCall, anchorInDialog, endMedia, reofferMedia } from "./media.ts";
 import { callLimit, replySecurity, security } from "./security.ts";
+import { carrierInbound, carrierOutbound } from "./trunks.ts";
+import type { UacScript } from "../modules/uac/script.ts";
 
 /**
  * The shipped route script. Read it as you would read Kamailio's `request_route`: each route
@@ -134,6 +136,8 @@ const withinDialog: Route<RequestContext> = async (ctx, next) => {
     else ctx.sl.sendReply(404, "Not here");
     return;
   }
+  // Toward a carrier: the dialog's CSeq shift and caller ID, and uac_auth() armed (src/modules/uac).
+  if (ctx.has("uac")) ctx.uac.withinDialog(route, target);
   if (!(await anchorInDialog(ctx, target.flow !== undefined ? "ws" : "udp"))) return; // media.ts
   const relayed = ctx.tm.relay([target]);
   if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
@@ -254,7 +258,7 @@ const dispatch: Route<RequestContext> = async (ctx, next) => {
   const inbound = inboundLeg(ctx);
   const params = { shard: ctx.shard };
   ctx.tm.onBranch((request, target) => ctx.rr.recordRoute({ inbound, outbound: gatewayLeg(target.via, target.dst), params }, request));
-  ctx.tm.onFailure(rtfDispatch(ctx.dispatcher));
+  ctx.tm.onFailure(rtfDispatch(ctx.dispatcher, ctx.has("uac") ? ctx.uac : undefined));
   if (ctx.has("dialogs")) ctx.dialog.manage(); // dlg_manage(): a BYE if the caller's socket goes for good
   relayToDestination(ctx.dispatcher, (t) => ctx.tm.relay(t), (status, reason) => ctx.sl.sendReply(status, reason));
 };
@@ -265,8 +269,12 @@ const dispatch: Route<RequestContext> = async (ctx, next) => {
  * ends the branch with a local 503 at once). Such a destination is marked inactive and probed
  * (`ds_mark_dst("ip")`); a cancelled call ends here.
  */
-function rtfDispatch(ds: DispatcherScript) {
+function rtfDispatch(ds: DispatcherScript, uac?: UacScript) {
   return async function RTF_DISPATCH(ctx: TmFailureContext): Promise<void> {
+    // uac_auth(): a carrier's 401/407 is answered with its credentials (src/modules/uac), never passed on.
+    const challenge = uac === undefined ? false : await uac.challenged(ctx, RTF_DISPATCH);
+    if (challenge === "refused") ds.loadUpdate("release");
+    if (challenge) return;
     const unanswered = !ctx.branchReplied() && (ctx.branchTimeout() || ctx.checkStatus("503"));
     if (ctx.isCanceled() || (!ctx.checkStatus("500") && !unanswered)) {
       ds.loadUpdate("release"); // ds_load_unset(): the call failed for good
@@ -349,7 +357,10 @@ export const defaultScript: Script = {
     registrar,
     relayPolicy,
     authenticateCaller,
-    callLimit, // MAX_CALLS_PER_USER (routes/security.ts)
+    carrierInbound, // uac_reg_lookup / DIDs for calls from carriers (routes/trunks.ts)
+    carrierOutbound, // toll-fraud limits and caller ID for calls to carriers (routes/trunks.ts)
+    // MAX_CALLS_PER_USER (routes/security.ts): counted last, so a call refused above is never counted.
+    callLimit,
     dispatch,
     location,
   ]),

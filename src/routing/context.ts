@@ -24,6 +24,8 @@ import { AccScript, type Acc } from "../modules/acc/index.ts";
 import type { RtpengineClient } from "../modules/rtpengine/client.ts";
 import { RtpengineScript } from "../modules/rtpengine/script.ts";
 import { CallLimitScript, type CallCountService } from "../modules/calllimit/script.ts";
+import { UacScript } from "../modules/uac/script.ts";
+import type { UacService } from "../modules/uac/service.ts";
 
 /** Where a message came from. `flow` names the connection (RFC 5626 flow) it arrived on. */
 export interface Source {
@@ -80,6 +82,8 @@ export interface Services extends RegistrarServices, ForwardServices {
   rtpengine?: RtpengineClient;
   /** Per-user call counters (MAX_CALLS_PER_USER), each in the user's Location object. */
   calls?: CallCountService;
+  /** Carrier trunks: uacreg, DIDs, caller ID, toll-fraud counters (Kamailio uac). */
+  uac?: UacService;
 }
 
 /** What every route kind can see. */
@@ -120,6 +124,7 @@ export class RequestContext implements BaseContext {
   /** The last stateless reply sent (`sl_send_reply`); acc records a request answered so. */
   lastReply: SipResponse | undefined;
   #rtpengine?: RtpengineScript;
+  #uac?: UacScript;
   /** Set by the script once the caller has authenticated (Kamailio scripts keep a flag). */
   authenticated = false;
   /** Set by the script for a trusted source (a gateway of the dispatcher list, a trusted address). */
@@ -327,18 +332,42 @@ export class RequestContext implements BaseContext {
   get path(): { addPath(toward: Leg): void } {
     return { addPath: (toward) => this.rr.addPath(toward) };
   }
+
+  /** Kamailio uac over this request (`uac_auth`, `uac_reg_lookup`, caller ID, toll-fraud limits). */
+  get uac(): UacScript {
+    return (this.#uac ??= new UacScript(this, need(this.services.uac, "uac")));
+  }
 }
 
 /** The `ctx.rr` namespace: `record_route`, `loose_route` over the request at hand. */
 export class RrScript {
+  /** Parameters added before `record_route` ran (Kamailio keeps them for it). */
+  #pending: Record<string, string | null> = {};
+
   constructor(
     private readonly ctx: RequestContext,
     private readonly rr: Rr,
   ) {}
 
-  /** Kamailio `record_route()`; in a branch route, pass the branch's copy of the request. */
+  /**
+   * Kamailio `record_route()`; in a branch route, pass the branch's copy of the request. A branch
+   * whose CSeq was raised (a retry with credentials, `uac_auth`) records the shift in its entries
+   * (`cs`, signed with them): every later request of the dialog from this side is raised by it
+   * toward the next hop, with no state kept anywhere.
+   */
   recordRoute(options?: RecordRouteOptions, request: SipRequest = this.ctx.msg): void {
-    this.rr.recordRoute(request, options);
+    const shift = request === this.ctx.msg ? 0 : request.cseq.seq - this.ctx.msg.cseq.seq;
+    const params = { ...this.#pending, ...options?.params, ...(shift > 0 ? { cs: String(shift) } : {}) };
+    this.rr.recordRoute(request, { ...options, params });
+  }
+
+  /**
+   * Kamailio `add_rr_param(";name=value")`: on the entries already recorded on the request, and
+   * on every entry `record_route` writes later (called before it, Kamailio keeps the parameter).
+   */
+  addRrParam(name: string, value?: string): void {
+    this.#pending[name.toLowerCase()] = value ?? null;
+    this.rr.addRrParam(this.ctx.msg, name, value);
   }
 
   /** Kamailio `loose_route()`: pops this proxy's Route entries; `flow` names the next socket. */

@@ -1,10 +1,9 @@
 import { spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, startStack, type Stack } from "../../scripts/stack.mjs";
+import { ROOT, readMigrations, startStack, type Stack } from "../../scripts/stack.mjs";
 
 const TOKEN = "e2e-admin-token";
 let stack: Stack;
@@ -42,9 +41,8 @@ async function count(sql: string): Promise<number> {
 
 describe("the local stack's provisioning", () => {
   it("applies the migrations and seeds the demo subscribers on a fresh state directory", async () => {
-    const migrations = readdirSync(path.join(ROOT, "migrations")).filter((n) => n.endsWith(".sql")).sort();
-    expect(migrations.slice(0, 3)).toEqual(["0001_init.sql", "0002_permissions_rules.sql", "0003_location_index_acc.sql"]);
-    expect(stack.database).toEqual({ applied: migrations, seeded: 1003, dispatcher: 5 });
+    expect(stack.database).toEqual({ applied: (await readMigrations()).map((m) => m.name), seeded: 1003, dispatcher: 5 });
+    expect(stack.database.applied.slice(0, 4)).toEqual(["0001_init.sql", "0002_permissions_rules.sql", "0003_location_index_acc.sql", "0004_uac.sql"]);
     expect(await count("SELECT count(*) AS n FROM subscriber WHERE username IN ('alice', 'bob', 'carol', 'user0999') AND domain = 'localhost'")).toBe(4);
   });
 

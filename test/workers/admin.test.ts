@@ -1,4 +1,5 @@
 import initSql from "../../migrations/0001_init.sql?raw";
+import uacSql from "../../migrations/0004_uac.sql?raw";
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { locationOf } from "../../durable-objects/location.ts";
@@ -11,7 +12,7 @@ const TOKEN = "s3cret-token_A";
 const NEXT_TOKEN = "s3cret-token_B";
 
 beforeAll(async () => {
-  await applyMigrations(env.DB, [{ name: "0001_init.sql", sql: initSql }]);
+  await applyMigrations(env.DB, [{ name: "0001_init.sql", sql: initSql }, { name: "0004_uac.sql", sql: uacSql }]);
 });
 
 /** The edge app with ADMIN_TOKEN set as `wrangler secret put` would. */

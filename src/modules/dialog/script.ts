@@ -10,6 +10,13 @@ export interface DialogService {
   answered(dialog: GatewayDialog): void;
   /** A call's BYE passed; `owner` is the shard that keeps its record (the `shard` of its route set). */
   ended(callId: string, owner: string): void;
+  /**
+   * Kamailio dialog `track_cseq_updates`: how much higher the gateway side of a dialog counts CSeq
+   * than the WebSocket side sends, from challenges answered inside the dialog (uac_auth on a
+   * re-INVITE). Kept by the shard of the WebSocket side's socket, where its next requests arrive.
+   */
+  cseqShift(callId: string): number;
+  shiftCseq(callId: string, by: number): void;
 }
 
 /**
@@ -50,5 +57,15 @@ export class DialogScript {
   /** The BYE of a call this edge tracks went by: its keeper (`owner`) forgets it. */
   ended(owner: string): void {
     this.service.ended(this.ctx.msg.callId, owner);
+  }
+
+  /** The CSeq shift of this request's dialog beyond its route set's (`track_cseq_updates`). */
+  cseqShift(): number {
+    return this.service.cseqShift(this.ctx.msg.callId);
+  }
+
+  /** A request of this dialog toward the gateway was resent with a CSeq `by` higher: its later ones follow. */
+  shiftCseq(by: number): void {
+    this.service.shiftCseq(this.ctx.msg.callId, by);
   }
 }

@@ -181,4 +181,4 @@ export function createRr(options: RrOptions): Rr {
 }
 
 /** Parameters that route state depends on: without the proxy's signature, an entry carrying one is refused. */
-const TRUSTED_PARAMS = ["shard", "inst", "dst"];
+const TRUSTED_PARAMS = ["shard", "inst", "dst", "cs", "cid", "ou"];

@@ -65,7 +65,13 @@ export function aggregateChallenges(chosen: SipResponse, others: readonly SipRes
 export function winnerOf(round: readonly Branch[]): Winner {
   const best = round[pickBest(round.map((b) => b.status))];
   if (best === undefined) return { status: 408, response: undefined, timedOut: true, replied: false };
-  return { status: best.status, response: best.local ? undefined : best.response, timedOut: best.timedOut, replied: best.replied };
+  return {
+    status: best.status,
+    response: best.local ? undefined : best.response,
+    timedOut: best.timedOut,
+    replied: best.replied,
+    branch: { request: best.request, target: best.target },
+  };
 }
 
 /**

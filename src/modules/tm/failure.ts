@@ -24,6 +24,8 @@ export interface Winner {
   response: SipResponse | undefined;
   timedOut: boolean;
   replied: boolean;
+  /** The winning branch's request and target (absent when there was no branch). */
+  branch?: { request: SipRequest; target: Target };
 }
 
 // Status patterns are few and fixed per script: compile each once.
@@ -52,6 +54,7 @@ export class FailureCtx implements TmFailureContext {
   readonly log: FailureBase["log"];
   readonly source: FailureBase["source"];
   readonly tm: FailureTm;
+  readonly branch: { readonly request: SipRequest; readonly target: Target } | undefined;
   readonly #host: FailureHost;
   readonly #base: FailureBase;
   readonly #winner: Winner;
@@ -66,6 +69,7 @@ export class FailureCtx implements TmFailureContext {
     this.config = base.config;
     this.log = base.log;
     this.source = base.source;
+    this.branch = winner.branch;
     this.tm = {
       relay: (targets) => host.relay(targets ?? [{ uri: host.request.uri }]),
       reply: (status, reason, options) => host.reply(status, reason, options),

@@ -7,6 +7,7 @@ import type { SipRequest } from "../../sip/message.ts";
 import type { Tm } from "./tm.ts";
 import type {
   AnsweredRoute,
+  BranchEdits,
   BranchRoute,
   CheckTransResult,
   FailureBase,
@@ -46,6 +47,12 @@ export interface TmRequest {
   onReply(route: TmReplyRoute): void;
   /** Kamailio `t_set_fr(fr_inv_timeout, fr_timeout)`, ms; 0 keeps the default. */
   setFr(frInvTimer: number, frTimer?: number): void;
+  /**
+   * Header changes every branch of the transaction carries, the received request left as it
+   * was (Kamailio: lumps on the outgoing message, as `uac_replace_from` adds). Merged with
+   * earlier calls; applies to the next `relay` and its failure-route branches.
+   */
+  edit(edits: BranchEdits): void;
 }
 
 /**
@@ -76,6 +83,12 @@ export function bindRequest(tm: Tm, request: SipRequest, upstream: Upstream, bas
     setFr: (frInvTimer, frTimer = 0) => {
       if (frInvTimer > 0) options.frInvTimer = frInvTimer;
       if (frTimer > 0) options.frTimer = frTimer;
+    },
+    edit: (edits) => {
+      const merged: BranchEdits = { ...options.edits };
+      if (edits.set !== undefined) merged.set = [...(merged.set ?? []), ...edits.set];
+      if (edits.remove !== undefined) merged.remove = [...(merged.remove ?? []), ...edits.remove];
+      options.edits = merged;
     },
   };
 }

@@ -16,7 +16,8 @@ import { makeBranch } from "./branch-id.ts";
 import type { ContextDeps } from "./deps.ts";
 import { FailureCtx, type FailureHost, type Winner } from "./failure.ts";
 import { ReplyRouteRunner, type ReplyRouteHost } from "./reply-route.ts";
-import type { AnsweredRoute, BranchRoute, FailureBase, FailureRoute, RelayResult, ReplyOptions, Target, TmReplyRoute, Upstream } from "./types.ts";
+import type { AnsweredRoute, BranchEdits, BranchRoute, FailureBase, FailureRoute, RelayResult, ReplyOptions, Target, TmReplyRoute, Upstream } from "./types.ts";
+import { applyBranchChanges, upstreamForm } from "./branch-request.ts";
 
 // RFC 3326 Reason on the CANCELs sent after a 2xx: phones then log "answered elsewhere", not "missed".
 const COMPLETED_ELSEWHERE: [string, string][] = [["Reason", 'SIP;cause=200;text="Call completed elsewhere"']];
@@ -35,6 +36,7 @@ export interface ContextInit {
   onReply?: TmReplyRoute;
   frTimer: number;
   frInvTimer: number;
+  edits?: BranchEdits;
 }
 
 export class ResponseContext implements FailureHost, ReplyRouteHost {
@@ -65,6 +67,8 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
   readonly answeredRoute: AnsweredRoute | undefined;
   replyRoute: TmReplyRoute | undefined;
   base: FailureBase | undefined;
+  /** Header changes every branch carries (the script's, e.g. a carrier's caller ID). */
+  readonly edits: BranchEdits | undefined;
   private readonly deps: ContextDeps;
   private readonly replies: ReplyRouteRunner;
   private starting = false;
@@ -86,6 +90,7 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
     this.answeredRoute = init.onAnswered;
     this.replyRoute = init.onReply;
     this.base = init.base;
+    this.edits = init.edits;
     this.deps = deps;
     this.createdAt = deps.clock.now();
     this.replies = new ReplyRouteRunner(this, deps);
@@ -222,6 +227,7 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
     const host = sentBy.port === undefined ? sentBy.host : `${sentBy.host}:${sentBy.port}`;
     const id = makeBranch(this.deps.owner, this.loop, this.id, index, this.deps.signer);
     request.headers.prepend("Via", `SIP/2.0/${sentBy.transport} ${host};branch=${id}`);
+    applyBranchChanges(request, this.edits, target);
     this.branchRoute?.(request, target);
     const branch = newBranch(index, target, request);
     branch.tx = this.clientTransaction(request, target, branch);
@@ -241,6 +247,7 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
    * provisional back; it still counts (Timer C, CANCEL after a provisional) but does not go upstream.
    */
   onResponse(branch: Branch, response: SipResponse, forward: boolean): void {
+    upstreamForm(response, branch.request, this.request);
     const status = response.status;
     branch.replied = true;
     if (status < 200) {

@@ -10,7 +10,7 @@ import type { ContextDeps } from "./deps.ts";
 import { newBranch } from "./branch.ts";
 import { ResponseContext, type ContextInit } from "./response-context.ts";
 import { loadRequest, loadResponse, store, type StoredMessage } from "./stored.ts";
-import type { BranchRoute, FailureBase, FailureRoute, Target, TmReplyContext, TmReplyRoute, Upstream } from "./types.ts";
+import type { BranchEdits, BranchRoute, FailureBase, FailureRoute, Target, TmReplyContext, TmReplyRoute, Upstream } from "./types.ts";
 
 export interface BranchSnapshot {
   target: Target;
@@ -48,6 +48,8 @@ export interface ResponseContextSnapshot {
   upstreamKey?: string;
   frTimer: number;
   frInvTimer: number;
+  /** The script's branch edits, for the q-groups not tried yet. */
+  edits?: BranchEdits;
 }
 
 /**
@@ -99,6 +101,7 @@ export function snapshotContext(ctx: ResponseContext): ResponseContextSnapshot {
   if (ctx.branchRoute?.name) snap.branchRoute = ctx.branchRoute.name;
   if (ctx.replyRoute?.name) snap.replyRoute = ctx.replyRoute.name;
   if (ctx.upstreamKey !== undefined) snap.upstreamKey = ctx.upstreamKey;
+  if (ctx.edits !== undefined) snap.edits = ctx.edits;
   return snap;
 }
 
@@ -116,6 +119,7 @@ export function restoreContext(snap: ResponseContextSnapshot, deps: ContextDeps,
   const init: ContextInit = { id: snap.id, request, loop: snap.loop, server, upstream: env.upstream, frTimer: snap.frTimer, frInvTimer: snap.frInvTimer };
   if (env.base !== undefined) init.base = env.base;
   if (snap.upstreamKey !== undefined) init.upstreamKey = snap.upstreamKey;
+  if (snap.edits !== undefined) init.edits = snap.edits;
   const failureRoute = env.failureRoutes?.find((r) => r.name === snap.failureRoute);
   if (failureRoute !== undefined) init.onFailure = failureRoute;
   const branchRoute = env.branchRoutes?.find((r) => r.name === snap.branchRoute);

@@ -16,6 +16,7 @@ import { ResponseContext } from "./response-context.ts";
 import { restoreContext, snapshotContext, type ResponseContextSnapshot, type RestoreEnv } from "./snapshot.ts";
 import type { CheckTransResult, RelayOptions, RelayResult, ReplyOptions, Target, TmOptions, Upstream } from "./types.ts";
 import { fnv1a } from "../../util/hash.ts";
+import { applyBranchChanges } from "./branch-request.ts";
 
 export class Tm {
   readonly table = new TransactionTable();
@@ -127,6 +128,7 @@ export class Tm {
         onReply: options.onReply,
         frTimer: options.frTimer ?? this.frTimer,
         frInvTimer: options.frInvTimer ?? this.frInvTimer,
+        ...(options.edits === undefined ? {} : { edits: options.edits }),
       },
       this.deps,
     );
@@ -231,6 +233,7 @@ export class Tm {
     const seed = (request.topVia().branch ?? request.headers.get("via") ?? "") + "\n" + target.uri;
     const branch = makeBranch(this.deps.owner, loopHash(request, request.uri), "s" + fnv1a(seed).toString(36), 0, this.deps.signer);
     copy.headers.prepend("Via", `SIP/2.0/${sentBy.transport} ${host};branch=${branch}`);
+    applyBranchChanges(copy, undefined, target);
     if (this.deps.sendRequest(copy, target) === false) return { ok: false, error: "send-failed", status: 503, reason: "Service Unavailable" };
     return { ok: true, kind: "stateless" };
   }

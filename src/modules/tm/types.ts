@@ -38,6 +38,27 @@ export interface Target {
    * instance to the flow it registered since (a reconnect) instead of failing with 430.
    */
   successor?: { aor: string; instance: string };
+  /**
+   * This branch's CSeq number when it is not the received request's: a retry with credentials
+   * (Kamailio `uac_auth()`: RFC 3261 §22.2, "the CSeq header field value MUST be incremented") or
+   * a request of a dialog whose carrier side counts that much higher. Responses go upstream with
+   * the received request's CSeq again.
+   */
+  cseq?: number;
+  /** Header fields set on this branch's copy, replacing those of the same name (credentials for the next hop). */
+  headers?: [string, string][];
+}
+
+/**
+ * Changes every branch of a transaction carries while the received request stays as it was, so
+ * that local replies (100, 408, 487) and the responses that go upstream keep what the caller sent
+ * (Kamailio: the lumps a request route adds to the outgoing message, e.g. `uac_replace_from`).
+ */
+export interface BranchEdits {
+  /** Header fields set (replacing those of the same name). */
+  set?: [string, string][];
+  /** Header fields removed (names, any case). */
+  remove?: string[];
 }
 
 /** Sends a branch's request (and its CANCEL, ACK) to the target's next hop; false = transport error. */
@@ -106,6 +127,11 @@ export interface TmFailureContext extends FailureContext {
   readonly tm: FailureTm;
   /** The status of the winning branch, a local 408 on timeout included (what `checkStatus` reads). */
   readonly status: number;
+  /**
+   * The branch whose reply won: its request as it was sent (Via, CSeq, credentials) and its
+   * target. Kamailio's `uac_auth()` answers a challenge by resending exactly this request.
+   */
+  readonly branch?: { readonly request: SipRequest; readonly target: Target };
 }
 
 export type RelayError = "loop" | "canceled" | "6xx-received" | "answered" | "no-targets" | "too-many-branches" | "send-failed";
@@ -149,6 +175,8 @@ export interface RelayOptions {
   /** Kamailio `t_set_fr(fr_inv, fr)` for this transaction, ms. */
   frTimer?: number;
   frInvTimer?: number;
+  /** Header changes every branch carries (`BranchEdits`). */
+  edits?: BranchEdits;
 }
 
 export interface TmOptions {

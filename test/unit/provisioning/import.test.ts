@@ -126,7 +126,7 @@ describe("version import", () => {
   it("refuses a table sipedge has no column mapping for, naming file, line and field", async () => {
     const r = await importText(db, "table_name(str) table_version(int)\nsubscriber:3\nacc:7\n", { file: "version", domain: "localhost" });
     expect(r).toMatchObject({ ok: false, error: { file: "version", line: 3, field: "table_name" } });
-    expect(r.ok ? "" : r.error.reason).toMatch(/no column mapping for table "acc" \(it imports version, subscriber, location, aliases, dispatcher, address, trusted\)/);
+    expect(r.ok ? "" : r.error.reason).toMatch(/no column mapping for table "acc" \(it imports version, subscriber, location, aliases, dispatcher, address, trusted, uacreg, dbaliases, grp\)/);
   });
 
   it("refuses a version of a known table whose layout sipedge does not map, saying which it reads", async () => {

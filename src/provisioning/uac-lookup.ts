@@ -1,0 +1,123 @@
+/**
+ * The carrier-trunk tables as the route script reads them, behind per-isolate caches (a D1 read
+ * costs far more than the call it serves): the `uacreg` rows, a subscriber's numbers and groups,
+ * and the owner of a DID. An import in the same isolate clears them; other isolates see a change
+ * after the time-to-live.
+ */
+import type { UserProfile } from "../modules/uac/caller-id.ts";
+import type { UacRegRow } from "../modules/uac/uacreg.ts";
+import type { SqlDatabase } from "./db.ts";
+import { loadUacRegRows } from "./uac-tables.ts";
+
+export interface UacLookupOptions {
+  /** ms a read is served from memory. */
+  ttl?: number;
+  /** ms "no such DID" is remembered: a scan of numbers must not turn into D1 reads. */
+  negativeTtl?: number;
+  maxEntries?: number;
+  clock?: () => number;
+}
+
+interface Entry<T> {
+  value: T;
+  until: number;
+}
+
+/** A small TTL cache that shares one read among concurrent misses and drops its oldest entry when full. */
+class TtlCache<T> {
+  private readonly entries = new Map<string, Entry<T>>();
+  private readonly pending = new Map<string, Promise<T>>();
+
+  constructor(private readonly max: number, private readonly clock: () => number) {}
+
+  get(key: string, load: () => Promise<T>, ttlOf: (value: T) => number): Promise<T> | T {
+    const hit = this.entries.get(key);
+    if (hit !== undefined && hit.until > this.clock()) return hit.value;
+    const inFlight = this.pending.get(key);
+    if (inFlight !== undefined) return inFlight;
+    const read = load().then(
+      (value) => {
+        this.pending.delete(key);
+        this.entries.delete(key);
+        if (this.entries.size >= this.max) {
+          const oldest = this.entries.keys().next();
+          if (!oldest.done) this.entries.delete(oldest.value);
+        }
+        this.entries.set(key, { value, until: this.clock() + ttlOf(value) });
+        return value;
+      },
+      (error: unknown) => {
+        this.pending.delete(key);
+        throw error;
+      },
+    );
+    this.pending.set(key, read);
+    return read;
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+export class UacLookup {
+  private readonly rowsCache: TtlCache<readonly UacRegRow[]>;
+  private readonly profiles: TtlCache<UserProfile>;
+  private readonly dids: TtlCache<{ user: string; domain: string } | undefined>;
+  private readonly ttl: number;
+  private readonly negativeTtl: number;
+
+  constructor(private readonly db: SqlDatabase, options: UacLookupOptions = {}) {
+    const clock = options.clock ?? Date.now;
+    const max = options.maxEntries ?? 10_000;
+    this.ttl = options.ttl ?? 30_000;
+    this.negativeTtl = options.negativeTtl ?? 10_000;
+    this.rowsCache = new TtlCache(1, clock);
+    this.profiles = new TtlCache(max, clock);
+    this.dids = new TtlCache(max, clock);
+  }
+
+  /** Every `uacreg` row. */
+  async rows(): Promise<readonly UacRegRow[]> {
+    return this.rowsCache.get("all", () => loadUacRegRows(this.db), () => this.ttl);
+  }
+
+  /** A subscriber's `rpid`, the DIDs that point at it, and its `grp` groups: three reads in parallel. */
+  async profile(user: string, domain: string): Promise<UserProfile> {
+    return this.profiles.get(`${user}@${domain}`, async () => {
+      const [rpid, dids, groups] = await Promise.all([
+        this.db.prepare("SELECT rpid FROM subscriber WHERE username = ?1 AND domain = ?2").bind(user, domain).all<{ rpid: string }>(),
+        this.db.prepare("SELECT alias_username FROM dbaliases WHERE username = ?1 AND domain = ?2 ORDER BY id").bind(user, domain).all<{ alias_username: string }>(),
+        this.db.prepare("SELECT grp FROM grp WHERE username = ?1 AND domain = ?2 ORDER BY id").bind(user, domain).all<{ grp: string }>(),
+      ]);
+      const numbers = [rpid.results[0]?.rpid ?? "", ...dids.results.map((d) => d.alias_username)].filter((n) => /^\+[1-9][0-9]{1,14}$/.test(n));
+      return { numbers: [...new Set(numbers)], groups: groups.results.map((g) => g.grp) };
+    }, () => this.ttl);
+  }
+
+  /** The user a DID (E.164) belongs to. */
+  async did(e164: string): Promise<{ user: string; domain: string } | undefined> {
+    return this.dids.get(e164, async () => {
+      const row = await this.db.prepare("SELECT username, domain FROM dbaliases WHERE alias_username = ?1 ORDER BY id LIMIT 1").bind(e164).first<{ username: string; domain: string }>();
+      return row === null ? undefined : { user: row.username, domain: row.domain };
+    }, (v) => (v === undefined ? this.negativeTtl : this.ttl));
+  }
+
+  clear(): void {
+    this.rowsCache.clear();
+    this.profiles.clear();
+    this.dids.clear();
+  }
+}
+
+const lookups = new WeakMap<SqlDatabase, UacLookup>();
+
+/** The isolate's lookup for `db`. */
+export function uacLookupFor(db: SqlDatabase, options?: UacLookupOptions): UacLookup {
+  let lookup = lookups.get(db);
+  if (lookup === undefined) {
+    lookup = new UacLookup(db, options);
+    lookups.set(db, lookup);
+  }
+  return lookup;
+}
