@@ -78,10 +78,12 @@ export const cancelAndRetransmissions: Route<RequestContext> = async (ctx, next)
 const accounting: Route<RequestContext> = async (ctx, next) => {
   if (!ctx.has("acc")) return next();
   const receivedAt = Date.now();
+  // Kamailio's $ou: the record names the number as dialled, before the script rewrites it.
+  const dialled = ctx.msg.ruri();
   await next();
   const inDialog = ctx.msg.to().params.get("tag") !== undefined;
   const method = ctx.msg.method;
-  if ((method === "INVITE" && !inDialog && (ctx.authenticated || ctx.trusted)) || (method === "BYE" && inDialog)) ctx.acc.setFlag(receivedAt);
+  if ((method === "INVITE" && !inDialog && (ctx.authenticated || ctx.trusted)) || (method === "BYE" && inDialog)) ctx.acc.setFlag(receivedAt, dialled);
 };
 
 /**

@@ -82,7 +82,8 @@ describe("opensips-registrar: the seed's db_text files", () => {
     expect(lines).toEqual([
       "tables/version: 3 rows into version",
       "minimal/subscriber: 1 rows into subscriber",
-      expect.stringMatching(/^tables\/subscriber: 0 rows into subscriber \(columns ignored: first_name, last_name, .*rpid\)$/),
+      // rpid is imported (the caller ID a carrier sees, src/modules/uac); the rest are not sipedge's.
+      expect.stringMatching(/^tables\/subscriber: 0 rows into subscriber \(columns ignored: first_name, last_name, (?!.*rpid).*timezone\)$/),
       "minimal/location: 0 rows into location",
       expect.stringMatching(/^tables\/location: 0 rows into location/),
       expect.stringMatching(/^tables\/aliases: 0 rows into aliases/),

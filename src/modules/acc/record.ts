@@ -43,9 +43,14 @@ export interface AccRequestInfo {
   request: SipRequest;
   receivedAt: number;
   srcIp: string;
+  /**
+   * The Request-URI's user when the request was flagged (Kamailio `$ou`): later steps of the
+   * script may rewrite it (E.164 for a carrier, a DID's owner) before the record is written.
+   */
+  dstOuser?: string;
 }
 
-function userOf(uri: ReturnType<SipRequest["ruri"]>): string {
+export function userOf(uri: ReturnType<SipRequest["ruri"]>): string {
   if (isSipUri(uri)) return uri.user ?? "";
   return uri.scheme === "tel" && "number" in uri ? uri.number : "";
 }
@@ -86,7 +91,7 @@ export function buildRecord(info: AccRequestInfo, response: SipResponse, branche
     srcUser: userOf(fromUri),
     srcDomain: hostOf(fromUri),
     srcIp: info.srcIp,
-    dstOuser: userOf(req.ruri()),
+    dstOuser: info.dstOuser ?? userOf(req.ruri()),
     dstUser: userOf(to.uri),
     dstDomain: hostOf(to.uri),
     dst: deciding === undefined ? "" : branchDst(deciding),

@@ -1,6 +1,8 @@
 import type { SipRequest, SipResponse } from "../../sip/message.ts";
+import type { Uri } from "../../sip/uri.ts";
 import type { Source } from "../../routing/context.ts";
 import type { Acc } from "./acc.ts";
+import { userOf } from "./record.ts";
 
 /** What `ctx.acc` needs from the request route's context. */
 export interface AccContext {
@@ -22,10 +24,11 @@ export class AccScript {
 
   /**
    * Kamailio `setflag(FLT_ACC)` (with `failed_transaction_flag`): one record when the request's
-   * final reply goes out, whatever it is; `receivedAt` is when the request arrived (ms).
+   * final reply goes out, whatever it is; `receivedAt` is when the request arrived (ms),
+   * `dialled` its Request-URI as it arrived (Kamailio `$ou`), when the script has rewritten it since.
    */
-  setFlag(receivedAt: number): void {
+  setFlag(receivedAt: number, dialled: Uri = this.#ctx.msg.ruri()): void {
     const ctx = this.#ctx;
-    this.#acc.flag({ request: ctx.msg, receivedAt, srcIp: ctx.source.ip }, ctx.lastReply);
+    this.#acc.flag({ request: ctx.msg, receivedAt, srcIp: ctx.source.ip, dstOuser: userOf(dialled) }, ctx.lastReply);
   }
 }
