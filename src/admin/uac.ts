@@ -11,8 +11,8 @@
  * | `DELETE /admin/uac/registrations/:l_uuid` | unregisters and deletes the row (`uac.reg_remove`) |
  * | `GET /admin/uac/stats` | Kamailio's counters `regtotal`, `regactive`, `regdisabled` |
  *
- * `uacRegStats` gives Kamailio's counters (regtotal, regactive, regdisabled) to whatever serves
- * metrics.
+ * `uacRegStats` gives Kamailio's counters (regtotal, regactive, regdisabled) to /metrics too
+ * (src/metrics/scrape.ts).
  */
 import { Hono } from "hono";
 import { startRegistrations } from "../../durable-objects/uac-service.ts";
@@ -40,13 +40,6 @@ export async function uacRegStats(env: Env): Promise<{ regtotal: number; regacti
     regactive: dump.filter((d) => d.registration.state === "registered").length,
     regdisabled: dump.filter((d) => d.registration.state === "disabled").length,
   };
-}
-
-/** The same counters as Prometheus text (`sipedge_uac_regtotal` ...). */
-export function uacMetricsText(stats: Awaited<ReturnType<typeof uacRegStats>>): string {
-  return Object.entries(stats)
-    .map(([name, value]) => `# TYPE sipedge_uac_${name} gauge\nsipedge_uac_${name} ${value}\n`)
-    .join("");
 }
 
 uacAdmin.get("/registrations", async (c) => c.json({ registrations: await uacRegDump(c.env) }));

@@ -7,6 +7,7 @@ import type { DestinationStatus } from "../../durable-objects/dispatcher.ts";
 import type { ShardStatus } from "../../durable-objects/shard-ops.ts";
 import type { SipConnection } from "../../durable-objects/sip-connection.ts";
 import { directoryOf } from "../../durable-objects/guard-directory.ts";
+import { uacRegStats } from "../admin/uac.ts";
 import { configFor } from "../config.ts";
 import type { DirectoryRow } from "../modules/htable/ban-directory.ts";
 import type { Env } from "../env.ts";
@@ -26,6 +27,8 @@ export interface EdgeStatus {
   /** Union over the shards of the bans and watched addresses the Guards announced. */
   bans: { key: string; until: number }[];
   watched: { key: string; until: number }[];
+  /** Carrier registrations (Kamailio's uac counters); undefined when D1 did not answer. */
+  uac: { regtotal: number; regactive: number; regdisabled: number } | undefined;
   scrapeMs: number;
 }
 
@@ -42,7 +45,7 @@ function union(lists: [string, number][][], lifted: ReadonlySet<string> = new Se
 export async function collectEdge(env: Env): Promise<EdgeStatus> {
   const started = Date.now();
   const count = configFor(env).connectionShards;
-  const [shardResults, destinations, registrations, directory] = await Promise.all([
+  const [shardResults, destinations, registrations, directory, uac] = await Promise.all([
     Promise.allSettled(Array.from({ length: count }, (_, i) => shardStub(env, i).status())),
     env.DISPATCHER.get(env.DISPATCHER.idFromName("default"))
       .status()
@@ -57,6 +60,8 @@ export async function collectEdge(env: Env): Promise<EdgeStatus> {
       .changes(undefined, 0)
       .then((c) => c.rows as unknown as DirectoryRow[])
       .catch(() => [] as DirectoryRow[]),
+    // One D1 read and one RPC per uacreg row: carriers are a handful of rows.
+    uacRegStats(env).catch(() => undefined),
   ]);
   const now = Date.now();
   const lifted = new Set(directory.filter((row) => row[3] === 1).map((row) => row[0]));
@@ -77,6 +82,7 @@ export async function collectEdge(env: Env): Promise<EdgeStatus> {
     registrations,
     bans: union([...shards.map((s) => s.bans), directoryBans], lifted),
     watched: union([...shards.map((s) => s.watched), directoryWatches]),
+    uac,
     scrapeMs: Date.now() - started,
   };
 }
@@ -140,6 +146,9 @@ export function edgeFamilies(status: EdgeStatus): Family[] {
     gauge("sipedge_ipbans_active", "Addresses banned now (htable ipban; IPv6 per /64)", [{ value: status.bans.length }]),
     gauge("sipedge_auth_watched_addresses", "Addresses with live auth failures or blocks (auth_block_list)", [{ value: status.watched.length }]),
     ...destinationFamilies(status.destinations),
+    gauge("sipedge_uac_regtotal", "Carrier registrations configured (uacreg rows)", status.uac ? [{ value: status.uac.regtotal }] : []),
+    gauge("sipedge_uac_regactive", "Carrier registrations registered now", status.uac ? [{ value: status.uac.regactive }] : []),
+    gauge("sipedge_uac_regdisabled", "Carrier registrations disabled (uacreg flags)", status.uac ? [{ value: status.uac.regdisabled }] : []),
     gauge("sipedge_scrape_duration_ms", "Time this scrape took to collect, ms", [{ value: status.scrapeMs }]),
   ];
 }

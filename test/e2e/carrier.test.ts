@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BRIDGE, CARRIER, DOMAIN, admin, clientAddress, gatewayUri, startDeployment, waitForDestinations, type Deployment } from "../helpers/deployment.ts";
+import { ADMIN_TOKEN, BRIDGE, CARRIER, DOMAIN, admin, clientAddress, gatewayUri, startDeployment, waitForDestinations, type Deployment } from "../helpers/deployment.ts";
 import { SipUa, header, type SipMessage } from "../helpers/sip-ua.ts";
 import { JssipPhone, installFakeWebRtc, sessionEvent, within } from "../helpers/softphone.ts";
 import { Sipp } from "../helpers/sipp.ts";
@@ -245,6 +245,13 @@ describe("uac_reg: registrations to carriers", () => {
     const register = (await registrar.messages()).find((m) => m.dir === "received" && /^Authorization:/im.test(m.text))?.text ?? "";
     expect(headerOf(register, "Contact")).toBe(`<sip:trunk-in-9f2@${BRIDGE}>`);
     expect(headerOf(register, "To")).toBe("<sip:acct-9f2@carrier.test>");
+    // Kamailio's uac counters as Prometheus gauges, beside /admin/uac/stats.
+    const stats = (await (await admin(dep, "/uac/stats")).json()) as { regtotal: number; regactive: number; regdisabled: number };
+    const scrape = await (await dep.mf.dispatchFetch("http://127.0.0.1/metrics", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+    expect(stats.regactive).toBeGreaterThanOrEqual(1);
+    expect(scrape).toContain(`sipedge_uac_regtotal ${stats.regtotal}\n`);
+    expect(scrape).toMatch(/^sipedge_uac_regactive [1-9]\d*$/m);
+    expect(scrape).toContain(`sipedge_uac_regdisabled ${stats.regdisabled}\n`);
   });
 
   it("a registration that fails is retried with a doubling backoff, and the dump says why", async () => {
