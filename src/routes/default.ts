@@ -2,12 +2,10 @@ import { compose, type Route } from "../routing/compose.ts";
 import type { ReplyContext, RequestContext } from "../routing/context.ts";
 import type { Script } from "../routing/pipeline.ts";
 import type { DispatcherScript } from "../modules/dispatcher/script.ts";
-import type { Target, TmFailureContext } from "../modules/tm/index.ts";
-import { aorOf } from "../modules/registrar/index.ts";
-import type { Leg, LooseRouteResult, RouteEntry } from "../modules/rr/index.ts";
-import { formatHostPort } from "../transport/bridge.ts";
-import { parseNameAddr } from "../sip/name-addr.ts";
-import { isSipUri, parseUri } from "../sip/uri.ts";
+import type { TmFailureContext } from "../modules/tm/index.ts";
+import type { LooseRouteResult, RouteEntry } from "../modules/rr/index.ts";
+import { isSipUri } from "../sip/uri.ts";
+import { authenticated, cancelAndRetransmissions, dialogTarget, flowLeg, gatewayLeg, inboundLeg, mayFollowDialog, notHere, optionsToMyself, refusedRouteSet, reqinit } from "./common.ts";
 import { anchorCall, anchorInDialog, endMedia, reofferMedia } from "./media.ts";
 import { callLimit, replySecurity, security } from "./security.ts";
 import { carrierInbound, carrierOutbound } from "./trunks.ts";
@@ -19,56 +17,6 @@ import type { UacScript } from "../modules/uac/script.ts";
  * request checks, then routes in-dialog requests by Record-Route, registers, authenticates local
  * callers and relays to registered users statefully. The dispatcher joins it with the bridge.
  */
-
-/**
- * route[REQINIT]: the seed's checks, then Kamailio's `sanity_check()`. (The seed's `$ml >= 65535`
- * → 513 runs before this script, on the header lines alone: MAX_MESSAGE_SIZE, routing/pipeline.ts.)
- */
-export const reqinit: Route<RequestContext> = async (ctx, next) => {
-  if (!ctx.maxfwd.process(10).ok) {
-    ctx.sl.sendReply(483, "Too Many Hops");
-    return;
-  }
-  const sanity = ctx.sanity.check();
-  if (!sanity.ok) {
-    ctx.sl.sendReply(sanity.status, sanity.reason, { headers: sanity.headers });
-    return;
-  }
-  await next();
-};
-
-/** OPTIONS to the proxy itself (no user part) is a keep-alive or capability probe: 200. */
-export const optionsToMyself: Route<RequestContext> = async (ctx, next) => {
-  const ruri = ctx.msg.ruri();
-  if (ctx.msg.method === "OPTIONS" && isSipUri(ruri) && !ruri.user && ctx.isMyself(ruri)) {
-    ctx.sl.sendReply(200, "OK", {
-      headers: [
-        ["Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, INFO, UPDATE, PRACK, REFER, NOTIFY, SUBSCRIBE"],
-        ["Accept", "application/sdp"],
-        ["Supported", "path, outbound"],
-      ],
-    });
-    return;
-  }
-  await next();
-};
-
-/**
- * CANCEL and retransmissions (Kamailio: `if (is_method("CANCEL")) { if (t_check_trans())
- * route(RELAY); exit; }`): a CANCEL that matches a transaction is answered 200 and cancels its
- * branches; one that matches nothing gets 481 (RFC 3261 §9.2). The ACK of a non-2xx final response
- * is hop-by-hop and ends its server transaction here (RFC 3261 §17.2.1: Completed → Confirmed);
- * an ACK for a 2xx matches nothing and goes on along the dialog's route set.
- */
-export const cancelAndRetransmissions: Route<RequestContext> = async (ctx, next) => {
-  if (ctx.msg.method === "CANCEL") {
-    if (!ctx.tm.checkTrans().found) ctx.sl.sendReply(481, "Call/Transaction Does Not Exist");
-    return;
-  }
-  const match = ctx.tm.checkTrans();
-  if (match.found && match.action !== "ack-forward") return;
-  await next();
-};
 
 /**
  * Kamailio acc (`setflag(FLT_ACC)`): an INVITE that passed authentication or came from a trusted
@@ -98,31 +46,9 @@ const accounting: Route<RequestContext> = async (ctx, next) => {
 const withinDialog: Route<RequestContext> = async (ctx, next) => {
   if (ctx.msg.to().params.get("tag") === undefined) return next();
   const route = ctx.rr.looseRoute();
-  if (route.refused !== undefined) {
-    ctx.log.warn("route set refused", { reason: route.refused, ip: ctx.source.ip, transport: ctx.source.transport });
-    if (ctx.msg.method === "ACK") ctx.drop();
-    else ctx.sl.sendReply(403, "Forbidden");
-    return;
-  }
-  if (!route.routed || route.popped === 0) {
-    if (ctx.msg.method === "ACK") ctx.drop();
-    else ctx.sl.sendReply(404, "Not here");
-    return;
-  }
-  if (ctx.source.transport !== "udp" && !ownsDialog(ctx, route.inbound)) {
-    // RFC 3261 §22.1: an ACK cannot be challenged; from a stranger it goes nowhere.
-    if (ctx.msg.method === "ACK") {
-      ctx.drop();
-      return;
-    }
-    const auth = await ctx.auth.authCheck();
-    if (!auth.ok) {
-      ctx.auth.reject(auth);
-      return;
-    }
-    ctx.auth.consumeCredentials();
-    ctx.authenticated = true;
-  }
+  if (refusedRouteSet(ctx, route)) return;
+  if (!route.routed || route.popped === 0) return notHere(ctx);
+  if (!(await mayFollowDialog(ctx, route.inbound))) return;
   if (ctx.msg.method === "BYE") {
     // ds_load_update(): a BYE ends a call counted by algorithm 10 (a no-op for any other call).
     if (ctx.has("dispatcher")) ctx.dispatcher.loadUpdate("release");
@@ -130,14 +56,8 @@ const withinDialog: Route<RequestContext> = async (ctx, next) => {
     const keeper = gatewayEntry(route)?.params.get("shard");
     if (keeper && ctx.has("dialogs")) ctx.dialog.ended(keeper);
   }
-  // Toward a WebSocket user: the flow named in the route set. From a WebSocket user with no
-  // flow left to follow: the other leg is a gateway, reached through the bridge.
-  const target = route.flow !== undefined ? flowTarget(ctx, route) : ctx.source.transport !== "udp" ? await gatewayTarget(ctx, route) : undefined;
-  if (target === undefined) {
-    if (ctx.msg.method === "ACK") ctx.drop();
-    else ctx.sl.sendReply(404, "Not here");
-    return;
-  }
+  const target = await dialogTarget(ctx, route);
+  if (target === undefined) return notHere(ctx);
   // Toward a carrier: the dialog's CSeq shift and caller ID, and uac_auth() armed (src/modules/uac).
   if (ctx.has("uac")) ctx.uac.withinDialog(route, target);
   if (!(await anchorInDialog(ctx, target.flow !== undefined ? "ws" : "udp"))) return; // media.ts
@@ -150,14 +70,6 @@ function gatewayEntry(route: Extract<LooseRouteResult, { routed: true }>): Route
   return [route.inbound, route.outbound].find((e) => e?.params.has("dst"));
 }
 
-/** The sender is a side of the dialog: its flow is the one the entry facing it names, or its client instance is. */
-export function ownsDialog(ctx: RequestContext, inbound: RouteEntry | undefined): boolean {
-  if (inbound === undefined) return false;
-  if (inbound.flow !== undefined && inbound.flow === ctx.source.flow) return true;
-  const instance = inbound.params.get("inst");
-  return instance !== undefined && instance !== null && instance === ctx.source.instance;
-}
-
 /** route[REGISTRAR]: digest authentication (401), the AOR's own user only (403), then save. */
 const registrar: Route<RequestContext> = async (ctx, next) => {
   if (ctx.msg.method !== "REGISTER") return next();
@@ -168,16 +80,11 @@ const registrar: Route<RequestContext> = async (ctx, next) => {
   }
   // Challenged before anything else is read, as Kamailio's auth_check does: an unauthenticated
   // party learns nothing about domains or users from the answer.
-  const auth = await ctx.auth.authCheck();
-  if (!auth.ok) {
-    ctx.auth.reject(auth);
-    return;
-  }
+  if (!(await authenticated(ctx))) return;
   if (!ctx.isMyself(to.host)) {
     ctx.sl.sendReply(403, "Not relaying");
     return;
   }
-  ctx.auth.consumeCredentials();
   await ctx.registrar.save("location");
 };
 
@@ -220,15 +127,7 @@ const relayPolicy: Route<RequestContext> = async (ctx, next) => {
  * to go: there is no outbound route but the gateways.
  */
 const authenticateCaller: Route<RequestContext> = async (ctx, next) => {
-  if (!ctx.trusted && ctx.msg.method !== "ACK") {
-    const auth = await ctx.auth.authCheck();
-    if (!auth.ok) {
-      ctx.auth.reject(auth);
-      return;
-    }
-    ctx.auth.consumeCredentials();
-    ctx.authenticated = true;
-  }
+  if (!ctx.trusted && ctx.msg.method !== "ACK" && !(await authenticated(ctx))) return;
   const ruri = ctx.msg.ruri();
   if (isSipUri(ruri) && !ctx.isMyself(ruri)) {
     ctx.sl.sendReply(403, "Not relaying");
@@ -368,70 +267,3 @@ export const defaultScript: Script = {
   ]),
 };
 
-/** The SIP URI of a Route value or Request-URI (`<sip:a@h:5060;lr>` or `sip:a@h`). */
-function sipUriOf(text: string) {
-  const t = text.trim();
-  const parsed = t.startsWith("<") ? parseNameAddr(t) : parseUri(t);
-  if (!parsed.ok) return undefined;
-  const uri = "uri" in parsed.value ? parsed.value.uri : parsed.value;
-  return isSipUri(uri) ? uri : undefined;
-}
-
-/** The Record-Route leg of the side a request came from: its flow and instance, or the bridge and gateway. */
-export function inboundLeg(ctx: RequestContext): Leg {
-  const { source } = ctx;
-  if (source.transport !== "udp") return flowLeg(source.flow, source.instance, source.transport);
-  const via = ctx.bridgeVia(source.bridge);
-  return gatewayLeg(via, source.port === undefined ? undefined : formatHostPort({ host: source.ip, port: source.port }));
-}
-
-/** The leg facing a client's flow: its token and, for the successor of a closed flow, its instance. */
-export function flowLeg(flow: string | undefined, instance: string | undefined, transport: Leg["transport"] = "ws"): Leg {
-  const leg: Leg = { transport };
-  if (flow !== undefined) leg.flow = flow;
-  if (instance !== undefined) leg.params = { inst: instance };
-  return leg;
-}
-
-/** The leg facing a gateway: the bridge's advertised address, and the gateway's (signed, for the WebSocket side's requests). */
-export function gatewayLeg(via: { host: string; port?: number } | undefined, dst: string | undefined): Leg {
-  const leg: Leg = { transport: "udp" };
-  if (via !== undefined) leg.at = { host: via.host, ...(via.port === undefined ? {} : { port: via.port }) };
-  if (dst !== undefined) leg.params = { dst };
-  return leg;
-}
-
-/**
- * Toward a WebSocket user: the flow named in the route set; when its socket has closed, the
- * instance named beside it is followed to the flow it registered since (a reconnect), under the
- * AOR the request is addressed to (its To, RFC 3261 §12.2.1.1).
- */
-export function flowTarget(ctx: RequestContext, route: Extract<LooseRouteResult, { routed: true }>): Target {
-  const target: Target = { uri: ctx.msg.uri, flow: route.flow };
-  const instance = (route.outbound ?? route.inbound)?.params.get("inst");
-  const to = ctx.msg.to().uri;
-  if (instance !== undefined && instance !== null && isSipUri(to) && to.user && ctx.isMyself(to.host)) {
-    target.successor = { aor: aorOf(to.user, ctx.config.domain), instance };
-  }
-  return target;
-}
-
-/**
- * A branch to the gateway side through a bridge. The entry facing it (signed) names the bridge
- * it reaches (its advertised address) and the gateway's address. The next hop is the Route or
- * Request-URI when it is a destination of the dispatcher list; otherwise (a gateway whose Contact
- * names an address the edge cannot reach, or a forged Request-URI) the request goes to the
- * gateway the dialog was set up with, never to an arbitrary address.
- */
-export async function gatewayTarget(ctx: RequestContext, route: Extract<LooseRouteResult, { routed: true }>): Promise<Target | undefined> {
-  const facing = route.outbound ?? route.inbound;
-  const bridge = facing === undefined ? undefined : ctx.bridgeAt(facing.host, facing.port);
-  const via = ctx.bridgeVia(bridge);
-  if (via === undefined || !ctx.has("dispatcher")) return undefined;
-  const uri = sipUriOf(route.nextHop);
-  const port = uri?.port ?? 5060;
-  const signedDst = facing?.params.get("dst") ?? undefined;
-  const dst = uri !== undefined && (await ctx.dispatcher.isDestination(uri.host, port)) ? formatHostPort({ host: uri.host, port }) : signedDst;
-  if (dst === undefined || dst === null) return undefined;
-  return { uri: ctx.msg.uri, dst, via: { transport: via.transport, host: via.host, ...(via.port === undefined ? {} : { port: via.port }) }, bridge: via.bridge };
-}

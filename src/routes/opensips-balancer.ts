@@ -5,7 +5,7 @@ import type { Target } from "../modules/tm/index.ts";
 import { isSipUri, parseUri } from "../sip/uri.ts";
 import { formatHostPort } from "../transport/bridge.ts";
 import { flowShard } from "../transport/flow.ts";
-import { flowLeg, gatewayLeg, inboundLeg } from "./default.ts";
+import { flowLeg, gatewayLeg, inboundLeg, refusedRouteSet } from "./common.ts";
 import { replySecurity, security } from "./security.ts";
 
 /**
@@ -59,12 +59,7 @@ const fromProxies: Route<RequestContext> = async (ctx, next) => {
 const looseRoute: Route<RequestContext> = async (ctx, next) => {
   if (!ctx.msg.headers.has("Route")) return next();
   const route = ctx.rr.looseRoute();
-  if (route.refused !== undefined) {
-    ctx.log.warn("route set refused", { reason: route.refused, ip: ctx.source.ip });
-    if (ctx.msg.method === "ACK") ctx.drop();
-    else ctx.sl.sendReply(403, "Forbidden");
-    return;
-  }
+  if (refusedRouteSet(ctx, route)) return;
   if (!route.routed || route.popped === 0) return next();
   if (route.flow !== undefined) {
     ctx.du = { uri: ctx.msg.uri, flow: route.flow };

@@ -4,7 +4,7 @@ import type { Script } from "../routing/pipeline.ts";
 import type { Target } from "../modules/tm/index.ts";
 import { isSipUri, parseUri } from "../sip/uri.ts";
 import { formatHostPort } from "../transport/bridge.ts";
-import { cancelAndRetransmissions, flowLeg, flowTarget, gatewayLeg, gatewayTarget, inboundLeg, optionsToMyself, ownsDialog, reqinit } from "./default.ts";
+import { authenticated, cancelAndRetransmissions, dialogTarget, flowLeg, gatewayLeg, inboundLeg, mayFollowDialog, notHere, optionsToMyself, refusedRouteSet, reqinit } from "./common.ts";
 import { replySecurity, security } from "./security.ts";
 
 /**
@@ -57,26 +57,13 @@ const recordRoute: Route<RequestContext> = async (ctx, next) => {
 const looseRoute: Route<RequestContext> = async (ctx, next) => {
   if (!ctx.msg.headers.has("Route")) return next();
   const route = ctx.rr.looseRoute();
-  if (route.refused !== undefined) {
-    ctx.log.warn("route set refused", { reason: route.refused, ip: ctx.source.ip });
-    if (ctx.msg.method === "ACK") ctx.drop();
-    else ctx.sl.sendReply(403, "Forbidden");
-    return;
-  }
+  if (refusedRouteSet(ctx, route)) return;
   if (!route.routed || route.popped === 0) return next();
-  // A WebSocket client that is neither side of the dialog proves who it is first (the route set
-  // may lead through the bridge); an ACK cannot be challenged, so from a stranger it goes nowhere.
-  if (ctx.source.transport !== "udp" && !ownsDialog(ctx, route.inbound)) {
-    if (ctx.msg.method === "ACK") return ctx.drop();
-    if (!(await authenticated(ctx))) return;
-  }
+  // The route set may lead through the bridge: a stranger to the dialog proves who it is first.
+  if (!(await mayFollowDialog(ctx, route.inbound))) return;
   ctx.textops.appendHf("P-hint: rr-enforced\r\n");
-  const target = route.flow !== undefined ? flowTarget(ctx, route) : ctx.source.transport !== "udp" ? await gatewayTarget(ctx, route) : undefined;
-  if (target === undefined) {
-    if (ctx.msg.method === "ACK") ctx.drop();
-    else ctx.sl.sendReply(404, "Not here");
-    return;
-  }
+  const target = await dialogTarget(ctx, route);
+  if (target === undefined) return notHere(ctx);
   relay(ctx, [target]);
 };
 
@@ -165,18 +152,6 @@ async function relayOut(ctx: RequestContext, hint: string): Promise<void> {
   relay(ctx, [target]);
 }
 
-/** proxy_authorize + From = the authenticated user (407, 403); true when the caller proved who it is. */
-async function authenticated(ctx: RequestContext): Promise<boolean> {
-  if (ctx.authenticated) return true;
-  const auth = await ctx.auth.authCheck();
-  if (!auth.ok) {
-    ctx.auth.reject(auth);
-    return false;
-  }
-  ctx.auth.consumeCredentials();
-  ctx.authenticated = true;
-  return true;
-}
 
 /**
  * A URI as a branch through the bridge, when its host is an IP address in the `address` group
