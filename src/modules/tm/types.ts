@@ -1,4 +1,4 @@
-import type { FailureContext } from "../../routing/context.ts";
+import type { BaseContext, FailureContext } from "../../routing/context.ts";
 import type { SipMessage, SipRequest, SipResponse } from "../../sip/message.ts";
 import type { Clock, Timers } from "../../sip/timers.ts";
 import type { Logger } from "../../log.ts";
@@ -70,7 +70,7 @@ export interface Upstream {
 }
 
 /** What a failure route sees besides the transaction: the request route's context fits. */
-export type FailureBase = Pick<FailureContext, "config" | "log" | "source" | "isMyself">;
+export type FailureBase = Pick<BaseContext, "config" | "log" | "source" | "isMyself">;
 
 export type FailureRoute = (ctx: TmFailureContext) => void | Promise<void>;
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { TmReplyContext } from "../../../src/modules/tm/index.ts";
 import { invite, request } from "../transactions/helpers.ts";
 import { base, harness, logLines } from "./harness.ts";
@@ -50,7 +50,8 @@ describe("tm t_on_reply (onreply route armed per transaction)", () => {
     h.answer(branch, 180, "Ringing", { toTag: "gw1" });
     h.answer(branch, 183, "Session Progress", withSdp(SDP_GW));
     h.answer(branch, 200, "OK", withSdp(SDP_GW));
-    await new Promise((r) => setTimeout(r, 80));
+    // Waits until all four went up (a busy machine runs the timers late); a wrong order never heals.
+    await vi.waitFor(() => expect(h.upstream.statuses()).toHaveLength(4), { timeout: 5000 });
     expect(h.upstream.statuses()).toEqual([100, 180, 183, 200]);
   });
 
