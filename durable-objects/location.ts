@@ -19,6 +19,7 @@ import {
   type SaveFailure,
 } from "../src/modules/registrar/index.ts";
 import { CallTable, type CallCountService, type CallStart } from "../src/modules/calllimit/index.ts";
+import { MIGRATIONS, SCHEMA_VERSION, bindingOf, keyOf, sameTimes, str, writeBinding, type Row } from "./location-rows.ts";
 
 /** The answer to a REGISTER: what the 200 carries, or the registrar's error answer. */
 export type LocationSaveReply =
@@ -61,76 +62,6 @@ export interface LocationDump {
  * cached binding list, keyed by `version`.
  */
 export const REFRESH_HORIZON = 0.5;
-
-/** Forward-only schema migrations of this object's SQLite, indexed by the version they create. */
-const MIGRATIONS: readonly (readonly string[])[] = [
-  [],
-  [
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)",
-    // Kamailio location columns where they exist; times are ms since the epoch.
-    `CREATE TABLE IF NOT EXISTS binding (
-      key TEXT PRIMARY KEY,
-      aor TEXT NOT NULL,
-      contact TEXT NOT NULL,
-      expires INTEGER NOT NULL,
-      q REAL NOT NULL,
-      callid TEXT NOT NULL,
-      cseq INTEGER NOT NULL,
-      instance TEXT,
-      reg_id INTEGER,
-      path TEXT,
-      received TEXT,
-      flow_token TEXT,
-      user_agent TEXT,
-      last_modified INTEGER NOT NULL
-    )`,
-  ],
-];
-const SCHEMA_VERSION = MIGRATIONS.length - 1;
-
-/**
- * A binding's identity in its AOR, as the registrar matches it (RFC 5626 §6: instance and
- * reg-id; RFC 3261 §10.3: the Contact URI).
- */
-function keyOf(b: Binding): string {
-  return b.instance === undefined ? `c:${b.contact}` : `i:${b.instance};${b.regId ?? ""}`;
-}
-
-
-
-function sameTimes(a: Binding, b: Binding): boolean {
-  return a.expires === b.expires && a.cseq === b.cseq && a.callId === b.callId && a.lastModified === b.lastModified;
-}
-
-type Row = Record<string, SqlStorageValue>;
-
-function str(v: SqlStorageValue | undefined): string | undefined {
-  return typeof v === "string" ? v : undefined;
-}
-
-function bindingOf(r: Row): Binding {
-  const b: Binding = {
-    aor: String(r["aor"]),
-    contact: String(r["contact"]),
-    expires: Number(r["expires"]),
-    q: Number(r["q"]),
-    callId: String(r["callid"]),
-    cseq: Number(r["cseq"]),
-    lastModified: Number(r["last_modified"]),
-  };
-  const instance = str(r["instance"]);
-  if (instance !== undefined) b.instance = instance;
-  if (typeof r["reg_id"] === "number") b.regId = r["reg_id"];
-  const path = str(r["path"]);
-  if (path !== undefined) b.path = JSON.parse(path) as string[];
-  const received = str(r["received"]);
-  if (received !== undefined) b.received = received;
-  const flowToken = str(r["flow_token"]);
-  if (flowToken !== undefined) b.flowToken = flowToken;
-  const userAgent = str(r["user_agent"]);
-  if (userAgent !== undefined) b.userAgent = userAgent;
-  return b;
-}
 
 /**
  * Location: the registrations of one address-of-record (`idFromName(aor)`), Kamailio's usrloc
@@ -348,25 +279,7 @@ export class Location extends DurableObject<Env> {
   }
 
   private writeRow(b: Binding): void {
-    this.sql.exec(
-      `INSERT OR REPLACE INTO binding
-        (key, aor, contact, expires, q, callid, cseq, instance, reg_id, path, received, flow_token, user_agent, last_modified)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      keyOf(b),
-      b.aor,
-      b.contact,
-      b.expires,
-      b.q,
-      b.callId,
-      b.cseq,
-      b.instance ?? null,
-      b.regId ?? null,
-      b.path === undefined ? null : JSON.stringify(b.path),
-      b.received ?? null,
-      b.flowToken ?? null,
-      b.userAgent ?? null,
-      b.lastModified,
-    );
+    writeBinding(this.sql, b);
   }
 
   /**
