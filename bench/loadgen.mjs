@@ -21,6 +21,8 @@
 //           total_p50/total_p99 the whole call (until the BYE's 200).
 //   options OPTIONS to the proxy itself -> 200: one SIP round trip through the route script.
 //   ping    RFC 5626 double-CRLF keep-alive -> CRLF: the runtime's auto-response, no JavaScript.
+//   echo    a REGISTER echoed by bench/floor's bare hibernating object (not a SIP server): the
+//           least a JavaScript-handled message costs in workerd, the floor under options/reg/call.
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
@@ -139,6 +141,12 @@ const SCENARIOS = {
       const code = Number(msg.slice(8, 11));
       if (code >= 200) c.done(code === 200, `options-${code}`);
     },
+  },
+  // The runtime floor (bench/floor): a REGISTER echoed by a bare hibernating object.
+  // Run against that worker only; a registration is two of these round trips, a SIP answer, less.
+  echo: {
+    start(c) { c.cseq++; c.expect = register(c, null); c.send(c.expect); },
+    onMessage(c, msg) { c.done(msg === c.expect, "echo-mismatch"); },
   },
   ping: {
     start(c) { c.send("\r\n\r\n"); },
