@@ -446,3 +446,9 @@ const rows = summarize(runs, o);
 if (o.json) for (const r of rows) appendFileSync(o.json, JSON.stringify({ summary: true, ...r }) + "\n");
 printTable(rows, o);
 console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`);
+// A workload that completed nothing, or failed an operation, is broken, not slow (.ci/run's smoke).
+const broken = runs.filter((r) => r.ok === 0 || r.fail > 0);
+if (broken.length > 0) {
+  console.error(`bench: ${broken.length} measurement(s) failed or completed nothing: ${broken.map((r) => `${r.mode}/${r.conns}/r${r.round}`).join(" ")}`);
+  process.exitCode = 3;
+}
