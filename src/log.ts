@@ -43,7 +43,7 @@ export function createLogger(
   sink: LogSink = (line) => console.log(line), // eslint-disable-line no-console
   base: LogFields = {},
 ): Logger {
-  return new JsonLogger(LEVELS[level], level, sink, base);
+  return new JsonLogger(LEVELS[level], sink, base);
 }
 
 /**
@@ -52,12 +52,16 @@ export function createLogger(
  * profiled at several µs per message).
  */
 class JsonLogger implements Logger {
-  constructor(
-    private readonly threshold: number,
-    private readonly level: LogLevel,
-    private readonly sink: LogSink,
-    private readonly base: LogFields,
-  ) {}
+  // Plain fields, no parameter properties: the bridge runs this file with Node's type stripping.
+  private readonly threshold: number;
+  private readonly sink: LogSink;
+  private readonly base: LogFields;
+
+  constructor(threshold: number, sink: LogSink, base: LogFields) {
+    this.threshold = threshold;
+    this.sink = sink;
+    this.base = base;
+  }
 
   debug(msg: string, fields?: LogFields): void {
     this.write("debug", msg, fields);
@@ -76,7 +80,7 @@ class JsonLogger implements Logger {
   }
 
   child(fields: LogFields): Logger {
-    return new JsonLogger(this.threshold, this.level, this.sink, { ...this.base, ...redact(fields) });
+    return new JsonLogger(this.threshold, this.sink, { ...this.base, ...redact(fields) });
   }
 
   enabled(lvl: LogLevel): boolean {

@@ -72,13 +72,20 @@ export function bindRequest(tm: Tm, request: SipRequest, upstream: Upstream, bas
  * make that a single allocation (the bundler's closure naming profiled at µs per message).
  */
 class BoundRequest implements TmRequest {
-  constructor(
-    private readonly tm: Tm,
-    private readonly request: SipRequest,
-    private readonly upstream: Upstream,
-    private readonly options: RelayOptions,
-    private readonly onHandled: (() => void) | undefined,
-  ) {}
+  // Plain fields, no parameter properties: the bridge runs this file with Node's type stripping.
+  private readonly tm: Tm;
+  private readonly request: SipRequest;
+  private readonly upstream: Upstream;
+  private readonly options: RelayOptions;
+  private readonly onHandled: (() => void) | undefined;
+
+  constructor(tm: Tm, request: SipRequest, upstream: Upstream, options: RelayOptions, onHandled: (() => void) | undefined) {
+    this.tm = tm;
+    this.request = request;
+    this.upstream = upstream;
+    this.options = options;
+    this.onHandled = onHandled;
+  }
 
   checkTrans(): CheckTransResult {
     const r = this.tm.checkTrans(this.request, this.upstream);
