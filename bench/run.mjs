@@ -255,6 +255,8 @@ function loadgen(args) {
 async function openProfilers(edge) {
   if (!edge.inspector) return [];
   const out = [{ name: "edge", ...(await profiler(edge.inspector.edge, /^core:user:/)) }];
+  // Local D1 runs as another isolate of the same workerd process: its CPU is the edge's too.
+  if (edge.name === "sipedge") out.push({ name: "d1", ...(await profiler(edge.inspector.edge, /^d1:db$/)) });
   if (edge.inspector.bridge) out.push({ name: "bridge", ...(await profiler(edge.inspector.bridge, /./)) });
   return out;
 }
