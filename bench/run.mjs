@@ -26,7 +26,9 @@ const HZ = 100; // USER_HZ: /proc/*/stat ticks per second
 const sleep = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 const USAGE = `usage: npm run bench -- [options]
-  --mode reg[,options,ping,call]  workloads (reg: REGISTER->401->REGISTER+digest->200; options:
+  --mode reg[,options,ping,call,u2u,echo]  workloads (u2u: a call between two registered
+                             WebSocket users, half the clients calling the other half; echo: the
+                             runtime floor, a bare hibernating echo object in its own workerd) (reg: REGISTER->401->REGISTER+digest->200; options:
                              one OPTIONS round trip through the route script; ping: CRLF
                              keep-alive answered by the runtime; call: INVITE->407->ACK->INVITE
                              +auth->100/180/200 from a sipp gateway through the bridge->ACK->BYE
@@ -361,7 +363,7 @@ function summarize(runs, o) {
 }
 
 function printTable(rows, o) {
-  const op = { reg: "registration", options: "OPTIONS", ping: "keep-alive", call: "call", echo: "runtime floor: bare echo object" };
+  const op = { reg: "registration", options: "OPTIONS", ping: "keep-alive", call: "call", u2u: "call between two WebSocket users", echo: "runtime floor: bare echo object" };
   console.log(`\n${[...new Set(rows.map((r) => r.target))].join(", ")}: closed loop, ${o.duration} s window after ${o.warmup} s warm-up, medians of ${o.rounds} round(s)\n`);
   console.log("| mode | conns | ops/s | p50 ms | p99 ms | edge CPU µs/op (range) | workerd / host µs | edge cores | loadgen cores | machine busy /2 | other procs cores | not ours | quiet runs | failed |");
   console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -383,10 +385,11 @@ function printTable(rows, o) {
 
 /**
  * Each workload over the runtime floor: the echo round trip times the JavaScript-handled inbound
- * frames the operation needs (OPTIONS 1, registration 2, gateway call 9 of which 4 from the bridge).
+ * frames the operation needs (OPTIONS 1, registration 2, gateway call 9 of which 4 from the bridge,
+ * call between users 8: INVITE, ACK, INVITE, ACK, BYE from the caller; 180, 200, 200 from the callee).
  */
 function printFloor(rows) {
-  const frames = { options: 1, reg: 2, call: 9 };
+  const frames = { options: 1, reg: 2, call: 9, u2u: 8 };
   const echo = median(rows.filter((r) => r.mode === "echo").map((r) => r.edge_us_per_op));
   if (echo === null) return;
   console.log(`\nruntime floor: ${echo} µs per JavaScript-handled round trip (bare hibernating echo object, median over client counts)`);
