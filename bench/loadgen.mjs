@@ -19,8 +19,12 @@
 //           Proxy-Authorization -> 100/180/200 from a gateway -> ACK and BYE along the 200's
 //           Record-Route set -> 200. p50/p99 are call setup (first INVITE sent -> 200 received),
 //           total_p50/total_p99 the whole call (until the BYE's 200).
+//   u2u     a call between two WebSocket users: connection 2k calls connection 2k+1 (both
+//           registered), which answers 180 + 200 with an SDP answer; ACK and BYE as in call.
 //   options OPTIONS to the proxy itself -> 200: one SIP round trip through the route script.
 //   ping    RFC 5626 double-CRLF keep-alive -> CRLF: the runtime's auto-response, no JavaScript.
+//   echo    a REGISTER echoed by bench/floor's bare hibernating object (not a SIP server): the
+//           least a JavaScript-handled message costs in workerd, the floor under options/reg/call.
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
@@ -140,6 +144,12 @@ const SCENARIOS = {
       if (code >= 200) c.done(code === 200, `options-${code}`);
     },
   },
+  // The runtime floor (bench/floor): a REGISTER echoed by a bare hibernating object.
+  // Run against that worker only; a registration is two of these round trips, a SIP answer, less.
+  echo: {
+    start(c) { c.cseq++; c.expect = register(c, null); c.send(c.expect); },
+    onMessage(c, msg) { c.done(msg === c.expect, "echo-mismatch"); },
+  },
   ping: {
     start(c) { c.send("\r\n\r\n"); },
     onMessage(c, msg) { if (msg === "\r\n") c.done(true); },
@@ -148,7 +158,8 @@ const SCENARIOS = {
     prepare: "reg", // every connection registers once, before the window
     start(c) {
       c.callId = id(); c.tag = id(); c.cseq = 1; c.branch = "z9hG4bK" + id(); c.toTag = "";
-      c.num = o.prefix + String(Math.floor(Math.random() * 1e7)).padStart(7, "0");
+      // u2u: the even connection calls the odd one after it (a registered user); call: a PSTN number.
+      c.num = c.peer ?? o.prefix + String(Math.floor(Math.random() * 1e7)).padStart(7, "0");
       c.state = "inv1";
       c.send(invite(c, null));
     },
@@ -173,6 +184,22 @@ const SCENARIOS = {
     },
   },
 };
+
+// A call between two WebSocket users: the call scenario from every even connection to the odd
+// one after it, whose callee side (answerCall) rings and answers. One operation per call.
+SCENARIOS.u2u = SCENARIOS.call;
+
+/** The callee of u2u: 180 and 200 (with Contact, the Record-Route set and an answer) to an INVITE, 200 to a BYE. */
+function answerCall(c, msg) {
+  if (!msg.startsWith("INVITE ")) return answer(c, msg);
+  const to = header(msg, "to");
+  const head = (code, reason) => `SIP/2.0 ${code} ${reason}\r\n${headerValues(msg, "via").map((v) => `Via: ${v}\r\n`).join("")}` +
+    headerValues(msg, "record-route").map((v) => `Record-Route: ${v}\r\n`).join("") +
+    `To: ${to};tag=${c.regTag}\r\nFrom: ${header(msg, "from")}\r\nCall-ID: ${header(msg, "call-id")}\r\nCSeq: ${header(msg, "cseq")}\r\n` +
+    `Contact: <sip:${c.user}@${c.host};transport=ws;ob>\r\n`;
+  c.send(head(180, "Ringing") + "Content-Length: 0\r\n\r\n");
+  c.send(head(200, "OK") + `Content-Type: application/sdp\r\nContent-Length: ${Buffer.byteLength(SDP)}\r\n\r\n` + SDP);
+}
 
 /** A 2xx to the INVITE: ACK and BYE along its route set (RFC 3261 §12.1.2), or the ACK again for a retransmission. */
 function callAnswered(c, msg, n) {
@@ -316,13 +343,15 @@ class Conn {
       this.ws.on("close", () => this.done(false, "ws-closed"));
       this.ws.on("message", (d) => {
         const msg = d.toString();
-        if (o.mode === "call" && msg.length > 2 && !msg.startsWith("SIP/2.0 ")) answer(this, msg);
+        if (o.mode === "u2u" && msg.length > 2 && !msg.startsWith("SIP/2.0 ")) answerCall(this, msg);
+        else if (o.mode === "call" && msg.length > 2 && !msg.startsWith("SIP/2.0 ")) answer(this, msg);
         else if (this.busy) this.scenario.onMessage(this, msg);
       });
     });
   }
   send(s) { this.ws.send(s); st.sent++; }
   start() {
+    if (this.callee) return; // u2u: answers calls, makes none
     this.busy = true;
     this.t0 = performance.now();
     this.timer = setTimeout(() => this.done(false, `timeout-${this.state}`), o.timeout);
@@ -361,6 +390,7 @@ function pct(sorted, p) {
 }
 
 const conns = Array.from({ length: o.conns }, (_, i) => new Conn(i));
+if (o.mode === "u2u") for (let i = 0; i + 1 < conns.length; i += 2) conns[i].peer = conns[i + 1].user;
 const t0 = performance.now();
 try {
   for (let i = 0; i < conns.length; i += o.batch) await Promise.all(conns.slice(i, i + o.batch).map((c) => c.open()));
@@ -374,6 +404,8 @@ if (scenario.prepare) {
     if (bad.length) { console.error(`loadgen: ${scenario.prepare} before the window failed: ${JSON.stringify(bad.slice(0, 5))}`); process.exit(1); }
   }
 }
+// u2u: every connection registered above; those that call nobody only answer from now on.
+if (o.mode === "u2u") for (const c of conns) if (c.peer === undefined) c.callee = true;
 const connectMs = +(performance.now() - t0).toFixed(1);
 
 function go(start, end) {

@@ -13,18 +13,22 @@
 //                                                   the same load against another server
 import { spawn } from "node:child_process";
 import dgram from "node:dgram";
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { profiler, topTable } from "./profile.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const HZ = 100; // USER_HZ: /proc/*/stat ticks per second
 const sleep = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 const USAGE = `usage: npm run bench -- [options]
-  --mode reg[,options,ping,call]  workloads (reg: REGISTER->401->REGISTER+digest->200; options:
+  --mode reg[,options,ping,call,u2u,echo]  workloads (u2u: a call between two registered
+                             WebSocket users, half the clients calling the other half; echo: the
+                             runtime floor, a bare hibernating echo object in its own workerd) (reg: REGISTER->401->REGISTER+digest->200; options:
                              one OPTIONS round trip through the route script; ping: CRLF
                              keep-alive answered by the runtime; call: INVITE->407->ACK->INVITE
                              +auth->100/180/200 from a sipp gateway through the bridge->ACK->BYE
@@ -48,6 +52,10 @@ const USAGE = `usage: npm run bench -- [options]
                              client calls far more often); a large N measures its per-call hop
   --state-dir DIR            keep the stack's D1/Durable Object state there (default: a fresh
                              temporary directory, removed at the end)
+  --profile DIR              CPU profiles over each measurement window: the edge's isolate through
+                             workerd's DevTools inspector, the bridge through Node's; writes
+                             DIR/<target>-<mode>-<conns>-r<round>.cpuprofile and prints the top
+                             20 functions by self time (profiled runs cost more: not for CPU figures)
   --bundle DIR               use the worker bundle in DIR, building it there only when missing
                              (the same code across separate runs while the tree changes)`;
 
@@ -56,7 +64,7 @@ function parseArgs(argv) {
     mode: "reg", conns: "50,100", duration: 10, warmup: 2, rounds: 1, quietWait: 20, quiet: 0.3,
     json: "", label: "", url: "", domain: "localhost", edgePid: "", stateDir: "", bundle: "",
     bridgePid: "", uasPid: "", gateways: "7070,7072,7074", uasScenario: join(HERE, "..", "test/sipp/uas.xml"),
-    sdp: "", rtpengine: "no",
+    sdp: "", rtpengine: "no", profile: "",
     callsPerMinute: 0,
   };
   for (let i = 0; i < argv.length; i += 2) {
@@ -131,6 +139,13 @@ function freeUdpPort() {
     s.bind(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
   });
 }
+/** A free TCP port on loopback (for an inspector). */
+const freeTcpPort = () => new Promise((resolve, reject) => {
+  const s = createServer();
+  s.on("error", reject);
+  s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
+});
+
 const udpPortFree = (port) => new Promise((resolve) => {
   const s = dgram.createSocket("udp4");
   s.on("error", () => resolve(false));
@@ -183,6 +198,7 @@ async function startEdge(o) {
   const vars = { PIKE_DENSITY: "0", MAX_CONNECTIONS_PER_ADDRESS: "0", CALLS_PER_MINUTE: String(o.callsPerMinute), ...fromEnv };
   let stack;
   let rtpengine;
+  let inspector;
   try {
     if (calls && o.rtpengine === "yes") {
       const { startRtpengine } = await import("../scripts/rtpengine.mjs");
@@ -191,8 +207,10 @@ async function startEdge(o) {
       rtpengine = await startRtpengine({ ng: `127.0.0.1:${await freeUdpPort()}`, portMin: 30000, portMax: 39999, extraArgs: ["--delete-delay=0"] });
     }
     const extraArgs = rtpengine ? ["--rtpengine", `udp:${rtpengine.ng}`] : [];
-    const bridge = calls ? { listen: `127.0.0.1:${await freeUdpPort()}`, extraArgs } : undefined;
-    stack = await startStack({ port: 0, stateDir, outdir, build, vars, ...(bridge ? { bridge } : {}) });
+    inspector = o.profile ? { edge: await freeTcpPort(), bridge: calls ? await freeTcpPort() : undefined } : undefined;
+    const nodeArgs = inspector?.bridge ? [`--inspect=127.0.0.1:${inspector.bridge}`] : [];
+    const bridge = calls ? { listen: `127.0.0.1:${await freeUdpPort()}`, extraArgs, nodeArgs } : undefined;
+    stack = await startStack({ port: 0, stateDir, outdir, build, vars, ...(bridge ? { bridge } : {}), ...(inspector ? { inspectorPort: inspector.edge } : {}) });
   } catch (e) {
     await gateways?.stop();
     await rtpengine?.stop();
@@ -207,8 +225,20 @@ async function startEdge(o) {
   return {
     wsUrl: stack.wsUrl, domain: "localhost", pids, name: "sipedge", database: stack.database,
     bridgePids: stack.bridge ? [stack.bridge.process.pid] : [], uasPids: gateways?.pids ?? [],
-    rtpenginePids: rtpengine ? [rtpengine.process.pid] : [], stop,
+    rtpenginePids: rtpengine ? [rtpengine.process.pid] : [], stop, inspector,
   };
+}
+
+/**
+ * The runtime floor for `--mode echo` (bench/floor): a bare hibernating echo object in a workerd
+ * of its own, whose CPU is counted as that mode's edge.
+ */
+async function startFloorEdge(o, edgePids) {
+  const { startFloor } = await import("./floor/start.mjs");
+  const inspector = o.profile ? { edge: await freeTcpPort() } : undefined;
+  const floor = await startFloor(inspector ? { inspectorPort: inspector.edge } : {});
+  const pids = descendants(process.pid).filter((p) => commOf(p) === "workerd" && !edgePids.includes(p));
+  return { wsUrl: floor.wsUrl, domain: "localhost", pids, name: "floor", bridgePids: [], uasPids: [], rtpenginePids: [], stop: floor.stop, inspector };
 }
 
 /** Spawns the load generator; `next()` resolves with its next stdout line. */
@@ -223,6 +253,16 @@ function loadgen(args) {
 }
 
 // ------------------------------------------------------------------ one measurement
+/** With --profile: a profiler on the edge's isolate and one on the bridge (when it runs). */
+async function openProfilers(edge) {
+  if (!edge.inspector) return [];
+  const out = [{ name: "edge", ...(await profiler(edge.inspector.edge, /^core:user:/)) }];
+  // Local D1 runs as another isolate of the same workerd process: its CPU is the edge's too.
+  if (edge.name === "sipedge") out.push({ name: "d1", ...(await profiler(edge.inspector.edge, /^d1:db$/)) });
+  if (edge.inspector.bridge) out.push({ name: "bridge", ...(await profiler(edge.inspector.bridge, /./)) });
+  return out;
+}
+
 async function measure(edge, o, mode, conns, round) {
   const quiet = await quietMachine(o.quiet, o.quietWait);
   const lg = loadgen(["--url", edge.wsUrl, "--domain", edge.domain, "--mode", mode, "--conns", String(conns), ...(o.sdp ? ["--sdp", o.sdp] : [])]);
@@ -231,14 +271,20 @@ async function measure(edge, o, mode, conns, round) {
     JSON.parse(await lg.next());
     const ws = Date.now() + o.warmup * 1000;
     const we = ws + o.duration * 1000;
+    const profilers = await openProfilers(edge);
     lg.p.stdin.write(`go ${ws} ${we}\n`);
     // Our own CPU is read inside the two /proc scans, so the scans do not count as the host's work.
     await sleep(ws - Date.now());
+    for (const p of profilers) await p.start();
     const s0 = { all: processTable(), m: machine(), t: Date.now(), self: process.cpuUsage() };
     await sleep(we - Date.now());
     const s1 = { self: process.cpuUsage(), t: Date.now(), m: machine(), all: processTable() };
+    const profiles = [];
+    for (const p of profilers) profiles.push({ name: p.name, profile: await p.stop(join(o.profile, `${p.name}-${mode}-${conns}-r${round}.cpuprofile`)) });
     const r = JSON.parse(await lg.next());
     await lg.exited;
+    for (const p of profilers) p.close();
+    for (const { name, profile } of profiles) console.log(topTable(`${name} profile, ${mode} ${conns} clients, round ${round}`, profile, r.ok));
     return account(edge, o, { mode, conns, round, quiet, r, s0, s1, loadgenPid: lg.p.pid });
   } finally {
     activeLoadgen = undefined;
@@ -317,14 +363,15 @@ function summarize(runs, o) {
 }
 
 function printTable(rows, o) {
-  const op = { reg: "registration", options: "OPTIONS", ping: "keep-alive", call: "call" };
-  console.log(`\n${rows[0]?.target ?? ""}: closed loop, ${o.duration} s window after ${o.warmup} s warm-up, medians of ${o.rounds} round(s)\n`);
+  const op = { reg: "registration", options: "OPTIONS", ping: "keep-alive", call: "call", u2u: "call between two WebSocket users", echo: "runtime floor: bare echo object" };
+  console.log(`\n${[...new Set(rows.map((r) => r.target))].join(", ")}: closed loop, ${o.duration} s window after ${o.warmup} s warm-up, medians of ${o.rounds} round(s)\n`);
   console.log("| mode | conns | ops/s | p50 ms | p99 ms | edge CPU µs/op (range) | workerd / host µs | edge cores | loadgen cores | machine busy /2 | other procs cores | not ours | quiet runs | failed |");
   console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) {
     console.log(`| ${r.mode} (${op[r.mode] ?? r.mode}) | ${r.conns} | ${r.rate_per_s} | ${r.p50_ms} | ${r.p99_ms} | ${r.edge_us_per_op}${r.edge_us_range} | ` +
       `${r.workerd_us_per_op} / ${r.host_us_per_op} | ${r.edge_cores} | ${r.loadgen_cores} | ${r.machine_busy_cores} | ${r.other_cores} | ${r.not_ours_cores} | ${r.quiet}/${r.runs} | ${r.fail} |`);
   }
+  printFloor(rows);
   const calls = rows.filter((r) => r.mode === "call");
   if (calls.length === 0) return;
   // Calls: p50/p99 above are call setup (first INVITE -> 200); the whole call and the other parties here.
@@ -333,6 +380,25 @@ function printTable(rows, o) {
   for (const r of calls) {
     console.log(`| ${r.conns} | ${r.rate_per_s} | ${r.p50_ms} / ${r.p99_ms} | ${r.total_p50_ms} / ${r.total_p99_ms} | ${r.edge_us_per_op} | ${r.bridge_us_per_op} | ` +
       `${r.proxy_us_per_op}${r.proxy_us_range} | ${r.uas_us_per_op} | ${r.rtpengine_us_per_op ?? "-"} | ${r.bridge_cores} | ${r.uas_cores} |`);
+  }
+}
+
+/**
+ * Each workload over the runtime floor: the echo round trip times the JavaScript-handled inbound
+ * frames the operation needs (OPTIONS 1, registration 2, gateway call 9 of which 4 from the bridge,
+ * call between users 8: INVITE, ACK, INVITE, ACK, BYE from the caller; 180, 200, 200 from the callee).
+ */
+function printFloor(rows) {
+  const frames = { options: 1, reg: 2, call: 9, u2u: 8 };
+  const echo = median(rows.filter((r) => r.mode === "echo").map((r) => r.edge_us_per_op));
+  if (echo === null) return;
+  console.log(`\nruntime floor: ${echo} µs per JavaScript-handled round trip (bare hibernating echo object, median over client counts)`);
+  console.log("| mode | conns | inbound frames | floor µs | edge µs/op | edge ÷ floor |");
+  console.log("|---|---|---|---|---|---|");
+  for (const r of rows) {
+    const n = frames[r.mode];
+    if (!n || r.edge_us_per_op === null) continue;
+    console.log(`| ${r.mode} | ${r.conns} | ${n} | ${n * echo} | ${r.edge_us_per_op} | ${(r.edge_us_per_op / (n * echo)).toFixed(2)} |`);
   }
 }
 
@@ -347,25 +413,32 @@ function logRun(r) {
 // ------------------------------------------------------------------ main
 let activeLoadgen;
 let edge;
+let floor;
 async function stopAll() {
   if (activeLoadgen && activeLoadgen.p.exitCode === null) activeLoadgen.p.kill();
+  if (floor) { const f = floor; floor = undefined; await f.stop(); }
   if (edge) { const e = edge; edge = undefined; await e.stop(); }
 }
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { void stopAll().finally(() => process.exit(130)); });
 
 const o = parseArgs(process.argv.slice(2));
+if (o.profile) mkdirSync(o.profile, { recursive: true });
 const started = Date.now();
 edge = await startEdge(o);
 console.error(`${edge.name}: ${edge.wsUrl}, edge processes ${edge.pids.map((p) => `${commOf(p)}:${p}`).join(" ")}` +
   (edge.bridgePids.length ? `, bridge ${edge.bridgePids.join(" ")}` : "") + (edge.uasPids.length ? `, sipp UASes ${edge.uasPids.join(" ")}` : "") +
   (edge.database ? `, D1 migrations ${edge.database.applied.length}, seeded ${edge.database.seeded} subscribers` : ""));
+if (o.modes.includes("echo")) {
+  floor = await startFloorEdge(o, edge.pids);
+  console.error(`floor (echo): ${floor.wsUrl}, processes ${floor.pids.map((p) => `${commOf(p)}:${p}`).join(" ")}`);
+}
 const runs = [];
 try {
   for (let round = 1; round <= o.rounds; round++) {
     const order = o.modes.flatMap((mode) => o.connsList.map((conns) => [mode, conns]));
     if (round % 2 === 0) order.reverse();
     for (const [mode, conns] of order) {
-      const r = await measure(edge, o, mode, conns, round);
+      const r = await measure(mode === "echo" ? floor : edge, o, mode, conns, round);
       runs.push(r);
       logRun(r);
       if (o.json) appendFileSync(o.json, JSON.stringify(r) + "\n");
@@ -378,3 +451,9 @@ const rows = summarize(runs, o);
 if (o.json) for (const r of rows) appendFileSync(o.json, JSON.stringify({ summary: true, ...r }) + "\n");
 printTable(rows, o);
 console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`);
+// A workload that completed nothing, or failed an operation, is broken, not slow (.ci/run's smoke).
+const broken = runs.filter((r) => r.ok === 0 || r.fail > 0);
+if (broken.length > 0) {
+  console.error(`bench: ${broken.length} measurement(s) failed or completed nothing: ${broken.map((r) => `${r.mode}/${r.conns}/r${r.round}`).join(" ")}`);
+  process.exitCode = 3;
+}

@@ -1,4 +1,4 @@
-import type { Source, Transport } from "../src/routing/context.ts";
+import type { Services, Source, Transport } from "../src/routing/context.ts";
 import { WebSocketTransport } from "../src/transport/websocket.ts";
 import type { BridgeAttachment } from "./bridge-links.ts";
 
@@ -23,6 +23,8 @@ export interface Connection {
   attachment: ClientAttachment;
   source: Source;
   transport: Transport;
+  /** The shard's services with this socket's `flowRegistered`, built at its first message. */
+  services?: Services;
 }
 
 /** The shard's sockets: clients (tagged `conn:<flow>` and `ip:<key>`) and bridge links. */

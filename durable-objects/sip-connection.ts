@@ -160,7 +160,8 @@ export class SipConnection extends DurableObject<Env> {
         transport: conn.transport,
         config: this.config,
         log: this.log,
-        services: { ...this.services, flowRegistered: (aor, instance) => this.connections.registered(ws, aor, instance) },
+        // Once per socket, not per message: the copy and its closure were a per-message allocation.
+        services: (conn.services ??= { ...this.services, flowRegistered: (aor, instance) => this.connections.registered(ws, aor, instance) }),
         metrics: this.ops.counter,
       }),
     );

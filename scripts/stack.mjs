@@ -96,8 +96,9 @@ async function seedDispatcher(db, domain, file = path.join(ROOT, "config", "disp
  * Starts the bridge (bridge/main.mjs) as a child process dialling the edge at `edgeUrl`.
  * Resolves once it listens on UDP; `stop()` ends it (SIGTERM) and waits.
  */
-export async function startBridge({ edgeUrl, secret, listen = "127.0.0.1:5060", id = "local", logLevel = "warn", extraArgs = [], shards = 0, env = {} }) {
-  const args = [path.join(ROOT, "bridge/main.mjs"), "--edge", edgeUrl, "--listen", listen, "--id", id, "--log-level", "info", ...extraArgs];
+export async function startBridge({ edgeUrl, secret, listen = "127.0.0.1:5060", id = "local", logLevel = "warn", extraArgs = [], nodeArgs = [], shards = 0, env = {} }) {
+  // nodeArgs go to Node itself (bench/profile.mjs opens the bridge's inspector with --inspect).
+  const args = [...nodeArgs, path.join(ROOT, "bridge/main.mjs"), "--edge", edgeUrl, "--listen", listen, "--id", id, "--log-level", "info", ...extraArgs];
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env, SIPEDGE_BRIDGE_SECRET: secret } });
   let output = "";
   const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve(signal ?? code)));
@@ -149,7 +150,8 @@ export async function startBridge({ edgeUrl, secret, listen = "127.0.0.1:5060", 
  * (default true), seed (demo subscribers into an empty table; default true), dispatcherList (the
  * file seeded into an empty dispatcher table; default config/dispatcher.list), tls ({ key, cert }
  * in PEM: the edge speaks https/wss, as Cloudflare's edge does in production), bridge (true or
- * startBridge options), entry (a Worker entry of one's own instead of wrangler.toml's `main`).
+ * startBridge options), entry (a Worker entry of one's own instead of wrangler.toml's `main`),
+ * inspectorPort (open workerd's DevTools inspector on this loopback port, for profiling).
  * Returns { url, wsUrl, mf, stop, database: { applied, seeded } }.
  */
 export async function startStack(options = {}) {
@@ -185,6 +187,9 @@ export async function startStack(options = {}) {
       ...(tls ? { https: true, httpsKey: tls.key, httpsCert: tls.cert } : {}),
       ...(stateDir ? { resourcePersistencePath: stateDir } : {}),
       ...(log ? { log } : {}),
+      // The DevTools inspector of workerd itself (no Miniflare proxy): bench/profile.mjs drives its
+      // Profiler domain. Only when asked: an open inspector costs nothing idle but is a debug port.
+      ...(options.inspectorPort !== undefined ? { inspectorPort: options.inspectorPort } : {}),
     }),
   );
   const url = await mf.ready;

@@ -250,27 +250,11 @@ export class RequestContext implements BaseContext {
           this.transport.send(m);
         },
       };
-      const tm = bindRequest(need(this.services.tm, "tm"), this.msg, upstream, this, this.source.flow);
       // Once tm owns the request (relayed, answered, or matched to a transaction), the SIP
       // defaults stay quiet: the transaction answers from then on.
-      this.#tm = {
-        ...tm,
-        checkTrans: () => {
-          const r = tm.checkTrans();
-          if (r.found) this.#handled = true;
-          return r;
-        },
-        relay: (targets) => {
-          const r = tm.relay(targets);
-          if (r.ok) this.#handled = true;
-          return r;
-        },
-        reply: (status, reason, options) => {
-          const sent = tm.reply(status, reason, options);
-          if (sent) this.#handled = true;
-          return sent;
-        },
-      };
+      this.#tm = bindRequest(need(this.services.tm, "tm"), this.msg, upstream, this, this.source.flow, () => {
+        this.#handled = true;
+      });
     }
     return this.#tm;
   }

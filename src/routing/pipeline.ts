@@ -3,7 +3,6 @@ import type { Logger } from "../log.ts";
 import type { SipRequest } from "../sip/message.ts";
 import { parseMessage, parseOversized, type ParseResult } from "../sip/parser.ts";
 import { createErrorResponse } from "../sip/response.ts";
-import { formatVia } from "../sip/via.ts";
 import type { MessageCounter } from "../metrics/instrument.ts";
 import { ReplyContext, RequestContext, type ReplyRoute, type RequestRoute, type Services, type Source, type Transport } from "./context.ts";
 
@@ -100,5 +99,5 @@ export function stampReceived(msg: SipRequest, source: Source): void {
     via.params.set("rport", String(source.port));
     changed = true;
   }
-  if (changed) msg.headers.replaceFirstValue("Via", formatVia(via));
+  if (changed) msg.rewriteTopVia(via);
 }

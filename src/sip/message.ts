@@ -12,7 +12,7 @@ import { HeaderList, type HeaderOwner } from "./headers.ts";
 import { parseNameAddr, type NameAddr } from "./name-addr.ts";
 import { byteLength, utf8Length } from "./serializer.ts";
 import { parseUri, type Uri } from "./uri.ts";
-import { parseVia, type Via } from "./via.ts";
+import { formatVia, parseVia, type Via } from "./via.ts";
 
 // The byte helpers live in serializer.ts; re-exported for code that reads them as message helpers.
 export { byteLength, byteStringToBytes, bytesToByteString, textToByteString, utf8Length } from "./serializer.ts";
@@ -115,6 +115,17 @@ abstract class MessageBase implements HeaderOwner {
       });
     }
     return this.cachedVias;
+  }
+
+  /**
+   * Writes the top Via back after `via` (this message's parsed top Via) was edited in place, as
+   * the received/rport stamp does, keeping the parsed Vias: otherwise every later reader of the
+   * Vias (tm, the loop check) would parse them all again.
+   */
+  rewriteTopVia(via: Via): void {
+    const vias = this.cachedVias;
+    this.headers.replaceFirstValue("Via", formatVia(via));
+    if (vias !== undefined && vias[0] === via) this.cachedVias = vias;
   }
 
   topVia(): Via {

@@ -58,37 +58,78 @@ export interface TmRequest {
 /**
  * Binds one request: `base` is what a failure route sees besides the transaction (the request
  * route's context has config, log, source and isMyself); `upstreamKey` names the socket in
- * snapshots.
+ * snapshots; `onHandled` hears that tm took the request over (matched, relayed or answered).
  */
-export function bindRequest(tm: Tm, request: SipRequest, upstream: Upstream, base?: FailureBase, upstreamKey?: string): TmRequest {
+export function bindRequest(tm: Tm, request: SipRequest, upstream: Upstream, base?: FailureBase, upstreamKey?: string, onHandled?: () => void): TmRequest {
   const options: RelayOptions = {};
   if (base !== undefined) options.base = base;
   if (upstreamKey !== undefined) options.upstreamKey = upstreamKey;
-  return {
-    checkTrans: () => tm.checkTrans(request, upstream),
-    relay: (targets) => tm.relay(request, upstream, targets, options),
-    reply: (status, reason, replyOptions) => tm.reply(request, upstream, status, reason, replyOptions),
-    onFailure: (route) => {
-      options.onFailure = route;
-    },
-    onBranch: (route) => {
-      options.onBranch = route;
-    },
-    onAnswered: (route) => {
-      options.onAnswered = route;
-    },
-    onReply: (route) => {
-      options.onReply = route;
-    },
-    setFr: (frInvTimer, frTimer = 0) => {
-      if (frInvTimer > 0) options.frInvTimer = frInvTimer;
-      if (frTimer > 0) options.frTimer = frTimer;
-    },
-    edit: (edits) => {
-      const merged: BranchEdits = { ...options.edits };
-      if (edits.set !== undefined) merged.set = [...(merged.set ?? []), ...edits.set];
-      if (edits.remove !== undefined) merged.remove = [...(merged.remove ?? []), ...edits.remove];
-      options.edits = merged;
-    },
-  };
+  return new BoundRequest(tm, request, upstream, options, onHandled);
+}
+
+/**
+ * A class rather than an object of closures: every request binds one, and prototype methods
+ * make that a single allocation (the bundler's closure naming profiled at µs per message).
+ */
+class BoundRequest implements TmRequest {
+  // Plain fields, no parameter properties: the bridge runs this file with Node's type stripping.
+  private readonly tm: Tm;
+  private readonly request: SipRequest;
+  private readonly upstream: Upstream;
+  private readonly options: RelayOptions;
+  private readonly onHandled: (() => void) | undefined;
+
+  constructor(tm: Tm, request: SipRequest, upstream: Upstream, options: RelayOptions, onHandled: (() => void) | undefined) {
+    this.tm = tm;
+    this.request = request;
+    this.upstream = upstream;
+    this.options = options;
+    this.onHandled = onHandled;
+  }
+
+  checkTrans(): CheckTransResult {
+    const r = this.tm.checkTrans(this.request, this.upstream);
+    if (r.found) this.onHandled?.();
+    return r;
+  }
+
+  relay(targets?: Target[]): RelayResult {
+    const r = this.tm.relay(this.request, this.upstream, targets, this.options);
+    if (r.ok) this.onHandled?.();
+    return r;
+  }
+
+  reply(status: number, reason: string, replyOptions?: ReplyOptions): boolean {
+    const sent = this.tm.reply(this.request, this.upstream, status, reason, replyOptions);
+    if (sent) this.onHandled?.();
+    return sent;
+  }
+
+  onFailure(route: FailureRoute): void {
+    this.options.onFailure = route;
+  }
+
+  onBranch(route: BranchRoute): void {
+    this.options.onBranch = route;
+  }
+
+  onAnswered(route: AnsweredRoute): void {
+    this.options.onAnswered = route;
+  }
+
+  onReply(route: TmReplyRoute): void {
+    this.options.onReply = route;
+  }
+
+  setFr(frInvTimer: number, frTimer = 0): void {
+    if (frInvTimer > 0) this.options.frInvTimer = frInvTimer;
+    if (frTimer > 0) this.options.frTimer = frTimer;
+  }
+
+  edit(edits: BranchEdits): void {
+    const merged: BranchEdits = { ...this.options.edits };
+    if (edits.set !== undefined) merged.set = [...(merged.set ?? []), ...edits.set];
+    if (edits.remove !== undefined) merged.remove = [...(merged.remove ?? []), ...edits.remove];
+    this.options.edits = merged;
+  }
 }

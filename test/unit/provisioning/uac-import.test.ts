@@ -58,4 +58,23 @@ describe("carrier-trunk tables import as db_text (uacreg, dbaliases, grp, subscr
     expect(await listSubscribers(db, { limit: 10 })).toEqual([expect.objectContaining({ username: "bob", rpid: "+15550001234", hasPassword: true })]);
     expect((await new UacLookup(db).profile("bob", "d")).numbers).toEqual(["+15550001234"]);
   });
+
+  it("a scan of numbers costs one D1 read while the DIDs fit the cache; a larger table is read number by number", async () => {
+    expect(await importText(db, "alias_username(str) username(str)\n+15557654321:bob\n+15557654322:alice\n", { file: "dbaliases", domain: "d" })).toMatchObject({ ok: true });
+    const sql: string[] = [];
+    const prepare = db.prepare.bind(db);
+    db.prepare = (query: string) => {
+      sql.push(query);
+      return prepare(query);
+    };
+    const small = new UacLookup(db, { maxEntries: 2 });
+    for (let n = 0; n < 50; n++) expect(await small.did(`+1555000${String(n).padStart(4, "0")}`)).toBeUndefined();
+    expect(await small.did("+15557654322")).toEqual({ user: "alice", domain: "d" });
+    expect(sql.filter((q) => q.includes("dbaliases"))).toHaveLength(1);
+    sql.length = 0;
+    const large = new UacLookup(db, { maxEntries: 1 });
+    expect(await large.did("+15557654321")).toEqual({ user: "bob", domain: "d" });
+    expect(await large.did("+15550000000")).toBeUndefined();
+    expect(sql.filter((q) => q.includes("alias_username = ?1"))).toHaveLength(2);
+  });
 });
