@@ -50,6 +50,18 @@ export default defineConfig({
         },
       },
       {
+        // The deploy storm (`npm run test:storm`): thousands of clients reconnect at once.
+        test: {
+          name: "storm",
+          include: ["test/storm/**/*.test.ts"],
+          globalSetup: ["test/e2e/global-setup.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 600_000,
+          fileParallelism: false,
+        },
+      },
+      {
         // Debian chromium through playwright-core: `npm run test:browser` (not part of `npm test`).
         test: {
           name: "browser",
