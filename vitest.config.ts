@@ -37,6 +37,31 @@ export default defineConfig({
         },
       },
       {
+        // Faults under load (`npm run test:faults`, not part of `npm test`): kills and restarts
+        // of the bridge, the edge and gateways with many clients in flight.
+        test: {
+          name: "faults",
+          include: ["test/faults/**/*.test.ts"],
+          globalSetup: ["test/e2e/global-setup.ts"],
+          environment: "node",
+          testTimeout: 90_000,
+          hookTimeout: 90_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        // The deploy storm (`npm run test:storm`): thousands of clients reconnect at once.
+        test: {
+          name: "storm",
+          include: ["test/storm/**/*.test.ts"],
+          globalSetup: ["test/e2e/global-setup.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 600_000,
+          fileParallelism: false,
+        },
+      },
+      {
         // Debian chromium through playwright-core: `npm run test:browser` (not part of `npm test`).
         test: {
           name: "browser",

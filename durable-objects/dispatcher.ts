@@ -20,6 +20,10 @@ import {
   type SelectInput,
   type Selection,
 } from "../src/modules/dispatcher/index.ts";
+import { captureStates, listStates, restoreStates, type KeptStates } from "../src/modules/dispatcher/kept-states.ts";
+
+/** Storage key of the destination states that differ from the list (written only on a change). */
+const KEPT_STATES = "dispatcher:kept-states";
 
 /** What shards cache: the destination sets with their states, and a version that moves on change. */
 export interface DispatcherSnapshot {
@@ -80,6 +84,10 @@ export class Dispatcher extends DurableObject<Env> {
   private readonly loadState = createSelectState();
   /** Recent keepalive round trips per destination URI (null: timed out), newest last. */
   private readonly history = new Map<string, (number | null)[]>();
+  /** Each destination's state as the list loads it: what a kept state is compared against. */
+  private listed: KeptStates = {};
+  /** The first load of this instance restores kept states; `reload` starts from the list. */
+  private restore = true;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -119,8 +127,10 @@ export class Dispatcher extends DurableObject<Env> {
   /** Kamailio `dispatcher.reload`: reads the `dispatcher` table again; states start active. */
   async reload(): Promise<{ sets: number; destinations: number } | { error: string }> {
     this.loaded = undefined;
+    this.restore = false;
     try {
       await this.ensureLoaded();
+      await this.ctx.storage.delete(KEPT_STATES);
     } catch (err) {
       return { error: err instanceof Error ? err.message : String(err) };
     }
@@ -135,9 +145,11 @@ export class Dispatcher extends DurableObject<Env> {
     const set = this.list.sets.get(setId);
     const dst = set?.destinations.find((d) => d.uri === uri);
     if (!set || !dst) return false;
+    const probing = dst.probe;
     const t = markDst(dst, state, this.probingOptions(), set);
     if (typeof t === "string") return false;
     if (t.changed) this.changed(dst, t.from, t.to);
+    else if (dst.probe !== probing) this.keepStates();
     return true;
   }
 
@@ -180,6 +192,8 @@ export class Dispatcher extends DurableObject<Env> {
         throw new Error(`${e.file}:${e.line}: ${e.field}: ${e.reason}`);
       }
       this.list = loaded.value;
+      this.listed = listStates(this.list);
+      if (this.restore) this.restoreKeptStates(await this.ctx.storage.get<KeptStates>(KEPT_STATES));
       this.version++;
       if (this.config.dispatcher.pingInterval > 0 && (await this.ctx.storage.getAlarm()) === null) {
         await this.ctx.storage.setAlarm(Date.now() + 1000);
@@ -247,5 +261,25 @@ export class Dispatcher extends DurableObject<Env> {
   private changed(dst: Destination, from: string, to: string): void {
     this.version++;
     this.log.info("dispatcher destination state", { uri: dst.uri, from, to });
+    this.keepStates();
+  }
+
+  private restoreKeptStates(kept: KeptStates | undefined): void {
+    if (kept === undefined) return;
+    const restored = restoreStates(this.list, kept);
+    if (restored > 0) this.log.info("dispatcher states restored", { destinations: restored });
+  }
+
+  /**
+   * Writes the states that differ from the list, on a change only (a state changes a few times
+   * a day, not per call): one coalesced `storage.put`, never on the call path.
+   */
+  private keepStates(): void {
+    const kept = captureStates(this.list, this.listed);
+    this.ctx.waitUntil(
+      (Object.keys(kept).length === 0 ? this.ctx.storage.delete(KEPT_STATES) : this.ctx.storage.put(KEPT_STATES, kept)).catch((err: unknown) =>
+        this.log.error("dispatcher states not kept", { error: String(err) }),
+      ),
+    );
   }
 }

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { configFor, type SecurityConfig } from "../src/config.ts";
 import type { Env } from "../src/env.ts";
 import { AuthBlockList, type AuthBlockRequest, type AuthBlockVerdict } from "../src/modules/htable/index.ts";
+import type { KeptBlock } from "../src/modules/htable/auth-block.ts";
 import { NO_BAN, bannedUntil, lastEnd, scopeOf, withBan, type BanScope, type BanState } from "../src/modules/htable/ipban.ts";
 import { Pike, type PikeVerdict } from "../src/modules/pike/index.ts";
 import type { DirectoryRecord } from "../src/modules/htable/ban-directory.ts";
@@ -31,7 +32,8 @@ export { GuardClient, guardOf } from "./guard-client.ts";
  * when they are busy; nothing is sent to every shard.
  *
  * Counters live in memory and fail open: an evicted Guard starts from zero, and a continuing
- * flood is re-detected within one sampling unit.
+ * flood is re-detected within one sampling unit. Bans and auth blocks are kept in storage
+ * (written when one starts or is lifted, never per request), so a deploy lifts neither.
  */
 
 export type ConnectVerdict = { readonly ok: true } | { readonly ok: false; readonly reason: "banned" | "too-many-connections" };
@@ -61,6 +63,8 @@ export type GuardEvent =
   | { readonly kind: "reload-permissions" };
 
 const BAN_KEY = "ipban";
+/** The auth blocks of this address (`last_block` items), written when one starts or is lifted. */
+const BLOCKS_KEY = "auth-blocks";
 
 export class Guard extends DurableObject<Env> {
   private readonly security: SecurityConfig;
@@ -89,6 +93,7 @@ export class Guard extends DurableObject<Env> {
       const stored = await ctx.storage.get<BanState | number>(BAN_KEY);
       // Before scopes, the stored value was the end of a ban on everything.
       this.bans = typeof stored === "number" ? { all: stored, udp: 0 } : (stored ?? NO_BAN);
+      this.blocks.restoreBlocks((await ctx.storage.get<KeptBlock[]>(BLOCKS_KEY)) ?? []);
     });
   }
 
@@ -151,7 +156,7 @@ export class Guard extends DurableObject<Env> {
     const until = now + this.security.ipbanExpire * 1000;
     this.bans = withBan(this.bans, scope, until);
     await this.ctx.storage.put(BAN_KEY, this.bans);
-    await this.ctx.storage.setAlarm(lastEnd(this.bans));
+    await this.armAlarm();
     if (scope === "all") this.tellDirectory({ ban: until });
     return until;
   }
@@ -168,6 +173,7 @@ export class Guard extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     if (lastEnd(this.bans) <= Date.now()) await this.ctx.storage.delete(BAN_KEY);
+    await this.keepBlocks();
   }
 
   /** Whether this address has live auth failures or blocks (the shards check only then). */
@@ -176,7 +182,10 @@ export class Guard extends DurableObject<Env> {
   }
 
   async authBlockCheck(request: AuthBlockRequest): Promise<AuthBlockVerdict> {
-    return this.blocks.check(request);
+    const verdict = this.blocks.check(request);
+    // A new block is written (a deploy must not lift it); checks of a block already on write nothing.
+    if (verdict.verdict === "block" && verdict.first) await this.keepBlocks();
+    return verdict;
   }
 
   /**
@@ -199,6 +208,20 @@ export class Guard extends DurableObject<Env> {
 
   async unblock(user: string, ip: string): Promise<void> {
     this.blocks.unblock(user, ip);
+    await this.keepBlocks();
+  }
+
+  /** Stores the live blocks (or removes the record), and wakes up to sweep it when the last ends. */
+  private async keepBlocks(): Promise<void> {
+    const kept = this.blocks.keptBlocks();
+    if (kept.length === 0) return void (await this.ctx.storage.delete(BLOCKS_KEY));
+    await this.ctx.storage.put(BLOCKS_KEY, kept);
+    await this.armAlarm();
+  }
+
+  private async armAlarm(): Promise<void> {
+    const ends = [lastEnd(this.bans), ...this.blocks.keptBlocks().map(([, , until]) => until)].filter((t) => t > Date.now());
+    if (ends.length > 0) await this.ctx.storage.setAlarm(Math.max(...ends));
   }
 
   /** Admin view (`pike.top`, `htable.dump` of both tables for this address). */

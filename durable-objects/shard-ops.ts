@@ -30,6 +30,14 @@ export interface ShardStatus {
   accBuffered: number;
   /** AORs whose changed binding set waits for the registration index's batch. */
   indexPending: number;
+  /** tm timers pending (retransmissions, fr_timer, Timer C ...). */
+  timers: number;
+  /** Gateway calls watched for their client's flow (DialogStore). */
+  dialogs: number;
+  /** Transactions with a copy in storage (ringing INVITEs kept across an eviction). */
+  storedTransactions: number;
+  /** Entries of the shard's GuardClient: pike fast paths, bans, watched addresses, directory copy. */
+  guardEntries: number;
   /** Bans and watched addresses the Guards announced, `[key, until]`. */
   bans: [string, number][];
   watched: [string, number][];
@@ -99,7 +107,11 @@ export class ShardOps {
     await Promise.all([this.#accWriter.flush(), this.#index.flush()]);
   }
 
-  status(tm: Tm, known: { bans: [string, number][]; watched: [string, number][] }): ShardStatus {
+  status(
+    tm: Tm,
+    known: { bans: [string, number][]; watched: [string, number][] },
+    tables: Pick<ShardStatus, "timers" | "dialogs" | "storedTransactions" | "guardEntries">,
+  ): ShardStatus {
     let connections = 0;
     let registeredFlows = 0;
     const aors = new Set<string>();
@@ -127,6 +139,7 @@ export class ShardOps {
       registeredAors: aors.size,
       bridgeLinks,
       transactions: tm.size,
+      ...tables,
       accBuffered: this.#accWriter.buffered,
       indexPending: this.#index.pending,
       bans: known.bans,

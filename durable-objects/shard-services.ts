@@ -14,7 +14,7 @@ import { aliasCacheFor } from "../src/provisioning/alias-lookup.ts";
 import { subscriberCacheFor, type SubscriberCache } from "../src/provisioning/subscriber-lookup.ts";
 import { isMyself, type Services } from "../src/routing/context.ts";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
-import { systemTimers } from "../src/sip/timers.ts";
+import type { Timers } from "../src/sip/timers.ts";
 import { flowTransport } from "../src/transport/flow.ts";
 import type { BridgeLinks } from "./bridge-links.ts";
 import type { GuardClient } from "./guard.ts";
@@ -41,6 +41,8 @@ export interface ShardParts {
   routeResponse: (response: SipResponse) => Promise<void>;
   /** A transaction ended (its stored copy goes). */
   forgotten: (id: string) => void;
+  /** tm's scheduler (counted, for the pending-timers gauge). */
+  timers: Timers;
 }
 
 /**
@@ -72,7 +74,7 @@ export function shardServices(p: ShardParts): ShardServices {
       viaFor,
       signer: signers.branch,
       sendRequest: p.sendRequest,
-      timers: systemTimers,
+      timers: p.timers,
       frTimer: config.tm.frTimer,
       frInvTimer: config.tm.frInvTimer,
       log,

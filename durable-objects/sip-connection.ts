@@ -11,6 +11,7 @@ import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parser.ts";
 import { createResponse } from "../src/sip/response.ts";
 import { wireOf } from "../src/sip/serializer.ts";
+import { countedTimers } from "../src/sip/timers.ts";
 import { KEEPALIVE_PING, KEEPALIVE_PONG, SIP_SUBPROTOCOL, WebSocketTransport, isKeepAlive } from "../src/transport/websocket.ts";
 import { newFlowToken } from "../src/transport/flow.ts";
 import { BridgeTransport, parseBridgeFrame } from "../src/transport/bridge.ts";
@@ -53,6 +54,7 @@ export class SipConnection extends DurableObject<Env> {
   private readonly bridges: BridgeLinks;
   private readonly transactions: TransactionStore;
   private readonly dialogs: DialogStore;
+  private readonly timers = countedTimers();
   private readonly flows: FlowDelivery;
   private readonly alarms: Alarms;
   /** This shard's number: the first part of its flow tokens, and the owner id in its branches. */
@@ -91,6 +93,7 @@ export class SipConnection extends DurableObject<Env> {
       sendRequest: (request, target) => this.sendRequest(request, target),
       routeResponse: (response) => this.routeResponse(response),
       forgotten: (id) => this.transactions.forgotten(id),
+      timers: this.timers,
     });
     this.uacLinks = new UacLinks(this.bridges, this.shard, () => startRegistrations(env), this.log);
     this.flows = new FlowDelivery(this.shard, this.config.connectionShards, env.SIP_CONNECTION, this.connections, this.services.location);
@@ -190,7 +193,13 @@ export class SipConnection extends DurableObject<Env> {
 
   /** RPC from the metrics scrape, the admin API and the dashboard (src/metrics/scrape.ts). */
   async status(): Promise<ShardStatus> {
-    return this.ops.status(this.services.tm, this.guard.known());
+    const g = this.guard.stats();
+    return this.ops.status(this.services.tm, this.guard.known(), {
+      timers: this.timers.pending,
+      dialogs: this.dialogs.size,
+      storedTransactions: this.transactions.stored,
+      guardEntries: g.fastPaths + g.bans + g.watched + g.directory,
+    });
   }
 
   /** RPC (tests): write the buffered call records and registration index changes now. */

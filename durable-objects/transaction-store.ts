@@ -17,6 +17,11 @@ const PREFIX = "tx:";
  */
 export class TransactionStore {
   private readonly persisted = new Set<string>();
+
+  /** Transactions with a stored copy now (the soak's return-to-zero gauge). */
+  get stored(): number {
+    return this.persisted.size;
+  }
   private sweeping: ReturnType<typeof setTimeout> | undefined;
 
   constructor(

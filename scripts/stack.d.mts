@@ -15,6 +15,11 @@ export interface BridgeOptions {
   shards?: number;
   /** Extra environment of the bridge process (e.g. NODE_EXTRA_CA_CERTS for a test CA). */
   env?: Record<string, string>;
+  /** startStack only: restart the bridge whenever it dies (scripts/supervise.mjs), as npm start does. */
+  supervise?: boolean;
+  /** With `supervise`: hears of each exit (a crash, a kill) and each restart. */
+  onExit?: (info: { code: number | null; signal: string | null; error?: string }) => void;
+  onRestart?: (info: { restarts: number; pid: number | undefined }) => void;
 }
 
 export interface BridgeProcess {

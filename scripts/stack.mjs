@@ -14,6 +14,7 @@ import { applyMigrations } from "../src/provisioning/migrate.ts";
 import { seedDemoSubscribers } from "../src/provisioning/seed.ts";
 import { importText } from "../src/provisioning/import.ts";
 import { randomBytes } from "node:crypto";
+import { supervise } from "./supervise.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -150,7 +151,8 @@ export async function startBridge({ edgeUrl, secret, listen = "127.0.0.1:5060", 
  * (default true), seed (demo subscribers into an empty table; default true), dispatcherList (the
  * file seeded into an empty dispatcher table; default config/dispatcher.list), tls ({ key, cert }
  * in PEM: the edge speaks https/wss, as Cloudflare's edge does in production), bridge (true or
- * startBridge options), entry (a Worker entry of one's own instead of wrangler.toml's `main`),
+ * startBridge options, plus `supervise: true` to restart it when it dies, with `onRestart` and
+ * `onExit` callbacks), entry (a Worker entry of one's own instead of wrangler.toml's `main`),
  * inspectorPort (open workerd's DevTools inspector on this loopback port, for profiling).
  * Returns { url, wsUrl, mf, stop, database: { applied, seeded } }.
  */
@@ -206,7 +208,10 @@ export async function startStack(options = {}) {
   if (bridge) {
     try {
       const shards = Number(vars.CONNECTION_SHARDS ?? workerOptions.bindings?.CONNECTION_SHARDS ?? 1);
-      bridgeProcess = await startBridge({ edgeUrl: httpUrl, secret: bridgeSecret, shards, ...(bridge === true ? {} : bridge) });
+      const { supervise: supervised, onRestart, ...bridgeOptions } = bridge === true ? {} : bridge;
+      const startOne = () => startBridge({ edgeUrl: httpUrl, secret: bridgeSecret, shards, ...bridgeOptions });
+      // `supervise: true`: a bridge that dies is started again (npm start, the fault tests).
+      bridgeProcess = supervised ? await supervise(startOne, { onRestart, onExit: bridgeOptions.onExit }) : await startOne();
     } catch (error) {
       await mf.dispose();
       throw error;

@@ -23,7 +23,17 @@ const media = await startMedia(process.env.SIPEDGE_RTPENGINE ?? "auto", process.
 const bridgeArgs = media.sock ? ["--rtpengine", media.sock] : [];
 // SIPEDGE_ENTRY: a Worker entry of one's own (route scripts of one's own, src/edge.ts) instead of wrangler.toml's main.
 const entry = process.env.SIPEDGE_ENTRY || undefined;
-const stack = await startStack({ port, host, stateDir, vars, entry, bridge: { listen: bridgeListen, logLevel: process.env.SIPEDGE_BRIDGE_LOG_LEVEL ?? "warn", extraArgs: bridgeArgs } });
+// The bridge runs supervised: one that dies (a crash, SIGKILL) is started again within a second
+// or so and dials the edge again; in production systemd or the container runtime does this (deploy/bridge).
+const bridge = {
+  listen: bridgeListen,
+  logLevel: process.env.SIPEDGE_BRIDGE_LOG_LEVEL ?? "warn",
+  extraArgs: bridgeArgs,
+  supervise: true,
+  onExit: ({ code, signal, error }) => console.error(`bridge exited (${error ?? signal ?? `code ${code}`}); restarting`),
+  onRestart: ({ restarts, pid }) => console.error(`bridge restarted (pid ${pid}, restart ${restarts})`),
+};
+const stack = await startStack({ port, host, stateDir, vars, entry, bridge });
 console.log(`sipedge edge: ${stack.url}  (SIP over WebSocket: ${stack.wsUrl}, subprotocol "sip")`);
 const links = await stack.bridgeLinks();
 console.log(`bridge: UDP ${stack.bridge.address} ⇄ ${stack.url}/bridge, ${links.up}/${links.shards} shard links up (gateways from config/dispatcher.list)`);
@@ -44,13 +54,13 @@ console.log(`state kept in ${path.relative(process.cwd(), stateDir) || stateDir}
 // unless ours is put in front: ours reports (a synchronous write, since the process may end before
 // an asynchronous one is flushed) and tells the bridge to stop; Miniflare then stops workerd.
 // Ctrl-C also reaches the bridge through the process group; a SIGTERM sent to this process alone
-// does not, hence the explicit kill.
+// does not, hence the explicit stop.
 let stopping = false;
 function stop(signal) {
   if (stopping) return;
   stopping = true;
   writeSync(1, `${signal}: stopping\n`);
-  stack.bridge?.process.kill("SIGTERM");
+  void stack.bridge?.stop(); // marks it stopping first, so the supervisor does not start it again
   media.rtpengine?.process?.kill("SIGTERM");
   // Reached only when no other listener ends the process first.
   void stack

@@ -75,6 +75,8 @@ export interface DeploymentOptions {
   port?: number;
   /** More bridge flags (e.g. `--dns` for a resolver of the test's own). */
   bridgeArgs?: string[];
+  /** Run the bridge under the supervisor `npm start` uses (restarted when it dies). */
+  superviseBridge?: boolean;
   /** A bundle built elsewhere (`buildWorker(outdir, entry)`), e.g. a Worker entry with scripts of its own. */
   outdir?: string;
 }
@@ -107,6 +109,7 @@ export async function startDeployment(options: DeploymentOptions = {}): Promise<
       listen: BRIDGE,
       extraArgs: ["--advertise", BRIDGE, ...(options.bridgeArgs ?? [])],
       env: { NODE_EXTRA_CA_CERTS: ca.certPath },
+      supervise: options.superviseBridge ?? false,
     },
   });
   const vars = { SIP_DOMAIN: DOMAIN, SIP_ALIASES: "", LOG_LEVEL: "warn", ADMIN_TOKEN, ...options.vars, BRIDGE_SECRET: stack.bridgeSecret };

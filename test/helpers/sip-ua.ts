@@ -302,6 +302,11 @@ export class SipUa {
     return this.waitFor((m) => m.status === 0 && (method === undefined || m.method === method), timeoutMs);
   }
 
+  /** The next response in call `callId` (e.g. the 400 to a malformed request sent with `send`). */
+  nextResponse(callId: string, timeoutMs = 5000): Promise<SipMessage> {
+    return this.waitFor((m) => m.status > 0 && header(m, "call-id") === callId, timeoutMs);
+  }
+
   send(text: string): void {
     this.ws.send(text);
   }

@@ -105,32 +105,43 @@ export function gatewayPort(response: SipMessage): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/**
- * ACK for a 2xx, then BYE, along the route set of the 200 (RFC 3261 §12.2.1.1: the caller's
- * route set is the Record-Route list reversed, the remote target the Contact). Resolves with the
- * final answer to the BYE.
- */
-export async function hangUp(ua: SipUa, ok: SipMessage, cseq: number): Promise<SipMessage> {
-  const routes = (ok.headers.get("record-route") ?? []).flatMap((r) => r.split(/,(?=\s*<)/)).reverse();
+/** The in-dialog route of a 200 (RFC 3261 §12.2.1.1: the Record-Route list reversed, the remote target the Contact). */
+function dialogOf(ok: SipMessage) {
+  const routes = (ok.headers.get("record-route") ?? []).flatMap((r) => r.split(/,(?=\s*<)/)).reverse().map((r) => `Route: ${r.trim()}`);
   const target = /<([^>]+)>/.exec(header(ok, "contact") ?? "")?.[1] ?? "";
-  const to = header(ok, "to") ?? "";
-  const callId = header(ok, "call-id") ?? "";
   const fromTag = /;tag=([^;>\s]+)/.exec(header(ok, "from") ?? "")?.[1];
+  return { routes, target, to: header(ok, "to") ?? "", callId: header(ok, "call-id") ?? "", fromTag };
+}
+
+/** ACK for a 2xx along the route set of the 200. */
+export function ackOk(ua: SipUa, ok: SipMessage, cseq: number): void {
+  const d = dialogOf(ok);
   ua.send(
     [
-      `ACK ${target} SIP/2.0`,
+      `ACK ${d.target} SIP/2.0`,
       `Via: SIP/2.0/WS ua.invalid;branch=z9hG4bK${randomBytes(8).toString("hex")}`,
       "Max-Forwards: 70",
-      ...routes.map((r) => `Route: ${r.trim()}`),
+      ...d.routes,
       `From: ${header(ok, "from")}`,
-      `To: ${to}`,
-      `Call-ID: ${callId}`,
+      `To: ${d.to}`,
+      `Call-ID: ${d.callId}`,
       `CSeq: ${cseq} ACK`,
       "Content-Length: 0",
       "",
       "",
     ].join("\r\n"),
   );
-  const bye = await ua.request({ method: "BYE", ruri: target, to, callId, cseq: cseq + 1, fromTag, extraHeaders: routes.map((r) => `Route: ${r.trim()}`) });
+}
+
+/** BYE of an answered call (already ACKed); resolves with its final answer. */
+export async function byeOk(ua: SipUa, ok: SipMessage, cseq: number): Promise<SipMessage> {
+  const d = dialogOf(ok);
+  const bye = await ua.request({ method: "BYE", ruri: d.target, to: d.to, callId: d.callId, cseq: cseq + 1, fromTag: d.fromTag, extraHeaders: d.routes });
   return bye.response;
+}
+
+/** ACK for a 2xx, then BYE, along the route set of the 200. Resolves with the final answer to the BYE. */
+export async function hangUp(ua: SipUa, ok: SipMessage, cseq: number): Promise<SipMessage> {
+  ackOk(ua, ok, cseq);
+  return byeOk(ua, ok, cseq);
 }

@@ -62,6 +62,25 @@ describe("Guard: pike, ipban, connection cap and the auth block of one address",
     expect(await guard.authBlockCheck({ user: "bob", source: ip })).toEqual({ verdict: "allow" });
   });
 
+  it("an auth block survives an eviction of its Guard (a deploy) with the time it had left; counts do not", async () => {
+    const ip = freshIp();
+    const guard = guardOf(env.GUARD, ip);
+    for (let i = 0; i < 30; i++) await guard.authFailure("alice", ip);
+    expect(await guard.authBlockCheck({ user: "alice", source: ip })).toMatchObject({ verdict: "block", first: true });
+    for (let i = 0; i < 29; i++) await guard.authFailure("bob", ip);
+    await evictDurableObject(guard);
+    const again = guardOf(env.GUARD, ip);
+    expect(await again.authBlockCheck({ user: "alice", source: ip })).toMatchObject({ verdict: "block", reason: "Already Blocked Forbidden" });
+    const block = (await again.status()).authBlock.find((i) => i.key.endsWith("|alice::last_block"));
+    expect(block?.expiresAt).toBeGreaterThan(Date.now() + 890_000);
+    // Bob's 29 failures were counters: gone, so one more does not block him.
+    await again.authFailure("bob", ip);
+    expect(await again.authBlockCheck({ user: "bob", source: ip })).toEqual({ verdict: "allow" });
+    await again.unblock("alice", ip);
+    await evictDurableObject(again);
+    expect(await guardOf(env.GUARD, ip).authBlockCheck({ user: "alice", source: ip })).toEqual({ verdict: "allow" });
+  });
+
   it("releasing a connection frees its place under the cap", async () => {
     const guard = guardOf(env.GUARD, freshIp());
     for (let i = 0; i < 5; i++) expect((await guard.admit("0")).ok).toBe(true);

@@ -1,5 +1,5 @@
 import { pikeKey } from "../pike/key.ts";
-import { Htable, type HtItem } from "./htable.ts";
+import { Htable, type HtItem, type HtValue } from "./htable.ts";
 
 /**
  * The seed's "block user based on excessive REGISTER requests" rule, as a policy over an
@@ -80,6 +80,9 @@ const ALREADY_BLOCKED: AuthBlockVerdict = Object.freeze({
   first: false,
 });
 
+/** A block as its owner stores it: key, value (the block's start, s) and end (epoch ms). */
+export type KeptBlock = readonly [key: string, value: HtValue, expiresAt: number];
+
 export class AuthBlockList {
   /** The `auth_count` items of the `auth_block_list` table. */
   readonly counts: Htable;
@@ -156,6 +159,24 @@ export class AuthBlockList {
   /** Run after a failed digest check (wrong password, unknown user); returns the count. */
   recordFailure(user: string, source: string): number {
     return this.counts.inc(`${keyBase(user, source)}::auth_count`) ?? 0;
+  }
+
+  /**
+   * The live blocks as `[key, value, expiresAt]`, for the owner to keep across a restart. Counts
+   * are not kept (they fail open, as pike's do); a block is rare and is what the seed's rule is for.
+   */
+  keptBlocks(): KeptBlock[] {
+    return [...this.blocks.entries()].map((i) => [i.key, i.value, i.expiresAt ?? Number.MAX_SAFE_INTEGER]);
+  }
+
+  /** Puts kept blocks back with the time they had left; ended ones are skipped. */
+  restoreBlocks(kept: readonly KeptBlock[]): void {
+    const now = this.clock();
+    for (const [key, value, until] of kept) {
+      if (until <= now) continue;
+      this.blocks.set(key, value);
+      this.blocks.setExpire(key, (until - now) / 1000);
+    }
   }
 
   /** Admin unblock: forgets the block and the count of one user at one source. */

@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DOMAIN, admin, startDeployment, type Deployment } from "../helpers/deployment.ts";
+import { cpuMs, memoryMb, workerdPid } from "../helpers/proc.ts";
+import { SipUa } from "../helpers/sip-ua.ts";
+
+// The morning after a deploy: every registered client is dropped at once and comes back with
+// JsSIP's connection recovery (connection_recovery_min_interval 2 s, _max_interval 30 s: the
+// n-th attempt waits floor(random × 2^n + 1) s, clamped to [min, max]) and registers again.
+// 5,000 clients each on an address of its own, and 500 behind one carrier-NAT address that is
+// configured as the README says (address table group 1, MAX_CONNECTIONS_PER_ADDRESS above 500).
+
+const DISTINCT = Number(process.env.STORM_CLIENTS ?? 5000);
+const NATTED = Number(process.env.STORM_NAT_CLIENTS ?? 500);
+const NAT_ADDRESS = "127.2.0.1";
+const RECOVERY_MIN_S = 2;
+const RECOVERY_MAX_S = 30;
+/** All clients bound again within this long after the drop. */
+const DEADLINE_MS = 30_000;
+
+interface Client {
+  n: number;
+  user: string;
+  instance: string;
+  address: string;
+  ua?: SipUa;
+}
+
+let dep: Deployment;
+const clients: Client[] = [];
+
+/** 127.1.0.1, 127.1.0.2, ...: one address per distinct client, clear of the topology's 127.0.0.x. */
+const distinctAddress = (i: number) => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+
+function connect(c: Client): Promise<SipUa> {
+  return SipUa.connect(dep.wsUrl, { user: c.user, password: "pw", domain: DOMAIN, localAddress: c.address, ca: dep.ca.cert, instance: c.instance, regId: 1 });
+}
+
+async function inBatches<T>(items: T[], size: number, f: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(f));
+}
+
+beforeAll(async () => {
+  dep = await startDeployment({ vars: { MAX_CONNECTIONS_PER_ADDRESS: String(NATTED + 100), LOG_LEVEL: "error" } });
+  // The carrier NAT's address in group 1 of the address table: trusted, so pike does not count it.
+  const table = ["id(int,auto) grp(int) ip_addr(string) mask(int) port(int) tag(string,null)", `1:1:${NAT_ADDRESS}:32:0:carrier-nat`, ""].join("\n");
+  expect((await admin(dep, "/import?table=address", { method: "POST", body: table })).status).toBe(200);
+  for (let i = 0; i < DISTINCT + NATTED; i++) {
+    // 1,000 demo users with several devices each (MAX_CONTACTS is 10).
+    const address = i < DISTINCT ? distinctAddress(i) : NAT_ADDRESS;
+    clients.push({ n: i, user: `user${String(i % 1000).padStart(4, "0")}`, instance: `urn:uuid:${crypto.randomUUID()}`, address });
+  }
+  await inBatches(clients, 100, async (c) => {
+    c.ua = await connect(c);
+    const status = (await c.ua.register()).response.status;
+    if (status !== 200) throw new Error(`${c.user} from ${c.address}: first registration ${status}`);
+  });
+}, 600_000);
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.ua?.terminate().catch(() => undefined)));
+  await dep?.destroy();
+});
+
+describe("a deploy drops every client at once", () => {
+  it(`${DISTINCT} clients on their own addresses and ${NATTED} behind one NAT address are all bound again within 30 s; none banned, no 5xx`, async () => {
+    const statuses: number[] = [];
+    const unanswered: string[] = [];
+    let refusedConnects = 0;
+    let attemptsMax = 0;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+    /** JsSIP's Transport._reconnect, then the UA's re-REGISTER once connected. */
+    async function recover(c: Client): Promise<number> {
+      await c.ua!.closed;
+      for (let attempt = 1; ; attempt++) {
+        const k = Math.min(Math.max(Math.floor(Math.random() * 2 ** attempt + 1), RECOVERY_MIN_S), RECOVERY_MAX_S);
+        await sleep(k * 1000);
+        attemptsMax = Math.max(attemptsMax, attempt);
+        try {
+          c.ua = await connect(c);
+        } catch {
+          refusedConnects++;
+          continue;
+        }
+        // No answer at all is a failure we count, then the client starts over as a new connection would.
+        const status = await c.ua.register().then((o) => o.response.status, () => 0);
+        if (status === 0) unanswered.push(`${c.user} from ${c.address}, attempt ${attempt}`);
+        else statuses.push(status);
+        if (status === 200) return Date.now();
+        await c.ua.terminate();
+      }
+    }
+
+    const bridgePid = dep.bridge!.process.pid!;
+    const bridgeCpu0 = cpuMs(bridgePid);
+    const droppedAt = Date.now();
+    const recovered = clients.map(recover);
+    await dep.restartEdge();
+    const workerd = workerdPid();
+    const bound = await Promise.all(recovered);
+    const lastMs = Math.max(...bound) - droppedAt;
+    const workerdCpu = cpuMs(workerd);
+    const workerdMem = memoryMb(workerd);
+    const bridgeCpu = cpuMs(bridgePid) - bridgeCpu0;
+    const bridgeMem = memoryMb(bridgePid);
+
+    console.info(`deploy storm: ${unanswered.length} REGISTERs without an answer within 10 s: ${unanswered.slice(0, 5).join("; ")}`);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    expect(unanswered).toEqual([]);
+    expect(lastMs).toBeLessThan(DEADLINE_MS);
+    const stats = (await (await admin(dep, "/stats")).json()) as { connections: number; ipbans: number };
+    expect(stats.connections).toBe(DISTINCT + NATTED);
+    expect(stats.ipbans).toBe(0);
+    expect(((await (await admin(dep, "/bans")).json()) as { ipban: unknown[] }).ipban).toEqual([]);
+    console.info(
+      `deploy storm: ${DISTINCT} + ${NATTED} (one NAT address) clients bound again ${lastMs} ms after the drop ` +
+        `(${statuses.length} REGISTER rounds, all 200; ${refusedConnects} connects refused while the edge restarted; up to ${attemptsMax} attempts); ` +
+        `workerd CPU ${(workerdCpu / 1000).toFixed(1)} s since its restart, RSS ${workerdMem.rss} MB (peak ${workerdMem.peak} MB); ` +
+        `bridge CPU ${(bridgeCpu / 1000).toFixed(1)} s, RSS ${bridgeMem.rss} MB (peak ${bridgeMem.peak} MB)`,
+    );
+  }, 120_000);
+});
