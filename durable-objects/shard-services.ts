@@ -1,7 +1,7 @@
 import type { Config } from "../src/config.ts";
 import type { Env } from "../src/env.ts";
 import type { Logger } from "../src/log.ts";
-import { createAuth, type Auth } from "../src/modules/auth/index.ts";
+import { createAuth, type Auth, type SubscriberLookup } from "../src/modules/auth/index.ts";
 import { DispatcherClient } from "../src/modules/dispatcher/client.ts";
 import { createForwarder } from "../src/modules/forward/index.ts";
 import type { PermissionsLoader } from "../src/modules/permissions/script.ts";
@@ -11,7 +11,7 @@ import { createRr } from "../src/modules/rr/index.ts";
 import { RtpengineClient } from "../src/modules/rtpengine/client.ts";
 import { Tm, type Target } from "../src/modules/tm/index.ts";
 import { aliasCacheFor } from "../src/provisioning/alias-lookup.ts";
-import { subscriberCacheFor, type SubscriberCache } from "../src/provisioning/subscriber-lookup.ts";
+import { subscriberCacheFor } from "../src/provisioning/subscriber-lookup.ts";
 import { isMyself, type Services } from "../src/routing/context.ts";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import type { Timers } from "../src/sip/timers.ts";
@@ -53,13 +53,14 @@ export interface ShardParts {
  */
 export function shardServices(p: ShardParts): ShardServices {
   const { env, config, log, shard, bridges, ops, signers } = p;
-  const subscribers = subscriberCacheFor(env.DB, { domainOf: (realm) => (config.aliases.includes(realm) ? config.domain : realm) });
+  // This shard's lookups share a D1 query in flight among themselves, never with another object.
+  const subscribers = subscriberCacheFor(env.DB, { domainOf: (realm) => (config.aliases.includes(realm) ? config.domain : realm) }).lookupFor({});
   const host = { host: config.domain };
   const dispatcher = env.DISPATCHER.get(env.DISPATCHER.idFromName("default"));
   const isBridgeAddress = (h: string, port: number | undefined): boolean => bridges.isAdvertised(h, port);
   // RFC 7118 §5: the Via transport of a branch toward a client is how that client connected.
   const viaFor = (target: Target) => (target.flow === undefined ? undefined : { transport: flowTransport(target.flow) === "wss" ? "WSS" : "WS", host: config.domain });
-  const subscriberExists = async (user: string, domain: string): Promise<boolean> => (await subscribers.lookup({ username: user, user, realm: domain })) !== undefined;
+  const subscriberExists = async (user: string, domain: string): Promise<boolean> => (await subscribers({ username: user, user, realm: domain })) !== undefined;
   return {
     guard: ops.guard(p.guard),
     calls: callCountService(env.LOCATION, subscriberExists),
@@ -116,12 +117,12 @@ export function shardServices(p: ShardParts): ShardServices {
  * signs with a random secret: nonces still work on the flow they were issued to (they are bound
  * to it), and a restarted edge simply re-challenges with stale=true.
  */
-function createEdgeAuth(env: Env, config: Config, subscribers: SubscriberCache): Auth {
+function createEdgeAuth(env: Env, config: Config, lookup: SubscriberLookup): Auth {
   const current = env.NONCE_SECRET || crypto.randomUUID();
   return createAuth({
     secrets: { current, previous: env.NONCE_SECRET_PREVIOUS || undefined },
     nonceExpire: config.nonceExpire,
-    lookup: subscribers.lookup,
+    lookup,
   });
 }
 

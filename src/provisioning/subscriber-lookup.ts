@@ -43,10 +43,16 @@ function secretsOf(row: Row): SubscriberSecrets {
   return s;
 }
 
-/** A subscriber cache for one isolate; `lookup` is the auth module's `SubscriberLookup`. */
+/**
+ * A subscriber cache for one isolate; `lookup` is the auth module's `SubscriberLookup`. Answers
+ * are shared by the whole isolate; a query in flight only by the lookups of one owner
+ * (`lookupFor`: a Durable Object), since its promise belongs to the object that started it and
+ * awaiting it from another object of the isolate fails (workerd's I/O contexts).
+ */
 export class SubscriberCache {
   readonly lookup: SubscriberLookup;
   private readonly entries = new Map<string, Entry>();
+  private readonly inFlight = new WeakMap<object, Map<string, Promise<SubscriberSecrets | undefined>>>();
   private readonly ttl: number;
   private readonly negativeTtl: number;
   private readonly maxEntries: number;
@@ -66,6 +72,17 @@ export class SubscriberCache {
     this.lookup = (key) => this.get(key);
   }
 
+  /**
+   * The lookup for one Durable Object (`owner`): concurrent misses of one account share one
+   * query, as a reconnect storm of one user's devices into one shard would otherwise repeat it.
+   */
+  lookupFor(owner: object): SubscriberLookup {
+    let pending = this.inFlight.get(owner);
+    if (pending === undefined) this.inFlight.set(owner, (pending = new Map()));
+    const shared = pending;
+    return (key) => this.get(key, shared);
+  }
+
   /** Forgets one account (after the admin API changed it in this isolate). */
   invalidate(user: string, domain: string): void {
     this.entries.delete(this.keyOf(user, domain.toLowerCase()));
@@ -83,19 +100,28 @@ export class SubscriberCache {
     return this.useDomain ? `${user}@${domain}` : user;
   }
 
-  private get(key: SubscriberKey): SubscriberSecrets | undefined | Promise<SubscriberSecrets | undefined> {
+  private get(key: SubscriberKey, pending?: Map<string, Promise<SubscriberSecrets | undefined>>): SubscriberSecrets | undefined | Promise<SubscriberSecrets | undefined> {
     const domain = this.domainOf(key.realm);
     const k = this.keyOf(key.user, domain);
     const hit = this.entries.get(k);
     const now = this.clock();
     if (hit && hit.until > now) return hit.secrets;
-    // No sharing of a query in flight: its promise belongs to the Durable Object that started
-    // it, and awaiting it from another object of the isolate fails (workerd's I/O contexts).
-    // Failures are not cached: the next request tries D1 again.
-    return this.fetch(key.user, domain).then((secrets) => {
-      this.store(k, secrets);
-      return secrets;
-    });
+    const running = pending?.get(k);
+    if (running !== undefined) return running;
+    const query = this.fetch(key.user, domain).then(
+      (secrets) => {
+        pending?.delete(k);
+        this.store(k, secrets);
+        return secrets;
+      },
+      (error: unknown) => {
+        // Failures are not cached: the next request tries D1 again.
+        pending?.delete(k);
+        throw error;
+      },
+    );
+    pending?.set(k, query);
+    return query;
   }
 
   private store(k: string, secrets: SubscriberSecrets | undefined): void {

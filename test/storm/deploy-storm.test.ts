@@ -62,7 +62,7 @@ afterAll(async () => {
 });
 
 describe("a deploy drops every client at once", () => {
-  it(`${DISTINCT} clients on their own addresses and ${NATTED} behind one NAT address are all bound again within 30 s; none banned, no 5xx`, async () => {
+  it(`${DISTINCT} clients on their own addresses and ${NATTED} behind one NAT address are all bound again within 30 s of the new edge listening; none banned, no 5xx`, async () => {
     const statuses: number[] = [];
     const unanswered: string[] = [];
     let refusedConnects = 0;
@@ -96,14 +96,23 @@ describe("a deploy drops every client at once", () => {
     const droppedAt = Date.now();
     const recovered = clients.map(recover);
     await dep.restartEdge();
+    // Locally the new edge takes 1.5-2.6 s to listen (a Cloudflare deploy accepts at once), which
+    // pushes clients into their second or third backoff: the deadline runs from when it listens.
+    const upAt = Date.now();
     const workerd = workerdPid();
     const bound = await Promise.all(recovered);
-    const lastMs = Math.max(...bound) - droppedAt;
+    const lastMs = Math.max(...bound) - upAt;
     const workerdCpu = cpuMs(workerd);
     const workerdMem = memoryMb(workerd);
     const bridgeCpu = cpuMs(bridgePid) - bridgeCpu0;
     const bridgeMem = memoryMb(bridgePid);
 
+    console.info(
+      `deploy storm: ${DISTINCT} + ${NATTED} (one NAT address) clients bound again ${lastMs} ms after the edge listened again (${Math.max(...bound) - droppedAt} ms after the drop) ` +
+        `(${statuses.length} REGISTER rounds, ${statuses.filter((s) => s === 200).length} answered 200; ${refusedConnects} connects refused while the edge restarted; up to ${attemptsMax} attempts); ` +
+        `workerd CPU ${(workerdCpu / 1000).toFixed(1)} s since its restart, RSS ${workerdMem.rss} MB (peak ${workerdMem.peak} MB); ` +
+        `bridge CPU ${(bridgeCpu / 1000).toFixed(1)} s, RSS ${bridgeMem.rss} MB (peak ${bridgeMem.peak} MB)`,
+    );
     console.info(`deploy storm: ${unanswered.length} REGISTERs without an answer within 10 s: ${unanswered.slice(0, 5).join("; ")}`);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     expect(unanswered).toEqual([]);
@@ -112,11 +121,5 @@ describe("a deploy drops every client at once", () => {
     expect(stats.connections).toBe(DISTINCT + NATTED);
     expect(stats.ipbans).toBe(0);
     expect(((await (await admin(dep, "/bans")).json()) as { ipban: unknown[] }).ipban).toEqual([]);
-    console.info(
-      `deploy storm: ${DISTINCT} + ${NATTED} (one NAT address) clients bound again ${lastMs} ms after the drop ` +
-        `(${statuses.length} REGISTER rounds, all 200; ${refusedConnects} connects refused while the edge restarted; up to ${attemptsMax} attempts); ` +
-        `workerd CPU ${(workerdCpu / 1000).toFixed(1)} s since its restart, RSS ${workerdMem.rss} MB (peak ${workerdMem.peak} MB); ` +
-        `bridge CPU ${(bridgeCpu / 1000).toFixed(1)} s, RSS ${bridgeMem.rss} MB (peak ${bridgeMem.peak} MB)`,
-    );
   }, 120_000);
 });

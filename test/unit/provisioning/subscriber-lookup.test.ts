@@ -55,15 +55,18 @@ describe("subscriber lookup for auth_db", () => {
     expect(db.queries).toBe(2);
   });
 
-  it("never hands a query in flight to another lookup (its promise belongs to the object that started it); the answer is then shared", async () => {
+  it("shares a query in flight among the lookups of one owner (a Durable Object), never with another owner; the answer with everyone", async () => {
     const cache = new SubscriberCache(db, { clock });
-    const first = cache.lookup(alice);
-    const second = cache.lookup(alice);
-    expect(second).not.toBe(first);
-    await Promise.all([first, second]);
-    expect(db.queries).toBe(2);
+    const shardA = cache.lookupFor({});
+    const shardB = cache.lookupFor({});
+    await Promise.all([shardA(alice), shardA(alice), shardA(alice)]);
+    expect(db.queries).toBe(1);
+    cache.clear();
+    await Promise.all([shardA(alice), shardB(alice)]);
+    expect(db.queries).toBe(3); // one each: B never awaits A's query
+    expect(await shardB(alice)).toMatchObject({ password: "alice123" });
     expect(await cache.lookup(alice)).toMatchObject({ password: "alice123" });
-    expect(db.queries).toBe(2);
+    expect(db.queries).toBe(3);
   });
 
   it("matches the domain column by realm, and maps an alias realm through domainOf", async () => {
