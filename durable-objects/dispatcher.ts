@@ -28,7 +28,8 @@ const KEPT_STATES = "dispatcher:kept-states";
 /** What shards cache: the destination sets with their states, and a version that moves on change. */
 export interface DispatcherSnapshot {
   version: number;
-  list: DispatcherList;
+  /** Absent when the shard asked with the version it holds: nothing changed. */
+  list?: DispatcherList;
 }
 
 /** One keepalive a shard sends through its bridge link. */
@@ -78,7 +79,11 @@ export class Dispatcher extends DurableObject<Env> {
   private readonly config: Config;
   private readonly log: Logger;
   private list: DispatcherList = { sets: new Map() };
-  private version = 0;
+  /**
+   * Moves on every change of the sets or states. It starts from the clock, so a restarted object
+   * never repeats a version a shard still holds with other contents.
+   */
+  private version = Date.now();
   private loaded: Promise<void> | undefined;
   /** Algorithm 10's call-load table: exact only here, so that algorithm costs a hop per call. */
   private readonly loadState = createSelectState();
@@ -95,10 +100,13 @@ export class Dispatcher extends DurableObject<Env> {
     this.log = createLogger(this.config.logLevel);
   }
 
-  /** The sets and states for a shard's cache; starts probing on first use. */
-  async snapshot(): Promise<DispatcherSnapshot> {
+  /**
+   * The sets and states for a shard's cache; starts probing on first use. A shard that holds
+   * version `since` already gets only the version (the list is not copied over RPC again).
+   */
+  async snapshot(since?: number): Promise<DispatcherSnapshot> {
     await this.ensureLoaded();
-    return { version: this.version, list: this.list };
+    return since === this.version ? { version: this.version } : { version: this.version, list: this.list };
   }
 
   /** Every destination with its state and latency (the scrape and the dashboard). */

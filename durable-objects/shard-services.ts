@@ -97,7 +97,7 @@ export function shardServices(p: ShardParts): ShardServices {
     }),
     aliases: aliasCacheFor(env.DB),
     dispatcher: new DispatcherClient({
-      snapshot: () => dispatcher.snapshot(),
+      snapshot: (since) => dispatcher.snapshot(since),
       markDst: (set, uri, state) => dispatcher.markDst(set, uri, state),
       selectByLoad: (set, input, useDefault) => dispatcher.selectByLoad(set, input, useDefault),
       loadEvent: (callId, event, duid) => dispatcher.loadEvent(callId, event, duid),

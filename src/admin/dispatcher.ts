@@ -18,7 +18,7 @@ const dispatcherOf = (env: Env) => env.DISPATCHER.get(env.DISPATCHER.idFromName(
 
 dispatcherAdmin.get("/", async (c) => {
   const { version, list } = await dispatcherOf(c.env).snapshot();
-  const sets = [...list.sets.values()].map((set) => ({
+  const sets = [...(list?.sets.values() ?? [])].map((set) => ({
     setid: set.id,
     label: set.label,
     destinations: set.destinations.map((d) => ({

@@ -26,7 +26,9 @@ describe("destination states across a restart of the Dispatcher object", () => {
     expect(await states()).toEqual({ [GW[0]!]: "AX", [GW[1]!]: "IP", [GW[2]!]: "AX" });
     // The snapshot shards select from carries the kept state too.
     const snap = await dispatcher().snapshot();
-    expect(snap.list.sets.get(1)?.destinations.map((d) => d.state)).toEqual(["active", "probing", "active"]);
+    expect(snap.list?.sets.get(1)?.destinations.map((d) => d.state)).toEqual(["active", "probing", "active"]);
+    // A shard holding that version gets the version alone (the list is not copied again).
+    expect(await dispatcher().snapshot(snap.version)).toEqual({ version: snap.version });
   });
 
   it("only destinations that differ from the list are stored, and marking one active again removes the record", async () => {
@@ -45,5 +47,20 @@ describe("destination states across a restart of the Dispatcher object", () => {
     expect(await dispatcher().reload()).toEqual({ sets: 1, destinations: 3 });
     await evictDurableObject(dispatcher());
     expect((await states())[GW[0]!]).toBe("AX");
+  });
+
+  it("a shard that asked with an old version gets the list again after a change, even across a restart", async () => {
+    const before = await dispatcher().snapshot();
+    expect(await dispatcher().markDst(1, GW[0]!, "i")).toBe(true);
+    const changed = await dispatcher().snapshot(before.version);
+    expect(changed.version).not.toBe(before.version);
+    const stateOf = (list: typeof changed.list) => list?.sets.get(1)?.destinations.find((d) => d.uri === GW[0])?.state;
+    expect(stateOf(changed.list)).toBe("inactive");
+    // A restarted object counts from the clock, so it never answers an old version with "unchanged".
+    expect((await states())[GW[0]!]).toBe("IX"); // (and the kept state's write has gone out)
+    await evictDurableObject(dispatcher());
+    const restarted = await dispatcher().snapshot(changed.version);
+    expect(stateOf(restarted.list)).toBe("inactive");
+    await dispatcher().markDst(1, GW[0]!, "a");
   });
 });

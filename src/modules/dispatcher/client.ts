@@ -6,7 +6,8 @@ import { createSelectState, type DispatcherList, type SelectInput, type SelectSt
 const LOAD_CALL_MS = 7200_000;
 
 export interface DispatcherSource {
-  snapshot(): Promise<{ version: number; list: DispatcherList }>;
+  /** The sets and states; only the version when `since` is the version the caller holds. */
+  snapshot(since?: number): Promise<{ version: number; list?: DispatcherList }>;
   markDst(setId: number, uri: string, state: string): Promise<boolean>;
   selectByLoad(setId: number, input: SelectInput, useDefault: boolean): Promise<Selection>;
   loadEvent(callId: string, event: "confirm" | "release" | "move", duid?: string): Promise<void>;
@@ -80,12 +81,14 @@ export class DispatcherClient {
   private refresh(): Promise<void> {
     if (this.refreshing) return this.refreshing;
     const generation = this.generation;
+    const held = this.snap;
     const refreshing: Promise<void> = this.source
-      .snapshot()
+      .snapshot(held?.version)
       .then((s) => {
         if (generation !== this.generation) return;
-        if (!this.snap || s.version !== this.snap.version) this.snap = { ...s, at: this.clock() };
-        else this.snap.at = this.clock();
+        // Unchanged (no list sent, or the same version): the copy is fresh again.
+        if (held !== undefined && this.snap === held && s.version === held.version) held.at = this.clock();
+        else if (s.list !== undefined) this.snap = { version: s.version, list: s.list, at: this.clock() };
       })
       .finally(() => {
         if (this.refreshing === refreshing) this.refreshing = undefined;

@@ -26,16 +26,19 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
-type Snap = { version: number; list: DispatcherList };
+type Snap = { version: number; list?: DispatcherList };
 
 /** A Dispatcher object whose answers the test hands out one by one. */
 function fakeSource() {
   const snapshots: Deferred<Snap>[] = [];
+  /** The version each snapshot request said the shard holds. */
+  const since: (number | undefined)[] = [];
   const marks: [number, string, string][] = [];
   const loadEvents: [string, string, string | undefined][] = [];
   let failLoadEvents = false;
   const source: DispatcherSource = {
-    snapshot: () => {
+    snapshot: (held) => {
+      since.push(held);
       const d = deferred<Snap>();
       snapshots.push(d);
       return d.promise;
@@ -58,7 +61,7 @@ function fakeSource() {
       if (failLoadEvents) throw new Error("Dispatcher object unreachable");
     },
   };
-  return { source, snapshots, marks, loadEvents, failLoadEventsFromNowOn: () => (failLoadEvents = true) };
+  return { source, snapshots, since, marks, loadEvents, failLoadEventsFromNowOn: () => (failLoadEvents = true) };
 }
 
 function clock(start = 10_000) {
@@ -86,6 +89,19 @@ describe("DispatcherClient: a shard's copy of the destination sets", () => {
     time.now += MAX_AGE;
     expect(await client.list()).toBe(v1);
     expect(fake.snapshots).toHaveLength(1);
+  });
+
+  it("a refresh says which version the shard holds; an answer without a list keeps the copy and makes it fresh", async () => {
+    const { fake, time, client, v1 } = await loaded();
+    expect(fake.since).toEqual([undefined]);
+    time.now += 2 * MAX_AGE + 1;
+    const waiting = client.list();
+    expect(fake.since).toEqual([undefined, 1]);
+    fake.snapshots[1]?.resolve({ version: 1 });
+    expect(await waiting).toBe(v1);
+    time.now += MAX_AGE;
+    expect(await client.list()).toBe(v1);
+    expect(fake.snapshots).toHaveLength(2); // fresh again: nothing asked
   });
 
   it("concurrent first selections share one snapshot request", async () => {
