@@ -19,6 +19,8 @@ const MAX_DIALOGS = 100_000;
 export interface DialogDeps {
   /** DIALOG_FLOW_TIMEOUT in ms: how long a call's WebSocket side may be gone before the gateway gets a BYE. */
   timeoutMs: number;
+  /** DIALOG_DB_UPDATE_PERIOD in ms: how often the records changed since the last write are stored, in one batch; 0 = at once. */
+  writeEveryMs: number;
   /** The flows of `flows` whose sockets are open (in this shard or another). */
   liveFlows(flows: string[]): Promise<Set<string>>;
   /** The live flow the client instance registered since its old one closed. */
@@ -34,8 +36,11 @@ export interface DialogDeps {
 
 /**
  * The gateway calls a shard keeps (issue 8: "calls survive a reconnect"): stored when answered and
- * deleted at their BYE (one storage write each way), so a deploy — which drops every socket and
- * restarts every object — does not lose them. Every poll (a tenth of the timeout, at most 10 s)
+ * deleted at their BYE, so a deploy — which drops every socket and restarts every object — does
+ * not lose them. As Kamailio's dialog `db_mode` 2, records reach storage every `writeEveryMs` in
+ * one `put` of all that changed (and one `delete`): a storage write per call was the largest
+ * single cost of a gateway call at the edge, and a call that ends before the next write never
+ * touches storage. A crash loses the changes of at most that period. Every poll (a tenth of the timeout, at most 10 s)
  * checks each call's WebSocket flow: a flow that is gone is followed to the one its client
  * instance registered since (the call lives on); once it has been gone for the timeout with no
  * successor, the gateway gets the BYE the client would have sent.
@@ -44,6 +49,12 @@ export class DialogStore implements DialogService {
   private readonly records = new Map<string, GatewayDialog>();
   /** CSeq shifts by Call-ID, each with the time (ms) it may be forgotten. */
   private readonly shifts = new Map<string, { by: number; until: number }>();
+  /** Call-IDs whose record is in storage (as of the last write that succeeded or is under way). */
+  private readonly stored = new Set<string>();
+  /** Records changed since the last write, and records to delete from storage. */
+  private readonly unsaved = new Map<string, GatewayDialog>();
+  private readonly unstored = new Set<string>();
+  private saving: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -62,7 +73,9 @@ export class DialogStore implements DialogService {
   /** When the object starts: the stored calls come back, and the next poll is scheduled. */
   async restore(): Promise<void> {
     for (const [key, dialog] of await this.storage.list<GatewayDialog>({ prefix: PREFIX })) {
-      if (dialog.v === 1) this.records.set(key.slice(PREFIX.length), dialog);
+      if (dialog.v !== 1) continue;
+      this.records.set(key.slice(PREFIX.length), dialog);
+      this.stored.add(key.slice(PREFIX.length));
     }
     const now = Date.now();
     for (const [key, shift] of await this.storage.list<{ by: number; until: number }>({ prefix: SHIFT_PREFIX })) {
@@ -108,7 +121,8 @@ export class DialogStore implements DialogService {
       return;
     }
     if (!this.records.delete(callId)) return;
-    void this.storage.delete(PREFIX + callId).catch((err: unknown) => this.deps.log.warn("deleting a call record failed", { callId, error: String(err) }));
+    this.unsaved.delete(callId);
+    if (this.stored.has(callId)) this.save(() => this.unstored.add(callId));
   }
 
   /** The alarm: checks every call's flow (see the class comment). */
@@ -166,6 +180,34 @@ export class DialogStore implements DialogService {
   private write(dialog: GatewayDialog): void {
     if (dialog.lostAt === undefined) delete dialog.lostAt;
     this.records.set(dialog.callId, dialog);
-    void this.storage.put(PREFIX + dialog.callId, dialog).catch((err: unknown) => this.deps.log.warn("storing a call record failed", { callId: dialog.callId, error: String(err) }));
+    this.save(() => {
+      this.unstored.delete(dialog.callId);
+      this.unsaved.set(dialog.callId, dialog);
+    });
+  }
+
+  /** Notes a change for the next write (scheduled when it is the first since the last one). */
+  private save(change: () => void): void {
+    change();
+    if (this.deps.writeEveryMs <= 0) this.flush();
+    else this.saving ??= setTimeout(() => this.flush(), this.deps.writeEveryMs);
+  }
+
+  /** Writes what changed since the last write: one `put` and one `delete` per 128 keys (the storage API's limit). */
+  flush(): void {
+    if (this.saving !== undefined) clearTimeout(this.saving);
+    this.saving = undefined;
+    const puts = [...this.unsaved.values()];
+    const deletes = [...this.unstored].map((id) => PREFIX + id);
+    this.unsaved.clear();
+    this.unstored.clear();
+    for (const d of puts) this.stored.add(d.callId);
+    for (const key of deletes) this.stored.delete(key.slice(PREFIX.length));
+    const failed = (what: string, count: number) => (err: unknown) => this.deps.log.warn(`${what} call records failed`, { count, error: String(err) });
+    for (let i = 0; i < puts.length; i += 128) {
+      const chunk = puts.slice(i, i + 128);
+      void this.storage.put(Object.fromEntries(chunk.map((d) => [PREFIX + d.callId, d]))).catch(failed("storing", chunk.length));
+    }
+    for (let i = 0; i < deletes.length; i += 128) void this.storage.delete(deletes.slice(i, i + 128)).catch(failed("deleting", deletes.length));
   }
 }

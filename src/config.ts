@@ -23,6 +23,7 @@ export interface Vars extends UacVars {
   FR_TIMER?: string;
   FR_INV_TIMER?: string;
   DIALOG_FLOW_TIMEOUT?: string;
+  DIALOG_DB_UPDATE_PERIOD?: string;
   DS_PING_INTERVAL?: string;
   DS_PROBING_THRESHOLD?: string;
   DS_INACTIVE_THRESHOLD?: string;
@@ -81,6 +82,8 @@ export interface Config {
   tm: { frTimer: number; frInvTimer: number };
   /** Seconds a gateway call's WebSocket side may be gone (no reconnect) before the gateway gets a BYE; 0 = never. */
   dialogFlowTimeout: number;
+  /** Kamailio dialog `db_update_period` (db_mode 2), seconds: call records reach storage in one batch this often; 0 = at once. */
+  dialogDbUpdatePeriod: number;
   /** Media anchoring: the longest wait (ms) for a bridge's answer to an rtpengine command. */
   rtpengine: { timeoutMs: number };
   /** The browser phone: ICE server URIs (stun:/turn:) and the lifetime of TURN credentials (s). */
@@ -203,6 +206,7 @@ export function parseConfig(env: Vars): Config {
       frInvTimer: positiveInt("FR_INV_TIMER", env.FR_INV_TIMER, 181_000),
     },
     dialogFlowTimeout: nonNegativeInt("DIALOG_FLOW_TIMEOUT", env.DIALOG_FLOW_TIMEOUT, 60),
+    dialogDbUpdatePeriod: nonNegativeInt("DIALOG_DB_UPDATE_PERIOD", env.DIALOG_DB_UPDATE_PERIOD, 1),
     rtpengine: { timeoutMs: positiveInt("RTPENGINE_TIMEOUT", env.RTPENGINE_TIMEOUT, 3000) },
     phone: { iceServers: iceServers(env.PHONE_ICE_SERVERS), turnTtl: positiveInt("TURN_TTL", env.TURN_TTL, 3600) },
     dispatcher: {

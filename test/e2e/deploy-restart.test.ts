@@ -55,6 +55,9 @@ describe("a deploy in the middle of gateway calls", () => {
     const lostId = header(lost.response, "call-id") ?? "";
     const keptId = header(kept.response, "call-id") ?? "";
 
+    // The call records reach storage within DIALOG_DB_UPDATE_PERIOD (1 s) of the answer; a deploy
+    // sooner than that loses them (README: dialog).
+    await new Promise((r) => setTimeout(r, 1500));
     await dep.restartEdge();
     const restartedAt = Date.now();
     const again = await reconnect("user0702", backInstance);
