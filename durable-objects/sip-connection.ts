@@ -11,7 +11,7 @@ import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parser.ts";
 import { createResponse } from "../src/sip/response.ts";
 import { wireOf } from "../src/sip/serializer.ts";
-import { countedTimers } from "../src/sip/timers.ts";
+import { TimerWheel } from "../src/sip/timer-wheel.ts";
 import { KEEPALIVE_PING, KEEPALIVE_PONG, SIP_SUBPROTOCOL, WebSocketTransport, isKeepAlive } from "../src/transport/websocket.ts";
 import { newFlowToken } from "../src/transport/flow.ts";
 import { BridgeTransport, parseBridgeFrame } from "../src/transport/bridge.ts";
@@ -54,7 +54,8 @@ export class SipConnection extends DurableObject<Env> {
   private readonly bridges: BridgeLinks;
   private readonly transactions: TransactionStore;
   private readonly dialogs: DialogStore;
-  private readonly timers = countedTimers();
+  /** tm's timers: one platform timer per shard, not one per transaction (src/sip/timer-wheel.ts). */
+  private readonly timers = new TimerWheel();
   private readonly flows: FlowDelivery;
   private readonly alarms: Alarms;
   /** This shard's number: the first part of its flow tokens, and the owner id in its branches. */
@@ -100,6 +101,7 @@ export class SipConnection extends DurableObject<Env> {
     this.transactions = new TransactionStore(ctx, this.services.tm, (flow) => this.upstreamOf(flow), this.alarms, this.log);
     this.dialogs = new DialogStore(ctx.storage, this.alarms, {
       timeoutMs: this.config.dialogFlowTimeout * 1000,
+      writeEveryMs: this.config.dialogDbUpdatePeriod * 1000,
       liveFlows: (flows) => this.flows.live(flows),
       successor: (aor, instance, flow) => this.flows.successor(flow, { aor, instance }),
       bridgeVia: (bridge) => this.bridges.via(bridge),

@@ -122,28 +122,3 @@ export const systemClock: Clock = { now: () => Date.now() };
 export interface CountedTimers extends Timers {
   readonly pending: number;
 }
-
-/**
- * Wraps `base` to count pending timers: a Set insert per timer set and a delete when it fires or
- * is cleared, nothing per message beyond that.
- */
-export function countedTimers(base: Timers = systemTimers): CountedTimers {
-  const live = new Set<TimerHandle>();
-  return {
-    set(ms, fn) {
-      const handle = base.set(ms, () => {
-        live.delete(handle);
-        fn();
-      });
-      live.add(handle);
-      return handle;
-    },
-    clear(handle) {
-      live.delete(handle);
-      base.clear(handle);
-    },
-    get pending() {
-      return live.size;
-    },
-  };
-}

@@ -1,11 +1,11 @@
 import { describe, expect, it, vi } from "vitest";
-import { countedTimers } from "../../../src/sip/timers.ts";
+import { TimerWheel } from "../../../src/sip/timer-wheel.ts";
 
-describe("countedTimers (the pending-timers gauge)", () => {
+describe("TimerWheel.pending (the pending-timers gauge)", () => {
   it("counts a timer from set until it fires or is cleared, and never below zero", () => {
     vi.useFakeTimers();
     try {
-      const timers = countedTimers();
+      const timers = new TimerWheel();
       const fired: number[] = [];
       const a = timers.set(100, () => fired.push(1));
       timers.set(200, () => fired.push(2));
