@@ -22,6 +22,8 @@ export interface Link {
   ws: WebSocket;
   bridge: string;
   advertise: HostPort;
+  /** The bridge runs media commands (its hello said so). */
+  rtpengine: boolean;
 }
 
 /**
@@ -61,7 +63,7 @@ export class BridgeLinks {
     attachment.advertise = advertise;
     attachment.rtpengine = rtpengine;
     ws.serializeAttachment(attachment);
-    this.links.set(attachment.bridge, { ws, bridge: attachment.bridge, advertise });
+    this.links.set(attachment.bridge, { ws, bridge: attachment.bridge, advertise, rtpengine });
     this.listen.udp ??= advertise;
   }
 
@@ -125,7 +127,7 @@ export class BridgeLinks {
     for (const ws of this.ctx.getWebSockets("bridge")) {
       const a = ws.deserializeAttachment() as BridgeAttachment | null;
       if (a?.advertise && ws.readyState === WebSocket.OPEN && !this.links.has(a.bridge)) {
-        this.links.set(a.bridge, { ws, bridge: a.bridge, advertise: a.advertise });
+        this.links.set(a.bridge, { ws, bridge: a.bridge, advertise: a.advertise, rtpengine: a.rtpengine === true });
         this.listen.udp ??= a.advertise;
       }
     }
@@ -136,24 +138,19 @@ export class BridgeLinks {
    * use; the bridge id it went to, or undefined when no link is up.
    */
   sendControl(frame: string, bridge?: string): string | undefined {
-    const ws = this.linkOf(bridge);
-    if (ws === undefined) return undefined;
-    ws.send(frame);
-    return (ws.deserializeAttachment() as BridgeAttachment).bridge;
+    const link = this.link(bridge);
+    if (link === undefined) return undefined;
+    link.ws.send(frame);
+    return link.bridge;
   }
 
-  /** Whether that bridge (or the link in use) runs media commands. */
+  /**
+   * Whether that bridge (or the link in use) runs media commands: asked by every call and every
+   * in-dialog request, so it reads the link table, not the socket's attachment (a runtime call
+   * and a structured-clone read each).
+   */
   hasRtpengine(bridge?: string): boolean {
-    const ws = this.linkOf(bridge);
-    return ws !== undefined && (ws.deserializeAttachment() as BridgeAttachment).rtpengine === true;
-  }
-
-  private linkOf(bridge: string | undefined): WebSocket | undefined {
-    if (bridge !== undefined) {
-      const named = this.ctx.getWebSockets(`bridge:${bridge}`).find((ws) => ws.readyState === WebSocket.OPEN);
-      if (named !== undefined) return named;
-    }
-    return this.link()?.ws;
+    return this.link(bridge)?.rtpengine === true;
   }
 
   /**
