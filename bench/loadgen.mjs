@@ -9,6 +9,11 @@
 // "go WINSTART WINEND" (epoch ms) on stdin, and prints one JSON line after WINEND. An operation
 // counts when it completes inside the window; operations still open at WINEND are not counted.
 //
+// --rate R paces the load instead: R operations per second in all, each connection starting one
+// every (callers)/R seconds (staggered), so latency is measured at a fixed offered rate (e.g. 70 % of
+// the closed-loop maximum). A connection whose operation outlasts its interval starts the next
+// at once and counts it in "late" (the offered rate was not held).
+//
 // Modes (SCENARIOS below; a new workload is one more entry):
 //   reg     REGISTER -> 401 -> REGISTER with Authorization (MD5, qop=auth, nc, cnonce) -> 200.
 //           One user per connection (user0000...), same Call-ID, CSeq increasing by one per
@@ -33,6 +38,7 @@ import WebSocket from "ws";
 const o = {
   url: "ws://127.0.0.1:8787/", mode: "reg", conns: 50, domain: "localhost", password: "pw", userBase: 0,
   warmup: 2, duration: 10, timeout: 10000, batch: 50, control: "", expires: 600, prefix: "1555", sdp: "",
+  rate: 0,
 };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, "").replace(/-([a-z])/g, (_, c) => c.toUpperCase());
@@ -318,7 +324,9 @@ function options(c) {
 const scenario = SCENARIOS[o.mode];
 if (!scenario) { console.error(`loadgen: unknown mode ${o.mode} (${Object.keys(SCENARIOS).join(", ")})`); process.exit(2); }
 // lat: the operation's latency (a call's setup); lat2: a call's whole duration.
-const st = { ok: 0, fail: 0, reasons: {}, lat: [], lat2: [], sent: 0 };
+const st = { ok: 0, fail: 0, reasons: {}, lat: [], lat2: [], sent: 0, late: 0 };
+/** Connections that start operations (u2u: the callers); --rate spreads over these. */
+let active = 0;
 let running = false;
 let winStart = Infinity;
 let winEnd = Infinity;
@@ -380,7 +388,12 @@ class Conn {
         else { st.lat.push(setupMs); st.lat2.push(performance.now() - this.t0); }
       } else { st.fail++; st.reasons[why] = (st.reasons[why] ?? 0) + 1; }
     }
-    if (running && now < winEnd) this.start();
+    if (!running || now >= winEnd) return;
+    if (o.rate <= 0) { this.start(); return; }
+    this.due += (active / o.rate) * 1000;
+    const wait = this.due - now;
+    if (wait <= 0) { st.late++; this.due = now; this.start(); }
+    else setTimeout(() => { if (running) this.start(); }, wait);
   }
 }
 
@@ -411,7 +424,16 @@ const connectMs = +(performance.now() - t0).toFixed(1);
 function go(start, end) {
   winStart = start; winEnd = end;
   running = true;
-  for (const c of conns) c.start();
+  const starters = conns.filter((c) => !c.callee);
+  active = starters.length;
+  if (o.rate > 0) {
+    // Staggered first starts, one interval spread over the connections.
+    const interval = (active / o.rate) * 1000;
+    starters.forEach((c, i) => {
+      c.due = Date.now() + (i * interval) / active;
+      setTimeout(() => c.start(), c.due - Date.now());
+    });
+  } else for (const c of conns) c.start();
   setTimeout(finish, Math.max(0, winEnd - Date.now()));
 }
 
@@ -426,6 +448,7 @@ function finish() {
       mode: o.mode, conns: o.conns, ok: st.ok, fail: st.fail, reasons: st.reasons, sent: st.sent,
       rate: +(st.ok / secs).toFixed(1), p50: pct(st.lat, 50), p90: pct(st.lat, 90), p99: pct(st.lat, 99),
       max: pct(st.lat, 100), connectMs, cpuUs: cpu.user + cpu.system,
+      ...(o.rate > 0 ? { offered: o.rate, late: st.late } : {}),
       ...(st.lat2.length ? { total_p50: pct(st.lat2, 50), total_p99: pct(st.lat2, 99) } : {}),
     }));
     for (const c of conns) c.ws.terminate();

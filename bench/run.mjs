@@ -48,6 +48,9 @@ const USAGE = `usage: npm run bench -- [options]
   --sdp FILE                 call mode: the INVITEs' offer (e.g. test/fixtures/sdp/chromium-offer.sdp)
   --rtpengine yes            call mode: anchor media in an rtpengine started beside the bridge
                              (its CPU is reported per call too)
+  --rate R                   paced instead of closed loop: R operations per second offered in all
+                             (e.g. 70 % of the closed-loop maximum), for latency at a fixed rate;
+                             "late" counts starts that could not keep the pace
   --calls-per-minute N       the toll-fraud limit per user (CALLS_PER_MINUTE); default 0 (off: every
                              client calls far more often); a large N measures its per-call hop
   --state-dir DIR            keep the stack's D1/Durable Object state there (default: a fresh
@@ -65,7 +68,7 @@ function parseArgs(argv) {
     json: "", label: "", url: "", domain: "localhost", edgePid: "", stateDir: "", bundle: "",
     bridgePid: "", uasPid: "", gateways: "7070,7072,7074", uasScenario: join(HERE, "..", "test/sipp/uas.xml"),
     sdp: "", rtpengine: "no", profile: "",
-    callsPerMinute: 0,
+    callsPerMinute: 0, rate: 0,
   };
   for (let i = 0; i < argv.length; i += 2) {
     if (argv[i] === "--help" || argv[i] === "-h") { console.log(USAGE); process.exit(0); }
@@ -265,7 +268,7 @@ async function openProfilers(edge) {
 
 async function measure(edge, o, mode, conns, round) {
   const quiet = await quietMachine(o.quiet, o.quietWait);
-  const lg = loadgen(["--url", edge.wsUrl, "--domain", edge.domain, "--mode", mode, "--conns", String(conns), ...(o.sdp ? ["--sdp", o.sdp] : [])]);
+  const lg = loadgen(["--url", edge.wsUrl, "--domain", edge.domain, "--mode", mode, "--conns", String(conns), ...(o.sdp ? ["--sdp", o.sdp] : []), ...(o.rate > 0 ? ["--rate", String(o.rate)] : [])]);
   activeLoadgen = lg;
   try {
     JSON.parse(await lg.next());
@@ -318,6 +321,7 @@ function account(edge, o, { mode, conns, round, quiet, r, s0, s1, loadgenPid }) 
     target: edge.name, label: o.label, mode, conns, round, ok: r.ok, fail: r.fail, fail_reasons: r.reasons,
     rate_per_s: +(r.ok / secs).toFixed(1), p50_ms: r.p50, p90_ms: r.p90, p99_ms: r.p99, max_ms: r.max,
     total_p50_ms: r.total_p50 ?? null, total_p99_ms: r.total_p99 ?? null,
+    offered_per_s: r.offered ?? null, late_starts: r.late ?? null,
     edge_us_per_op: perOp(edgeCpu + hostCpu), workerd_us_per_op: perOp(edgeCpu), host_us_per_op: perOp(hostCpu),
     // The proxy's whole cost on a call is the edge's plus the bridge's (Kamailio does both jobs).
     bridge_us_per_op: calls ? perOp(bridgeCpu) : null, uas_us_per_op: calls ? perOp(uasCpu) : null,
@@ -403,7 +407,7 @@ function printFloor(rows) {
 }
 
 function logRun(r) {
-  console.error(`  [r${r.round} ${r.mode} ${r.conns}] ${r.rate_per_s}/s p50=${r.p50_ms} p99=${r.p99_ms} edge=${r.edge_us_per_op} µs/op ` +
+  console.error(`  [r${r.round} ${r.mode} ${r.conns}] ${r.rate_per_s}/s${r.offered_per_s ? ` (offered ${r.offered_per_s}/s, ${r.late_starts} late)` : ""} p50=${r.p50_ms} p99=${r.p99_ms} edge=${r.edge_us_per_op} µs/op ` +
     `(workerd ${r.edge_cores} cores, host ${r.host_cores}) ` +
     (r.bridge_us_per_op !== null ? `bridge=${r.bridge_us_per_op} µs/op (${r.bridge_cores} cores) sipp=${r.uas_us_per_op} µs/op (${r.uas_cores} cores) ` : "") +
     `loadgen=${r.loadgen_cores} machine=${r.machine_busy_cores}/2 ` +
