@@ -8,7 +8,8 @@ import { uacRegistrationOf, type RegInfo } from "./uac-registration.ts";
 
 /** The uac module's service in a shard: the isolate's table caches, the per-user call counters, the refusal log. */
 export function createUacService(env: Env, log: Logger): UacService {
-  const lookup = uacLookupFor(env.DB);
+  // This shard's concurrent misses of one key share one D1 read, never another object's.
+  const lookup = uacLookupFor(env.DB).lookupFor({});
   return {
     rows: () => lookup.rows(),
     profile: (user, domain) => lookup.profile(user, domain),

@@ -29,12 +29,17 @@ class TtlCache<T> {
 
   constructor(private readonly max: number, private readonly clock: () => number) {}
 
-  get(key: string, load: () => Promise<T>, ttlOf: (value: T) => number): Promise<T> | T {
+  /**
+   * The cached value, or one read. A read in flight is shared only through `inFlight`, which
+   * belongs to one Durable Object: its promise cannot be awaited by another object (workerd's I/O
+   * contexts: "Cannot perform I/O on behalf of a different Durable Object"). A failure is not cached.
+   */
+  get(key: string, load: () => Promise<T>, ttlOf: (value: T) => number, inFlight?: Map<string, Promise<T>>): Promise<T> | T {
     const hit = this.entries.get(key);
     if (hit !== undefined && hit.until > this.clock()) return hit.value;
-    // No sharing of a read in flight: its promise belongs to the Durable Object that started it
-    // (workerd's I/O contexts); a failure is not cached.
-    return load().then((value) => {
+    const pending = inFlight?.get(key);
+    if (pending !== undefined) return pending;
+    const read = load().then((value) => {
       this.entries.delete(key);
       if (this.entries.size >= this.max) {
         const oldest = this.entries.keys().next();
@@ -43,11 +48,27 @@ class TtlCache<T> {
       this.entries.set(key, { value, until: this.clock() + ttlOf(value) });
       return value;
     });
+    if (inFlight !== undefined) {
+      inFlight.set(key, read);
+      const forget = () => inFlight.delete(key);
+      read.then(forget, forget);
+    }
+    return read;
   }
 
   clear(): void {
     this.entries.clear();
   }
+}
+
+type Owner = { user: string; domain: string } | undefined;
+
+/** One Durable Object's reads in flight, per cache. */
+class InFlight {
+  readonly rows = new Map<string, Promise<readonly UacRegRow[]>>();
+  readonly profiles = new Map<string, Promise<UserProfile>>();
+  readonly dids = new Map<string, Promise<Owner>>();
+  readonly directory = new Map<string, Promise<Map<string, { user: string; domain: string }> | undefined>>();
 }
 
 export class UacLookup {
@@ -58,6 +79,7 @@ export class UacLookup {
   private readonly ttl: number;
   private readonly negativeTtl: number;
   private readonly maxEntries: number;
+  private readonly inFlight = new WeakMap<object, InFlight>();
 
   constructor(private readonly db: SqlDatabase, options: UacLookupOptions = {}) {
     const clock = options.clock ?? Date.now;
@@ -71,13 +93,24 @@ export class UacLookup {
     this.dids = new TtlCache(max, clock);
   }
 
+  /**
+   * The lookups of one Durable Object (`owner`): its concurrent misses of one key share one D1
+   * read (after a cache expiry, every call in flight would otherwise read the DID table again).
+   */
+  lookupFor(owner: object): Pick<UacLookup, "rows" | "profile" | "did"> {
+    let reads = this.inFlight.get(owner);
+    if (reads === undefined) this.inFlight.set(owner, (reads = new InFlight()));
+    const r = reads;
+    return { rows: () => this.rows(r), profile: (user, domain) => this.profile(user, domain, r), did: (e164) => this.did(e164, r) };
+  }
+
   /** Every `uacreg` row. */
-  async rows(): Promise<readonly UacRegRow[]> {
-    return this.rowsCache.get("all", () => loadUacRegRows(this.db), () => this.ttl);
+  async rows(reads?: InFlight): Promise<readonly UacRegRow[]> {
+    return this.rowsCache.get("all", () => loadUacRegRows(this.db), () => this.ttl, reads?.rows);
   }
 
   /** A subscriber's `rpid`, the DIDs that point at it, and its `grp` groups: three reads in parallel. */
-  async profile(user: string, domain: string): Promise<UserProfile> {
+  async profile(user: string, domain: string, reads?: InFlight): Promise<UserProfile> {
     return this.profiles.get(`${user}@${domain}`, async () => {
       const [rpid, dids, groups] = await Promise.all([
         this.db.prepare("SELECT rpid FROM subscriber WHERE username = ?1 AND domain = ?2").bind(user, domain).all<{ rpid: string }>(),
@@ -86,7 +119,7 @@ export class UacLookup {
       ]);
       const numbers = [rpid.results[0]?.rpid ?? "", ...dids.results.map((d) => d.alias_username)].filter((n) => /^\+[1-9][0-9]{1,14}$/.test(n));
       return { numbers: [...new Set(numbers)], groups: groups.results.map((g) => g.grp) };
-    }, () => this.ttl);
+    }, () => this.ttl, reads?.profiles);
   }
 
   /**
@@ -95,13 +128,13 @@ export class UacLookup {
    * dial a different number, so a per-number read was one D1 query per call (the largest share
    * of a gateway call's CPU in the local profile). A larger table is read number by number.
    */
-  async did(e164: string): Promise<{ user: string; domain: string } | undefined> {
-    const directory = await this.directory.get("all", () => this.loadDirectory(), () => this.ttl);
+  async did(e164: string, reads?: InFlight): Promise<{ user: string; domain: string } | undefined> {
+    const directory = await this.directory.get("all", () => this.loadDirectory(), () => this.ttl, reads?.directory);
     if (directory !== undefined) return directory.get(e164);
     return this.dids.get(e164, async () => {
       const row = await this.db.prepare("SELECT username, domain FROM dbaliases WHERE alias_username = ?1 ORDER BY id LIMIT 1").bind(e164).first<{ username: string; domain: string }>();
       return row === null ? undefined : { user: row.username, domain: row.domain };
-    }, (v) => (v === undefined ? this.negativeTtl : this.ttl));
+    }, (v) => (v === undefined ? this.negativeTtl : this.ttl), reads?.dids);
   }
 
   /** Every DID and its owner (the first row by id, as the per-number read picks), or undefined when the table is too large. */

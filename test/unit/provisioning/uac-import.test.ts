@@ -77,4 +77,24 @@ describe("carrier-trunk tables import as db_text (uacreg, dbaliases, grp, subscr
     expect(await large.did("+15550000000")).toBeUndefined();
     expect(sql.filter((q) => q.includes("alias_username = ?1"))).toHaveLength(2);
   });
+
+  it("one object's concurrent misses share one D1 read; another object's never wait on it (workerd I/O contexts)", async () => {
+    expect(await importText(db, "alias_username(str) username(str)\n+15557654321:bob\n", { file: "dbaliases", domain: "d" })).toMatchObject({ ok: true });
+    const sql: string[] = [];
+    const prepare = db.prepare.bind(db);
+    db.prepare = (query: string) => {
+      sql.push(query);
+      return prepare(query);
+    };
+    const lookup = new UacLookup(db);
+    const shardA = lookup.lookupFor({});
+    const shardB = lookup.lookupFor({});
+    const answers = await Promise.all([...Array.from({ length: 20 }, () => shardA.did("+15557654321")), shardB.did("+15557654321")]);
+    expect(new Set(answers.map((a) => a?.user))).toEqual(new Set(["bob"]));
+    // One read for shard A's twenty misses, one for shard B's.
+    expect(sql.filter((q) => q.includes("FROM dbaliases ORDER BY id LIMIT"))).toHaveLength(2);
+    // Answered, the directory is the isolate's: no read for either shard now.
+    await shardB.did("+15550000000");
+    expect(sql.filter((q) => q.includes("FROM dbaliases ORDER BY id LIMIT"))).toHaveLength(2);
+  });
 });
