@@ -1,6 +1,6 @@
 #!/bin/bash
 # sipedge and Kamailio side by side on the same workloads, interleaved: each round runs sipedge
-# (the runtime floor, OPTIONS, keep-alive, REGISTER, gateway call), then Kamailio with
+# (the runtime floor, OPTIONS, keep-alive, REGISTER, gateway call, call between two users), then Kamailio with
 # ../shared/bench's configuration (REGISTER, gateway call to its own sipp UASes), in reverse order
 # every other round. Both use UDP 7070/7072/7074, so they never run at once.
 #
@@ -23,9 +23,9 @@ OPTS=(--conns 50 --duration 8 --warmup 2 --quiet-wait 10 --json "$OUT")
 
 sipedge() {
   for b in ${BUNDLES:-}; do
-    "$NODE" bench/run.mjs --mode echo,options,ping,reg,call "${OPTS[@]}" --bundle "${b%%:*}" --label "${b##*:}" || return 1
+    "$NODE" bench/run.mjs --mode echo,options,ping,reg,call,u2u "${OPTS[@]}" --bundle "${b%%:*}" --label "${b##*:}" || return 1
   done
-  [ -n "${BUNDLES:-}" ] || "$NODE" bench/run.mjs --mode echo,options,ping,reg,call "${OPTS[@]}" --label sipedge
+  [ -n "${BUNDLES:-}" ] || "$NODE" bench/run.mjs --mode echo,options,ping,reg,call,u2u "${OPTS[@]}" --label sipedge
 }
 
 kamailio() {
