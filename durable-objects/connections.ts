@@ -14,6 +14,13 @@ export interface ClientAttachment {
   aors: string[];
   /** The instance key of the latest registration with +sip.instance over this flow. */
   instance?: string;
+  // Keep-alive state (keepalive.ts), written once per socket, ping or answer, never per message.
+  /** The first complete SIP message (WS_IDLE_TIMEOUT runs until then). */
+  firstAt?: number;
+  /** The outstanding OPTIONS ping. */
+  pingedAt?: number;
+  /** The latest answer to a ping: the peer reads. */
+  provenAt?: number;
 }
 
 /** Per-socket state, rebuilt lazily after the object wakes from hibernation. */
@@ -25,6 +32,8 @@ export interface Connection {
   transport: Transport;
   /** The shard's services with this socket's `flowRegistered`, built at its first message. */
   services?: Services;
+  /** The latest complete SIP message from the peer (memory only: the per-message write). */
+  seenAt?: number;
 }
 
 /** The shard's sockets: clients (tagged `conn:<flow>` and `ip:<key>`) and bridge links. */
@@ -51,6 +60,11 @@ export class Connections {
       this.byWs.set(ws, conn);
     }
     return conn;
+  }
+
+  /** The socket's connection, unless its close was handled already. */
+  open(ws: WebSocket): Connection | undefined {
+    return this.gone.has(ws) ? undefined : this.of(ws);
   }
 
   /** The socket closed: its connection, the first time only. */
