@@ -34,6 +34,8 @@ export interface Connection {
   services?: Services;
   /** The latest complete SIP message from the peer (memory only: the per-message write). */
   seenAt?: number;
+  /** Its close was handled: frames still arriving (a peer that never read the close) are ignored. */
+  closed?: true;
 }
 
 /** The shard's sockets: clients (tagged `conn:<flow>` and `ip:<key>`) and bridge links. */
@@ -72,7 +74,7 @@ export class Connections {
     if (this.gone.has(ws)) return undefined;
     this.gone.add(ws);
     const conn = this.of(ws);
-    this.byWs.delete(ws);
+    conn.closed = true;
     return conn;
   }
 

@@ -110,8 +110,11 @@ export class KeepaliveSweep {
     const a = conn.attachment;
     const branch = pingBranch(a.flow, now, this.d.signer);
     const { domain } = this.d;
+    // To an AOR registered over the flow, as nathelper pings a contact: softphones answer 200
+    // (JsSIP and SIP.js answer 404 to a Request-URI without their user; that counts as well).
+    const uri = a.aors[0] === undefined ? `sip:${domain}` : `sip:${a.aors[0]}`;
     try {
-      ws.send(pingRequest({ flow: a.flow, branch, from: `sip:pinger@${domain}`, uri: `sip:${domain}`, transport: flowTransport(a.flow), host: domain, serverHeader: this.d.serverHeader }));
+      ws.send(pingRequest({ flow: a.flow, branch, from: `sip:pinger@${domain}`, uri, transport: flowTransport(a.flow), host: domain, serverHeader: this.d.serverHeader }));
     } catch {
       // The socket is closing; the runtime reports its close.
     }

@@ -159,6 +159,7 @@ export class SipConnection extends DurableObject<Env> {
     }
     if (keepAlive === "pong") return; // RFC 5626: a lone CRLF is a pong; nothing to do.
     const conn = this.connections.of(ws);
+    if (conn.closed) return;
     if (conn.bridge) {
       await this.bridgeFrame(ws, conn.bridge, data);
       return;

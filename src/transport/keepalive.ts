@@ -115,7 +115,7 @@ export interface PingParams {
   branch: string;
   /** nathelper `sipping_from`: sip:pinger@<SIP_DOMAIN>. */
   from: string;
-  /** The Request-URI: the domain (the shard knows no contact URI of the socket, only its flow). */
+  /** The Request-URI: an AOR registered over the flow, else the domain (the shard keeps no contact URI). */
   uri: string;
   /** How the client connected: the Via says WS or WSS (RFC 7118 §5). */
   transport: "ws" | "wss";

@@ -103,7 +103,8 @@ describe("the edge closes idle, silent and deaf WebSockets", () => {
       if (unboundAfterMs === undefined && (await bindings(deaf.aor)) === 0) {
         unboundAfterMs = Date.now() - deafAt;
         rssAtClose = memoryMb(workerd).rss;
-        clearInterval(deafSending);
+        // It keeps sending for a while after the close: frames from a closed socket are ignored.
+        setTimeout(() => clearInterval(deafSending), 2000);
       }
       await sleep(200);
     }
@@ -133,7 +134,8 @@ describe("the edge closes idle, silent and deaf WebSockets", () => {
     expect(crlf.optionsAnswered).toBe(1);
     const jssipPings = jssip.trace.requests("<", "OPTIONS").length;
     expect(jssipPings).toBeGreaterThanOrEqual(3);
-    expect(jssip.trace.entries.filter((e) => e.dir === ">" && e.method === "OPTIONS" && e.status !== undefined).length).toBe(jssipPings);
+    const jssipAnswers = jssip.trace.entries.filter((e) => e.dir === ">" && e.method === "OPTIONS" && e.status !== undefined).map((e) => e.status);
+    expect(jssipAnswers).toEqual(new Array(jssipPings).fill(200));
     expect((await closesCounted())["keepalive-timeout"]).toBeGreaterThanOrEqual(1);
 
     roundTrips.sort((a, b) => a - b);
@@ -143,7 +145,7 @@ describe("the edge closes idle, silent and deaf WebSockets", () => {
     expect(p99).toBeLessThan(1000);
     console.info(
       `keep-alive: the deaf client asked ${asked} replies of ~${PAD / 1024} KB and was unbound ${unboundAfterMs} ms after it stopped reading (bound ${DEAF_CLOSE_BOUND_MS} ms), closed ${code} "${reason}", a call to it then got ${call.response.status}; ` +
-        `pings answered: ${answering.optionsAnswered} (answering), ${crlf.optionsAnswered} (CRLF keep-alives), ${jssipPings} (JsSIP); honest REGISTER p50 ${p50} ms, p99 ${p99} ms over ${roundTrips.length}; ` +
+        `pings answered: ${answering.optionsAnswered} (answering), ${crlf.optionsAnswered} (CRLF keep-alives), ${jssipPings} (JsSIP, each 200); honest REGISTER p50 ${p50} ms, p99 ${p99} ms over ${roundTrips.length}; ` +
         `workerd RSS ${rssBefore} → ${rssAtClose} MB at the close → ${rssAfter} MB`,
     );
     await jssip.stop();
