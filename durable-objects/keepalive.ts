@@ -49,7 +49,8 @@ export class KeepaliveSweep {
     const due = now + (idleMs > 0 && (intervalMs === 0 || idleMs < intervalMs) ? idleMs : intervalMs);
     if (this.wanted !== undefined && this.wanted > now && this.wanted <= due) return;
     this.wanted = due;
-    await this.d.alarms.want("keepalive", due, now);
+    // A failed alarm write must not refuse the socket: the next sweep or accept sets it again.
+    await this.d.alarms.want("keepalive", due, now).catch((err: unknown) => this.d.log.warn("keep-alive: setting the alarm failed", { error: String(err) }));
   }
 
   /** The first complete message of a socket: kept in its attachment (once per socket). */
