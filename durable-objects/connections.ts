@@ -14,6 +14,13 @@ export interface ClientAttachment {
   aors: string[];
   /** The instance key of the latest registration with +sip.instance over this flow. */
   instance?: string;
+  // Keep-alive state (keepalive.ts), written once per socket, ping or answer, never per message.
+  /** The first complete SIP message (WS_IDLE_TIMEOUT runs until then). */
+  firstAt?: number;
+  /** The outstanding OPTIONS ping. */
+  pingedAt?: number;
+  /** The latest answer to a ping: the peer reads. */
+  provenAt?: number;
 }
 
 /** Per-socket state, rebuilt lazily after the object wakes from hibernation. */
@@ -25,6 +32,10 @@ export interface Connection {
   transport: Transport;
   /** The shard's services with this socket's `flowRegistered`, built at its first message. */
   services?: Services;
+  /** The latest complete SIP message from the peer (memory only: the per-message write). */
+  seenAt?: number;
+  /** Its close was handled: frames still arriving (a peer that never read the close) are ignored. */
+  closed?: true;
 }
 
 /** The shard's sockets: clients (tagged `conn:<flow>` and `ip:<key>`) and bridge links. */
@@ -53,12 +64,17 @@ export class Connections {
     return conn;
   }
 
+  /** The socket's connection, unless its close was handled already. */
+  open(ws: WebSocket): Connection | undefined {
+    return this.gone.has(ws) ? undefined : this.of(ws);
+  }
+
   /** The socket closed: its connection, the first time only. */
   closed(ws: WebSocket): Connection | undefined {
     if (this.gone.has(ws)) return undefined;
     this.gone.add(ws);
     const conn = this.of(ws);
-    this.byWs.delete(ws);
+    conn.closed = true;
     return conn;
   }
 

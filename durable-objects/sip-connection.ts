@@ -32,6 +32,7 @@ import { pikeKey } from "../src/modules/pike/index.ts";
 import { ShardOps, type ShardStatus } from "./shard-ops.ts";
 import type { UacOutcome, UacRequest } from "../src/modules/uac/reg.ts";
 import { UacLinks } from "./uac-link.ts";
+import { KeepaliveSweep } from "./keepalive.ts";
 import { startRegistrations } from "./uac-service.ts";
 
 /** Headers the Worker uses to hand facts to the object (it strips any inbound copy). */
@@ -72,6 +73,8 @@ export class SipConnection extends DurableObject<Env> {
   private readonly script: Script;
   /** uac_reg's requests through this shard's bridge links. */
   private readonly uacLinks: UacLinks;
+  /** Pings sockets that have not proven they read, closes those that never answer (keepalive.ts). */
+  private readonly keepalive: KeepaliveSweep;
 
   constructor(ctx: DurableObjectState, env: Env, scripts: ScriptRegistry) {
     super(ctx, env);
@@ -113,6 +116,10 @@ export class SipConnection extends DurableObject<Env> {
       log: this.log,
     });
     this.services.dialogs = this.dialogs;
+    this.keepalive = new KeepaliveSweep({
+      ctx, connections: this.connections, alarms: this.alarms, config: this.config.keepalive, domain: this.config.domain,
+      serverHeader: this.config.serverHeader, signer: this.signers.branch, log: this.log, metrics: this.ops.metrics, lost: (ws) => this.flowGone(ws),
+    });
     // Transactions and calls stored before an eviction come back, once, before any message is handled.
     void ctx.blockConcurrencyWhile(async () => {
       await this.transactions.restore();
@@ -141,6 +148,7 @@ export class SipConnection extends DurableObject<Env> {
     this.ctx.acceptWebSocket(server, [`conn:${attachment.flow}`, `ip:${pikeKey(attachment.ip)}`]);
     this.guard.accepted(attachment.ip, request.headers.get(AUTH_WATCH_HEADER) === "1");
     server.serializeAttachment(attachment);
+    await this.keepalive.accepted(attachment.connectedAt);
     this.log.debug("websocket accepted", { flow: attachment.flow, ip: attachment.ip });
     return new Response(null, { status: 101, webSocket: client, headers: { "Sec-WebSocket-Protocol": SIP_SUBPROTOCOL } });
   }
@@ -153,10 +161,14 @@ export class SipConnection extends DurableObject<Env> {
     }
     if (keepAlive === "pong") return; // RFC 5626: a lone CRLF is a pong; nothing to do.
     const conn = this.connections.of(ws);
+    if (conn.closed) return;
     if (conn.bridge) {
       await this.bridgeFrame(ws, conn.bridge, data);
       return;
     }
+    // The one per-message write of liveness; the attachment is written once per socket.
+    conn.seenAt = Date.now();
+    if (conn.attachment.firstAt === undefined) this.keepalive.first(ws, conn, conn.seenAt);
     const message = typeof data === "string" ? data : new Uint8Array(data);
     await this.serial.run(conn.attachment.flow, () =>
       processMessage(this.script, {
@@ -215,11 +227,12 @@ export class SipConnection extends DurableObject<Env> {
     return this.guard.onEvent(event);
   }
 
-  /** The object's alarm: stored transactions' deadlines, and the calls whose client may be gone. */
+  /** The object's alarm: stored transactions' deadlines, the calls whose client may be gone, sockets' liveness. */
   override async alarm(): Promise<void> {
     this.alarms.fired();
     await this.transactions.sweep();
     await this.dialogs.poll();
+    await this.keepalive.sweep();
   }
 
   /** RPC from another shard: which of these flows of this shard have an open socket. */
@@ -346,7 +359,7 @@ export class SipConnection extends DurableObject<Env> {
    * costs nothing beyond its parse.
    */
   private async routeResponse(response: SipResponse): Promise<void> {
-    if (this.bridges.probeReply(response) || this.uacLinks.reply(response)) return;
+    if (this.bridges.probeReply(response) || this.uacLinks.reply(response) || this.keepalive.answered(response)) return;
     // A response to a request forwarded statelessly (`forward()`): straight back the way it came.
     const back = this.services.forwarder?.replyPath(response);
     if (back !== undefined) {

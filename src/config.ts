@@ -2,6 +2,7 @@ import { isLogLevel, type LogLevel } from "./log.ts";
 import { parseReplyCodes, type ReplyCodes } from "./modules/dispatcher/probing.ts";
 import { makeSubnet, parseCidr, type Subnet } from "./modules/permissions/ip.ts";
 import { parseIceServers } from "./phone/ice.ts";
+import type { KeepaliveConfig } from "./transport/keepalive.ts";
 import { parseUacConfig, type UacConfig, type UacVars } from "./modules/uac/config.ts";
 
 /** The edge's variables (wrangler.toml `[vars]` and secrets); bindings are in `env.ts`. */
@@ -24,6 +25,9 @@ export interface Vars extends UacVars {
   FR_INV_TIMER?: string;
   DIALOG_FLOW_TIMEOUT?: string;
   DIALOG_DB_UPDATE_PERIOD?: string;
+  WS_KEEPALIVE_INTERVAL?: string;
+  WS_KEEPALIVE_TIMEOUT?: string;
+  WS_IDLE_TIMEOUT?: string;
   DS_PING_INTERVAL?: string;
   DS_PROBING_THRESHOLD?: string;
   DS_INACTIVE_THRESHOLD?: string;
@@ -84,6 +88,8 @@ export interface Config {
   dialogFlowTimeout: number;
   /** Kamailio dialog `db_update_period` (db_mode 2), seconds: call records reach storage in one batch this often; 0 = at once. */
   dialogDbUpdatePeriod: number;
+  /** Client sockets' liveness (Kamailio websocket keepalive_*, nathelper pinging), in ms. */
+  keepalive: KeepaliveConfig;
   /** Media anchoring: the longest wait (ms) for a bridge's answer to an rtpengine command. */
   rtpengine: { timeoutMs: number };
   /** The browser phone: ICE server URIs (stun:/turn:) and the lifetime of TURN credentials (s). */
@@ -207,6 +213,11 @@ export function parseConfig(env: Vars): Config {
     },
     dialogFlowTimeout: nonNegativeInt("DIALOG_FLOW_TIMEOUT", env.DIALOG_FLOW_TIMEOUT, 60),
     dialogDbUpdatePeriod: nonNegativeInt("DIALOG_DB_UPDATE_PERIOD", env.DIALOG_DB_UPDATE_PERIOD, 1),
+    keepalive: {
+      intervalMs: nonNegativeInt("WS_KEEPALIVE_INTERVAL", env.WS_KEEPALIVE_INTERVAL, 30) * 1000,
+      timeoutMs: positiveInt("WS_KEEPALIVE_TIMEOUT", env.WS_KEEPALIVE_TIMEOUT, 10) * 1000,
+      idleMs: nonNegativeInt("WS_IDLE_TIMEOUT", env.WS_IDLE_TIMEOUT, 60) * 1000,
+    },
     rtpengine: { timeoutMs: positiveInt("RTPENGINE_TIMEOUT", env.RTPENGINE_TIMEOUT, 3000) },
     phone: { iceServers: iceServers(env.PHONE_ICE_SERVERS), turnTtl: positiveInt("TURN_TTL", env.TURN_TTL, 3600) },
     dispatcher: {

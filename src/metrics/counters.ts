@@ -18,6 +18,8 @@ export const SHARD_COUNTERS = {
   authFailures: { name: "sipedge_auth_failures_total", help: "Failed digest checks counted by the auth-failure block", label: undefined },
   authBlocked: { name: "sipedge_auth_blocked_total", help: "Requests refused 403 by the auth-failure block", label: undefined },
   accRecords: { name: "sipedge_acc_records_total", help: "Call records written to D1, by method (INVITE attempt, BYE)", label: "method" },
+  keepalivePings: { name: "sipedge_ws_keepalive_pings_total", help: "OPTIONS pings sent to client WebSockets that had not proven they read (WS_KEEPALIVE_INTERVAL)", label: undefined },
+  keepaliveCloses: { name: "sipedge_ws_keepalive_closes_total", help: "Client WebSockets closed by the edge, by reason (keepalive-timeout: a ping unanswered for WS_KEEPALIVE_TIMEOUT; idle: no SIP message within WS_IDLE_TIMEOUT)", label: "reason" },
   accDropped: { name: "sipedge_acc_dropped_total", help: "Call records dropped (D1 unreachable and the buffer full)", label: undefined },
 } as const;
 

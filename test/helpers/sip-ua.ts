@@ -44,6 +44,13 @@ export function parseMessage(raw: string): SipMessage {
   return { status: 0, reason: "", method, ruri, headers, body, raw };
 }
 
+/** A 200 to `request`, with the headers RFC 3261 §8.2.6.2 copies and a To tag. */
+export function okTo(request: SipMessage): string {
+  const keep = request.raw.split("\r\n").filter((l) => /^(via|v|from|f|to|t|call-id|i|cseq):/i.test(l));
+  const lines = keep.map((l) => (/^(to|t):/i.test(l) && !/;tag=/i.test(l) ? `${l};tag=${randomBytes(4).toString("hex")}` : l));
+  return ["SIP/2.0 200 OK", ...lines, "Content-Length: 0", "", ""].join("\r\n");
+}
+
 export function header(msg: SipMessage, name: string): string | undefined {
   return msg.headers.get(name.toLowerCase())?.[0];
 }
@@ -190,6 +197,11 @@ export interface UaOptions {
   regId?: number;
   /** Digest algorithm to answer with when the challenge offers it. */
   algorithm?: DigestAlgorithm;
+  /**
+   * Answer out-of-dialog OPTIONS (the edge's keep-alive pings) with 200 at once, as JsSIP and
+   * SIP.js do, instead of delivering them; default true.
+   */
+  answerOptions?: boolean;
 }
 
 interface Nonce {
@@ -210,6 +222,8 @@ export class SipUa {
   private readonly inbox: SipMessage[] = [];
   private readonly waiters: { match: (m: SipMessage) => boolean; resolve: (m: SipMessage) => void }[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** Out-of-dialog OPTIONS answered 200 (UaOptions.answerOptions). */
+  optionsAnswered = 0;
 
   private constructor(
     readonly ws: WebSocket,
@@ -396,6 +410,11 @@ export class SipUa {
   }
 
   private deliver(msg: SipMessage): void {
+    if (msg.status === 0 && msg.method === "OPTIONS" && this.options.answerOptions !== false && !/;tag=/i.test(header(msg, "to") ?? "")) {
+      this.optionsAnswered++;
+      this.send(okTo(msg));
+      return;
+    }
     const i = this.waiters.findIndex((w) => w.match(msg));
     const waiter = i < 0 ? undefined : this.waiters.splice(i, 1)[0];
     if (waiter) waiter.resolve(msg);

@@ -12,6 +12,12 @@ describe("configuration from wrangler.toml [vars]", () => {
     expect(config.dispatcher.probingMode).toBe(1);
     expect(config.rtpengine).toEqual({ timeoutMs: 3000 });
     expect(config.phone).toEqual({ iceServers: [], turnTtl: 3600 });
+    expect(config.keepalive).toEqual({ intervalMs: 30_000, timeoutMs: 10_000, idleMs: 60_000 });
+  });
+
+  it("takes the WebSocket liveness timers in seconds, and 0 turns pinging and the idle close off", () => {
+    expect(parseConfig({ WS_KEEPALIVE_INTERVAL: "2", WS_KEEPALIVE_TIMEOUT: "3", WS_IDLE_TIMEOUT: "4" }).keepalive).toEqual({ intervalMs: 2000, timeoutMs: 3000, idleMs: 4000 });
+    expect(parseConfig({ WS_KEEPALIVE_INTERVAL: "0", WS_IDLE_TIMEOUT: "0" }).keepalive).toMatchObject({ intervalMs: 0, idleMs: 0 });
   });
 
   it("takes the phone's ICE servers as stun:/turn:/turns: URIs", () => {
@@ -34,6 +40,9 @@ describe("configuration from wrangler.toml [vars]", () => {
     ["TURN_TTL", "-5", /expected a positive integer/],
     ["MAX_CALLS_PER_USER", "-1", /expected a whole number/],
     ["CALL_LIMIT_TIMEOUT", "0", /expected a positive integer/],
+    ["WS_KEEPALIVE_INTERVAL", "30s", /expected a whole number, got "30s"/],
+    ["WS_KEEPALIVE_TIMEOUT", "0", /expected a positive integer/],
+    ["WS_IDLE_TIMEOUT", "-1", /expected a whole number/],
   ] as const) {
     it(`refuses a bad ${field} with an error naming the file and the field`, () => {
       let error: unknown;
