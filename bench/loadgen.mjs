@@ -351,7 +351,9 @@ class Conn {
       this.ws.on("close", () => this.done(false, "ws-closed"));
       this.ws.on("message", (d) => {
         const msg = d.toString();
-        if (o.mode === "u2u" && msg.length > 2 && !msg.startsWith("SIP/2.0 ")) answerCall(this, msg);
+        // The edge's keep-alive OPTIONS (WS_KEEPALIVE_INTERVAL): answered as softphones do.
+        if (msg.startsWith("OPTIONS ")) answer(this, msg);
+        else if (o.mode === "u2u" && msg.length > 2 && !msg.startsWith("SIP/2.0 ")) answerCall(this, msg);
         else if (o.mode === "call" && msg.length > 2 && !msg.startsWith("SIP/2.0 ")) answer(this, msg);
         else if (this.busy) this.scenario.onMessage(this, msg);
       });
