@@ -231,7 +231,7 @@ export class Bridge {
       shard = verdict.link ?? this.hashShard(message.callId);
     }
     const from = rinfo.family === "IPv6" ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`;
-    const frame = datagramFrame(from, data);
+    const frame = datagramFrame(from, data, text);
     if (this.toEdge(shard, frame.head, frame.body, frame.binary)) return;
     // Not delivered: forget the request so that the gateway's retransmission gets another try.
     this.stats.dropped++;

@@ -69,8 +69,8 @@ export function parseEdgeFrame(data: Buffer, binary: boolean): EdgeFrame {
 }
 
 /** A datagram frame for the edge, as `EdgeLink.sendFrame` takes it: the source address line, then the datagram's bytes as they came. */
-export function datagramFrame(from: string, datagram: Buffer): { head: string; body: Buffer; binary: boolean } {
-  return { head: from + "\r\n", body: datagram, binary: !isUtf8(datagram) };
+export function datagramFrame(from: string, datagram: Buffer, utf8 = isUtf8(datagram)): { head: string; body: Buffer; binary: boolean } {
+  return { head: from + "\r\n", body: datagram, binary: !utf8 };
 }
 
 /** `ip:port` for IPv4, `[ip]:port` for IPv6: the form frames and Via use. */
