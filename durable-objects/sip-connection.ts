@@ -251,9 +251,7 @@ export class SipConnection extends DurableObject<Env> {
    * the requests of a call queue in order); they run concurrently as separate messages would.
    */
   private async bridgeFrame(ws: WebSocket, attachment: BridgeAttachment, data: string | ArrayBuffer): Promise<void> {
-    const frames = parseBridgeFrames(data);
-    if (frames.length === 1) return this.bridgeRecord(ws, attachment, frames[0] as BridgeFrame);
-    await Promise.all(frames.map((frame) => this.bridgeRecord(ws, attachment, frame)));
+    await Promise.all(parseBridgeFrames(data).map((frame) => this.bridgeRecord(ws, attachment, frame)));
   }
 
   /** One frame from a bridge: a datagram from a gateway (through the route script), or control. */
