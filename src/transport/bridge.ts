@@ -130,21 +130,26 @@ const encoder = new TextEncoder();
 
 /**
  * The edge's way onto one bridge link. On a v1 link every datagram is a frame of its own. On a v2
- * link, frames queue until `schedule` runs the flush (a microtask: the end of the current
- * turn), so that what one turn sends leaves as one batch frame; a lone frame still leaves as a
- * plain v1 frame, with no wait beyond the turn that sent it.
+ * link, a frame on an idle link leaves at once, as a plain v1 frame, and opens a window: what the
+ * object sends until `schedule` runs the flush (a zero-delay timer, so the events already queued
+ * for the object run first) leaves as one batch frame, and the window stays open while each
+ * flush finds something to send. In one event the object sends at most one datagram to the
+ * bridge (a call's INVITE, ACK, BYE come in separate client messages), so a microtask flush
+ * batches nothing here; the timer batches across events (bench/README, "Batching the bridge link").
  */
 export class LinkSender {
   /** WebSocket messages sent, and the datagram/control frames they carried. */
   messages = 0;
   frames = 0;
   private queue: Queued[] = [];
+  /** A flush is scheduled: frames wait for it. */
+  private window = false;
 
   constructor(
     private readonly ws: LinkSocket,
     readonly batching: boolean,
-    // Called through a closure: workerd's queueMicrotask refuses any other `this` (Illegal invocation).
-    private readonly schedule: (flush: () => void) => void = (flush) => queueMicrotask(flush),
+    // Called through a closure: workerd's timer functions refuse any other `this` (Illegal invocation).
+    private readonly schedule: (flush: () => void) => void = (flush) => void setTimeout(flush, 0),
   ) {}
 
   /** A SIP datagram for `address`; a message read from bytes goes on as those bytes. */
@@ -162,14 +167,18 @@ export class LinkSender {
   private push(head: string, body: string | Uint8Array, binary: boolean): void {
     this.frames++;
     if (!this.batching) return this.sendOne({ head, body, binary });
-    this.queue.push({ head, body, binary });
-    if (this.queue.length === 1) this.schedule(this.flush);
+    if (this.window) return void this.queue.push({ head, body, binary });
+    this.window = true;
+    this.schedule(this.flush);
+    this.sendOne({ head, body, binary });
   }
 
   readonly flush = (): void => {
     const queue = this.queue;
-    if (queue.length === 0) return;
+    // Nothing came during the window: the link is idle again, and the next frame leaves at once.
+    if (queue.length === 0) return void (this.window = false);
     this.queue = [];
+    this.schedule(this.flush);
     if (queue.length === 1) return this.sendOne(queue[0] as Queued);
     // Consecutive records up to MAX_BATCH bytes share a frame; one that fills a frame alone goes as v1.
     let batch: OutRecord[] = [];

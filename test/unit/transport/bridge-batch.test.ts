@@ -101,24 +101,32 @@ describe("batch codec", () => {
 });
 
 describe("the edge's link sender", () => {
-  it("v2: what one turn sends leaves as one batch frame, in order; a lone frame leaves as a plain v1 frame", () => {
+  it("v2: a frame on an idle link leaves at once; what follows in its window leaves as one batch, in order", () => {
     const { ws, sent } = recorder();
     const turn = manualTurn();
     const link = new LinkSender(ws, true, turn.schedule);
     link.datagram("127.0.0.1:7070", "INVITE sip:1@x SIP/2.0\r\n\r\n");
+    expect(sent).toEqual(["127.0.0.1:7070\r\nINVITE sip:1@x SIP/2.0\r\n\r\n"]); // no wait on an idle link
     link.control('{"type":"rtpengine","id":"1"}');
     link.datagram("127.0.0.1:7072", "BYE sip:2@x SIP/2.0\r\n\r\n");
-    expect(sent).toHaveLength(0);
-    expect(turn.pending()).toBe(1); // one flush per turn, however many frames
-    turn.end();
     expect(sent).toHaveLength(1);
-    const records = decodeBatch(sent[0] as Uint8Array).records.map((r) => decoder.decode(r.data));
-    expect(records).toEqual(["127.0.0.1:7070\r\nINVITE sip:1@x SIP/2.0\r\n\r\n", '{"type":"rtpengine","id":"1"}', "127.0.0.1:7072\r\nBYE sip:2@x SIP/2.0\r\n\r\n"]);
-
-    link.datagram("127.0.0.1:7070", "ACK sip:1@x SIP/2.0\r\n\r\n");
+    expect(turn.pending()).toBe(1); // one flush per window, however many frames
     turn.end();
-    expect(sent[1]).toBe("127.0.0.1:7070\r\nACK sip:1@x SIP/2.0\r\n\r\n");
-    expect({ messages: link.messages, frames: link.frames }).toEqual({ messages: 2, frames: 4 });
+    expect(sent).toHaveLength(2);
+    const records = decodeBatch(sent[1] as Uint8Array).records.map((r) => decoder.decode(r.data));
+    expect(records).toEqual(['{"type":"rtpengine","id":"1"}', "127.0.0.1:7072\r\nBYE sip:2@x SIP/2.0\r\n\r\n"]);
+
+    // The flush found frames, so the window stays open: the next frame waits for the next flush.
+    link.datagram("127.0.0.1:7070", "ACK sip:1@x SIP/2.0\r\n\r\n");
+    expect(sent).toHaveLength(2);
+    turn.end();
+    expect(sent[2]).toBe("127.0.0.1:7070\r\nACK sip:1@x SIP/2.0\r\n\r\n"); // alone in its window: plain v1
+    // A flush that finds nothing closes the window: the link is idle, the next frame leaves at once.
+    turn.end();
+    expect(turn.pending()).toBe(0);
+    link.datagram("127.0.0.1:7070", "OPTIONS sip:x SIP/2.0\r\n\r\n");
+    expect(sent[3]).toBe("127.0.0.1:7070\r\nOPTIONS sip:x SIP/2.0\r\n\r\n");
+    expect({ messages: link.messages, frames: link.frames }).toEqual({ messages: 4, frames: 5 });
   });
 
   it("a turn that sends more than a batch may hold (64 KiB) sends several frames, none over the limit, nothing lost", () => {
@@ -126,12 +134,13 @@ describe("the edge's link sender", () => {
     const turn = manualTurn();
     const link = new LinkSender(ws, true, turn.schedule);
     const big = (n: number) => `MESSAGE sip:${n}@x SIP/2.0\r\nContent-Length: 30000\r\n\r\n${"x".repeat(30_000)}`;
+    link.datagram("127.0.0.1:7070", big(0)); // opens the window
     for (let n = 1; n <= 3; n++) link.datagram("127.0.0.1:7070", big(n));
     turn.end();
-    expect(sent).toHaveLength(2);
-    expect((sent[0] as Uint8Array).length).toBeLessThanOrEqual(MAX_BATCH);
-    expect(decodeBatch(sent[0] as Uint8Array).records.map((r) => decoder.decode(r.data))).toEqual([1, 2].map((n) => "127.0.0.1:7070\r\n" + big(n)));
-    expect(sent[1]).toBe("127.0.0.1:7070\r\n" + big(3)); // alone: a plain v1 text frame
+    expect(sent).toHaveLength(3);
+    expect((sent[1] as Uint8Array).length).toBeLessThanOrEqual(MAX_BATCH);
+    expect(decodeBatch(sent[1] as Uint8Array).records.map((r) => decoder.decode(r.data))).toEqual([1, 2].map((n) => "127.0.0.1:7070\r\n" + big(n)));
+    expect(sent[2]).toBe("127.0.0.1:7070\r\n" + big(3)); // alone: a plain v1 text frame
   });
 
   it("v1: every frame leaves at once, on its own", () => {
@@ -151,10 +160,11 @@ describe("the edge's link sender", () => {
     const { ws, sent } = recorder();
     const turn = manualTurn();
     const link = new LinkSender(ws, true, turn.schedule);
+    link.datagram("127.0.0.1:7070", "OPTIONS sip:x SIP/2.0\r\n\r\n"); // opens the window
     link.datagram("127.0.0.1:7072", parsed.message);
     link.datagram("127.0.0.1:7070", "OPTIONS sip:x SIP/2.0\r\n\r\n");
     turn.end();
-    const [first, second] = decodeBatch(sent[0] as Uint8Array).records;
+    const [first, second] = decodeBatch(sent[1] as Uint8Array).records;
     expect(first?.binary).toBe(true);
     expect([...(first?.data ?? [])]).toEqual([...encoder.encode("127.0.0.1:7072\r\n"), ...latin1Datagram()]);
     expect(second?.binary).toBe(false);
