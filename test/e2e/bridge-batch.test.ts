@@ -85,11 +85,12 @@ describe("the bridge link under load and at rest", () => {
     const d = delta(before, await linkCounts());
     await alice.close();
     // INVITE, ACK, BYE out, each in a message of its own: none waited for company. Back come
-    // 100, 180, 200 and the BYE's 200; sipp sends its 100 and 180 back to back, so the bridge
-    // may read them in one turn and send them together, the rest alone.
+    // 100, 180, 200 and the BYE's 200; sipp sends the first three back to back, so the bridge may
+    // read them in one turn and send them together; the BYE's 200 comes alone, after the BYE.
     expect(d.frames).toEqual({ to_edge: 4, from_edge: 3 });
     expect(d.messages.from_edge).toBe(3);
-    expect([3, 4]).toContain(d.messages.to_edge);
+    expect(d.messages.to_edge).toBeGreaterThanOrEqual(2);
+    expect(d.messages.to_edge).toBeLessThanOrEqual(4);
     expect(ms).toBeLessThan(2_000);
   });
 
