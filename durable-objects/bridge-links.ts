@@ -13,7 +13,7 @@ export interface BridgeAttachment {
   advertise?: HostPort;
   /** The bridge said in its hello that it runs media commands (rtpengine beside it). */
   rtpengine?: boolean;
-  /** The link speaks `sipedge-bridge.v2`: frames sent in one turn leave as one batch frame. */
+  /** The link speaks `sipedge-bridge.v2`: frames sent close together share a batch frame. */
   batch?: boolean;
   connectedAt: number;
 }
