@@ -60,14 +60,16 @@ const USAGE = `usage: npm run bench -- [options]
                              DIR/<target>-<mode>-<conns>-r<round>.cpuprofile and prints the top
                              20 functions by self time (profiled runs cost more: not for CPU figures)
   --bundle DIR               use the worker bundle in DIR, building it there only when missing
-                             (the same code across separate runs while the tree changes)`;
+                             (the same code across separate runs while the tree changes)
+  --bridge-main FILE         call mode: run this bridge (another checkout's bridge/main.mjs) instead
+                             of this checkout's, to compare two versions of the link`;
 
 function parseArgs(argv) {
   const o = {
     mode: "reg", conns: "50,100", duration: 10, warmup: 2, rounds: 1, quietWait: 20, quiet: 0.3,
     json: "", label: "", url: "", domain: "localhost", edgePid: "", stateDir: "", bundle: "",
     bridgePid: "", uasPid: "", gateways: "7070,7072,7074", uasScenario: join(HERE, "..", "test/sipp/uas.xml"),
-    sdp: "", rtpengine: "no", profile: "",
+    sdp: "", rtpengine: "no", profile: "", bridgeMain: "",
     callsPerMinute: 0, rate: 0,
   };
   for (let i = 0; i < argv.length; i += 2) {
@@ -202,6 +204,7 @@ async function startEdge(o) {
   let stack;
   let rtpengine;
   let inspector;
+  let bridgeHttp;
   try {
     if (calls && o.rtpengine === "yes") {
       const { startRtpengine } = await import("../scripts/rtpengine.mjs");
@@ -212,7 +215,10 @@ async function startEdge(o) {
     const extraArgs = rtpengine ? ["--rtpengine", `udp:${rtpengine.ng}`] : [];
     inspector = o.profile ? { edge: await freeTcpPort(), bridge: calls ? await freeTcpPort() : undefined } : undefined;
     const nodeArgs = inspector?.bridge ? [`--inspect=127.0.0.1:${inspector.bridge}`] : [];
-    const bridge = calls ? { listen: `127.0.0.1:${await freeUdpPort()}`, extraArgs, nodeArgs } : undefined;
+    // The bridge's /metrics gives the link's frames and WebSocket messages per call.
+    bridgeHttp = calls ? `127.0.0.1:${await freeTcpPort()}` : undefined;
+    if (bridgeHttp) extraArgs.push("--http", bridgeHttp);
+    const bridge = calls ? { listen: `127.0.0.1:${await freeUdpPort()}`, extraArgs, nodeArgs, ...(o.bridgeMain ? { main: o.bridgeMain } : {}) } : undefined;
     stack = await startStack({ port: 0, stateDir, outdir, build, vars, ...(bridge ? { bridge } : {}), ...(inspector ? { inspectorPort: inspector.edge } : {}) });
   } catch (e) {
     await gateways?.stop();
@@ -229,7 +235,20 @@ async function startEdge(o) {
     wsUrl: stack.wsUrl, domain: "localhost", pids, name: "sipedge", database: stack.database,
     bridgePids: stack.bridge ? [stack.bridge.process.pid] : [], uasPids: gateways?.pids ?? [],
     rtpenginePids: rtpengine ? [rtpengine.process.pid] : [], stop, inspector,
+    linkCounts: bridgeHttp ? () => linkCounts(bridgeHttp) : undefined,
   };
+}
+
+/**
+ * The bridge link's traffic so far (bridge/http.ts): frames (datagrams and control) and the
+ * WebSocket messages that carried them, both directions summed. A bridge older than batching
+ * has no message counter: each frame was a message of its own.
+ */
+async function linkCounts(address) {
+  const text = await (await fetch(`http://${address}/metrics`)).text();
+  const sum = (name) => [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, "gm"))].reduce((a, m) => a + Number(m[1]), 0);
+  const frames = sum("sipedge_bridge_frames_total");
+  return { frames, messages: text.includes("sipedge_bridge_link_messages_total") ? sum("sipedge_bridge_link_messages_total") : frames };
 }
 
 /**
@@ -279,16 +298,19 @@ async function measure(edge, o, mode, conns, round) {
     // Our own CPU is read inside the two /proc scans, so the scans do not count as the host's work.
     await sleep(ws - Date.now());
     for (const p of profilers) await p.start();
+    const l0 = await edge.linkCounts?.();
     const s0 = { all: processTable(), m: machine(), t: Date.now(), self: process.cpuUsage() };
     await sleep(we - Date.now());
     const s1 = { self: process.cpuUsage(), t: Date.now(), m: machine(), all: processTable() };
+    const l1 = await edge.linkCounts?.();
     const profiles = [];
     for (const p of profilers) profiles.push({ name: p.name, profile: await p.stop(join(o.profile, `${p.name}-${mode}-${conns}-r${round}.cpuprofile`)) });
     const r = JSON.parse(await lg.next());
     await lg.exited;
     for (const p of profilers) p.close();
     for (const { name, profile } of profiles) console.log(topTable(`${name} profile, ${mode} ${conns} clients, round ${round}`, profile, r.ok));
-    return account(edge, o, { mode, conns, round, quiet, r, s0, s1, loadgenPid: lg.p.pid });
+    const link = l0 && l1 ? { frames: l1.frames - l0.frames, messages: l1.messages - l0.messages } : undefined;
+    return account(edge, o, { mode, conns, round, quiet, r, s0, s1, link, loadgenPid: lg.p.pid });
   } finally {
     activeLoadgen = undefined;
     if (lg.p.exitCode === null) lg.p.kill();
@@ -296,7 +318,7 @@ async function measure(edge, o, mode, conns, round) {
 }
 
 /** CPU of each party over the window, per operation where it is the edge's. */
-function account(edge, o, { mode, conns, round, quiet, r, s0, s1, loadgenPid }) {
+function account(edge, o, { mode, conns, round, quiet, r, s0, s1, link, loadgenPid }) {
   const secs = (s1.t - s0.t) / 1000;
   const d = (pid) => { const a = s0.all.get(pid); const b = s1.all.get(pid); return a && b ? (b.ticks - a.ticks) / HZ : 0; };
   const edgeCpu = edge.pids.reduce((a, p) => a + d(p), 0);
@@ -327,6 +349,9 @@ function account(edge, o, { mode, conns, round, quiet, r, s0, s1, loadgenPid }) 
     bridge_us_per_op: calls ? perOp(bridgeCpu) : null, uas_us_per_op: calls ? perOp(uasCpu) : null,
     rtpengine_us_per_op: edge.rtpenginePids.length > 0 ? perOp(rtpengineCpu) : null,
     proxy_us_per_op: calls ? perOp(edgeCpu + hostCpu + bridgeCpu) : null,
+    // The bridge link per call, both directions: frames (datagrams, control) and WebSocket messages.
+    link_frames_per_op: link && r.ok ? +(link.frames / r.ok).toFixed(2) : null,
+    link_messages_per_op: link && r.ok ? +(link.messages / r.ok).toFixed(2) : null,
     edge_cores: +(edgeCpu / secs).toFixed(2), host_cores: +(hostCpu / secs).toFixed(2),
     bridge_cores: +(bridgeCpu / secs).toFixed(2), uas_cores: +(uasCpu / secs).toFixed(2),
     loadgen_cores: +(d(loadgenPid) / secs).toFixed(2),
@@ -357,6 +382,7 @@ function summarize(runs, o) {
         workerd_us_per_op: m("workerd_us_per_op"), host_us_per_op: m("host_us_per_op"),
         bridge_us_per_op: m("bridge_us_per_op"), uas_us_per_op: m("uas_us_per_op"), rtpengine_us_per_op: m("rtpengine_us_per_op"),
         proxy_us_per_op: m("proxy_us_per_op"), proxy_us_range: range(rs.map((r) => r.proxy_us_per_op)),
+        link_frames_per_op: m("link_frames_per_op"), link_messages_per_op: m("link_messages_per_op"),
         bridge_cores: m("bridge_cores"), uas_cores: m("uas_cores"),
         edge_cores: m("edge_cores"), loadgen_cores: m("loadgen_cores"), machine_busy_cores: m("machine_busy_cores"),
         other_cores: m("other_cores"), not_ours_cores: m("not_ours_cores"), quiet: rs.filter((r) => r.quiet_ok).length,
@@ -379,11 +405,11 @@ function printTable(rows, o) {
   const calls = rows.filter((r) => r.mode === "call");
   if (calls.length === 0) return;
   // Calls: p50/p99 above are call setup (first INVITE -> 200); the whole call and the other parties here.
-  console.log("\n| call: conns | calls/s | setup p50 / p99 ms | whole call p50 / p99 ms | edge µs/call | bridge µs/call | edge + bridge µs/call (range) | sipp UASes µs/call | rtpengine µs/call | bridge cores | sipp cores |");
-  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
+  console.log("\n| call: conns | calls/s | setup p50 / p99 ms | whole call p50 / p99 ms | edge µs/call | bridge µs/call | edge + bridge µs/call (range) | sipp UASes µs/call | rtpengine µs/call | bridge cores | sipp cores | link frames / messages per call |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of calls) {
     console.log(`| ${r.conns} | ${r.rate_per_s} | ${r.p50_ms} / ${r.p99_ms} | ${r.total_p50_ms} / ${r.total_p99_ms} | ${r.edge_us_per_op} | ${r.bridge_us_per_op} | ` +
-      `${r.proxy_us_per_op}${r.proxy_us_range} | ${r.uas_us_per_op} | ${r.rtpengine_us_per_op ?? "-"} | ${r.bridge_cores} | ${r.uas_cores} |`);
+      `${r.proxy_us_per_op}${r.proxy_us_range} | ${r.uas_us_per_op} | ${r.rtpengine_us_per_op ?? "-"} | ${r.bridge_cores} | ${r.uas_cores} | ${r.link_frames_per_op ?? "-"} / ${r.link_messages_per_op ?? "-"} |`);
   }
 }
 

@@ -13,7 +13,7 @@ import type { Parsed } from "../src/sip/result.ts";
 import { fnv1a } from "../src/util/hash.ts";
 import { ClientTransactions, type ClientTransaction } from "./client.ts";
 import type { BridgeConfig } from "./config.ts";
-import { datagramFrame, formatAddress, parseEdgeFrame, parseTarget, type Address } from "./frame.ts";
+import { datagramFrame, formatAddress, parseEdgeFrames, parseTarget, type Address, type EdgeFrame } from "./frame.ts";
 import { DEFAULT_BACKOFF, EdgeLink, backoffDelay, type Backoff } from "./link.ts";
 import { Resolver } from "./resolver.ts";
 import { ServerTransactions } from "./server.ts";
@@ -34,7 +34,7 @@ const MAX_LINK_BUFFER = 16 * 1024 * 1024;
 
 export class Bridge {
   /** Counters read by /metrics (http.ts). */
-  readonly stats = { fromGateway: 0, toGateway: 0, toEdge: 0, fromEdge: 0, absorbed: 0, dropped: 0, unparseable: 0, timeouts: 0, unreachable: 0 };
+  readonly stats = { fromGateway: 0, toGateway: 0, toEdge: 0, fromEdge: 0, messagesFromEdge: 0, absorbed: 0, dropped: 0, unparseable: 0, timeouts: 0, unreachable: 0 };
   private readonly config: BridgeConfig;
   private readonly log: Logger;
   private readonly backoff: Backoff;
@@ -131,8 +131,14 @@ export class Bridge {
 
   // ---- edge → gateways -------------------------------------------------------------------
 
-  private onFrame(link: EdgeLink, data: Buffer, binary: boolean): void {
-    const frame = parseEdgeFrame(data, binary);
+  /** One WebSocket message from the edge: a frame, or on a v2 link a batch of them, in order. */
+  private onMessage(link: EdgeLink, data: Buffer, binary: boolean): void {
+    this.stats.messagesFromEdge++;
+    for (const frame of parseEdgeFrames(data, binary)) this.onFrame(link, frame);
+  }
+
+  private onFrame(link: EdgeLink, frame: EdgeFrame): void {
+    const binary = frame.kind === "datagram" && frame.binary;
     if (frame.kind === "control") return this.onControl(link, frame.control);
     if (frame.kind === "invalid") {
       this.log.warn("invalid frame from edge", { shard: link.shard, reason: frame.reason });
@@ -189,7 +195,7 @@ export class Bridge {
 
   private onControl(link: EdgeLink, control: Record<string, unknown>): void {
     if (control.type === "rtpengine") {
-      void this.rtpengine.handle(control, (answer) => link.send(JSON.stringify(answer), false));
+      void this.rtpengine.handle(control, (answer) => link.send(JSON.stringify(answer)));
       return;
     }
     if (control.type === "error") this.log.error("edge reported an error", { shard: link.shard, ...control });
@@ -225,8 +231,8 @@ export class Bridge {
       shard = verdict.link ?? this.hashShard(message.callId);
     }
     const from = rinfo.family === "IPv6" ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`;
-    const frame = datagramFrame(from, data);
-    if (this.toEdge(shard, frame.data, frame.binary)) return;
+    const frame = datagramFrame(from, data, text);
+    if (this.toEdge(shard, frame.head, frame.body, frame.binary)) return;
     // Not delivered: forget the request so that the gateway's retransmission gets another try.
     this.stats.dropped++;
     if (message.kind === "request") this.server.forget(message);
@@ -249,21 +255,21 @@ export class Bridge {
   }
 
   /** Sends on shard `k`'s link, or on another open one when that link is down. */
-  private toEdge(k: number, data: Buffer | string, binary: boolean): boolean {
+  private toEdge(k: number, head: string, body: Buffer, binary: boolean): boolean {
     const n = this.links.length;
     for (let i = 0; i < n; i++) {
       const link = this.links[(k + i) % n];
       if (link === undefined || !link.open) continue;
       if (link.buffered > MAX_LINK_BUFFER) return false;
       this.stats.toEdge++;
-      return link.send(data, binary);
+      return link.sendFrame(head, body, binary);
     }
     return false;
   }
 
   private control(k: number, body: Record<string, unknown>): void {
     if (body.type === "unreachable") this.stats.unreachable++;
-    this.toEdge(k, JSON.stringify(body), false);
+    this.toEdge(k, "", Buffer.from(JSON.stringify(body), "utf8"), false);
   }
 
   // ---- shards ----------------------------------------------------------------------------
@@ -300,7 +306,7 @@ export class Bridge {
         random: this.random,
         pingIntervalMs: this.config.pingIntervalMs,
         onOpen: (l) => this.hello(l),
-        onFrame: (l, data, binary) => this.onFrame(l, data, binary),
+        onFrame: (l, data, binary) => this.onMessage(l, data, binary),
         onDown: (_l, info) => {
           // 404 on the handshake or close code 4404: the shard no longer exists (resharded edge).
           if (info.status === 404 || info.code === 4404) void this.discover();
@@ -318,7 +324,6 @@ export class Bridge {
         type: "hello", version: 1, bridge: this.config.id, shard: link.shard, shards: this.links.length,
         advertise: this.advertised, transport: "udp", rtpengine: this.ng !== undefined,
       }),
-      false,
     );
   }
 

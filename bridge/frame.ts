@@ -8,8 +8,7 @@
 import { isIP } from "node:net";
 import { isUtf8 } from "node:buffer";
 import { fail, ok, type Parsed } from "../src/sip/result.ts";
-
-export const SUBPROTOCOL = "sipedge-bridge.v1";
+import { decodeBatch, isBatch } from "../src/transport/bridge-batch.ts";
 
 /** A transport address: an IP literal (IPv6 without brackets) and a port. */
 export interface Address {
@@ -34,6 +33,18 @@ export type EdgeFrame =
 /** Longest address line accepted (a DNS name is at most 253 octets, plus ":65535"). */
 const MAX_ADDRESS = 300;
 
+/**
+ * Every frame one WebSocket message from the edge carries: itself, or each record of a v2 batch.
+ * A batch that breaks off yields its whole records, then an `invalid` frame with the reason.
+ */
+export function parseEdgeFrames(data: Buffer, binary: boolean): EdgeFrame[] {
+  if (!binary || !isBatch(data)) return [parseEdgeFrame(data, binary)];
+  const batch = decodeBatch(data);
+  const frames = batch.records.map((r) => parseEdgeFrame(r.data as Buffer, r.binary));
+  if (batch.error !== undefined) frames.push({ kind: "invalid", reason: "batch frame: " + batch.error });
+  return frames;
+}
+
 /** Splits one frame from the edge. The payload shares the frame's memory (no copy). */
 export function parseEdgeFrame(data: Buffer, binary: boolean): EdgeFrame {
   if (data.length > 0 && data[0] === 0x7b /* { */) {
@@ -57,10 +68,9 @@ export function parseEdgeFrame(data: Buffer, binary: boolean): EdgeFrame {
   return { kind: "invalid", reason: "no address line" };
 }
 
-/** A datagram frame for the edge: the source address line, then the datagram's bytes as they came. */
-export function datagramFrame(from: string, datagram: Buffer): { data: Buffer; binary: boolean } {
-  const head = Buffer.from(from + "\r\n", "latin1");
-  return { data: Buffer.concat([head, datagram], head.length + datagram.length), binary: !isUtf8(datagram) };
+/** A datagram frame for the edge, as `EdgeLink.sendFrame` takes it: the source address line, then the datagram's bytes as they came. */
+export function datagramFrame(from: string, datagram: Buffer, utf8 = isUtf8(datagram)): { head: string; body: Buffer; binary: boolean } {
+  return { head: from + "\r\n", body: datagram, binary: !utf8 };
 }
 
 /** `ip:port` for IPv4, `[ip]:port` for IPv6: the form frames and Via use. */

@@ -29,8 +29,10 @@ export function bridgeFamilies(bridge: Bridge): Family[] {
   return [
     { name: "sipedge_bridge_datagrams_total", help: "UDP datagrams, by direction (received from gateways, sent to gateways incl. retransmissions)", type: "counter",
       samples: [{ labels: { direction: "received" }, value: s.fromGateway }, { labels: { direction: "sent" }, value: s.toGateway }] },
-    { name: "sipedge_bridge_frames_total", help: "Frames on the edge links, by direction", type: "counter",
+    { name: "sipedge_bridge_frames_total", help: "Frames on the edge links (datagrams and control), by direction", type: "counter",
       samples: [{ labels: { direction: "to_edge" }, value: s.toEdge }, { labels: { direction: "from_edge" }, value: s.fromEdge }] },
+    { name: "sipedge_bridge_link_messages_total", help: "WebSocket messages on the edge links (a v2 batch carries several frames), by direction", type: "counter",
+      samples: [{ labels: { direction: "to_edge" }, value: links.reduce((n, l) => n + l.messagesSent, 0) }, { labels: { direction: "from_edge" }, value: s.messagesFromEdge }] },
     { name: "sipedge_bridge_retransmissions_total", help: "UDP retransmissions the bridge sent (requests: Timer A/E; final responses: Timer G)", type: "counter",
       samples: [{ labels: { kind: "request" }, value: bridge.client.retransmissions }, { labels: { kind: "response" }, value: bridge.server.retransmissions }] },
     counter("sipedge_bridge_absorbed_total", "Duplicate requests and responses absorbed (not passed to the edge)", s.absorbed),

@@ -5,7 +5,7 @@
  */
 import WebSocket from "ws";
 import type { Logger } from "../src/log.ts";
-import { SUBPROTOCOL } from "./frame.ts";
+import { BRIDGE_SUBPROTOCOL_V1, BRIDGE_SUBPROTOCOL_V2, MAX_BATCH, RECORD_OVERHEAD, encodeBatch, type OutRecord } from "../src/transport/bridge-batch.ts";
 
 export interface Backoff {
   baseMs: number;
@@ -56,6 +56,14 @@ export class EdgeLink {
   private stopped = false;
   /** Times the link came up (the first open included). */
   opens = 0;
+  /** The edge chose `sipedge-bridge.v2`: frames queued in one event-loop turn leave as one batch. */
+  private batching = false;
+  private queue: OutRecord[] = [];
+  /** Size of the batch frame the queue would make. */
+  private queued = 1;
+  /** WebSocket messages sent, and the frames (datagrams, control) they carried. */
+  messagesSent = 0;
+  framesSent = 0;
 
   constructor(options: LinkOptions) {
     this.options = options;
@@ -78,13 +86,49 @@ export class EdgeLink {
     this.dial();
   }
 
-  /** Sends one frame; false when the link is down (the datagram is lost, as on UDP). */
-  send(data: Buffer | string, binary: boolean): boolean {
+  /** Sends one control frame (JSON text); false when the link is down. */
+  send(json: string): boolean {
+    return this.sendFrame("", Buffer.from(json, "utf8"), false);
+  }
+
+  /**
+   * Sends one frame, `head` (ASCII: an address line) then `body`; false when the link is down (the
+   * datagram is lost, as on UDP). On a v2 link it waits for the end of this event-loop turn
+   * (`setImmediate` runs after the I/O callbacks of the current poll, before the next poll), so
+   * that datagrams read in one turn share a frame; a lone one leaves alone, in its v1 form.
+   */
+  sendFrame(head: string, body: Buffer, binary: boolean): boolean {
     const ws = this.ws;
     if (ws === undefined || ws.readyState !== WebSocket.OPEN) return false;
-    ws.send(data, { binary });
+    this.framesSent++;
+    if (!this.batching) {
+      this.messagesSent++;
+      ws.send(head === "" ? body : Buffer.concat([Buffer.from(head, "latin1"), body]), { binary });
+      return true;
+    }
+    const bytes = RECORD_OVERHEAD + head.length + body.length;
+    if (this.queue.length > 0 && this.queued + bytes > MAX_BATCH) this.flush(); // the edge's maxPayload
+    this.queue.push({ head, body, binary });
+    this.queued += bytes;
+    if (this.queue.length === 1) setImmediate(this.flush);
     return true;
   }
+
+  private readonly flush = (): void => {
+    const queue = this.queue;
+    this.queue = [];
+    this.queued = 1;
+    const ws = this.ws;
+    // Closed in between: the queued datagrams are lost, as on UDP.
+    if (queue.length === 0 || ws === undefined || ws.readyState !== WebSocket.OPEN) return;
+    this.messagesSent++;
+    if (queue.length === 1) {
+      const { head, body, binary } = queue[0] as OutRecord;
+      ws.send(head === "" ? body : Buffer.concat([Buffer.from(head, "latin1"), body]), { binary });
+      return;
+    }
+    ws.send(encodeBatch(queue, (size) => Buffer.allocUnsafe(size)), { binary: true });
+  };
 
   /** Closes the link for good (1001 Going Away) and waits for the socket to close. */
   async stop(): Promise<void> {
@@ -107,7 +151,8 @@ export class EdgeLink {
 
   private dial(): void {
     const { url, secret, log } = this.options;
-    const ws = new WebSocket(url, SUBPROTOCOL, {
+    // v2 first: an edge that knows it chooses it; an older edge chooses v1 and gets no batches.
+    const ws = new WebSocket(url, [BRIDGE_SUBPROTOCOL_V2, BRIDGE_SUBPROTOCOL_V1], {
       headers: { Authorization: "Bearer " + secret },
       perMessageDeflate: false,
       handshakeTimeout: 10_000,
@@ -119,6 +164,9 @@ export class EdgeLink {
       this.openedAt = Date.now();
       this.opens++;
       this.alive = true;
+      this.batching = ws.protocol === BRIDGE_SUBPROTOCOL_V2;
+      this.queue = [];
+      this.queued = 1;
       this.startPing(ws);
       log.info("edge link up", { shard: this.shard, protocol: ws.protocol });
       this.options.onOpen(this);

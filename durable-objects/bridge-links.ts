@@ -1,7 +1,8 @@
 import type { Logger } from "../src/log.ts";
 import type { SentBy } from "../src/modules/tm/index.ts";
 import type { SipMessage, SipResponse } from "../src/sip/message.ts";
-import { BRIDGE_SUBPROTOCOL, formatHostPort, sendDatagram, type HostPort } from "../src/transport/bridge.ts";
+import { BRIDGE_SUBPROTOCOL_V2 } from "../src/transport/bridge-batch.ts";
+import { LinkSender, chooseSubprotocol, formatHostPort, type HostPort } from "../src/transport/bridge.ts";
 import type { Probe, ProbeResult } from "./dispatcher.ts";
 
 /** What a bridge socket carries through hibernation. */
@@ -12,6 +13,8 @@ export interface BridgeAttachment {
   advertise?: HostPort;
   /** The bridge said in its hello that it runs media commands (rtpengine beside it). */
   rtpengine?: boolean;
+  /** The link speaks `sipedge-bridge.v2`: frames sent close together share a batch frame. */
+  batch?: boolean;
   connectedAt: number;
 }
 
@@ -20,6 +23,7 @@ const PROBE_PREFIX = "z9hG4bKds";
 /** One bridge's link as a branch uses it. */
 export interface Link {
   ws: WebSocket;
+  out: LinkSender;
   bridge: string;
   advertise: HostPort;
   /** The bridge runs media commands (its hello said so). */
@@ -40,6 +44,8 @@ export class BridgeLinks {
   private readonly probes = new Map<string, { uri: string; sentAt: number; done: (r: ProbeResult) => void }>();
   /** Open links with a known address, by bridge id (rebuilt from the sockets after hibernation). */
   private readonly links = new Map<string, Link>();
+  /** Each socket's sender (its batch queue), made on first use, also after hibernation. */
+  private readonly senders = new WeakMap<WebSocket, LinkSender>();
   private scanned = false;
 
   constructor(
@@ -48,22 +54,34 @@ export class BridgeLinks {
   ) {}
 
   /** Accepts a link the Worker authenticated; a second link of the same bridge replaces the first. */
-  accept(bridge: string): Response {
+  accept(bridge: string, offer: string | null): Response {
     for (const old of this.ctx.getWebSockets(`bridge:${bridge}`)) old.close(1000, "replaced by a new link");
     this.links.delete(bridge);
     const pair = new WebSocketPair();
-    const attachment: BridgeAttachment = { kind: "bridge", bridge, connectedAt: Date.now() };
+    // The Worker checked that the offer holds a protocol of ours.
+    const protocol = chooseSubprotocol(offer) ?? BRIDGE_SUBPROTOCOL_V2;
+    const attachment: BridgeAttachment = { kind: "bridge", bridge, batch: protocol === BRIDGE_SUBPROTOCOL_V2, connectedAt: Date.now() };
     this.ctx.acceptWebSocket(pair[1], ["bridge", `bridge:${bridge}`]);
     pair[1].serializeAttachment(attachment);
-    this.log.debug("bridge link up", { bridge });
-    return new Response(null, { status: 101, webSocket: pair[0], headers: { "Sec-WebSocket-Protocol": BRIDGE_SUBPROTOCOL } });
+    this.log.debug("bridge link up", { bridge, protocol });
+    return new Response(null, { status: 101, webSocket: pair[0], headers: { "Sec-WebSocket-Protocol": protocol } });
+  }
+
+  /** The sender of a link's socket (datagrams and control frames in order, batched on v2). */
+  sender(ws: WebSocket, attachment: BridgeAttachment): LinkSender {
+    let out = this.senders.get(ws);
+    if (out === undefined) {
+      out = new LinkSender(ws, attachment.batch === true);
+      this.senders.set(ws, out);
+    }
+    return out;
   }
 
   hello(ws: WebSocket, attachment: BridgeAttachment, advertise: HostPort, rtpengine = false): void {
     attachment.advertise = advertise;
     attachment.rtpengine = rtpengine;
     ws.serializeAttachment(attachment);
-    this.links.set(attachment.bridge, { ws, bridge: attachment.bridge, advertise, rtpengine });
+    this.links.set(attachment.bridge, { ws, out: this.sender(ws, attachment), bridge: attachment.bridge, advertise, rtpengine });
     this.listen.udp ??= advertise;
   }
 
@@ -117,7 +135,7 @@ export class BridgeLinks {
   send(dst: string, message: SipMessage | string, bridge?: string): boolean {
     const link = this.link(bridge);
     if (!link) return false;
-    sendDatagram(link.ws, dst, message);
+    link.out.datagram(dst, message);
     return true;
   }
 
@@ -127,7 +145,7 @@ export class BridgeLinks {
     for (const ws of this.ctx.getWebSockets("bridge")) {
       const a = ws.deserializeAttachment() as BridgeAttachment | null;
       if (a?.advertise && ws.readyState === WebSocket.OPEN && !this.links.has(a.bridge)) {
-        this.links.set(a.bridge, { ws, bridge: a.bridge, advertise: a.advertise, rtpengine: a.rtpengine === true });
+        this.links.set(a.bridge, { ws, out: this.sender(ws, a), bridge: a.bridge, advertise: a.advertise, rtpengine: a.rtpengine === true });
         this.listen.udp ??= a.advertise;
       }
     }
@@ -140,7 +158,8 @@ export class BridgeLinks {
   sendControl(frame: string, bridge?: string): string | undefined {
     const link = this.link(bridge);
     if (link === undefined) return undefined;
-    link.ws.send(frame);
+    // Through the link's sender, so a media command keeps its place among the datagrams.
+    link.out.control(frame);
     return link.bridge;
   }
 
@@ -185,7 +204,7 @@ export class BridgeLinks {
               "",
               "",
             ].join("\r\n");
-            sendDatagram(link.ws, p.dst, options);
+            link.out.datagram(p.dst, options);
           }),
       ),
     );

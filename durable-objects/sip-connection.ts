@@ -14,7 +14,7 @@ import { wireOf } from "../src/sip/serializer.ts";
 import { TimerWheel } from "../src/sip/timer-wheel.ts";
 import { KEEPALIVE_PING, KEEPALIVE_PONG, SIP_SUBPROTOCOL, WebSocketTransport, isKeepAlive } from "../src/transport/websocket.ts";
 import { newFlowToken } from "../src/transport/flow.ts";
-import { BridgeTransport, parseBridgeFrame } from "../src/transport/bridge.ts";
+import { BridgeTransport, parseBridgeFrames, type BridgeFrame } from "../src/transport/bridge.ts";
 import { KeyedSerial } from "../src/util/serial.ts";
 import { Alarms } from "./alarms.ts";
 import { BridgeLinks, type BridgeAttachment } from "./bridge-links.ts";
@@ -130,7 +130,7 @@ export class SipConnection extends DurableObject<Env> {
   /** Accepts an upgrade the Worker has already checked (subprotocol, Origin, bridge secret). */
   override async fetch(request: Request): Promise<Response> {
     const bridge = request.headers.get(BRIDGE_HEADER);
-    if (bridge !== null) return this.bridges.accept(bridge);
+    if (bridge !== null) return this.bridges.accept(bridge, request.headers.get("Sec-WebSocket-Protocol"));
     const ip = request.headers.get(CLIENT_IP_HEADER) ?? "0.0.0.0";
     // Issue 5: a banned address (403) or one at its connection cap (429) is refused before any
     // socket exists for it; the terse answers a scanner gets everywhere else. The proxy's own
@@ -261,9 +261,16 @@ export class SipConnection extends DurableObject<Env> {
     return this.bridges.probe(probes, timeoutMs, this.shard);
   }
 
-  /** One frame from a bridge: a datagram from a gateway (through the route script), or control. */
+  /**
+   * One message from a bridge: a frame, or on a v2 link a batch of them. Each starts in order (so
+   * the requests of a call queue in order); they run concurrently as separate messages would.
+   */
   private async bridgeFrame(ws: WebSocket, attachment: BridgeAttachment, data: string | ArrayBuffer): Promise<void> {
-    const frame = parseBridgeFrame(data);
+    await Promise.all(parseBridgeFrames(data).map((frame) => this.bridgeRecord(ws, attachment, frame)));
+  }
+
+  /** One frame from a bridge: a datagram from a gateway (through the route script), or control. */
+  private async bridgeRecord(ws: WebSocket, attachment: BridgeAttachment, frame: BridgeFrame): Promise<void> {
     switch (frame.kind) {
       case "hello":
         this.bridges.hello(ws, attachment, frame.advertise, frame.rtpengine);
@@ -284,7 +291,7 @@ export class SipConnection extends DurableObject<Env> {
             data: frame.message,
             parsed,
             source: { transport: "udp", ip: frame.ip, port: frame.port, bridge: attachment.bridge },
-            transport: this.ops.transport(new BridgeTransport(ws, frame.address)),
+            transport: this.ops.transport(new BridgeTransport(this.bridges.sender(ws, attachment), frame.address)),
             config: this.config,
             log: this.log,
             services: this.services,

@@ -97,9 +97,10 @@ async function seedDispatcher(db, domain, file = path.join(ROOT, "config", "disp
  * Starts the bridge (bridge/main.mjs) as a child process dialling the edge at `edgeUrl`.
  * Resolves once it listens on UDP; `stop()` ends it (SIGTERM) and waits.
  */
-export async function startBridge({ edgeUrl, secret, listen = "127.0.0.1:5060", id = "local", logLevel = "warn", extraArgs = [], nodeArgs = [], shards = 0, env = {} }) {
+export async function startBridge({ edgeUrl, secret, listen = "127.0.0.1:5060", id = "local", logLevel = "warn", extraArgs = [], nodeArgs = [], shards = 0, env = {}, main = path.join(ROOT, "bridge/main.mjs") }) {
   // nodeArgs go to Node itself (bench/profile.mjs opens the bridge's inspector with --inspect).
-  const args = [...nodeArgs, path.join(ROOT, "bridge/main.mjs"), "--edge", edgeUrl, "--listen", listen, "--id", id, "--log-level", "info", ...extraArgs];
+  // `main`: another checkout's bridge (bench --bridge-main, to compare two versions).
+  const args = [...nodeArgs, main, "--edge", edgeUrl, "--listen", listen, "--id", id, "--log-level", "info", ...extraArgs];
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env, SIPEDGE_BRIDGE_SECRET: secret } });
   let output = "";
   const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve(signal ?? code)));

@@ -4,7 +4,7 @@ import { metrics } from "./metrics/route.ts";
 import { dashboard } from "./dashboard/route.ts";
 import { phone } from "./phone/index.ts";
 import { bearerAuth } from "./admin/auth.ts";
-import { BRIDGE_SUBPROTOCOL } from "./transport/bridge.ts";
+import { BRIDGE_SUBPROTOCOL, chooseSubprotocol } from "./transport/bridge.ts";
 import { configFor } from "./config.ts";
 import type { Env } from "./env.ts";
 import { checkUpgrade } from "./transport/websocket.ts";
@@ -52,8 +52,7 @@ app.get("/bridge/shards", bridgeAuth, (c) => c.json({ shards: configFor(c.env).c
 app.get("/bridge", bridgeAuth, async (c) => {
   const config = configFor(c.env);
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") return c.text("bridge link: WebSocket upgrade required", 426);
-  const offered = (c.req.header("Sec-WebSocket-Protocol") ?? "").split(",").map((p) => p.trim());
-  if (!offered.includes(BRIDGE_SUBPROTOCOL)) return c.text(`bridge link: subprotocol ${BRIDGE_SUBPROTOCOL} required`, 400);
+  if (chooseSubprotocol(c.req.header("Sec-WebSocket-Protocol")) === undefined) return c.text(`bridge link: subprotocol ${BRIDGE_SUBPROTOCOL} required`, 400);
   const shard = Number(c.req.query("shard"));
   const bridge = c.req.query("bridge") ?? "";
   if (!Number.isInteger(shard) || shard < 0 || shard >= config.connectionShards) return c.text("no such shard", 404);

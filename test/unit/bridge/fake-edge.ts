@@ -4,12 +4,16 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
+import { decodeBatch, isBatch } from "../../../src/transport/bridge-batch.ts";
 
 export interface Frame {
   shard: number;
   bridge: string;
   data: string;
   binary: boolean;
+  /** The WebSocket message that carried the frame (counted per fake edge), and how many frames it carried. */
+  message: number;
+  records: number;
 }
 
 export interface FakeEdge {
@@ -21,19 +25,27 @@ export interface FakeEdge {
   linkCount(): number;
   /** Resolves with the first frame (already received or to come) that matches. */
   next(match: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame>;
-  send(shard: number, data: string): void;
+  send(shard: number, data: string | Uint8Array): void;
+  /** WebSocket messages received from the bridge. */
+  messages(): number;
   /** Drops every link (1006, as a redeploy does) and stops listening. */
   close(): Promise<void>;
 }
 
-export async function startFakeEdge(options: { secret: string; shards: number; port?: number }): Promise<FakeEdge> {
+/**
+ * `protocols`: the subprotocols this edge knows, preferred first (default v1 only, an edge from
+ * before batching); with v2 chosen, batch frames from the bridge are split into their frames.
+ */
+export async function startFakeEdge(options: { secret: string; shards: number; port?: number; protocols?: string[] }): Promise<FakeEdge> {
   const frames: Frame[] = [];
+  const known = options.protocols ?? ["sipedge-bridge.v1"];
+  let messages = 0;
   const refused: number[] = [];
   const sockets = new Map<number, WebSocket>();
   const waiters = new Set<{ match: (f: Frame) => boolean; resolve: (f: Frame) => void }>();
   const wss = new WebSocketServer({
     noServer: true,
-    handleProtocols: (protocols) => (protocols.has("sipedge-bridge.v1") ? "sipedge-bridge.v1" : false),
+    handleProtocols: (protocols) => known.find((p) => protocols.has(p)) ?? false,
   });
   const authorized = (req: IncomingMessage) => req.headers.authorization === `Bearer ${options.secret}`;
 
@@ -59,12 +71,17 @@ export async function startFakeEdge(options: { secret: string; shards: number; p
       const bridge = url.searchParams.get("bridge") ?? "";
       sockets.set(shard, ws);
       ws.on("message", (data, binary) => {
-        const frame = { shard, bridge, data: data.toString(), binary };
-        frames.push(frame);
-        for (const w of waiters) {
-          if (w.match(frame)) {
-            waiters.delete(w);
-            w.resolve(frame);
+        const message = ++messages;
+        const bytes = data as Buffer;
+        const records = binary && isBatch(bytes) ? decodeBatch(bytes).records : [{ data: bytes, binary }];
+        for (const r of records) {
+          const frame = { shard, bridge, data: Buffer.from(r.data).toString(), binary: r.binary, message, records: records.length };
+          frames.push(frame);
+          for (const w of waiters) {
+            if (w.match(frame)) {
+              waiters.delete(w);
+              w.resolve(frame);
+            }
           }
         }
       });
@@ -82,6 +99,7 @@ export async function startFakeEdge(options: { secret: string; shards: number; p
     frames,
     refused,
     linkCount: () => sockets.size,
+    messages: () => messages,
     next(match, timeoutMs = 5_000) {
       const seen = frames.find(match);
       if (seen !== undefined) return Promise.resolve(seen);

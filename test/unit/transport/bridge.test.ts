@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseMessage } from "../../../src/sip/parser.ts";
-import { BridgeTransport, formatHostPort, parseBridgeFrame, parseHostPort, sendDatagram } from "../../../src/transport/bridge.ts";
+import { BridgeTransport, LinkSender, formatHostPort, type LinkSocket, parseBridgeFrame, parseHostPort } from "../../../src/transport/bridge.ts";
 
 // The edge side of the bridge link (bridge/README.md, `sipedge-bridge.v1`): a datagram frame is
 // `<source or destination address>\r\n<SIP message>`, UTF-8 datagrams in text frames and any
@@ -48,9 +48,9 @@ function concat(...parts: Uint8Array[]): ArrayBuffer {
 }
 
 /** The part of a WebSocket the edge uses to write to a bridge: what it was given, in order. */
-function fakeSocket(): { ws: WebSocket; sent: (string | Uint8Array)[] } {
+function fakeSocket(): { ws: LinkSocket; sent: (string | Uint8Array)[] } {
   const sent: (string | Uint8Array)[] = [];
-  return { ws: { send: (data: string | Uint8Array) => void sent.push(data) } as unknown as WebSocket, sent };
+  return { ws: { send: (data: string | Uint8Array) => void sent.push(data) }, sent };
 }
 
 describe("source and destination addresses", () => {
@@ -158,7 +158,7 @@ describe("frames to the bridge", () => {
     expect(parsed.ok).toBe(true);
     if (!parsed.ok) return;
     const { ws, sent } = fakeSocket();
-    new BridgeTransport(ws, "127.0.0.1:7070").send(parsed.message);
+    new BridgeTransport(new LinkSender(ws, false), "127.0.0.1:7070").send(parsed.message);
     expect(sent).toEqual([`127.0.0.1:7070\r\n${OPTIONS}`]);
   });
 
@@ -168,7 +168,7 @@ describe("frames to the bridge", () => {
     expect(parsed.ok).toBe(true);
     if (!parsed.ok) return;
     const { ws, sent } = fakeSocket();
-    sendDatagram(ws, "[::1]:5062", parsed.message);
+    new LinkSender(ws, false).datagram("[::1]:5062", parsed.message);
     expect(sent).toHaveLength(1);
     const frame = sent[0];
     expect(frame).toBeInstanceOf(Uint8Array);
@@ -179,7 +179,7 @@ describe("frames to the bridge", () => {
 
   it("a message given as text (a keepalive the edge writes itself) is sent as it is", () => {
     const { ws, sent } = fakeSocket();
-    sendDatagram(ws, "gw.example.test", OPTIONS);
+    new LinkSender(ws, false).datagram("gw.example.test", OPTIONS);
     expect(sent).toEqual([`gw.example.test\r\n${OPTIONS}`]);
   });
 });
