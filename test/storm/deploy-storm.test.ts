@@ -19,7 +19,7 @@ const RECOVERY_MIN_S = 2;
 const RECOVERY_MAX_S = 30;
 /** All clients bound again within this long after the drop. */
 const DEADLINE_MS = 30_000;
-/** `STORM_PROFILE=DIR`: a CPU profile of the restarted edge's isolate until all are bound again (DIR/storm-edge.cpuprofile). */
+/** `STORM_PROFILE=DIR`: CPU profiles of the restarted edge's isolate and D1's until all are bound again (DIR/storm-edge.cpuprofile, storm-d1.cpuprofile). */
 const PROFILE_DIR = process.env.STORM_PROFILE;
 
 interface Client {
@@ -114,8 +114,12 @@ describe("a deploy drops every client at once", () => {
     const inspectorPort = PROFILE_DIR === undefined ? undefined : await freePort();
     await dep.restartEdge(inspectorPort === undefined ? {} : { inspectorPort });
     // The profile starts a few ms after the edge listens: the first clients wait 2 s at least.
-    const edgeProfiler = inspectorPort === undefined ? undefined : await profiler(inspectorPort, /^core:user:/);
-    await edgeProfiler?.start();
+    // The edge's isolate, and the local D1 database's (another isolate of the same workerd).
+    const profilers = inspectorPort === undefined ? [] : [
+      { name: "edge", ...(await profiler(inspectorPort, /^core:user:/)) },
+      { name: "d1", ...(await profiler(inspectorPort, /^d1:db$/)) },
+    ];
+    await Promise.all(profilers.map((p) => p.start()));
     // Locally the new edge takes 1.5-2.6 s to listen (a Cloudflare deploy accepts at once), which
     // pushes clients into their second or third backoff: the deadline runs from when it listens.
     const upAt = Date.now();
@@ -126,10 +130,10 @@ describe("a deploy drops every client at once", () => {
     const workerdMem = memoryMb(workerd);
     const bridgeCpu = cpuMs(bridgePid) - bridgeCpu0;
     const bridgeMem = memoryMb(bridgePid);
-    if (edgeProfiler) {
-      const profile = await edgeProfiler.stop(path.join(PROFILE_DIR!, "storm-edge.cpuprofile"));
-      edgeProfiler.close();
-      console.info(topTable("deploy storm, edge isolate from listening until all bound", profile, DISTINCT + NATTED));
+    for (const p of profilers) {
+      const profile = await p.stop(path.join(PROFILE_DIR!, `storm-${p.name}.cpuprofile`));
+      p.close();
+      console.info(topTable(`deploy storm, ${p.name} isolate from listening until all bound`, profile, DISTINCT + NATTED));
     }
 
     console.info(
