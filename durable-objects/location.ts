@@ -3,9 +3,7 @@ import type { Env } from "../src/env.ts";
 import { configFor } from "../src/config.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import type { SqlDatabase } from "../src/provisioning/db.ts";
-import { ShardCopies } from "./location-copies.ts";
 import { indexStatements, logBindingChanges } from "./location-index.ts";
-import { flowShard } from "../src/transport/flow.ts";
 import {
   createRegistrar,
   expireBindings,
@@ -80,14 +78,10 @@ export class Location extends DurableObject<Env> {
   private currentVersion: number;
   /** The shard of the REGISTER being saved: it learns the change from the reply (notifyShards). */
   private changingShard: string | undefined;
-  /** The shards that may hold a cached copy of the binding list, told when it changes. */
-  private readonly copies = new ShardCopies();
   private aor: string | undefined;
   private alarmAt: number | undefined;
   private readonly registrars = new Map<string, Registrar>();
   private schemaReady: boolean;
-  /** The AOR as its meta row holds it: written once, not with every change. */
-  private storedAor: string | undefined;
   /** Registration lines (registered / unregistered) at info. */
   private readonly log: Logger;
   /** The AOR's calls in progress (MAX_CALLS_PER_USER), created by the first call method. */
@@ -100,17 +94,13 @@ export class Location extends DurableObject<Env> {
     // An AOR that never registered (a lookup for an unknown user) gets no tables: creating them
     // would be a write per scanner request.
     this.schemaReady = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").toArray().length > 0;
-    // Every meta row in one query: a deploy starts a thousand of these objects at once.
-    const meta = new Map<string, SqlStorageValue>();
     if (this.schemaReady) {
-      for (const row of this.sql.exec<{ key: string; value: SqlStorageValue }>("SELECT key, value FROM meta")) meta.set(row.key, row.value);
-      this.migrate(Number(meta.get("schema") ?? 0));
+      this.migrate();
       for (const row of this.sql.exec<Row>("SELECT * FROM binding")) this.stored.set(String(row["key"]), bindingOf(row));
     }
     this.bindingList = [...this.stored.values()];
-    this.currentVersion = Number(meta.get("version") ?? 0);
-    this.storedAor = str(meta.get("aor"));
-    this.aor = ctx.id.name ?? this.storedAor;
+    this.currentVersion = this.schemaReady ? Number(this.meta("version") ?? 0) : 0;
+    this.aor = ctx.id.name ?? (this.schemaReady ? str(this.meta("aor")) : undefined);
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = (await ctx.storage.getAlarm()) ?? undefined;
     });
@@ -127,10 +117,10 @@ export class Location extends DurableObject<Env> {
     if (!result.ok) return { ...result, version: this.currentVersion };
     this.aor ??= input.aor;
     this.bindingList = result.bindings;
-    this.changingShard = input.flowToken === undefined ? undefined : flowShard(input.flowToken);
+    const token = input.flowToken;
+    this.changingShard = token?.includes(".") ? token.slice(0, token.indexOf(".")) : undefined;
     const changed = this.persist(now, false, "shard");
     this.changingShard = undefined;
-    this.copies.handedTo(input.flowToken);
     await this.scheduleAlarm();
     const reply = registrar.saveReply(this.bindingList, input, now);
     // The bindings travel back so the caller can answer the next refreshes from its cache, and
@@ -241,22 +231,20 @@ export class Location extends DurableObject<Env> {
     if (upserts.length === 0 && !changed) return false;
     if (changed) {
       this.currentVersion++;
-      this.notifyShards([...this.stored.values()], this.bindingList);
+      this.notifyShards([...this.stored.values(), ...this.bindingList]);
       if (this.aor !== undefined) {
         logBindingChanges(this.log, this.aor, [...this.stored.values()], this.bindingList, now);
         // Changes made through a shard are indexed by it, in its batch; the others here.
         if (indexedBy === "self") this.indexSelf(this.aor, now);
       }
     }
-    if (!this.schemaReady) this.migrate(0);
-    const aorRow = changed && this.aor !== undefined && this.aor !== this.storedAor ? this.aor : undefined;
+    if (!this.schemaReady) this.migrate();
     this.ctx.storage.transactionSync(() => {
       for (const key of deletes) this.sql.exec("DELETE FROM binding WHERE key = ?", key);
       for (const b of upserts) this.writeRow(b);
       if (changed) this.setMeta("version", this.currentVersion);
-      if (aorRow !== undefined) this.setMeta("aor", aorRow);
+      if (changed && this.aor !== undefined) this.setMeta("aor", this.aor);
     });
-    if (aorRow !== undefined) this.storedAor = aorRow;
     for (const key of deletes) this.stored.delete(key);
     for (const b of upserts) this.stored.set(keyOf(b), b);
     return changed;
@@ -271,14 +259,20 @@ export class Location extends DurableObject<Env> {
 
   /**
    * Shards answer refreshes from a cached binding list (LocationClient); when the set changes,
-   * every shard that may hold a copy drops it (location-copies.ts), so a 200 answered there never
-   * misses a binding another shard added or shows one that is gone. The shard whose REGISTER made
-   * the change refreshes its copy from the reply and is not told.
+   * every shard holding one of its flows drops its copy, so a 200 answered there never misses a
+   * binding another shard added or shows one that is gone. The shard whose REGISTER made the
+   * change refreshes its copy from the reply and is not told.
    */
-  private notifyShards(before: readonly Binding[], after: readonly Binding[]): void {
+  private notifyShards(bindings: readonly Binding[]): void {
     if (this.aor === undefined) return;
+    const shards = new Set<string>();
+    for (const b of bindings) {
+      const token = b.flowToken;
+      if (token !== undefined && token.includes(".")) shards.add(token.slice(0, token.indexOf(".")));
+    }
+    if (this.changingShard !== undefined) shards.delete(this.changingShard);
     const aor = this.aor;
-    for (const shard of this.copies.toForget(before, after, this.changingShard)) {
+    for (const shard of shards) {
       const stub = this.env.SIP_CONNECTION.get(this.env.SIP_CONNECTION.idFromName(`shard-${shard}`)) as unknown as { forgetLocation(aor: string): Promise<void> };
       this.ctx.waitUntil(stub.forgetLocation(aor).catch(() => undefined));
     }
@@ -299,9 +293,9 @@ export class Location extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(next);
   }
 
-  /** Brings the schema from `stored` (its meta row; 0 without tables) to SCHEMA_VERSION, one transaction per step. */
-  private migrate(stored: number): void {
-    let schema = stored;
+  /** Brings the schema to SCHEMA_VERSION, one transaction per step. */
+  private migrate(): void {
+    let schema = this.schemaReady ? Number(this.meta("schema") ?? 0) : 0;
     if (schema > SCHEMA_VERSION) throw new Error(`Location: stored schema ${schema} is newer than this code (${SCHEMA_VERSION})`);
     while (schema < SCHEMA_VERSION) {
       const target = schema + 1;
@@ -312,6 +306,10 @@ export class Location extends DurableObject<Env> {
       schema = target;
     }
     this.schemaReady = true;
+  }
+
+  private meta(key: string): SqlStorageValue | undefined {
+    return this.sql.exec<{ value: SqlStorageValue }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value;
   }
 
   private setMeta(key: string, value: SqlStorageValue): void {
