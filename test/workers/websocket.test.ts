@@ -109,6 +109,8 @@ describe("WebSocketTransport", () => {
     const received: string[] = [];
     open[0].accept();
     open[0].addEventListener("message", (e: MessageEvent) => received.push(String(e.data)));
+    expect(open[1].readyState).toBe(WebSocket.OPEN);
+    expect(WebSocket.OPEN).toBe(1);
     new WebSocketTransport(open[1]).send("SIP/2.0 200 OK\r\n\r\n");
 
     const gone = new WebSocketPair();
