@@ -64,4 +64,8 @@ export declare function startStack(options?: {
   dispatcherList?: string;
   /** PEM key and certificate: the edge serves https and wss. */
   tls?: { key: string; cert: string };
+  /** Open workerd's DevTools inspector on this loopback port (profiling). */
+  inspectorPort?: number;
+  /** Apply migrations and seed (default true); false for a restart on a state directory prepared before. */
+  prepare?: boolean;
 }): Promise<Stack>;

@@ -154,7 +154,8 @@ export async function startBridge({ edgeUrl, secret, listen = "127.0.0.1:5060", 
  * in PEM: the edge speaks https/wss, as Cloudflare's edge does in production), bridge (true or
  * startBridge options, plus `supervise: true` to restart it when it dies, with `onRestart` and
  * `onExit` callbacks), entry (a Worker entry of one's own instead of wrangler.toml's `main`),
- * inspectorPort (open workerd's DevTools inspector on this loopback port, for profiling).
+ * inspectorPort (open workerd's DevTools inspector on this loopback port, for profiling), prepare
+ * (default true: apply migrations and seed; false for a restart on a state directory already prepared).
  * Returns { url, wsUrl, mf, stop, database: { applied, seeded } }.
  */
 export async function startStack(options = {}) {
@@ -197,13 +198,18 @@ export async function startStack(options = {}) {
   );
   const url = await mf.ready;
   const httpUrl = host === "127.0.0.1" ? url.href.replace(/\/$/, "") : `${tls ? "https" : "http"}://${host}:${port}`;
-  let database;
-  try {
-    const domain = vars.SIP_DOMAIN ?? workerOptions.bindings?.SIP_DOMAIN ?? "localhost";
-    database = await prepareDatabase(await mf.getD1Database("DB"), { seed, domain, dispatcherList });
-  } catch (error) {
-    await mf.dispose();
-    throw error;
+  // `prepare: false` (a restart on a state directory prepared before): no D1 calls at all. Miniflare's
+  // D1 proxy answers `prepare()` synchronously, blocking this process until workerd replies, and
+  // a restarted edge is busy with every client reconnecting at once.
+  let database = { applied: [], seeded: 0, dispatcher: 0 };
+  if (options.prepare !== false) {
+    try {
+      const domain = vars.SIP_DOMAIN ?? workerOptions.bindings?.SIP_DOMAIN ?? "localhost";
+      database = await prepareDatabase(await mf.getD1Database("DB"), { seed, domain, dispatcherList });
+    } catch (error) {
+      await mf.dispose();
+      throw error;
+    }
   }
   let bridgeProcess;
   if (bridge) {

@@ -52,12 +52,16 @@ export class WebSocketTransport implements Transport {
   constructor(private readonly ws: WebSocket) {}
 
   send(message: SipMessage | string): void {
-    if (typeof message === "string") {
-      this.ws.send(message);
-    } else if (message.encoding === "binary") {
-      this.ws.send(serializeBytes(message));
-    } else {
-      this.ws.send(serialize(message));
+    const frame = typeof message === "string" ? message : message.encoding === "binary" ? serializeBytes(message) : serialize(message);
+    try {
+      this.ws.send(frame);
+    } catch (err) {
+      // The peer closed while its request was being handled (a client that gave up and
+      // reconnected, as after a deploy): the answer is lost as a datagram to a host that left
+      // would be; the route script did nothing wrong. Logging it as a script failure cost a line
+      // per such reply, and in a reconnect storm those lines filled workerd's stdout.
+      if (this.ws.readyState !== WebSocket.OPEN) return;
+      throw err;
     }
   }
 }

@@ -61,7 +61,7 @@ export type Deployment = Awaited<ReturnType<typeof startStack>> & {
    * A deploy: the edge stops (every WebSocket drops, every object restarts) and starts again on
    * the same address with the same state and secrets; the bridge process keeps running and dials in again.
    */
-  restartEdge(): Promise<void>;
+  restartEdge(options?: { inspectorPort?: number }): Promise<void>;
 };
 
 export interface DeploymentOptions {
@@ -120,10 +120,11 @@ export async function startDeployment(options: DeploymentOptions = {}): Promise<
       await deployment.stop();
       if (options.stateDir === undefined) await rm(stateDir, { recursive: true, force: true });
     },
-    async restartEdge() {
+    async restartEdge(restart: { inspectorPort?: number } = {}) {
       await deployment.mf.dispose();
       const port = Number(new URL(deployment.url).port);
-      const edge = await startStack({ host: EDGE_HOST, port, stateDir, build: false, tls: { key: ca.key, cert: ca.cert }, dispatcherList: listPath, vars });
+      const inspector = restart.inspectorPort === undefined ? {} : { inspectorPort: restart.inspectorPort };
+      const edge = await startStack({ host: EDGE_HOST, port, stateDir, build: false, tls: { key: ca.key, cert: ca.cert }, dispatcherList: listPath, vars, prepare: false, ...inspector });
       deployment.mf = edge.mf;
       const bridge = deployment.bridge;
       deployment.stop = async () => {

@@ -1,4 +1,7 @@
+import { createServer } from "node:net";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { profiler, topTable } from "../../bench/profile.mjs";
 import { DOMAIN, admin, startDeployment, type Deployment } from "../helpers/deployment.ts";
 import { cpuMs, memoryMb, workerdPid } from "../helpers/proc.ts";
 import { SipUa } from "../helpers/sip-ua.ts";
@@ -16,6 +19,8 @@ const RECOVERY_MIN_S = 2;
 const RECOVERY_MAX_S = 30;
 /** All clients bound again within this long after the drop. */
 const DEADLINE_MS = 30_000;
+/** `STORM_PROFILE=DIR`: CPU profiles of the restarted edge's isolate and D1's until all are bound again (DIR/storm-edge.cpuprofile, storm-d1.cpuprofile). */
+const PROFILE_DIR = process.env.STORM_PROFILE;
 
 interface Client {
   n: number;
@@ -33,6 +38,17 @@ const distinctAddress = (i: number) => `127.1.${Math.floor(i / 250)}.${(i % 250)
 
 function connect(c: Client): Promise<SipUa> {
   return SipUa.connect(dep.wsUrl, { user: c.user, password: "pw", domain: DOMAIN, localAddress: c.address, ca: dep.ca.cert, instance: c.instance, regId: 1 });
+}
+
+/** A free loopback port for the restarted workerd's DevTools inspector. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
 }
 
 async function inBatches<T>(items: T[], size: number, f: (item: T) => Promise<void>): Promise<void> {
@@ -95,7 +111,15 @@ describe("a deploy drops every client at once", () => {
     const bridgeCpu0 = cpuMs(bridgePid);
     const droppedAt = Date.now();
     const recovered = clients.map(recover);
-    await dep.restartEdge();
+    const inspectorPort = PROFILE_DIR === undefined ? undefined : await freePort();
+    await dep.restartEdge(inspectorPort === undefined ? {} : { inspectorPort });
+    // The profile starts a few ms after the edge listens: the first clients wait 2 s at least.
+    // The edge's isolate, and the local D1 database's (another isolate of the same workerd).
+    const profilers = inspectorPort === undefined ? [] : [
+      { name: "edge", ...(await profiler(inspectorPort, /^core:user:/)) },
+      { name: "d1", ...(await profiler(inspectorPort, /^d1:db$/)) },
+    ];
+    await Promise.all(profilers.map((p) => p.start()));
     // Locally the new edge takes 1.5-2.6 s to listen (a Cloudflare deploy accepts at once), which
     // pushes clients into their second or third backoff: the deadline runs from when it listens.
     const upAt = Date.now();
@@ -106,6 +130,11 @@ describe("a deploy drops every client at once", () => {
     const workerdMem = memoryMb(workerd);
     const bridgeCpu = cpuMs(bridgePid) - bridgeCpu0;
     const bridgeMem = memoryMb(bridgePid);
+    for (const p of profilers) {
+      const profile = await p.stop(path.join(PROFILE_DIR!, `storm-${p.name}.cpuprofile`));
+      p.close();
+      console.info(topTable(`deploy storm, ${p.name} isolate from listening until all bound`, profile, DISTINCT + NATTED));
+    }
 
     console.info(
       `deploy storm: ${DISTINCT} + ${NATTED} (one NAT address) clients bound again ${lastMs} ms after the edge listened again (${Math.max(...bound) - droppedAt} ms after the drop) ` +

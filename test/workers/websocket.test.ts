@@ -100,3 +100,27 @@ describe("SipConnection", () => {
     client.ws.close(1000);
   });
 });
+
+describe("WebSocketTransport", () => {
+  it("drops an answer to a peer whose socket closed meanwhile instead of failing the route script, and still sends on an open one", async () => {
+    const { WebSocketTransport } = await import("../../src/transport/websocket.ts");
+    const open = new WebSocketPair();
+    open[1].accept();
+    const received: string[] = [];
+    open[0].accept();
+    open[0].addEventListener("message", (e: MessageEvent) => received.push(String(e.data)));
+    expect(open[1].readyState).toBe(WebSocket.OPEN);
+    expect(WebSocket.OPEN).toBe(1);
+    new WebSocketTransport(open[1]).send("SIP/2.0 200 OK\r\n\r\n");
+
+    const gone = new WebSocketPair();
+    gone[1].accept();
+    gone[1].close(1000, "client gave up");
+    expect(gone[1].readyState).not.toBe(WebSocket.OPEN);
+    expect(() => gone[1].send("x")).toThrow(/after close/);
+    expect(() => new WebSocketTransport(gone[1]).send("SIP/2.0 200 OK\r\n\r\n")).not.toThrow();
+
+    await new Promise((r) => setTimeout(r, 10));
+    expect(received).toEqual(["SIP/2.0 200 OK\r\n\r\n"]);
+  });
+});
