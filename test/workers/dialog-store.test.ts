@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { Alarms } from "../../../durable-objects/alarms.ts";
-import { DialogStore } from "../../../durable-objects/dialogs.ts";
-import { createLogger } from "../../../src/log.ts";
-import type { GatewayDialog } from "../../../src/modules/dialog/index.ts";
+import { Alarms } from "../../durable-objects/alarms.ts";
+import { DialogStore } from "../../durable-objects/dialogs.ts";
+import { createLogger } from "../../src/log.ts";
+import type { GatewayDialog } from "../../src/modules/dialog/index.ts";
 
 /** The storage calls a DialogStore makes, over a Map: each put or delete call is one "write". */
 class FakeStorage {
