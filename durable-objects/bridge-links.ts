@@ -19,6 +19,8 @@ export interface BridgeAttachment {
 }
 
 const PROBE_PREFIX = "z9hG4bKds";
+/** Requests that may wait for a bridge link at once (each holds its flow's queue meanwhile). */
+const MAX_WAITING = 1000;
 
 /** One bridge's link as a branch uses it. */
 export interface Link {
@@ -47,6 +49,8 @@ export class BridgeLinks {
   /** Each socket's sender (its batch queue), made on first use, also after hibernation. */
   private readonly senders = new WeakMap<WebSocket, LinkSender>();
   private scanned = false;
+  /** Requests waiting for a link to come up (whenLinked). */
+  private readonly waiting = new Set<() => void>();
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -83,6 +87,27 @@ export class BridgeLinks {
     ws.serializeAttachment(attachment);
     this.links.set(attachment.bridge, { ws, out: this.sender(ws, attachment), bridge: attachment.bridge, advertise, rtpengine });
     this.listen.udp ??= advertise;
+    for (const wake of [...this.waiting]) wake();
+  }
+
+  /**
+   * Resolves true when a link is up: at once, or at the next bridge's hello (a bridge restarted
+   * by its supervisor dials in again within a few seconds); false after `ms` without one, or at
+   * once when MAX_WAITING requests already wait.
+   */
+  whenLinked(ms: number): Promise<boolean> {
+    if (this.link() !== undefined) return Promise.resolve(true);
+    if (this.waiting.size >= MAX_WAITING) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (up: boolean): void => {
+        clearTimeout(timer);
+        this.waiting.delete(wake);
+        resolve(up);
+      };
+      const wake = (): void => done(true);
+      const timer = setTimeout(() => done(false), ms);
+      this.waiting.add(wake);
+    });
   }
 
   /**

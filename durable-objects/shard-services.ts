@@ -103,6 +103,7 @@ export function shardServices(p: ShardParts): ShardServices {
       loadEvent: (callId, event, duid) => dispatcher.loadEvent(callId, event, duid),
     }),
     bridgeVia: (bridge) => bridges.via(bridge),
+    bridgeLinked: (ms) => bridges.whenLinked(ms),
     bridgeAt: (h, port) => bridges.bridgeAt(h, port),
     isBridgeAddress,
     shard,

@@ -122,6 +122,9 @@ export function flowTarget(ctx: RequestContext, route: Extract<LooseRouteResult,
   return target;
 }
 
+/** How long an in-dialog request toward a gateway waits for a bridge link (a bridge restarting). */
+export const BRIDGE_WAIT_MS = 5000;
+
 /**
  * A branch to the gateway side through a bridge. The entry facing it (signed) names the bridge
  * it reaches (its advertised address) and the gateway's address. The next hop is the Route or
@@ -131,8 +134,11 @@ export function flowTarget(ctx: RequestContext, route: Extract<LooseRouteResult,
  */
 export async function gatewayTarget(ctx: RequestContext, route: Extract<LooseRouteResult, { routed: true }>): Promise<Target | undefined> {
   const facing = route.outbound ?? route.inbound;
-  const bridge = facing === undefined ? undefined : ctx.bridgeAt(facing.host, facing.port);
-  const via = ctx.bridgeVia(bridge);
+  const bridgeFacing = () => (facing === undefined ? undefined : ctx.bridgeAt(facing.host, facing.port));
+  let via = ctx.bridgeVia(bridgeFacing());
+  // No link while a bridge restarts (its supervisor has it back within seconds): the caller's ACK
+  // or BYE waits for the link instead of being lost, so the gateway's side of the call ends too.
+  if (via === undefined && (await ctx.whenBridgeLinked(BRIDGE_WAIT_MS))) via = ctx.bridgeVia(bridgeFacing());
   if (via === undefined || !ctx.has("dispatcher")) return undefined;
   const uri = sipUriOf(route.nextHop);
   const port = uri?.port ?? 5060;

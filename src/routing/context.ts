@@ -67,6 +67,8 @@ export interface Services extends RegistrarServices, ForwardServices {
   shard?: string;
   /** The Via sent-by (and bridge id) of a branch that leaves through a bridge: the named one when its link is up, else any. */
   bridgeVia?: (bridge?: string) => (SentBy & { bridge: string }) | undefined;
+  /** Resolves true once a bridge link is up (at once when one is), false after `ms` without one. */
+  bridgeLinked?: (ms: number) => Promise<boolean>;
   /** The bridge that advertises host[:port] (a Record-Route entry of the UDP side names it). */
   bridgeAt?: (host: string, port: number | undefined) => string | undefined;
   /** Whether host[:port] is an address one of the edge's bridges advertises (part of `is_myself`). */
@@ -197,6 +199,11 @@ export class RequestContext implements BaseContext {
   /** The Via sent-by (and bridge id) for a branch through a bridge: `bridge` when its link is up, else any. */
   bridgeVia(bridge?: string): (SentBy & { bridge: string }) | undefined {
     return this.services.bridgeVia?.(bridge);
+  }
+
+  /** Waits up to `ms` for a bridge link (a restarted bridge dialling in again); true when one is up. */
+  async whenBridgeLinked(ms: number): Promise<boolean> {
+    return (await this.services.bridgeLinked?.(ms)) ?? false;
   }
 
   /** The bridge that advertises host[:port], if one of this edge's does. */
