@@ -95,7 +95,8 @@ export function shardServices(p: ShardParts): ShardServices {
       viaFor: (target) => viaFor(target) ?? { transport: "WS", host: config.domain },
       sendRequest: p.sendRequest,
     }),
-    aliases: aliasCacheFor(env.DB),
+    // This shard's concurrent misses of one alias share one D1 read, never another object's.
+    aliases: aliasCacheFor(env.DB).lookupFor({}),
     dispatcher: new DispatcherClient({
       snapshot: (since) => dispatcher.snapshot(since),
       markDst: (set, uri, state) => dispatcher.markDst(set, uri, state),

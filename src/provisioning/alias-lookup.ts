@@ -24,6 +24,7 @@ export class AliasCache implements AliasService {
   private readonly ttl: number;
   private readonly maxEntries: number;
   private readonly clock: () => number;
+  private readonly inFlight = new WeakMap<object, Map<string, Promise<string | undefined>>>();
 
   constructor(
     private readonly db: SqlDatabase,
@@ -39,16 +40,35 @@ export class AliasCache implements AliasService {
    * the first imported (Kamailio would fork to all; an alias here names one target). A row with
    * no domain matches the alias in any domain, as db_text rows without one do.
    */
-  lookup(user: string, domain: string): Promise<string | undefined> {
+  lookup(user: string, domain: string, inFlight?: Map<string, Promise<string | undefined>>): Promise<string | undefined> {
     const key = `${user.toLowerCase()}@${domain.toLowerCase()}`;
     const hit = this.entries.get(key);
     if (hit !== undefined && hit.until > this.clock()) return Promise.resolve(hit.target);
-    // No sharing of a query in flight: its promise belongs to the Durable Object that started
-    // it, and awaiting it from another object of the isolate fails (workerd's I/O contexts).
-    return this.fetch(user, domain).then((target) => {
+    const pending = inFlight?.get(key);
+    if (pending !== undefined) return pending;
+    const read = this.fetch(user, domain).then((target) => {
       this.store(key, target);
       return target;
     }); // a failure is not cached: the next call asks D1 again
+    if (inFlight !== undefined) {
+      inFlight.set(key, read);
+      const forget = () => inFlight.delete(key);
+      read.then(forget, forget);
+    }
+    return read;
+  }
+
+  /**
+   * The lookups of one Durable Object (`owner`): its concurrent misses of one alias share one D1
+   * read (a burst of calls to one alias after its entry expired read it once). A read in flight
+   * is never shared across objects: its promise belongs to the object that started it, and
+   * awaiting it from another object of the isolate fails (workerd's I/O contexts).
+   */
+  lookupFor(owner: object): AliasService {
+    let reads = this.inFlight.get(owner);
+    if (reads === undefined) this.inFlight.set(owner, (reads = new Map()));
+    const r = reads;
+    return { lookup: (user, domain) => this.lookup(user, domain, r) };
   }
 
   /** Forgets every entry (after an import in this isolate; others see the change after `ttl`). */

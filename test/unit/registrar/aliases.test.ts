@@ -70,4 +70,18 @@ describe("registrar lookup(\"aliases\")", () => {
     await registrarFor("sip:support@alpha.org", cache).registrar.lookup("aliases");
     expect(db.queries - before).toBe(4);
   });
+  it("shares a read in flight among one owner's concurrent misses, never with another owner's", async () => {
+    const cache = new AliasCache(db, { ttl: 1000, clock: () => now });
+    const shard = cache.lookupFor({});
+    const other = cache.lookupFor({});
+    const before = db.queries;
+    const [a, b, c] = await Promise.all([shard.lookup("support", "alpha.org"), shard.lookup("Support", "ALPHA.org"), other.lookup("support", "alpha.org")]);
+    expect(a).toBe(b);
+    expect(c).toBe(a);
+    expect(a).toBeDefined();
+    // One read for the shard's two lookups, one for the other owner's; the next is from memory.
+    expect(db.queries - before).toBe(2);
+    expect(await shard.lookup("support", "alpha.org")).toBe(a);
+    expect(db.queries - before).toBe(2);
+  });
 });
