@@ -1,6 +1,6 @@
 import type { Logger } from "../src/log.ts";
 import type { SentBy } from "../src/modules/tm/index.ts";
-import type { SipMessage, SipResponse } from "../src/sip/message.ts";
+import type { SipMessage, SipRequest, SipResponse } from "../src/sip/message.ts";
 import { BRIDGE_SUBPROTOCOL_V2 } from "../src/transport/bridge-batch.ts";
 import { LinkSender, chooseSubprotocol, formatHostPort, type HostPort } from "../src/transport/bridge.ts";
 import type { Probe, ProbeResult } from "./dispatcher.ts";
@@ -21,6 +21,23 @@ export interface BridgeAttachment {
 const PROBE_PREFIX = "z9hG4bKds";
 /** Requests that may wait for a bridge link at once (each holds its flow's queue meanwhile). */
 const MAX_WAITING = 1000;
+/**
+ * How long a request that has had no answer is kept to be sent again should its link close: tm
+ * gives a branch fr_timer (30 s by default) before it answers 408 itself, so later is pointless.
+ */
+const RESEND_WINDOW_MS = 30_000;
+/** Requests kept at most (the oldest goes first): a burst toward a silent gateway stays bounded. */
+const MAX_UNANSWERED = 2000;
+/** How long requests lost with a link wait for their bridge to dial in again. */
+const RESEND_WAIT_MS = 10_000;
+
+/** A request sent through a link that has had no response yet (by its branch). */
+interface Unanswered {
+  link: Link;
+  dst: string;
+  request: SipRequest;
+  at: number;
+}
 
 /** One bridge's link as a branch uses it. */
 export interface Link {
@@ -51,6 +68,8 @@ export class BridgeLinks {
   private scanned = false;
   /** Requests waiting for a link to come up (whenLinked). */
   private readonly waiting = new Set<() => void>();
+  /** Requests sent through a link with no response yet, oldest first, by branch. */
+  private readonly unanswered = new Map<string, Unanswered>();
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -59,7 +78,12 @@ export class BridgeLinks {
 
   /** Accepts a link the Worker authenticated; a second link of the same bridge replaces the first. */
   accept(bridge: string, offer: string | null): Response {
-    for (const old of this.ctx.getWebSockets(`bridge:${bridge}`)) old.close(1000, "replaced by a new link");
+    // A bridge dialling in again while its old link looks open restarted without the edge seeing
+    // the old connection close (a host that lost power): what the old link lost goes again.
+    for (const old of this.ctx.getWebSockets(`bridge:${bridge}`)) {
+      old.close(1000, "replaced by a new link");
+      this.lostWith(old);
+    }
     this.links.delete(bridge);
     const pair = new WebSocketPair();
     // The Worker checked that the offer holds a protocol of ours.
@@ -91,20 +115,23 @@ export class BridgeLinks {
   }
 
   /**
-   * Resolves true when a link is up: at once, or at the next bridge's hello (a bridge restarted
-   * by its supervisor dials in again within a few seconds); false after `ms` without one, or at
-   * once when MAX_WAITING requests already wait.
+   * Resolves true when a link is up (that bridge's, given `bridge`): at once, or at the next
+   * matching hello (a bridge restarted by its supervisor dials in again within a few seconds);
+   * false after `ms` without one, or at once when MAX_WAITING requests already wait.
    */
-  whenLinked(ms: number): Promise<boolean> {
-    if (this.link() !== undefined) return Promise.resolve(true);
+  whenLinked(ms: number, bridge?: string): Promise<boolean> {
+    const up = (): boolean => (bridge === undefined ? this.link() : this.named(bridge)) !== undefined;
+    if (up()) return Promise.resolve(true);
     if (this.waiting.size >= MAX_WAITING) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const done = (up: boolean): void => {
+      const done = (ok: boolean): void => {
         clearTimeout(timer);
         this.waiting.delete(wake);
-        resolve(up);
+        resolve(ok);
       };
-      const wake = (): void => done(true);
+      const wake = (): void => {
+        if (up()) done(true);
+      };
       const timer = setTimeout(() => done(false), ms);
       this.waiting.add(wake);
     });
@@ -117,14 +144,21 @@ export class BridgeLinks {
   link(bridge?: string): Link | undefined {
     this.rescan();
     if (bridge !== undefined) {
-      const named = this.links.get(bridge);
-      if (named !== undefined && named.ws.readyState === WebSocket.OPEN) return named;
+      const named = this.named(bridge);
+      if (named !== undefined) return named;
     }
     for (const [id, link] of this.links) {
       if (link.ws.readyState === WebSocket.OPEN) return link;
       this.links.delete(id);
     }
     return undefined;
+  }
+
+  /** That bridge's link when it is open. */
+  private named(bridge: string): Link | undefined {
+    this.rescan();
+    const link = this.links.get(bridge);
+    return link !== undefined && link.ws.readyState === WebSocket.OPEN ? link : undefined;
   }
 
   /** Whether `host[:port]` is an address a bridge of this shard advertises (5060 when no port is given). */
@@ -142,12 +176,76 @@ export class BridgeLinks {
     return undefined;
   }
 
-  /** A link closed: stop using it. */
+  /** A link closed: stop using it, and send what it lost again once its bridge is back. */
   closed(ws: WebSocket): void {
     for (const [id, link] of this.links) if (link.ws === ws) this.links.delete(id);
     if (this.listen.udp !== undefined && ![...this.links.values()].some((l) => l.advertise === this.listen.udp)) {
       this.listen.udp = this.links.values().next().value?.advertise;
     }
+    this.lostWith(ws);
+  }
+
+  /** The requests still unanswered on a link that is gone, sent again once their bridge is back. */
+  private lostWith(ws: WebSocket): void {
+    const lost: Unanswered[] = [];
+    for (const [branch, sent] of this.unanswered) {
+      if (sent.link.ws !== ws) continue;
+      this.unanswered.delete(branch);
+      lost.push(sent);
+    }
+    if (lost.length > 0) void this.resend(lost);
+  }
+
+  /**
+   * A response came for a branch: nothing of it needs sending again. Called for every response
+   * the shard receives (a map lookup for one that is not ours).
+   */
+  answered(response: SipResponse): void {
+    if (this.unanswered.size === 0) return;
+    const branch = response.vias()[0]?.branch;
+    if (branch !== undefined) this.unanswered.delete(branch);
+  }
+
+  /**
+   * Requests that had no response when their link closed: the bridge may have died with them
+   * unread, or with the gateway's answer in its socket. As a UDP hop would retransmit them, they
+   * go again, same branch and bytes, once the same bridge dials in again (its Via names that
+   * bridge's address, so another bridge cannot carry them); a gateway that had them already
+   * answers the retransmission from its transaction. Those older than tm's default fr_timer, or
+   * whose bridge is not back within RESEND_WAIT_MS or comes back at another address, are left
+   * to tm's timers, as before.
+   */
+  private async resend(lost: Unanswered[]): Promise<void> {
+    const bridge = (lost[0] as Unanswered).link.bridge;
+    const old = (lost[0] as Unanswered).link.advertise;
+    if (!(await this.whenLinked(RESEND_WAIT_MS, bridge))) return;
+    const link = this.named(bridge);
+    if (link === undefined || formatHostPort(link.advertise) !== formatHostPort(old)) {
+      this.log.info("requests lost with a bridge link not sent again: the bridge came back elsewhere", { bridge, requests: lost.length });
+      return;
+    }
+    const now = Date.now();
+    let sent = 0;
+    for (const u of lost) {
+      if (now - u.at > RESEND_WINDOW_MS) continue;
+      link.out.datagram(u.dst, u.request);
+      this.remember(link, u.dst, u.request);
+      sent++;
+    }
+    this.log.info("requests lost with a bridge link sent again", { bridge, requests: sent });
+  }
+
+  /** Keeps a request sent through `link` until a response names its branch (bounded, oldest out). */
+  private remember(link: Link, dst: string, request: SipRequest): void {
+    const branch = request.vias()[0]?.branch;
+    if (branch === undefined) return;
+    const now = Date.now();
+    this.unanswered.delete(branch);
+    for (const [b, u] of this.unanswered) {
+      if (now - u.at <= RESEND_WINDOW_MS && this.unanswered.size < MAX_UNANSWERED) break;
+      this.unanswered.delete(b);
+    }
+    this.unanswered.set(branch, { link, dst, request, at: now });
   }
 
   /** The Via sent-by and bridge id of a branch through a link (the named bridge when it is up). */
@@ -161,6 +259,8 @@ export class BridgeLinks {
     const link = this.link(bridge);
     if (!link) return false;
     link.out.datagram(dst, message);
+    // An ACK has no response to wait for; strings are this object's own (keepalives, uac).
+    if (typeof message !== "string" && message.kind === "request" && message.method !== "ACK") this.remember(link, dst, message);
     return true;
   }
 

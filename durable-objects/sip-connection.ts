@@ -334,7 +334,9 @@ export class SipConnection extends DurableObject<Env> {
   /** RPC from another shard: a response to one of this shard's transactions. */
   async deliverResponse(text: string | Uint8Array): Promise<void> {
     const parsed = parseMessage(text);
-    if (parsed.ok && parsed.message.kind === "response") this.services.tm.receiveResponse(parsed.message);
+    if (!parsed.ok || parsed.message.kind !== "response") return;
+    this.bridges.answered(parsed.message);
+    this.services.tm.receiveResponse(parsed.message);
   }
 
   /**
@@ -366,6 +368,7 @@ export class SipConnection extends DurableObject<Env> {
    * costs nothing beyond its parse.
    */
   private async routeResponse(response: SipResponse): Promise<void> {
+    this.bridges.answered(response);
     if (this.bridges.probeReply(response) || this.uacLinks.reply(response) || this.keepalive.answered(response)) return;
     // A response to a request forwarded statelessly (`forward()`): straight back the way it came.
     const back = this.services.forwarder?.replyPath(response);
