@@ -87,10 +87,13 @@ describe("the bridge link under load and at rest", () => {
     // INVITE, ACK, BYE out, each in a message of its own: none waited for company. Back come
     // 100, 180, 200 and the BYE's 200; sipp sends the first three back to back, so the bridge may
     // read them in one turn and send them together; the BYE's 200 comes alone, after the BYE.
-    expect(d.frames).toEqual({ to_edge: 4, from_edge: 3 });
-    expect(d.messages.from_edge).toBe(3);
+    // (The link also carries what else the edge sends meanwhile, e.g. a probe round on a slow
+    // box: counted as at least, with every frame from the edge alone in its message.)
+    expect(d.frames.from_edge).toBeGreaterThanOrEqual(3);
+    expect(d.frames.to_edge).toBeGreaterThanOrEqual(4);
+    expect(d.messages.from_edge).toBe(d.frames.from_edge);
     expect(d.messages.to_edge).toBeGreaterThanOrEqual(2);
-    expect(d.messages.to_edge).toBeLessThanOrEqual(4);
+    expect(d.messages.to_edge).toBeLessThanOrEqual(d.frames.to_edge);
     expect(ms).toBeLessThan(2_000);
   });
 
@@ -103,8 +106,9 @@ describe("the bridge link under load and at rest", () => {
     await Promise.all(uas.map((ua) => ua.close()));
     expect(results).toEqual(Array.from({ length: CONCURRENT }, () => ({ invite: 200, bye: 200 })));
     // Every datagram crossed (4 in, 3 out per call; a gateway may resend its 200, RFC 6026 relays
-    // each copy); fewer messages carried them.
-    expect(d.frames.from_edge).toBe(3 * CONCURRENT);
+    // each copy, and the link carries whatever else the edge sends meanwhile); fewer messages
+    // carried them.
+    expect(d.frames.from_edge).toBeGreaterThanOrEqual(3 * CONCURRENT);
     expect(d.frames.to_edge).toBeGreaterThanOrEqual(4 * CONCURRENT);
     expect(d.messages.to_edge + d.messages.from_edge).toBeLessThan(7 * CONCURRENT);
     expect(d.messages.to_edge).toBeLessThan(d.frames.to_edge);
