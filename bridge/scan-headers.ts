@@ -20,7 +20,7 @@ function isWsp(c: number | undefined): boolean {
 }
 
 /** The value as header-scan.ts gives it: surrounding whitespace trimmed, each fold one SP (§7.3.1). */
-export function readValue(data: Uint8Array, line: Line, binary: boolean): string {
+export function readValue(data: Buffer, line: Line, binary: boolean): string {
   if (!line.folded) return trimmed(data, line.start, line.end, binary);
   let out = "";
   let segment = line.start;
@@ -36,45 +36,38 @@ export function readValue(data: Uint8Array, line: Line, binary: boolean): string
   }
 }
 
-function trimmed(data: Uint8Array, from: number, to: number, binary: boolean): string {
+function trimmed(data: Buffer, from: number, to: number, binary: boolean): string {
   while (from < to && isWsp(data[from])) from++;
   while (to > from && isWsp(data[to - 1])) to--;
   return text(data, from, to, binary);
 }
 
-export function latin1(data: Uint8Array, from: number, end: number): string {
-  let out = "";
-  for (let i = from; i < end; i++) out += String.fromCharCode(data[i] ?? 0);
-  return out;
-}
-
 /** A field's text: byte for byte when ASCII or from a binary frame, else decoded as UTF-8 (as a text frame is). */
-export function text(data: Uint8Array, from: number, end: number, binary: boolean): string {
-  if (binary) return latin1(data, from, end);
-  for (let i = from; i < end; i++) {
-    if ((data[i] ?? 0) >= 0x80) return Buffer.from(data.buffer, data.byteOffset + from, end - from).toString("utf8");
+export function text(data: Buffer, from: number, end: number, binary: boolean): string {
+  if (!binary) {
+    for (let i = from; i < end; i++) if ((data[i] ?? 0) >= 0x80) return data.toString("utf8", from, end);
   }
-  return latin1(data, from, end);
+  return data.toString("latin1", from, end);
 }
 
 /** HeaderList's get/getAll, for the headers the bridge reads. */
 export class LeanHeaders implements BridgeHeaders {
-  private readonly data: Uint8Array;
+  private readonly data: Buffer;
   private readonly binary: boolean;
-  private readonly topVia: string | undefined;
+  private readonly via: Line | undefined;
   private readonly routes: readonly Line[];
   private readonly single: { readonly from: Line; readonly to: Line; readonly rseq: Line | undefined };
 
-  constructor(data: Uint8Array, binary: boolean, topVia: string | undefined, routes: readonly Line[], single: LeanHeaders["single"]) {
+  constructor(data: Buffer, binary: boolean, via: Line | undefined, routes: readonly Line[], single: LeanHeaders["single"]) {
     this.data = data;
     this.binary = binary;
-    this.topVia = topVia;
+    this.via = via;
     this.routes = routes;
     this.single = single;
   }
 
   get(name: BridgeHeader): string | undefined {
-    if (name === "via") return this.topVia;
+    if (name === "via") return this.via === undefined ? undefined : splitList(readValue(this.data, this.via, this.binary))[0];
     if (name === "route") {
       for (const line of this.routes) {
         const first = splitList(readValue(this.data, line, this.binary))[0];

@@ -18,11 +18,11 @@
  * edge's to judge. Every loop advances through the bytes, and nothing throws on any input.
  */
 import { parseCSeq } from "../src/sip/cseq.ts";
-import { isCallId, isToken, splitList } from "../src/sip/headers.ts";
+import { isCallId, isToken } from "../src/sip/headers.ts";
 import { parseContentLength } from "../src/sip/message.ts";
 import { parseNameAddr } from "../src/sip/name-addr.ts";
-import { parseVia } from "../src/sip/via.ts";
-import { LeanHeaders, latin1, readValue, text, type Line } from "./scan-headers.ts";
+import { LeanHeaders, readValue, text, type Line } from "./scan-headers.ts";
+import { firstElement, readVia } from "./scan-via.ts";
 
 /** What the transactions match on in the top Via (RFC 3261 §17.1.3, §17.2.3). */
 export interface ViaKey {
@@ -79,7 +79,7 @@ const COLON = 0x3a;
  */
 export function scanMessage(data: Uint8Array, binary = false): ScanResult {
   try {
-    return scan(data, binary);
+    return scan(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength), binary);
   } catch (error) {
     // Defence in depth for a process facing the network: every path above returns a value.
     return { ok: false, reason: "scanner error: " + (error instanceof Error ? error.message : String(error)) };
@@ -90,7 +90,7 @@ function fail(reason: string): ScanResult {
   return { ok: false, reason };
 }
 
-function scan(data: Uint8Array, binary: boolean): ScanResult {
+function scan(data: Buffer, binary: boolean): ScanResult {
   const len = data.length;
   let pos = 0;
   while (pos < len && (data[pos] === CR || data[pos] === LF)) pos++;
@@ -109,7 +109,7 @@ function scan(data: Uint8Array, binary: boolean): ScanResult {
 type Start = { kind: "request"; method: string; uri: string } | { kind: "response"; status: number };
 
 /** RFC 3261 §7.1/§7.2, as strict as parser.ts: one SP between elements, SIP/2.0 in any case. */
-function startLine(data: Uint8Array, from: number, end: number, binary: boolean): Start | string {
+function startLine(data: Buffer, from: number, end: number, binary: boolean): Start | string {
   if (end - from > 4 && isSipSlash(data, from)) {
     const sp = from + 7;
     if (sp >= end || data[sp] !== SP || !isSip20(data, from)) return "Bad Status-Line";
@@ -123,41 +123,59 @@ function startLine(data: Uint8Array, from: number, end: number, binary: boolean)
     return { kind: "response", status };
   }
   const sp1 = indexOf(data, SP, from, end);
-  const method = sp1 > from ? latin1(data, from, sp1) : "";
+  const method = sp1 > from ? data.toString("latin1", from, sp1) : "";
   if (!isToken(method)) return "Bad start line";
   const sp2 = sp1 < 0 ? -1 : indexOf(data, SP, sp1 + 1, end);
   if (sp2 < 0 || sp2 === sp1 + 1 || end - sp2 !== 8 || !isSip20(data, sp2 + 1)) return "Bad Request-Line";
   return { kind: "request", method, uri: text(data, sp1 + 1, sp2, binary) };
 }
 
-function isSipSlash(data: Uint8Array, at: number): boolean {
+function isSipSlash(data: Buffer, at: number): boolean {
   return ((data[at] ?? 0) | 0x20) === 0x73 && ((data[at + 1] ?? 0) | 0x20) === 0x69 && ((data[at + 2] ?? 0) | 0x20) === 0x70 && data[at + 3] === 0x2f;
 }
 
 /** "SIP/2.0", case-insensitive (§7.1), at `at`. */
-function isSip20(data: Uint8Array, at: number): boolean {
+function isSip20(data: Buffer, at: number): boolean {
   return isSipSlash(data, at) && data[at + 4] === 0x32 && data[at + 5] === 0x2e && data[at + 6] === 0x30;
 }
 
 /** The header names the scanner reads, by their lower-case spelling and compact form. */
 type Key = "via" | "call-id" | "cseq" | "from" | "to" | "route" | "rseq" | "content-length";
 
-const KEYS: ReadonlyMap<string, Key> = new Map<string, Key>([
-  ["via", "via"], ["v", "via"], ["call-id", "call-id"], ["i", "call-id"], ["cseq", "cseq"],
-  ["from", "from"], ["f", "from"], ["to", "to"], ["t", "to"], ["route", "route"], ["rseq", "rseq"],
-  ["content-length", "content-length"], ["l", "content-length"],
-]);
+const COMPACT: Readonly<Record<number, Key>> = { 0x76: "via", 0x69: "call-id", 0x66: "from", 0x74: "to", 0x6c: "content-length" };
 
-/** Longest name in KEYS: longer names are never looked up. */
-const MAX_KEY = 14;
+/** Which of the names above `data[from..end)` spells, in any case, without making a string. */
+function keyOf(data: Buffer, from: number, end: number): Key | undefined {
+  const n = end - from;
+  const first = (data[from] ?? 0) | 0x20;
+  if (n === 1) return COMPACT[first];
+  if (n === 2) return first === 0x74 && is(data, from, "to") ? "to" : undefined;
+  if (n === 3) return is(data, from, "via") ? "via" : undefined;
+  if (n === 4) return is(data, from, "cseq") ? "cseq" : is(data, from, "from") ? "from" : is(data, from, "rseq") ? "rseq" : undefined;
+  if (n === 5) return is(data, from, "route") ? "route" : undefined;
+  if (n === 7) return is(data, from, "call-id") ? "call-id" : undefined;
+  if (n === 14) return is(data, from, "content-length") ? "content-length" : undefined;
+  return undefined;
+}
+
+/** Case-insensitive match of `lower` (lower-case letters, digits and '-') at `at`. */
+function is(data: Buffer, at: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const c = data[at + i] ?? 0;
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
 
 /** One pass over the header lines (RFC 3261 §7.3), keeping the lines of the headers in KEYS. */
 class FieldScan {
-  readonly data: Uint8Array;
+  readonly data: Buffer;
   readonly binary: boolean;
   bodyStart = -1;
+  hasVia = false;
+  /** The first Via line that holds an element, and where that element starts. */
   via: Line | undefined;
-  topVia: string | undefined;
+  topVia = -1;
   callId: Line | undefined;
   cseq: Line | undefined;
   from: Line | undefined;
@@ -166,7 +184,7 @@ class FieldScan {
   contentLength: Line | undefined;
   readonly routes: Line[] = [];
 
-  constructor(data: Uint8Array, binary: boolean) {
+  constructor(data: Buffer, binary: boolean) {
     this.data = data;
     this.binary = binary;
   }
@@ -220,14 +238,16 @@ class FieldScan {
     let nameEnd = colon;
     while (nameEnd > start && (data[nameEnd - 1] === SP || data[nameEnd - 1] === HTAB)) nameEnd--;
     if (nameEnd === start) return "Malformed header line";
-    if (nameEnd - start > MAX_KEY) return undefined;
-    const key = KEYS.get(lowerLatin1(data, start, nameEnd));
+    const key = keyOf(data, start, nameEnd);
     if (key === undefined) return undefined;
     const line: Line = { start: colon + 1, end, folded };
     switch (key) {
       case "via":
-        this.via ??= line;
-        if (this.topVia === undefined) this.topVia = splitList(readValue(data, line, this.binary))[0];
+        this.hasVia = true;
+        if (this.via === undefined) {
+          this.topVia = firstElement(data, line.start, line.end);
+          if (this.topVia >= 0) this.via = line;
+        }
         return undefined;
       case "route":
         this.routes.push(line);
@@ -250,14 +270,14 @@ class FieldScan {
   }
 }
 
-function build(data: Uint8Array, start: Start, f: FieldScan): ScanResult {
+function build(data: Buffer, start: Start, f: FieldScan): ScanResult {
   if (f.to === undefined) return fail("Missing header: To");
   if (f.from === undefined) return fail("Missing header: From");
   if (f.cseq === undefined) return fail("Missing header: CSeq");
   if (f.callId === undefined) return fail("Missing header: Call-ID");
-  if (f.via === undefined) return fail("Missing header: Via");
-  const via = f.topVia === undefined ? undefined : parseVia(f.topVia);
-  if (via === undefined || !via.ok) return fail("Bad Via header");
+  if (!f.hasVia) return fail("Missing header: Via");
+  const top = f.via === undefined ? undefined : readVia(data, f.topVia, f.via.end);
+  if (f.via === undefined || top === undefined) return fail("Bad Via header");
   const callId = readValue(data, f.callId, f.binary);
   if (!isCallId(callId)) return fail("Bad Call-ID header");
   const cseq = parseCSeq(readValue(data, f.cseq, f.binary));
@@ -269,8 +289,7 @@ function build(data: Uint8Array, start: Start, f: FieldScan): ScanResult {
     // RFC 3261 §18.3: fewer octets than Content-Length is a torn datagram; more are discarded.
     if (data.length - f.bodyStart < length) return fail("Content-Length mismatch");
   }
-  const headers = new LeanHeaders(data, f.binary, f.topVia, f.routes, { from: f.from, to: f.to, rseq: f.rseq });
-  const top: ViaKey = via.value;
+  const headers = new LeanHeaders(data, f.binary, f.via, f.routes, { from: f.from, to: f.to, rseq: f.rseq });
   if (start.kind === "request") return { ok: true, message: new ScannedRequest(start.method, start.uri, callId, cseq.value, headers, top) };
   return { ok: true, message: new ScannedResponse(start.status, callId, cseq.value, headers, top) };
 }
@@ -324,17 +343,7 @@ class ScannedResponse extends ScannedMessage implements BridgeResponse {
   }
 }
 
-function indexOf(data: Uint8Array, byte: number, from: number, end: number): number {
+function indexOf(data: Buffer, byte: number, from: number, end: number): number {
   for (let i = from; i < end; i++) if (data[i] === byte) return i;
   return -1;
-}
-
-/** A header name in lower case (names are tokens: ASCII; other bytes simply fail the lookup). */
-function lowerLatin1(data: Uint8Array, from: number, end: number): string {
-  let out = "";
-  for (let i = from; i < end; i++) {
-    const c = data[i] ?? 0;
-    out += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
-  }
-  return out;
 }
