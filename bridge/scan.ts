@@ -7,9 +7,10 @@
  *
  * It reads the start line and header lines as src/sip/parser.ts does (CRLFs before the start line
  * skipped, bare LF accepted, folded lines unfolded, compact forms, names in any case, the header
- * section ended by the end of the datagram after a complete line), and runs the edge's own field
- * grammars (parseVia, parseCSeq, isCallId, splitList) on the few values it extracts, so a message
- * the full parser accepts yields the same fields (test/unit/bridge/scan.test.ts checks it).
+ * section ended by the end of the datagram after a complete line), reads the top Via's key from
+ * the bytes (scan-via.ts), and runs the edge's own grammars (parseCSeq, isCallId, splitList,
+ * parseNameAddr) on the few values it decodes, so a message the full parser accepts yields the
+ * same fields (test/unit/bridge/scan.test.ts checks it).
  *
  * It refuses what the bridge cannot key or frame: a bad start line, a malformed header line, a
  * missing or bad top Via, Call-ID or CSeq, a CSeq method unlike the request's, a missing From or
