@@ -7,8 +7,6 @@
 import dgram from "node:dgram";
 import { isUtf8 } from "node:buffer";
 import type { Logger } from "../src/log.ts";
-import type { SipRequest } from "../src/sip/message.ts";
-import { parseMessage, type ParseResult } from "../src/sip/parser.ts";
 import type { Parsed } from "../src/sip/result.ts";
 import { fnv1a } from "../src/util/hash.ts";
 import { ClientTransactions, type ClientTransaction } from "./client.ts";
@@ -16,6 +14,7 @@ import type { BridgeConfig } from "./config.ts";
 import { datagramFrame, formatAddress, parseEdgeFrames, parseTarget, type Address, type EdgeFrame } from "./frame.ts";
 import { DEFAULT_BACKOFF, EdgeLink, backoffDelay, type Backoff } from "./link.ts";
 import { Resolver } from "./resolver.ts";
+import { scanMessage, type BridgeRequest, type ScanResult } from "./scan.ts";
 import { ServerTransactions } from "./server.ts";
 import { fetchShardCount } from "./shards.ts";
 import { RtpengineControl } from "./rtpengine/control.ts";
@@ -138,7 +137,6 @@ export class Bridge {
   }
 
   private onFrame(link: EdgeLink, frame: EdgeFrame): void {
-    const binary = frame.kind === "datagram" && frame.binary;
     if (frame.kind === "control") return this.onControl(link, frame.control);
     if (frame.kind === "invalid") {
       this.log.warn("invalid frame from edge", { shard: link.shard, reason: frame.reason });
@@ -146,7 +144,7 @@ export class Bridge {
     }
     this.stats.fromEdge++;
     const target = parseTarget(frame.target);
-    const parsed = parseMessage(binary ? frame.payload : frame.payload.toString("utf8"));
+    const parsed = scanMessage(frame.payload, frame.binary);
     if (!target.ok) {
       return this.control(link.shard, { type: "unreachable", to: frame.target, reason: "address", detail: target.reason, ...ids(parsed) });
     }
@@ -157,7 +155,7 @@ export class Bridge {
     });
   }
 
-  private toGateway(shard: number, target: string, parsed: ParseResult, payload: Buffer, to: Parsed<Address>): void {
+  private toGateway(shard: number, target: string, parsed: ScanResult, payload: Buffer, to: Parsed<Address>): void {
     if (!to.ok) {
       this.log.warn("destination did not resolve", { to: target, reason: to.reason });
       return this.control(shard, { type: "unreachable", to: target, reason: "dns", detail: to.reason, ...ids(parsed) });
@@ -206,8 +204,8 @@ export class Bridge {
 
   private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
     this.stats.fromGateway++;
-    const text = isUtf8(data);
-    const parsed = parseMessage(text ? data.toString("utf8") : data);
+    const utf8 = isUtf8(data);
+    const parsed = scanMessage(data, !utf8);
     if (!parsed.ok) {
       // Keep-alives, scanners' junk, torn datagrams: nothing the edge could act on.
       this.stats.unparseable++;
@@ -231,7 +229,7 @@ export class Bridge {
       shard = verdict.link ?? this.hashShard(message.callId);
     }
     const from = rinfo.family === "IPv6" ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`;
-    const frame = datagramFrame(from, data, text);
+    const frame = datagramFrame(from, data, utf8);
     if (this.toEdge(shard, frame.head, frame.body, frame.binary)) return;
     // Not delivered: forget the request so that the gateway's retransmission gets another try.
     this.stats.dropped++;
@@ -243,7 +241,7 @@ export class Bridge {
    * Record-Route (seen here as the top Route) or Contact (the Request-URI), else a hash of the
    * Call-ID, so that every request of one dialog lands on the same shard.
    */
-  private requestShard(req: SipRequest): number {
+  private requestShard(req: BridgeRequest): number {
     const n = this.links.length;
     const fromRoute = shardParam(req.headers.get("route"), n);
     if (fromRoute !== undefined) return fromRoute;
@@ -341,7 +339,7 @@ export class Bridge {
 }
 
 /** Call-ID, method and branch of a message, for control frames about it. */
-function ids(parsed: ParseResult): Record<string, unknown> {
+function ids(parsed: ScanResult): Record<string, unknown> {
   if (!parsed.ok) return {};
   const m = parsed.message;
   const method = m.kind === "request" ? m.method : m.cseq.method;

@@ -4,9 +4,9 @@
  * a reliable link, so the bridge retransmits requests, absorbs duplicate responses, and owns the
  * hop-by-hop ACK for a non-2xx final response to an INVITE.
  */
-import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import { isRfc3261Branch } from "../src/sip/via.ts";
 import type { Address } from "./frame.ts";
+import type { BridgeRequest, BridgeResponse } from "./scan.ts";
 import { TransactionTable, type Entry } from "./table.ts";
 import { MAX_INVITE_LIFETIME, T2, TIMERS, nextTimerA, nextTimerE } from "./timers.ts";
 
@@ -30,7 +30,7 @@ export interface ClientTransaction extends Entry {
   /** "|key|key|": provisional responses already passed to the edge. */
   provisional: string;
   /** INVITE only: the request, to build the ACK for a non-2xx final. */
-  readonly request: SipRequest | undefined;
+  readonly request: BridgeRequest | undefined;
   ack: Uint8Array | undefined;
 }
 
@@ -65,7 +65,7 @@ export class ClientTransactions {
   }
 
   /** A request from the edge for `to`: sent now, and retransmitted until answered. */
-  request(req: SipRequest, data: Uint8Array, to: Address, link: number): void {
+  request(req: BridgeRequest, data: Uint8Array, to: Address, link: number): void {
     const branch = req.vias()[0]?.branch;
     // Without an RFC 3261 branch there is no transaction to key on: send once, statelessly.
     if (!isRfc3261Branch(branch) || branch === undefined) return this.io.send(to, data);
@@ -101,7 +101,7 @@ export class ClientTransactions {
   }
 
   /** A response from a gateway: decides whether the edge sees it. */
-  response(res: SipResponse): ResponseVerdict {
+  response(res: BridgeResponse): ResponseVerdict {
     const branch = res.vias()[0]?.branch;
     if (branch === undefined) return FORWARD_ANY;
     const tx = this.table.get(clientKey(branch, res.cseq.method));
@@ -113,7 +113,7 @@ export class ClientTransactions {
     this.table.clear();
   }
 
-  private inviteResponse(tx: ClientTransaction, res: SipResponse): ResponseVerdict {
+  private inviteResponse(tx: ClientTransaction, res: BridgeResponse): ResponseVerdict {
     const status = res.status;
     if (status >= 200 && status < 300) {
       // RFC 6026 §8.4: in Accepted "any 2xx responses ... MUST be passed up to the TU": each
@@ -136,7 +136,7 @@ export class ClientTransactions {
     }
     if (tx.state === "Calling" || tx.state === "Proceeding") {
       tx.state = "Completed";
-      tx.ack = encoder.encode(buildAck(tx.request as SipRequest, res));
+      tx.ack = encoder.encode(buildAck(tx.request as BridgeRequest, res));
       this.io.send(tx.to, tx.ack);
       this.table.arm(tx, TIMERS.D, this.onEnd);
       return { forward: true, link: tx.link };
@@ -148,7 +148,7 @@ export class ClientTransactions {
     return ABSORB;
   }
 
-  private nonInviteResponse(tx: ClientTransaction, res: SipResponse): ResponseVerdict {
+  private nonInviteResponse(tx: ClientTransaction, res: BridgeResponse): ResponseVerdict {
     if (tx.state === "Completed") return ABSORB; // §17.1.2.2: Timer K absorbs retransmitted finals
     if (res.status < 200) {
       // §17.1.2.2: retransmissions go on, at T2 from the next firing of Timer E.
@@ -166,7 +166,7 @@ export class ClientTransactions {
    * those copies carry the same status, To tag and RSeq. A different provisional (183 after 180,
    * another fork's tag) is new and passes.
    */
-  private firstProvisional(tx: ClientTransaction, res: SipResponse): ResponseVerdict {
+  private firstProvisional(tx: ClientTransaction, res: BridgeResponse): ResponseVerdict {
     const key = res.status + "/" + (res.to().params.get("tag") ?? "") + "/" + (res.headers.get("rseq") ?? "") + "|";
     if (tx.provisional.includes("|" + key)) return ABSORB;
     tx.provisional += key;
@@ -206,7 +206,7 @@ export class ClientTransactions {
  * number, "a single Via header field ... equal to the top Via header field of the original
  * request", the To of the response (with its tag), and the request's Route header fields.
  */
-export function buildAck(req: SipRequest, res: SipResponse): string {
+export function buildAck(req: BridgeRequest, res: BridgeResponse): string {
   let out = "ACK " + req.uri + " SIP/2.0\r\nVia: " + (req.headers.get("via") ?? "") + "\r\n";
   for (const route of req.headers.getAll("route")) out += "Route: " + route + "\r\n";
   return (

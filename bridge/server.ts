@@ -4,9 +4,9 @@
  * retransmissions with the last response the edge sent, retransmit a non-2xx final to an INVITE
  * until its ACK, and keep that hop-by-hop ACK in the bridge.
  */
-import type { SipRequest, SipResponse } from "../src/sip/message.ts";
-import { isRfc3261Branch, type Via } from "../src/sip/via.ts";
+import { isRfc3261Branch } from "../src/sip/via.ts";
 import type { Address } from "./frame.ts";
+import type { BridgeRequest, BridgeResponse, ViaKey } from "./scan.ts";
 import { TransactionTable, type Entry } from "./table.ts";
 import { MAX_INVITE_LIFETIME, MAX_NON_INVITE_LIFETIME, TIMERS, nextTimerE } from "./timers.ts";
 
@@ -37,7 +37,7 @@ export type RequestVerdict = "forward" | "absorb";
  * RFC 3261 §17.2.3: a request matches a transaction by branch, sent-by and method, where an ACK
  * matches the INVITE. Two gateways that happen to pick the same branch stay apart by sent-by.
  */
-function serverKey(via: Via, method: string): string {
+function serverKey(via: ViaKey, method: string): string {
   return method + " " + via.host + ":" + (via.port ?? "") + " " + via.branch;
 }
 
@@ -53,7 +53,7 @@ export class ServerTransactions {
   }
 
   /** A request from a gateway. */
-  request(req: SipRequest): RequestVerdict {
+  request(req: BridgeRequest): RequestVerdict {
     const via = req.vias()[0];
     // RFC 2543 branches give no reliable match (§17.2.3 has a fallback the bridge does not keep).
     if (via === undefined || !isRfc3261Branch(via.branch)) return "forward";
@@ -82,7 +82,7 @@ export class ServerTransactions {
   }
 
   /** A response from the edge for the gateway at `to`: sent, and remembered for retransmissions. */
-  response(res: SipResponse, data: Uint8Array, to: Address): void {
+  response(res: BridgeResponse, data: Uint8Array, to: Address): void {
     this.io.send(to, data);
     const via = res.vias()[0];
     if (via === undefined || !isRfc3261Branch(via.branch)) return;
@@ -114,7 +114,7 @@ export class ServerTransactions {
   }
 
   /** Drops the state a request created (it could not be passed on: its retransmission may be). */
-  forget(req: SipRequest): void {
+  forget(req: BridgeRequest): void {
     const via = req.vias()[0];
     if (via === undefined || !isRfc3261Branch(via.branch) || req.method === "ACK") return;
     const tx = this.table.get(serverKey(via, req.method));
@@ -129,7 +129,7 @@ export class ServerTransactions {
    * §17.2.1: the ACK to a non-2xx final ends Completed and is not passed on (the edge treats the
    * link as reliable and never waits for it). An ACK to a 2xx has its own branch: it goes on.
    */
-  private ack(via: Via): RequestVerdict {
+  private ack(via: ViaKey): RequestVerdict {
     const tx = this.table.get(serverKey(via, "INVITE"));
     if (tx === undefined) return "forward";
     if (tx.state === "Completed") {
