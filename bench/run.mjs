@@ -42,6 +42,7 @@ const USAGE = `usage: npm run bench -- [options]
   --url URL --domain D       load an already running server instead of starting the stack;
   --edge-pid [tree:]PID,...  whose CPU counts as "the edge" (tree: PID and its descendants)
   --bridge-pid, --uas-pid    the same for the bridge and the gateways of an external server
+  --rtpengine-pid PID        and for the rtpengine an external server anchors media in
   --gateways 7070,7072,7074  call mode: UDP ports of the sipp UAS gateways we start (the seed's
                              set 1, as config/dispatcher.list loads it)
   --uas-scenario FILE        call mode: the gateways' sipp scenario (default test/sipp/uas.xml)
@@ -68,7 +69,7 @@ function parseArgs(argv) {
   const o = {
     mode: "reg", conns: "50,100", duration: 10, warmup: 2, rounds: 1, quietWait: 20, quiet: 0.3,
     json: "", label: "", url: "", domain: "localhost", edgePid: "", stateDir: "", bundle: "",
-    bridgePid: "", uasPid: "", gateways: "7070,7072,7074", uasScenario: join(HERE, "..", "test/sipp/uas.xml"),
+    bridgePid: "", uasPid: "", rtpenginePid: "", gateways: "7070,7072,7074", uasScenario: join(HERE, "..", "test/sipp/uas.xml"),
     sdp: "", rtpengine: "no", profile: "", bridgeMain: "",
     callsPerMinute: 0, rate: 0,
   };
@@ -182,7 +183,7 @@ async function startGateways(o, work) {
 async function startEdge(o) {
   if (o.url) {
     return {
-      wsUrl: o.url, domain: o.domain, pids: pidList(o.edgePid), bridgePids: pidList(o.bridgePid), uasPids: pidList(o.uasPid), rtpenginePids: [],
+      wsUrl: o.url, domain: o.domain, pids: pidList(o.edgePid), bridgePids: pidList(o.bridgePid), uasPids: pidList(o.uasPid), rtpenginePids: pidList(o.rtpenginePid),
       name: "external", stop: async () => {},
     };
   }
