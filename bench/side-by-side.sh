@@ -6,6 +6,9 @@
 #
 #   bench/side-by-side.sh [ROUNDS] [OUT]          default 2 rounds, /tmp/side-by-side.jsonl
 #   BUNDLES="DIR:label DIR2:label2" bench/side-by-side.sh   several builds of sipedge per round
+#   LOG_LEVELS="info warn" bench/side-by-side.sh   sipedge at each LOG_LEVEL (default: info, as
+#       shipped; warn prints nothing per call, as the reference's debug=1 without acc); a level
+#       other than info is appended to the label
 #
 # Needs ../shared/bench (or KBENCH=dir) and Kamailio with its websocket modules. The JSON lines
 # carry a label per target (sipedge's bundle label, or "kamailio"); bench/README.md reads them.
@@ -22,10 +25,14 @@ NODE=${NODE:-node_modules/.bin/node}
 OPTS=(--conns 50 --duration 8 --warmup 2 --quiet-wait 10 --json "$OUT")
 
 sipedge() {
-  for b in ${BUNDLES:-}; do
-    "$NODE" bench/run.mjs --mode echo,options,ping,reg,call,u2u "${OPTS[@]}" --bundle "${b%%:*}" --label "${b##*:}" || return 1
+  local level suffix
+  for level in ${LOG_LEVELS:-info}; do
+    suffix=""; [ "$level" = info ] || suffix="-$level"
+    for b in ${BUNDLES:-}; do
+      SIPEDGE_LOG_LEVEL=$level "$NODE" bench/run.mjs --mode echo,options,ping,reg,call,u2u "${OPTS[@]}" --bundle "${b%%:*}" --label "${b##*:}$suffix" || return 1
+    done
+    [ -n "${BUNDLES:-}" ] || SIPEDGE_LOG_LEVEL=$level "$NODE" bench/run.mjs --mode echo,options,ping,reg,call,u2u "${OPTS[@]}" --label "sipedge$suffix" || return 1
   done
-  [ -n "${BUNDLES:-}" ] || "$NODE" bench/run.mjs --mode echo,options,ping,reg,call,u2u "${OPTS[@]}" --label sipedge
 }
 
 kamailio() {
