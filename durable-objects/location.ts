@@ -3,7 +3,6 @@ import type { Env } from "../src/env.ts";
 import { configFor } from "../src/config.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import type { SqlDatabase } from "../src/provisioning/db.ts";
-import { CopyHolders, tokenShard } from "./location-copies.ts";
 import { indexStatements, logBindingChanges } from "./location-index.ts";
 import {
   createRegistrar,
@@ -79,8 +78,6 @@ export class Location extends DurableObject<Env> {
   private currentVersion: number;
   /** The shard of the REGISTER being saved: it learns the change from the reply (notifyShards). */
   private changingShard: string | undefined;
-  /** Shards that may hold a copy of the binding list, told when it changes (notifyShards). */
-  private readonly copies = new CopyHolders();
   private aor: string | undefined;
   private alarmAt: number | undefined;
   private readonly registrars = new Map<string, Registrar>();
@@ -121,12 +118,9 @@ export class Location extends DurableObject<Env> {
     this.aor ??= input.aor;
     this.bindingList = result.bindings;
     const token = input.flowToken;
-    const shard = tokenShard(token);
-    this.changingShard = shard;
+    this.changingShard = token?.includes(".") ? token.slice(0, token.indexOf(".")) : undefined;
     const changed = this.persist(now, false, "shard");
     this.changingShard = undefined;
-    // Before any await: a change made meanwhile must tell this shard, whose copy is on its way.
-    if (shard !== undefined) this.copies.handedTo(shard);
     await this.scheduleAlarm();
     const reply = registrar.saveReply(this.bindingList, input, now);
     // The bindings travel back so the caller can answer the next refreshes from its cache, and
@@ -237,7 +231,7 @@ export class Location extends DurableObject<Env> {
     if (upserts.length === 0 && !changed) return false;
     if (changed) {
       this.currentVersion++;
-      this.notifyShards();
+      this.notifyShards([...this.stored.values(), ...this.bindingList]);
       if (this.aor !== undefined) {
         logBindingChanges(this.log, this.aor, [...this.stored.values()], this.bindingList, now);
         // Changes made through a shard are indexed by it, in its batch; the others here.
@@ -265,25 +259,22 @@ export class Location extends DurableObject<Env> {
 
   /**
    * Shards answer refreshes from a cached binding list (LocationClient); when the set changes,
-   * every shard that may hold a copy drops it (location-copies.ts), so a 200 answered there never
-   * misses a binding another shard added or shows one that is gone. The shard whose REGISTER made
-   * the change refreshes its copy from the reply and is not told.
+   * every shard holding one of its flows drops its copy, so a 200 answered there never misses a
+   * binding another shard added or shows one that is gone. The shard whose REGISTER made the
+   * change refreshes its copy from the reply and is not told.
    */
-  private notifyShards(): void {
+  private notifyShards(bindings: readonly Binding[]): void {
     if (this.aor === undefined) return;
-    const shards = this.copies.change(this.changingShard, () => this.flowShards());
+    const shards = new Set<string>();
+    for (const b of bindings) {
+      const token = b.flowToken;
+      if (token !== undefined && token.includes(".")) shards.add(token.slice(0, token.indexOf(".")));
+    }
+    if (this.changingShard !== undefined) shards.delete(this.changingShard);
     const aor = this.aor;
     for (const shard of shards) {
       const stub = this.env.SIP_CONNECTION.get(this.env.SIP_CONNECTION.idFromName(`shard-${shard}`)) as unknown as { forgetLocation(aor: string): Promise<void> };
       this.ctx.waitUntil(stub.forgetLocation(aor).catch(() => undefined));
-    }
-  }
-
-  /** The shards of the flows of the bindings stored and in memory. */
-  private *flowShards(): Iterable<string> {
-    for (const b of [...this.stored.values(), ...this.bindingList]) {
-      const shard = tokenShard(b.flowToken);
-      if (shard !== undefined) yield shard;
     }
   }
 
