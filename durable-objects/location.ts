@@ -79,6 +79,8 @@ export class Location extends DurableObject<Env> {
   /** The shard of the REGISTER being saved: it learns the change from the reply (notifyShards). */
   private changingShard: string | undefined;
   private aor: string | undefined;
+  /** The AOR's meta row: written with the first change, never again. */
+  private storedAor: string | undefined;
   private alarmAt: number | undefined;
   private readonly registrars = new Map<string, Registrar>();
   private schemaReady: boolean;
@@ -94,13 +96,17 @@ export class Location extends DurableObject<Env> {
     // An AOR that never registered (a lookup for an unknown user) gets no tables: creating them
     // would be a write per scanner request.
     this.schemaReady = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").toArray().length > 0;
+    // Every meta row in one read: each statement is a price paid by every AOR after a deploy.
+    const meta = new Map<string, SqlStorageValue>();
     if (this.schemaReady) {
-      this.migrate();
+      for (const row of this.sql.exec<{ key: string; value: SqlStorageValue }>("SELECT key, value FROM meta")) meta.set(row.key, row.value);
+      this.migrate(Number(meta.get("schema") ?? 0));
       for (const row of this.sql.exec<Row>("SELECT * FROM binding")) this.stored.set(String(row["key"]), bindingOf(row));
     }
     this.bindingList = [...this.stored.values()];
-    this.currentVersion = this.schemaReady ? Number(this.meta("version") ?? 0) : 0;
-    this.aor = ctx.id.name ?? (this.schemaReady ? str(this.meta("aor")) : undefined);
+    this.currentVersion = Number(meta.get("version") ?? 0);
+    this.storedAor = str(meta.get("aor"));
+    this.aor = ctx.id.name ?? this.storedAor;
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = (await ctx.storage.getAlarm()) ?? undefined;
     });
@@ -238,13 +244,15 @@ export class Location extends DurableObject<Env> {
         if (indexedBy === "self") this.indexSelf(this.aor, now);
       }
     }
-    if (!this.schemaReady) this.migrate();
+    if (!this.schemaReady) this.migrate(0);
+    const aor = changed && this.aor !== this.storedAor ? this.aor : undefined;
     this.ctx.storage.transactionSync(() => {
       for (const key of deletes) this.sql.exec("DELETE FROM binding WHERE key = ?", key);
       for (const b of upserts) this.writeRow(b);
       if (changed) this.setMeta("version", this.currentVersion);
-      if (changed && this.aor !== undefined) this.setMeta("aor", this.aor);
+      if (aor !== undefined) this.setMeta("aor", aor);
     });
+    if (aor !== undefined) this.storedAor = aor;
     for (const key of deletes) this.stored.delete(key);
     for (const b of upserts) this.stored.set(keyOf(b), b);
     return changed;
@@ -293,23 +301,17 @@ export class Location extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(next);
   }
 
-  /** Brings the schema to SCHEMA_VERSION, one transaction per step. */
-  private migrate(): void {
-    let schema = this.schemaReady ? Number(this.meta("schema") ?? 0) : 0;
-    if (schema > SCHEMA_VERSION) throw new Error(`Location: stored schema ${schema} is newer than this code (${SCHEMA_VERSION})`);
-    while (schema < SCHEMA_VERSION) {
+  /** Brings the schema from `stored` (its meta row) to SCHEMA_VERSION, one transaction per step. */
+  private migrate(stored: number): void {
+    if (stored > SCHEMA_VERSION) throw new Error(`Location: stored schema ${stored} is newer than this code (${SCHEMA_VERSION})`);
+    for (let schema = stored; schema < SCHEMA_VERSION; schema++) {
       const target = schema + 1;
       this.ctx.storage.transactionSync(() => {
         for (const statement of MIGRATIONS[target] ?? []) this.sql.exec(statement);
         this.setMeta("schema", target);
       });
-      schema = target;
     }
     this.schemaReady = true;
-  }
-
-  private meta(key: string): SqlStorageValue | undefined {
-    return this.sql.exec<{ value: SqlStorageValue }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value;
   }
 
   private setMeta(key: string, value: SqlStorageValue): void {

@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -109,6 +110,8 @@ describe("a deploy drops every client at once", () => {
 
     const bridgePid = dep.bridge!.process.pid!;
     const bridgeCpu0 = cpuMs(bridgePid);
+    // The clients' side (TLS, WebSocket, SIP) runs in this process and shares the machine's cores.
+    const clientCpu0 = process.cpuUsage();
     const droppedAt = Date.now();
     const recovered = clients.map(recover);
     const inspectorPort = PROFILE_DIR === undefined ? undefined : await freePort();
@@ -130,6 +133,8 @@ describe("a deploy drops every client at once", () => {
     const workerdMem = memoryMb(workerd);
     const bridgeCpu = cpuMs(bridgePid) - bridgeCpu0;
     const bridgeMem = memoryMb(bridgePid);
+    const clientCpu = process.cpuUsage(clientCpu0);
+    const load = (await readFile("/proc/loadavg", "utf8").catch(() => "?")).split(" ").slice(0, 3).join(" ");
     for (const p of profilers) {
       const profile = await p.stop(path.join(PROFILE_DIR!, `storm-${p.name}.cpuprofile`));
       p.close();
@@ -140,7 +145,8 @@ describe("a deploy drops every client at once", () => {
       `deploy storm: ${DISTINCT} + ${NATTED} (one NAT address) clients bound again ${lastMs} ms after the edge listened again (${Math.max(...bound) - droppedAt} ms after the drop) ` +
         `(${statuses.length} REGISTER rounds, ${statuses.filter((s) => s === 200).length} answered 200; ${refusedConnects} connects refused while the edge restarted; up to ${attemptsMax} attempts); ` +
         `workerd CPU ${(workerdCpu / 1000).toFixed(1)} s since its restart, RSS ${workerdMem.rss} MB (peak ${workerdMem.peak} MB); ` +
-        `bridge CPU ${(bridgeCpu / 1000).toFixed(1)} s, RSS ${bridgeMem.rss} MB (peak ${bridgeMem.peak} MB)`,
+        `bridge CPU ${(bridgeCpu / 1000).toFixed(1)} s, RSS ${bridgeMem.rss} MB (peak ${bridgeMem.peak} MB); ` +
+        `the clients (this process) CPU ${((clientCpu.user + clientCpu.system) / 1e6).toFixed(1)} s; load average ${load}`,
     );
     console.info(`deploy storm: ${unanswered.length} REGISTERs without an answer within 10 s: ${unanswered.slice(0, 5).join("; ")}`);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
