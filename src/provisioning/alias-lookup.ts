@@ -5,6 +5,7 @@
  */
 import type { AliasService } from "../modules/registrar/script.ts";
 import type { SqlDatabase } from "./db.ts";
+import { TtlCache } from "./ttl-cache.ts";
 
 export interface AliasCacheOptions {
   /** How long an alias (or its absence) is served from memory, ms; an imported change takes this long to apply everywhere. */
@@ -14,16 +15,9 @@ export interface AliasCacheOptions {
   clock?: () => number;
 }
 
-interface Entry {
-  target: string | undefined;
-  until: number;
-}
-
 export class AliasCache implements AliasService {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries: TtlCache<string | undefined>;
   private readonly ttl: number;
-  private readonly maxEntries: number;
-  private readonly clock: () => number;
   private readonly inFlight = new WeakMap<object, Map<string, Promise<string | undefined>>>();
 
   constructor(
@@ -31,31 +25,18 @@ export class AliasCache implements AliasService {
     options: AliasCacheOptions = {},
   ) {
     this.ttl = options.ttl ?? 10_000;
-    this.maxEntries = options.maxEntries ?? 10_000;
-    this.clock = options.clock ?? Date.now;
+    this.entries = new TtlCache(options.maxEntries ?? 10_000, options.clock ?? Date.now);
   }
 
   /**
    * The alias's target URI. Of several rows for one alias, the one with the highest q wins, then
    * the first imported (Kamailio would fork to all; an alias here names one target). A row with
-   * no domain matches the alias in any domain, as db_text rows without one do.
+   * no domain matches the alias in any domain, as db_text rows without one do. An absence is
+   * remembered as long as an answer; a failure is not (the next call asks D1 again).
    */
-  lookup(user: string, domain: string, inFlight?: Map<string, Promise<string | undefined>>): Promise<string | undefined> {
+  async lookup(user: string, domain: string, inFlight?: Map<string, Promise<string | undefined>>): Promise<string | undefined> {
     const key = `${user.toLowerCase()}@${domain.toLowerCase()}`;
-    const hit = this.entries.get(key);
-    if (hit !== undefined && hit.until > this.clock()) return Promise.resolve(hit.target);
-    const pending = inFlight?.get(key);
-    if (pending !== undefined) return pending;
-    const read = this.fetch(user, domain).then((target) => {
-      this.store(key, target);
-      return target;
-    }); // a failure is not cached: the next call asks D1 again
-    if (inFlight !== undefined) {
-      inFlight.set(key, read);
-      const forget = () => inFlight.delete(key);
-      read.then(forget, forget);
-    }
-    return read;
+    return this.entries.get(key, () => this.fetch(user, domain), () => this.ttl, inFlight);
   }
 
   /**
@@ -74,15 +55,6 @@ export class AliasCache implements AliasService {
   /** Forgets every entry (after an import in this isolate; others see the change after `ttl`). */
   clear(): void {
     this.entries.clear();
-  }
-
-  private store(key: string, target: string | undefined): void {
-    this.entries.delete(key);
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
-    this.entries.set(key, { target, until: this.clock() + this.ttl });
   }
 
   private async fetch(user: string, domain: string): Promise<string | undefined> {
