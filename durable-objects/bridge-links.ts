@@ -31,13 +31,18 @@ const MAX_UNANSWERED = 2000;
 /** How long requests lost with a link wait for their bridge to dial in again. */
 const RESEND_WAIT_MS = 10_000;
 
-/** A request sent through a link that has had no response yet (by its branch). */
+/**
+ * A request sent through a link that has had no response yet, by branch and method: a CANCEL
+ * shares its INVITE's branch (RFC 3261 §9.1), and each waits for a response of its own.
+ */
 interface Unanswered {
   link: Link;
   dst: string;
   request: SipRequest;
   at: number;
 }
+
+const unansweredKey = (branch: string, method: string): string => `${branch} ${method}`;
 
 /** One bridge's link as a branch uses it. */
 export interface Link {
@@ -68,7 +73,7 @@ export class BridgeLinks {
   private scanned = false;
   /** Requests waiting for a link to come up (whenLinked). */
   private readonly waiting = new Set<() => void>();
-  /** Requests sent through a link with no response yet, oldest first, by branch. */
+  /** Requests sent through a link with no response yet, oldest first, by `unansweredKey`. */
   private readonly unanswered = new Map<string, Unanswered>();
 
   constructor(
@@ -188,9 +193,9 @@ export class BridgeLinks {
   /** The requests still unanswered on a link that is gone, sent again once their bridge is back. */
   private lostWith(ws: WebSocket): void {
     const lost: Unanswered[] = [];
-    for (const [branch, sent] of this.unanswered) {
+    for (const [key, sent] of this.unanswered) {
       if (sent.link.ws !== ws) continue;
-      this.unanswered.delete(branch);
+      this.unanswered.delete(key);
       lost.push(sent);
     }
     if (lost.length > 0) void this.resend(lost);
@@ -203,7 +208,7 @@ export class BridgeLinks {
   answered(response: SipResponse): void {
     if (this.unanswered.size === 0) return;
     const branch = response.vias()[0]?.branch;
-    if (branch !== undefined) this.unanswered.delete(branch);
+    if (branch !== undefined) this.unanswered.delete(unansweredKey(branch, response.cseq.method));
   }
 
   /**
@@ -235,17 +240,18 @@ export class BridgeLinks {
     this.log.info("requests lost with a bridge link sent again", { bridge, requests: sent });
   }
 
-  /** Keeps a request sent through `link` until a response names its branch (bounded, oldest out). */
+  /** Keeps a request sent through `link` until a response names its branch and method (bounded, oldest out). */
   private remember(link: Link, dst: string, request: SipRequest): void {
     const branch = request.vias()[0]?.branch;
     if (branch === undefined) return;
+    const key = unansweredKey(branch, request.method);
     const now = Date.now();
-    this.unanswered.delete(branch);
+    this.unanswered.delete(key);
     for (const [b, u] of this.unanswered) {
       if (now - u.at <= RESEND_WINDOW_MS && this.unanswered.size < MAX_UNANSWERED) break;
       this.unanswered.delete(b);
     }
-    this.unanswered.set(branch, { link, dst, request, at: now });
+    this.unanswered.set(key, { link, dst, request, at: now });
   }
 
   /** The Via sent-by and bridge id of a branch through a link (the named bridge when it is up). */
