@@ -38,7 +38,7 @@ import WebSocket from "ws";
 const o = {
   url: "ws://127.0.0.1:8787/", mode: "reg", conns: 50, domain: "localhost", password: "pw", userBase: 0,
   warmup: 2, duration: 10, timeout: 10000, batch: 50, control: "", expires: 600, prefix: "1555", sdp: "",
-  rate: 0,
+  rate: 0, aors: 0,
 };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, "").replace(/-([a-z])/g, (_, c) => c.toUpperCase());
@@ -121,12 +121,33 @@ function authorization(ch, user, method, uri) {
     (ch.opaque !== undefined ? `, opaque="${ch.opaque}"` : "");
 }
 
+// ------------------------------------------------------------------ --aors N
+// Registrations spread over N AORs (user0000…, N ≥ the clients): client k registers the AORs
+// k, k + conns, k + 2·conns… in turn, so each AOR always comes from the same flow and Contact. Its
+// first REGISTER is a new registration (a Location object created); later ones refresh it, N/conns
+// operations of that client later: the shard's binding cache and the HA1 cache see what a
+// deployment with N AORs gives them, not 50 AORs refreshed back to back.
+const aorCallIds = [];
+const aorCseq = o.aors > 0 ? new Uint32Array(o.aors) : undefined;
+function takeAor(c) {
+  const next = c.aor === undefined ? c.index : c.aor + o.conns;
+  c.aor = next < o.aors ? next : c.index;
+  c.user = "user" + String(o.userBase + c.aor).padStart(4, "0");
+  c.regCallId = aorCallIds[c.aor] ??= id();
+  c.cseq = aorCseq[c.aor];
+  c.fresh = c.cseq === 0;
+  aorCseq[c.aor] += 2; // the challenged REGISTER and the authenticated one
+}
+
 // ------------------------------------------------------------------ scenarios
 // A scenario: start(conn) sends the first message of one operation; onMessage(conn, msg)
 // advances it and calls conn.done(ok, reason) when the operation ends.
 const SCENARIOS = {
   reg: {
-    start(c) { c.state = "reg1"; c.cseq++; c.send(register(c, null)); },
+    start(c) {
+      if (o.aors > 0 && o.mode === "reg") takeAor(c);
+      c.state = "reg1"; c.cseq++; c.send(register(c, null));
+    },
     onMessage(c, msg) {
       if (!msg.startsWith("SIP/2.0 ")) return;
       const code = Number(msg.slice(8, 11));
@@ -324,7 +345,7 @@ function options(c) {
 const scenario = SCENARIOS[o.mode];
 if (!scenario) { console.error(`loadgen: unknown mode ${o.mode} (${Object.keys(SCENARIOS).join(", ")})`); process.exit(2); }
 // lat: the operation's latency (a call's setup); lat2: a call's whole duration.
-const st = { ok: 0, fail: 0, reasons: {}, lat: [], lat2: [], sent: 0, late: 0 };
+const st = { ok: 0, fail: 0, reasons: {}, lat: [], lat2: [], sent: 0, late: 0, fresh: 0 };
 /** Connections that start operations (u2u: the callers); --rate spreads over these. */
 let active = 0;
 let running = false;
@@ -333,6 +354,7 @@ let winEnd = Infinity;
 
 class Conn {
   constructor(i) {
+    this.index = i;
     this.user = "user" + String(o.userBase + i).padStart(4, "0");
     this.host = `h${P}${i}.invalid`;
     this.regCallId = id();
@@ -386,6 +408,7 @@ class Conn {
     if (now >= winStart && now <= winEnd) {
       if (ok) {
         st.ok++;
+        if (this.fresh) st.fresh++;
         if (setupMs === undefined) st.lat.push(performance.now() - this.t0);
         else { st.lat.push(setupMs); st.lat2.push(performance.now() - this.t0); }
       } else { st.fail++; st.reasons[why] = (st.reasons[why] ?? 0) + 1; }
@@ -404,6 +427,7 @@ function pct(sorted, p) {
   return +sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))].toFixed(2);
 }
 
+if (o.aors > 0 && o.aors < o.conns) { console.error(`loadgen: --aors ${o.aors} is fewer than the ${o.conns} clients`); process.exit(2); }
 const conns = Array.from({ length: o.conns }, (_, i) => new Conn(i));
 if (o.mode === "u2u") for (let i = 0; i + 1 < conns.length; i += 2) conns[i].peer = conns[i + 1].user;
 const t0 = performance.now();
@@ -451,6 +475,7 @@ function finish() {
       rate: +(st.ok / secs).toFixed(1), p50: pct(st.lat, 50), p90: pct(st.lat, 90), p99: pct(st.lat, 99),
       max: pct(st.lat, 100), connectMs, cpuUs: cpu.user + cpu.system,
       ...(o.rate > 0 ? { offered: o.rate, late: st.late } : {}),
+      ...(o.aors > 0 ? { aors: o.aors, fresh: st.fresh } : {}),
       ...(st.lat2.length ? { total_p50: pct(st.lat2, 50), total_p99: pct(st.lat2, 99) } : {}),
     }));
     for (const c of conns) c.ws.terminate();

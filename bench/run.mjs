@@ -52,6 +52,13 @@ const USAGE = `usage: npm run bench -- [options]
   --rate R                   paced instead of closed loop: R operations per second offered in all
                              (e.g. 70 % of the closed-loop maximum), for latency at a fixed rate;
                              "late" counts starts that could not keep the pace
+  --aors N                   reg mode: spread the registrations over N AORs (user0000…, seeded as
+                             needed), each client registering its share in turn: the first pass
+                             makes N new registrations (N Location objects), later passes refresh
+                             them N/conns operations apart (the capacity model's check)
+  --expires 600              the Expires the registrations ask for (the registrar raises it to
+                             min_expires, 60): a refresh later than half of it reaches the AOR's
+                             Location object, as production refreshes every few minutes do
   --calls-per-minute N       the toll-fraud limit per user (CALLS_PER_MINUTE); default 0 (off: every
                              client calls far more often); a large N measures its per-call hop
   --state-dir DIR            keep the stack's D1/Durable Object state there (default: a fresh
@@ -71,7 +78,7 @@ function parseArgs(argv) {
     json: "", label: "", url: "", domain: "localhost", edgePid: "", stateDir: "", bundle: "",
     bridgePid: "", uasPid: "", rtpenginePid: "", gateways: "7070,7072,7074", uasScenario: join(HERE, "..", "test/sipp/uas.xml"),
     sdp: "", rtpengine: "no", profile: "", bridgeMain: "",
-    callsPerMinute: 0, rate: 0,
+    callsPerMinute: 0, rate: 0, aors: 0, expires: 600,
   };
   for (let i = 0; i < argv.length; i += 2) {
     if (argv[i] === "--help" || argv[i] === "-h") { console.log(USAGE); process.exit(0); }
@@ -107,6 +114,10 @@ function descendants(root, table = processTable()) {
   walk(root);
   return out;
 }
+/** Resident memory of these processes now, MB (VmRSS). */
+const rssMb = (pids) => Math.round(pids.reduce((a, pid) => {
+  try { return a + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0); } catch { return a; }
+}, 0) / 1024);
 const commOf = (pid) => { try { return readFileSync(`/proc/${pid}/comm`, "utf8").trim(); } catch { return "?"; } };
 /** Whole-machine busy and steal jiffies (/proc/stat first line). */
 function machine() {
@@ -220,7 +231,7 @@ async function startEdge(o) {
     bridgeHttp = calls ? `127.0.0.1:${await freeTcpPort()}` : undefined;
     if (bridgeHttp) extraArgs.push("--http", bridgeHttp);
     const bridge = calls ? { listen: `127.0.0.1:${await freeUdpPort()}`, extraArgs, nodeArgs, ...(o.bridgeMain ? { main: o.bridgeMain } : {}) } : undefined;
-    stack = await startStack({ port: 0, stateDir, outdir, build, vars, ...(bridge ? { bridge } : {}), ...(inspector ? { inspectorPort: inspector.edge } : {}) });
+    stack = await startStack({ port: 0, stateDir, outdir, build, vars, benchUsers: Math.max(1000, o.aors), ...(bridge ? { bridge } : {}), ...(inspector ? { inspectorPort: inspector.edge } : {}) });
   } catch (e) {
     await gateways?.stop();
     await rtpengine?.stop();
@@ -288,7 +299,8 @@ async function openProfilers(edge) {
 
 async function measure(edge, o, mode, conns, round) {
   const quiet = await quietMachine(o.quiet, o.quietWait);
-  const lg = loadgen(["--url", edge.wsUrl, "--domain", edge.domain, "--mode", mode, "--conns", String(conns), ...(o.sdp ? ["--sdp", o.sdp] : []), ...(o.rate > 0 ? ["--rate", String(o.rate)] : [])]);
+  const lg = loadgen(["--url", edge.wsUrl, "--domain", edge.domain, "--mode", mode, "--conns", String(conns), ...(o.sdp ? ["--sdp", o.sdp] : []), ...(o.rate > 0 ? ["--rate", String(o.rate)] : []),
+    ...(o.aors > 0 && mode === "reg" ? ["--aors", String(o.aors)] : []), "--expires", String(o.expires)]);
   activeLoadgen = lg;
   try {
     JSON.parse(await lg.next());
@@ -345,6 +357,7 @@ function account(edge, o, { mode, conns, round, quiet, r, s0, s1, link, loadgenP
     rate_per_s: +(r.ok / secs).toFixed(1), p50_ms: r.p50, p90_ms: r.p90, p99_ms: r.p99, max_ms: r.max,
     total_p50_ms: r.total_p50 ?? null, total_p99_ms: r.total_p99 ?? null,
     offered_per_s: r.offered ?? null, late_starts: r.late ?? null,
+    aors: r.aors ?? null, new_registrations: r.fresh ?? null, edge_rss_mb: rssMb(edge.pids),
     edge_us_per_op: perOp(edgeCpu + hostCpu), workerd_us_per_op: perOp(edgeCpu), host_us_per_op: perOp(hostCpu),
     // The proxy's whole cost on a call is the edge's plus the bridge's (Kamailio does both jobs).
     bridge_us_per_op: calls ? perOp(bridgeCpu) : null, uas_us_per_op: calls ? perOp(uasCpu) : null,
@@ -385,6 +398,7 @@ function summarize(runs, o) {
         proxy_us_per_op: m("proxy_us_per_op"), proxy_us_range: range(rs.map((r) => r.proxy_us_per_op)),
         link_frames_per_op: m("link_frames_per_op"), link_messages_per_op: m("link_messages_per_op"),
         bridge_cores: m("bridge_cores"), uas_cores: m("uas_cores"),
+        aors: m("aors"), new_registrations: m("new_registrations"), edge_rss_mb: m("edge_rss_mb"),
         edge_cores: m("edge_cores"), loadgen_cores: m("loadgen_cores"), machine_busy_cores: m("machine_busy_cores"),
         other_cores: m("other_cores"), not_ours_cores: m("not_ours_cores"), quiet: rs.filter((r) => r.quiet_ok).length,
       });
@@ -403,6 +417,12 @@ function printTable(rows, o) {
       `${r.workerd_us_per_op} / ${r.host_us_per_op} | ${r.edge_cores} | ${r.loadgen_cores} | ${r.machine_busy_cores} | ${r.other_cores} | ${r.not_ours_cores} | ${r.quiet}/${r.runs} | ${r.fail} |`);
   }
   printFloor(rows);
+  const spread = rows.filter((r) => r.aors !== null);
+  if (spread.length) {
+    console.log("\n| --aors: AORs | conns | registrations in the window | of them new (Location object created) | edge µs/op | workerd RSS at the window's end, MB |");
+    console.log("|---|---|---|---|---|---|");
+    for (const r of spread) console.log(`| ${r.aors} | ${r.conns} | ${Math.round(r.rate_per_s * o.duration)} | ${r.new_registrations} | ${r.edge_us_per_op} | ${r.edge_rss_mb} |`);
+  }
   const calls = rows.filter((r) => r.mode === "call");
   if (calls.length === 0) return;
   // Calls: p50/p99 above are call setup (first INVITE -> 200); the whole call and the other parties here.

@@ -77,9 +77,9 @@ export async function readMigrations(dir = path.join(ROOT, "migrations")) {
  * applies the migrations not yet recorded in `d1_migrations` (so restarts apply nothing twice)
  * and, when the subscriber table is empty, seeds the demo subscribers the README lists.
  */
-export async function prepareDatabase(db, { seed = true, domain = "localhost", dispatcherList } = {}) {
+export async function prepareDatabase(db, { seed = true, domain = "localhost", dispatcherList, benchUsers } = {}) {
   const applied = await applyMigrations(db, await readMigrations());
-  const seeded = seed ? await seedDemoSubscribers(db, domain) : 0;
+  const seeded = seed ? await seedDemoSubscribers(db, domain, benchUsers) : 0;
   const dispatcher = seed ? await seedDispatcher(db, domain, dispatcherList) : 0;
   return { applied, seeded, dispatcher };
 }
@@ -155,7 +155,8 @@ export async function startBridge({ edgeUrl, secret, listen = "127.0.0.1:5060", 
  * startBridge options, plus `supervise: true` to restart it when it dies, with `onRestart` and
  * `onExit` callbacks), entry (a Worker entry of one's own instead of wrangler.toml's `main`),
  * inspectorPort (open workerd's DevTools inspector on this loopback port, for profiling), prepare
- * (default true: apply migrations and seed; false for a restart on a state directory already prepared).
+ * (default true: apply migrations and seed; false for a restart on a state directory already prepared),
+ * benchUsers (how many bench users user0000… the seed writes; default 1000).
  * Returns { url, wsUrl, mf, stop, database: { applied, seeded } }.
  */
 export async function startStack(options = {}) {
@@ -205,7 +206,7 @@ export async function startStack(options = {}) {
   if (options.prepare !== false) {
     try {
       const domain = vars.SIP_DOMAIN ?? workerOptions.bindings?.SIP_DOMAIN ?? "localhost";
-      database = await prepareDatabase(await mf.getD1Database("DB"), { seed, domain, dispatcherList });
+      database = await prepareDatabase(await mf.getD1Database("DB"), { seed, domain, dispatcherList, benchUsers: options.benchUsers });
     } catch (error) {
       await mf.dispose();
       throw error;
