@@ -75,12 +75,15 @@ export class SubscriberCache {
   /**
    * The lookup for one Durable Object (`owner`): concurrent misses of one account share one
    * query, as a reconnect storm of one user's devices into one shard would otherwise repeat it.
+   * `domainOf` maps its realms to the `domain` column (an alias to the SIP domain) instead of the
+   * cache's own: the cache is the isolate's, and whoever made it first (the admin API, the phone
+   * page) chose its options.
    */
-  lookupFor(owner: object): SubscriberLookup {
+  lookupFor(owner: object, domainOf?: (realm: string) => string): SubscriberLookup {
     let pending = this.inFlight.get(owner);
     if (pending === undefined) this.inFlight.set(owner, (pending = new Map()));
     const shared = pending;
-    return (key) => this.get(key, shared);
+    return domainOf === undefined ? (key) => this.get(key, shared) : (key) => this.get(key, shared, domainOf(key.realm));
   }
 
   /** Forgets one account (after the admin API changed it in this isolate). */
@@ -100,8 +103,7 @@ export class SubscriberCache {
     return this.useDomain ? `${user}@${domain}` : user;
   }
 
-  private get(key: SubscriberKey, pending?: Map<string, Promise<SubscriberSecrets | undefined>>): SubscriberSecrets | undefined | Promise<SubscriberSecrets | undefined> {
-    const domain = this.domainOf(key.realm);
+  private get(key: SubscriberKey, pending?: Map<string, Promise<SubscriberSecrets | undefined>>, domain = this.domainOf(key.realm)): SubscriberSecrets | undefined | Promise<SubscriberSecrets | undefined> {
     const k = this.keyOf(key.user, domain);
     const hit = this.entries.get(k);
     const now = this.clock();

@@ -75,6 +75,13 @@ describe("subscriber lookup for auth_db", () => {
     expect(await cache.lookup({ username: "alice", user: "alice", realm: "127.0.0.1" })).toMatchObject({ password: "alice123" });
   });
 
+  it("maps a shard's alias realm through the domainOf its lookupFor was given, whatever options made the isolate's cache", async () => {
+    const cache = new SubscriberCache(db, { clock }); // made first by the admin API or the phone page: no aliases
+    const shard = cache.lookupFor({}, (realm) => (realm === "127.0.0.1" ? "localhost" : realm));
+    expect(await shard({ username: "alice", user: "alice", realm: "127.0.0.1" })).toMatchObject({ password: "alice123" });
+    expect(await cache.lookup({ username: "alice", user: "alice", realm: "127.0.0.1" })).toBeUndefined();
+  });
+
   it("ignores the domain with use_domain off (Kamailio's default)", async () => {
     const cache = new SubscriberCache(db, { clock, useDomain: false });
     expect(await cache.lookup({ username: "alice", user: "alice", realm: "example.com" })).toMatchObject({ password: "alice123" });
