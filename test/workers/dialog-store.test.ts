@@ -26,6 +26,9 @@ class FakeStorage {
   }
 
   async setAlarm(): Promise<void> {}
+  async getAlarm(): Promise<number | null> {
+    return null;
+  }
 }
 
 function call(n: number): GatewayDialog {

@@ -21,6 +21,7 @@ function fakeState() {
       for (const k of Array.isArray(keys) ? keys : [keys]) data.delete(k);
     },
     setAlarm: async () => undefined,
+    getAlarm: async () => null,
   };
   return { data, writes, state: { storage } as unknown as DurableObjectState };
 }
