@@ -31,33 +31,12 @@ export type BridgeFrame =
 
 /** `ip:port` or `[v6]:port` (what the bridge reports as a datagram's source). */
 export function parseHostPort(text: string): HostPort | undefined {
-  // Every datagram frame starts with one: an IPv4 address or a plain name and a port is read by
-  // hand (two regular expressions per frame showed in the call profile); anything else by the rule.
-  const colon = text.indexOf(":");
-  if (colon > 0 && text.length - colon - 1 <= 5 && text.length - colon > 1 && plainHostAndPort(text, colon)) {
-    const port = Number(text.slice(colon + 1));
-    return port >= 1 && port <= 65535 ? { host: text.slice(0, colon), port } : undefined;
-  }
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]+)):([0-9]{1,5})$/.exec(text);
   if (m) {
     const port = Number(m[3]);
     return port >= 1 && port <= 65535 ? { host: m[1] ?? (m[2] as string), port } : undefined;
   }
   return /^[^:\s]+$/.test(text) ? { host: text } : undefined;
-}
-
-/** Host characters `[A-Za-z0-9.-_]` before `colon`, digits after it (a subset of what the rule above accepts). */
-function plainHostAndPort(text: string, colon: number): boolean {
-  for (let i = 0; i < colon; i++) {
-    const c = text.charCodeAt(i);
-    const plain = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 46 || c === 45 || c === 95;
-    if (!plain) return false;
-  }
-  for (let i = colon + 1; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return true;
 }
 
 export function formatHostPort(hp: HostPort): string {

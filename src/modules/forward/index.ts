@@ -118,15 +118,11 @@ function transactionLoopHash(request: SipRequest): string {
 export function returnPathOfBranch(branch: string | undefined, signer: Signer): ReturnPath | undefined {
   if (branch === undefined) return undefined;
   // The layout first (no MAC for the responses tm owns, the common case), then the signature.
-  // Five dot-separated parts, the third starting with MARK: found by index, since every response
-  // comes through here and an array of five strings per response showed in the call profile.
-  const second = branch.indexOf(".", branch.indexOf(".") + 1);
-  if (second < 0 || !branch.startsWith(MARK, second + 1)) return undefined;
-  const third = branch.indexOf(".", second + 1);
-  const fourth = third < 0 ? -1 : branch.indexOf(".", third + 1);
-  if (fourth < 0 || branch.indexOf(".", fourth + 1) >= 0) return undefined;
+  const parts = branch.split(".");
+  const part = parts[2];
+  if (parts.length !== 5 || part === undefined || !part.startsWith(MARK)) return undefined;
   if (verifiedOwner(branch, signer) === undefined) return undefined;
-  return decodeReturn(branch.slice(second + 1 + MARK.length, third));
+  return decodeReturn(part.slice(MARK.length));
 }
 
 function encodeReturn(back: ReturnPath): string {
