@@ -7,6 +7,8 @@ export interface CpuProfile {
 export interface Profiler {
   start(): Promise<unknown>;
   stop(file: string): Promise<CpuProfile>;
+  /** The isolate's heap after a full collection, bytes. */
+  heapAfterGc(): Promise<{ usedSize: number; totalSize: number }>;
   close(): void;
 }
 export function profiler(port: number, want: RegExp, options?: { intervalUs?: number }): Promise<Profiler>;

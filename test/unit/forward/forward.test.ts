@@ -103,6 +103,20 @@ describe("forward(): stateless forwarding (RFC 3261 §16.11)", () => {
     expect(returnPathOfBranch("z9hG4bK-se-3.abc.s1.0", signer)).toBeUndefined(); // tm's own stateless ACK branch
   });
 
+  it("reads the return path only from a branch of exactly five parts whose third is marked, signed", () => {
+    const { fw, sent } = forwarder();
+    fw.forward(request(sipRequest({ method: "OPTIONS", ruri: "sip:sip.example.test" })), PROXY, CLIENT);
+    const branch = sent[0]!.request.topVia().branch!;
+    expect(returnPathOfBranch(branch, signer)).toEqual({ kind: "flow", flow: CLIENT.flow });
+    const parts = branch.split(".");
+    expect(parts).toHaveLength(5);
+    // One part more or fewer, or the mark moved, and the layout is not a stateless branch's.
+    expect(returnPathOfBranch(branch + ".x", signer)).toBeUndefined();
+    expect(returnPathOfBranch(parts.slice(0, 4).join("."), signer)).toBeUndefined();
+    expect(returnPathOfBranch([parts[0], parts[2], parts[1], parts[3], parts[4]].join("."), signer)).toBeUndefined();
+    for (const odd of ["", ".", "....", "z9hG4bK-se-3", "z9hG4bK-se-3.a.f", "z9hG4bK-se-3.a.f.b.c"]) expect(returnPathOfBranch(odd, signer)).toBeUndefined();
+  });
+
   it("refuses a request that looped back through it (482) and a target it has no way to (404, 503)", () => {
     const { fw, sent } = forwarder();
     const req = request(sipRequest({ method: "INVITE", ruri: "sip:bob@sip.example.test" }));

@@ -64,6 +64,14 @@ describe("source and destination addresses", () => {
     }
   });
 
+  it("refuses what is not host:port, with or without the plain-address shortcut", () => {
+    expect(parseHostPort("gw-1.example_test:5080")).toEqual({ host: "gw-1.example_test", port: 5080 });
+    expect(parseHostPort("127.0.0.1:65535")).toEqual({ host: "127.0.0.1", port: 65535 });
+    for (const bad of ["127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:123456", "127.0.0.1:", ":5060", "127.0.0.1:50a", "1 2:5060", "a:b:5060", "[::1]:0", "[::1]"]) {
+      expect(parseHostPort(bad), bad).toBeUndefined();
+    }
+  });
+
   it("a host name without a port parses without one (the bridge resolves it by SRV, RFC 3263)", () => {
     expect(parseHostPort("gw.example.test")).toEqual({ host: "gw.example.test" });
     expect(formatHostPort({ host: "gw.example.test" })).toBe("gw.example.test");
