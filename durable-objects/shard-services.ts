@@ -54,7 +54,7 @@ export interface ShardParts {
 export function shardServices(p: ShardParts): ShardServices {
   const { env, config, log, shard, bridges, ops, signers } = p;
   // This shard's lookups share a D1 query in flight among themselves, never with another object.
-  const subscribers = subscriberCacheFor(env.DB, { domainOf: (realm) => (config.aliases.includes(realm) ? config.domain : realm) }).lookupFor({});
+  const subscribers = subscriberCacheFor(env.DB, { ttl: config.subscriberCacheTtl * 1000, domainOf: (realm) => (config.aliases.includes(realm) ? config.domain : realm) }).lookupFor({});
   const host = { host: config.domain };
   const dispatcher = env.DISPATCHER.get(env.DISPATCHER.idFromName("default"));
   const isBridgeAddress = (h: string, port: number | undefined): boolean => bridges.isAdvertised(h, port);
