@@ -54,9 +54,12 @@ export interface ShardParts {
 export function shardServices(p: ShardParts): ShardServices {
   const { env, config, log, shard, bridges, ops, signers } = p;
   // This shard's lookups share a D1 query in flight among themselves, never with another object.
-  const subscribers = subscriberCacheFor(env.DB).lookupFor({}, (realm) => {
-    const name = realm.toLowerCase();
-    return config.aliases.includes(name) ? config.domain : name;
+  const subscribers = subscriberCacheFor(env.DB).lookupFor({}, {
+    ttl: config.subscriberCacheTtl * 1000,
+    domainOf: (realm) => {
+      const name = realm.toLowerCase();
+      return config.aliases.includes(name) ? config.domain : name;
+    },
   });
   const host = { host: config.domain };
   const dispatcher = env.DISPATCHER.get(env.DISPATCHER.idFromName("default"));

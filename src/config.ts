@@ -20,6 +20,7 @@ export interface Vars extends UacVars {
   MAX_EXPIRES?: string;
   MAX_CONTACTS?: string;
   NONCE_EXPIRE?: string;
+  SUBSCRIBER_CACHE_TTL?: string;
   HANDLE_LOST_FLOWS?: string;
   FR_TIMER?: string;
   FR_INV_TIMER?: string;
@@ -80,6 +81,8 @@ export interface Config {
   };
   /** Kamailio auth `nonce_expire`, seconds. */
   nonceExpire: number;
+  /** Seconds a subscriber's HA1 is served from the isolate's cache (a changed password applies after this). */
+  subscriberCacheTtl: number;
   /** Kamailio `handle_lost_tcp`: a flow's bindings are removed when its socket closes. */
   handleLostFlows: boolean;
   /** Kamailio tm `fr_timer` / `fr_inv_timer` (ms): no final reply → 408 for the branch. */
@@ -206,6 +209,7 @@ export function parseConfig(env: Vars): Config {
       maxContacts: nonNegativeInt("MAX_CONTACTS", env.MAX_CONTACTS, 10),
     },
     nonceExpire: positiveInt("NONCE_EXPIRE", env.NONCE_EXPIRE, 300),
+    subscriberCacheTtl: positiveInt("SUBSCRIBER_CACHE_TTL", env.SUBSCRIBER_CACHE_TTL, 60),
     handleLostFlows: flag("HANDLE_LOST_FLOWS", env.HANDLE_LOST_FLOWS, true),
     tm: {
       frTimer: positiveInt("FR_TIMER", env.FR_TIMER, 30_000),

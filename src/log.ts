@@ -55,12 +55,15 @@ class JsonLogger implements Logger {
   // Plain fields, no parameter properties: the bridge runs this file with Node's type stripping.
   private readonly threshold: number;
   private readonly sink: LogSink;
-  private readonly base: LogFields;
+  private base: LogFields;
+  /** A child's own fields, merged into `base` (redacted) only when it first writes a line. */
+  private own: LogFields | undefined;
 
-  constructor(threshold: number, sink: LogSink, base: LogFields) {
+  constructor(threshold: number, sink: LogSink, base: LogFields, own?: LogFields) {
     this.threshold = threshold;
     this.sink = sink;
     this.base = base;
+    this.own = own;
   }
 
   debug(msg: string, fields?: LogFields): void {
@@ -80,16 +83,25 @@ class JsonLogger implements Logger {
   }
 
   child(fields: LogFields): Logger {
-    return new JsonLogger(this.threshold, this.sink, { ...this.base, ...redact(fields) });
+    // Every message gets a child and most never write a line: the merge waits for the first one.
+    return new JsonLogger(this.threshold, this.sink, this.fields(), fields);
   }
 
   enabled(lvl: LogLevel): boolean {
     return LEVELS[lvl] >= this.threshold;
   }
 
+  private fields(): LogFields {
+    if (this.own !== undefined) {
+      this.base = { ...this.base, ...redact(this.own) };
+      this.own = undefined;
+    }
+    return this.base;
+  }
+
   private write(lvl: LogLevel, msg: string, fields?: LogFields): void {
     if (LEVELS[lvl] < this.threshold) return;
-    const line = { ts: new Date().toISOString(), level: lvl, msg, ...this.base, ...(fields ? redact(fields) : undefined) };
+    const line = { ts: new Date().toISOString(), level: lvl, msg, ...this.fields(), ...(fields ? redact(fields) : undefined) };
     this.sink(JSON.stringify(line));
   }
 }

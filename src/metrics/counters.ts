@@ -59,6 +59,9 @@ export function methodLabel(method: string): string {
   return METHODS.has(method) ? method : "other";
 }
 
+// Interned: a label built per reply was a fresh string to hash in every counter lookup.
+const CLASSES = ["other", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx"];
+
 export function classLabel(status: number): string {
-  return status >= 100 && status < 700 ? `${Math.floor(status / 100)}xx` : "other";
+  return status >= 100 && status < 700 ? CLASSES[Math.floor(status / 100)]! : "other";
 }

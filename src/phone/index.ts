@@ -53,7 +53,7 @@ phone.post("/turn", async (c) => {
   const guard = guardOf(c.env.GUARD, pikeKey(ip));
   const blocked = await guard.authBlockCheck({ user: basic.user, source: ip });
   if (blocked.verdict === "block") return c.json({ error: blocked.reason }, 403);
-  const subscribers = subscriberCacheFor(c.env.DB);
+  const subscribers = subscriberCacheFor(c.env.DB, { ttl: config.subscriberCacheTtl * 1000 });
   const secrets = await subscribers.lookup({ username: basic.user, user: basic.user, realm: config.domain });
   const ha1 = md5Hex(`${basic.user}:${config.domain}:${basic.password}`);
   const valid = secrets !== undefined && (secrets.password !== undefined ? secrets.password === basic.password : secrets.ha1 === ha1);

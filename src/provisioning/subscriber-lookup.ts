@@ -75,15 +75,17 @@ export class SubscriberCache {
   /**
    * The lookup for one Durable Object (`owner`): concurrent misses of one account share one
    * query, as a reconnect storm of one user's devices into one shard would otherwise repeat it.
-   * `domainOf` maps its realms to the `domain` column (an alias to the SIP domain) instead of the
-   * cache's own: the cache is the isolate's, and whoever made it first (the admin API, the phone
-   * page) chose its options.
+   * `domainOf` (an alias realm to the SIP domain) and `ttl` are the caller's, not the cache's:
+   * the cache is the isolate's, and whoever made it first (the admin API, the phone page) chose
+   * its options.
    */
-  lookupFor(owner: object, domainOf?: (realm: string) => string): SubscriberLookup {
+  lookupFor(owner: object, own: { domainOf?: (realm: string) => string; ttl?: number } = {}): SubscriberLookup {
     let pending = this.inFlight.get(owner);
     if (pending === undefined) this.inFlight.set(owner, (pending = new Map()));
     const shared = pending;
-    return domainOf === undefined ? (key) => this.get(key, shared) : (key) => this.get(key, shared, domainOf(key.realm));
+    const domainOf = own.domainOf ?? this.domainOf;
+    const ttl = own.ttl ?? this.ttl;
+    return (key) => this.get(key, shared, domainOf(key.realm), ttl);
   }
 
   /** Forgets one account (after the admin API changed it in this isolate). */
@@ -103,7 +105,7 @@ export class SubscriberCache {
     return this.useDomain ? `${user}@${domain}` : user;
   }
 
-  private get(key: SubscriberKey, pending?: Map<string, Promise<SubscriberSecrets | undefined>>, domain = this.domainOf(key.realm)): SubscriberSecrets | undefined | Promise<SubscriberSecrets | undefined> {
+  private get(key: SubscriberKey, pending?: Map<string, Promise<SubscriberSecrets | undefined>>, domain = this.domainOf(key.realm), ttl = this.ttl): SubscriberSecrets | undefined | Promise<SubscriberSecrets | undefined> {
     const k = this.keyOf(key.user, domain);
     const hit = this.entries.get(k);
     const now = this.clock();
@@ -113,7 +115,7 @@ export class SubscriberCache {
     const query = this.fetch(key.user, domain).then(
       (secrets) => {
         pending?.delete(k);
-        this.store(k, secrets);
+        this.store(k, secrets, ttl);
         return secrets;
       },
       (error: unknown) => {
@@ -126,13 +128,13 @@ export class SubscriberCache {
     return query;
   }
 
-  private store(k: string, secrets: SubscriberSecrets | undefined): void {
+  private store(k: string, secrets: SubscriberSecrets | undefined, ttl: number): void {
     this.entries.delete(k);
     if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);
     }
-    this.entries.set(k, { secrets, until: this.clock() + (secrets ? this.ttl : this.negativeTtl) });
+    this.entries.set(k, { secrets, until: this.clock() + (secrets ? ttl : this.negativeTtl) });
   }
 
   private async fetch(user: string, domain: string): Promise<SubscriberSecrets | undefined> {

@@ -18,7 +18,7 @@ import { isSipUri, parseUri } from "../sip/uri.ts";
  * route[REQINIT]: the seed's checks, then Kamailio's `sanity_check()`. (The seed's `$ml >= 65535`
  * → 513 runs before this script, on the header lines alone: MAX_MESSAGE_SIZE, routing/pipeline.ts.)
  */
-export const reqinit: Route<RequestContext> = async (ctx, next) => {
+export const reqinit: Route<RequestContext> = (ctx, next) => {
   if (!ctx.maxfwd.process(10).ok) {
     ctx.sl.sendReply(483, "Too Many Hops");
     return;
@@ -28,11 +28,11 @@ export const reqinit: Route<RequestContext> = async (ctx, next) => {
     ctx.sl.sendReply(sanity.status, sanity.reason, { headers: sanity.headers });
     return;
   }
-  await next();
+  return next();
 };
 
 /** OPTIONS to the proxy itself (no user part) is a keep-alive or capability probe: 200. */
-export const optionsToMyself: Route<RequestContext> = async (ctx, next) => {
+export const optionsToMyself: Route<RequestContext> = (ctx, next) => {
   const ruri = ctx.msg.ruri();
   if (ctx.msg.method === "OPTIONS" && isSipUri(ruri) && !ruri.user && ctx.isMyself(ruri)) {
     ctx.sl.sendReply(200, "OK", {
@@ -44,7 +44,7 @@ export const optionsToMyself: Route<RequestContext> = async (ctx, next) => {
     });
     return;
   }
-  await next();
+  return next();
 };
 
 /**
@@ -54,14 +54,14 @@ export const optionsToMyself: Route<RequestContext> = async (ctx, next) => {
  * is hop-by-hop and ends its server transaction here (RFC 3261 §17.2.1: Completed → Confirmed);
  * an ACK for a 2xx matches nothing and goes on along the dialog's route set.
  */
-export const cancelAndRetransmissions: Route<RequestContext> = async (ctx, next) => {
+export const cancelAndRetransmissions: Route<RequestContext> = (ctx, next) => {
   if (ctx.msg.method === "CANCEL") {
     if (!ctx.tm.checkTrans().found) ctx.sl.sendReply(481, "Call/Transaction Does Not Exist");
     return;
   }
   const match = ctx.tm.checkTrans();
   if (match.found && match.action !== "ack-forward") return;
-  await next();
+  return next();
 };
 
 

@@ -23,8 +23,14 @@ import type { UacScript } from "../modules/uac/script.ts";
  * gateway is recorded when its final reply goes out, failover branches included, and so is a BYE
  * that ends a dialog; calls are assembled from the two (src/modules/acc).
  */
-const accounting: Route<RequestContext> = async (ctx, next) => {
-  if (!ctx.has("acc")) return next();
+const accounting: Route<RequestContext> = (ctx, next) => {
+  // Only INVITEs and BYEs are recorded: anything else passes on without an awaited step.
+  const method = ctx.msg.method;
+  if (!ctx.has("acc") || (method !== "INVITE" && method !== "BYE")) return next();
+  return accounted(ctx, next);
+};
+
+async function accounted(ctx: RequestContext, next: () => Promise<void>): Promise<void> {
   const receivedAt = Date.now();
   // Kamailio's $ou: the record names the number as dialled, before the script rewrites it.
   const dialled = ctx.msg.ruri();
@@ -32,7 +38,7 @@ const accounting: Route<RequestContext> = async (ctx, next) => {
   const inDialog = ctx.msg.to().params.get("tag") !== undefined;
   const method = ctx.msg.method;
   if ((method === "INVITE" && !inDialog && (ctx.authenticated || ctx.trusted)) || (method === "BYE" && inDialog)) ctx.acc.setFlag(receivedAt, dialled);
-};
+}
 
 /**
  * route[WITHINDLG]: a request with a To-tag belongs to a dialog and follows its route set. The
@@ -43,8 +49,9 @@ const accounting: Route<RequestContext> = async (ctx, next) => {
  * as any request outside a dialog would. An ACK that matches nothing is absorbed; anything else
  * unroutable gets 404 "Not here".
  */
-const withinDialog: Route<RequestContext> = async (ctx, next) => {
-  if (ctx.msg.to().params.get("tag") === undefined) return next();
+const withinDialog: Route<RequestContext> = (ctx, next) => (ctx.msg.to().params.get("tag") === undefined ? next() : routeInDialog(ctx));
+
+async function routeInDialog(ctx: RequestContext): Promise<void> {
   const route = ctx.rr.looseRoute();
   if (refusedRouteSet(ctx, route)) return;
   if (!route.routed || route.popped === 0) return notHere(ctx);
@@ -63,7 +70,7 @@ const withinDialog: Route<RequestContext> = async (ctx, next) => {
   if (!(await anchorInDialog(ctx, target.flow !== undefined ? "ws" : "udp"))) return; // media.ts
   const relayed = ctx.tm.relay([target]);
   if (!relayed.ok) ctx.sl.sendReply(relayed.status, relayed.reason);
-};
+}
 
 /** The popped entry that faces a gateway (it names the gateway's address). */
 function gatewayEntry(route: Extract<LooseRouteResult, { routed: true }>): RouteEntry | undefined {
@@ -94,8 +101,9 @@ const registrar: Route<RequestContext> = async (ctx, next) => {
  * before anything else routes them (OPTIONS to the proxy and in-dialog requests included), since
  * UDP sources can be spoofed and nothing else should reach the edge that way.
  */
-const fromGateway: Route<RequestContext> = async (ctx, next) => {
-  if (ctx.source.transport !== "udp") return next();
+const fromGateway: Route<RequestContext> = (ctx, next) => (ctx.source.transport !== "udp" ? next() : gatewayOnly(ctx, next));
+
+async function gatewayOnly(ctx: RequestContext, next: () => Promise<void>): Promise<void> {
   const trusted = (ctx.has("permissions") && (await ctx.permissions.allowTrusted())) || (await ctx.dispatcher.isFromList());
   if (!trusted) {
     ctx.sl.sendReply(403, "Forbidden");
@@ -103,20 +111,20 @@ const fromGateway: Route<RequestContext> = async (ctx, next) => {
   }
   ctx.trusted = true;
   await next();
-};
+}
 
 /**
  * No open relay: a request that is neither from this domain nor for it is refused at once
  * (a trusted gateway's requests are for local users or numbers, so this never applies to them).
  */
-const relayPolicy: Route<RequestContext> = async (ctx, next) => {
+const relayPolicy: Route<RequestContext> = (ctx, next) => {
   const ruri = ctx.msg.ruri();
   const from = ctx.msg.from().uri;
   if (!ctx.trusted && isSipUri(ruri) && !ctx.isMyself(ruri) && !(isSipUri(from) && ctx.isMyself(from.host))) {
     ctx.sl.sendReply(403, "Not relaying");
     return;
   }
-  await next();
+  return next();
 };
 
 /**

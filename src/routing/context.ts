@@ -177,6 +177,11 @@ export class RequestContext implements BaseContext {
     (this.#finals ??= []).push(fn);
   }
 
+  #sendUpstream(message: SipMessage | string): void {
+    this.#sent(message);
+    this.transport.send(message);
+  }
+
   #sent(message: SipMessage | string): void {
     if (this.#finals === undefined || typeof message === "string" || message.kind !== "response" || message.status < 200) return;
     for (const fn of this.#finals) fn(message);
@@ -251,12 +256,8 @@ export class RequestContext implements BaseContext {
   /** Kamailio tm over this request (`t_relay`, `t_check_trans`, `t_on_failure`, ...). */
   get tm(): TmRequest {
     if (!this.#tm) {
-      const upstream: Transport = {
-        send: (m) => {
-          this.#sent(m);
-          this.transport.send(m);
-        },
-      };
+      // Bound, not an arrow property: the bundler names arrow properties at run time (keep_names).
+      const upstream: Transport = { send: this.#sendUpstream.bind(this) };
       // Once tm owns the request (relayed, answered, or matched to a transaction), the SIP
       // defaults stay quiet: the transaction answers from then on.
       this.#tm = bindRequest(need(this.services.tm, "tm"), this.msg, upstream, this, this.source.flow, () => {

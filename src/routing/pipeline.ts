@@ -91,7 +91,9 @@ function byteSize(data: string | Uint8Array, limit: number): number {
 export function stampReceived(msg: SipRequest, source: Source): void {
   const via = msg.topVia();
   let changed = false;
-  if (via.host.replace(/^\[|\]$/g, "") !== source.ip) {
+  // An IPv6 sent-by is bracketed, the source address is not (no regular expression per message).
+  const host = via.host.charCodeAt(0) === 0x5b && via.host.endsWith("]") ? via.host.slice(1, -1) : via.host;
+  if (host !== source.ip) {
     via.params.set("received", source.ip);
     changed = true;
   }

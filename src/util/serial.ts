@@ -15,12 +15,19 @@ export class KeyedSerial {
   run(key: string, task: () => Promise<void>): Promise<void> {
     const previous = this.tails.get(key);
     const run = previous === undefined ? start(task) : previous.then(task);
-    const tail = run.catch(() => undefined);
+    // One reaction both settles the tail (never rejected: the next task runs whatever this one
+    // did) and forgets the key when nothing queued behind it: a promise and a turn per message less.
+    // (Arrows passed inline: a named closure would be named again per message by the bundler.)
+    const tail: Promise<void> = run.then(
+      () => this.forget(key, tail),
+      () => this.forget(key, tail),
+    );
     this.tails.set(key, tail);
-    void tail.then(() => {
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    });
     return run;
+  }
+
+  private forget(key: string, tail: Promise<void>): void {
+    if (this.tails.get(key) === tail) this.tails.delete(key);
   }
 }
 

@@ -13,6 +13,8 @@ describe("configuration from wrangler.toml [vars]", () => {
     expect(config.rtpengine).toEqual({ timeoutMs: 3000 });
     expect(config.phone).toEqual({ iceServers: [], turnTtl: 3600 });
     expect(config.keepalive).toEqual({ intervalMs: 30_000, timeoutMs: 10_000, idleMs: 60_000 });
+    expect(config.subscriberCacheTtl).toBe(60);
+    expect(parseConfig({ SUBSCRIBER_CACHE_TTL: "900" }).subscriberCacheTtl).toBe(900);
   });
 
   it("takes the WebSocket liveness timers in seconds, and 0 turns pinging and the idle close off", () => {
@@ -43,6 +45,7 @@ describe("configuration from wrangler.toml [vars]", () => {
     ["WS_KEEPALIVE_INTERVAL", "30s", /expected a whole number, got "30s"/],
     ["WS_KEEPALIVE_TIMEOUT", "0", /expected a positive integer/],
     ["WS_IDLE_TIMEOUT", "-1", /expected a whole number/],
+    ["SUBSCRIBER_CACHE_TTL", "0", /expected a positive integer/],
   ] as const) {
     it(`refuses a bad ${field} with an error naming the file and the field`, () => {
       let error: unknown;

@@ -34,13 +34,17 @@ export class AuthScript {
   authCheck(realm = this.ctx.config.domain): Promise<AuthResult> {
     const kind = this.kindOf();
     this.#used = kind;
+    const ctx = this.ctx;
     return this.note(this.auth.authCheck({
       credentials: this.credentials(kind),
       method: this.ctx.msg.method,
       realm,
       bind: this.ctx.source.flow,
       parties: this.parties(),
-      sameDomain: (host) => this.ctx.isMyself(host),
+      // A method, not an arrow property: the bundler names arrow properties at run time (keep_names).
+      sameDomain(host) {
+        return ctx.isMyself(host);
+      },
     }));
   }
 

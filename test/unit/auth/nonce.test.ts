@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { NonceSigner } from "../../../src/modules/auth/nonce.ts";
 import { NonceCountTracker, parseNc } from "../../../src/modules/auth/nonce-count.ts";
@@ -52,6 +53,19 @@ describe("stateless nonces", () => {
     expect(signer.verify(nonce, T0, { realm: "example.com", bind: "conn-1" })).toEqual({ ok: false, reason: "bad-signature" });
     expect(signer.verify(nonce, T0, { realm: "localhost", bind: "conn-2" })).toEqual({ ok: false, reason: "bad-signature" });
     expect(signer.verify(nonce, T0, { realm: "localhost" })).toEqual({ ok: false, reason: "bad-signature" });
+  });
+
+  it("sign expires ‖ random ‖ UTF-8(realm ‖ NUL ‖ bind) with HMAC-SHA256, ASCII or not", () => {
+    const signer = new NonceSigner({ current: "s3cret" });
+    for (const scope of [{ realm: "localhost", bind: "conn-1" }, { realm: "bücher.example", bind: "flöw-☎" }]) {
+      const nonce = signer.issue(T0, scope);
+      const raw = Buffer.from(nonce, "base64url");
+      const head = raw.subarray(0, 12);
+      const expected = createHmac("sha256", "s3cret").update(head).update(`${scope.realm}\u0000${scope.bind}`, "utf8").digest().subarray(0, 16);
+      expect(raw.subarray(12).toString("hex")).toBe(expected.toString("hex"));
+      expect(signer.verify(nonce, T0, scope)).toMatchObject({ ok: true });
+      expect(signer.verify(nonce, T0, { realm: scope.realm, bind: `${scope.bind}x` })).toEqual({ ok: false, reason: "bad-signature" });
+    }
   });
 
   it("stay valid across a secret rotation (current + previous) and die with the secret after the next", () => {

@@ -77,9 +77,21 @@ describe("subscriber lookup for auth_db", () => {
 
   it("maps a shard's alias realm through the domainOf its lookupFor was given, whatever options made the isolate's cache", async () => {
     const cache = new SubscriberCache(db, { clock }); // made first by the admin API or the phone page: no aliases
-    const shard = cache.lookupFor({}, (realm) => (realm === "127.0.0.1" ? "localhost" : realm));
+    const shard = cache.lookupFor({}, { domainOf: (realm) => (realm === "127.0.0.1" ? "localhost" : realm) });
     expect(await shard({ username: "alice", user: "alice", realm: "127.0.0.1" })).toMatchObject({ password: "alice123" });
     expect(await cache.lookup({ username: "alice", user: "alice", realm: "127.0.0.1" })).toBeUndefined();
+  });
+
+  it("keeps what a lookup read for that lookup's ttl (SUBSCRIBER_CACHE_TTL), not the cache's default", async () => {
+    const cache = new SubscriberCache(db, { clock }); // default 60 s
+    const shard = cache.lookupFor({}, { ttl: 900_000 });
+    await shard(alice);
+    now += 600_000;
+    await shard(alice);
+    expect(db.queries).toBe(1);
+    now += 400_000;
+    await shard(alice);
+    expect(db.queries).toBe(2);
   });
 
   it("ignores the domain with use_domain off (Kamailio's default)", async () => {

@@ -66,6 +66,14 @@ describe("the default route script (seed's request checks)", () => {
     expect(readResponse(raw!).headers.get("via")?.[0]).toBe("SIP/2.0/WS df7jal23ls0d.invalid;branch=" + /branch=([^;\s]+)/.exec(raw!)![1] + ";received=127.0.0.5");
   });
 
+  it("stamps no received when the sent-by is the source address, an IPv6 one in brackets included", async () => {
+    for (const [host, ip] of [["127.0.0.5", "127.0.0.5"], ["[::1]", "::1"]] as const) {
+      const transport = new FakeTransport();
+      await processMessage(defaultScript, { data: sipRequest({ ruri: "sip:127.0.0.1" }).replace("df7jal23ls0d.invalid", host), source: { transport: "ws", ip, flow: "0.sT" }, transport, config, log, services: services() });
+      expect(readResponse(transport.sent[0]!).headers.get("via")?.[0]).toMatch(new RegExp(`^SIP/2\\.0/WS ${host.replace(/[[\]]/g, "\\$&")};branch=[^;]+$`));
+    }
+  });
+
   it("answers Max-Forwards: 0 with 483 Too Many Hops", async () => {
     const [raw] = await run(sipRequest({ method: "INVITE", ruri: "sip:bob@localhost", maxForwards: 0 }));
     expect([readResponse(raw!).status, readResponse(raw!).reason]).toEqual([483, "Too Many Hops"]);

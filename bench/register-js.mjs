@@ -1,0 +1,123 @@
+// The JavaScript of one digest registration, without the runtime: REGISTER → 401 → REGISTER with
+// Authorization → 200 through processMessage and the shipped route script (real auth with its
+// nonces and nonce counts, registrar and the shard's LocationClient over an in-memory Location,
+// tm, rr, KeyedSerial, serialize), bundled as wrangler bundles the worker (esbuild, keep_names),
+// run in plain Node. CPU time is read around each round, so unlike the workerd runs it moves
+// little with the box's load: use it to A/B a change of the route path on a shared machine.
+//
+//   node bench/register-js.mjs [--root DIR ...] [--rounds 7] [--exchanges 10000]
+//
+// Several --root checkouts (e.g. a `git archive` of main) are run in interleaved rounds. The
+// figure includes the client's side (building the messages, three MD5s per exchange: ~10 µs).
+import { build } from "esbuild";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const { values: o } = parseArgs({ options: { root: { type: "string", multiple: true }, rounds: { type: "string", default: "7" }, exchanges: { type: "string", default: "10000" } } });
+const roots = (o.root ?? [join(HERE, "..")]).map((r) => resolve(r));
+
+const entry = (root) => `
+import { createHash } from "node:crypto";
+import { parseConfig } from "${root}/src/config.ts";
+import { createLogger } from "${root}/src/log.ts";
+import { defaultScript } from "${root}/src/routes/default.ts";
+import { createAuth } from "${root}/src/modules/auth/index.ts";
+import { createRr } from "${root}/src/modules/rr/index.ts";
+import { Tm } from "${root}/src/modules/tm/index.ts";
+import { createRegistrar } from "${root}/src/modules/registrar/index.ts";
+import { LocationClient } from "${root}/src/modules/registrar/location-client.ts";
+import { isMyself } from "${root}/src/routing/context.ts";
+import { processMessage } from "${root}/src/routing/pipeline.ts";
+import { serialize } from "${root}/src/sip/serializer.ts";
+import { KeyedSerial } from "${root}/src/util/serial.ts";
+import { MemoryLocation } from "${root}/test/fuzz/services.ts";
+
+const config = parseConfig({ SIP_DOMAIN: "localhost", SIP_ALIASES: "" });
+const log = createLogger("info", () => undefined);
+const registrar = createRegistrar(config.registrar);
+const memory = new MemoryLocation(registrar, Date.now);
+const stub = {
+  save: async (input) => { const r = await memory.save(input); return r.ok ? { ...r, bindings: memory.aors.get(input.aor) ?? [] } : r; },
+  lookup: (aor) => memory.lookup(aor),
+  removeFlow: async () => undefined,
+};
+// The nonces' clock moves 2 ms per call: at this loop's rate real seconds would put a whole
+// nonce-count table's evictions in the second its newest nonces expire (refused as stale).
+let now = Date.now();
+const services = {
+  auth: createAuth({ secrets: { current: "bench" }, lookup: () => ({ password: "pw" }), clock: () => (now += 2) }),
+  location: new LocationClient(() => stub, registrar),
+  tm: new Tm({ ownerId: "0", sentBy: { transport: "WS", host: "localhost" }, sendRequest: () => true, timers: { set: () => 0, clear: () => undefined } }),
+  rr: createRr({ listen: { ws: { host: "localhost" } }, isMyself: (t) => isMyself(config, t) }),
+  flowRegistered: () => undefined,
+};
+const md5 = (s) => createHash("md5").update(s).digest("hex");
+const conns = Array.from({ length: 50 }, (_, i) => ({ user: "user" + String(i).padStart(4, "0"), host: "h" + i + ".invalid", cseq: 0, flow: "0.s" + i }));
+let n = 0;
+const id = () => (++n).toString(36);
+const register = (c, auth) =>
+  "REGISTER sip:localhost SIP/2.0\\r\\nVia: SIP/2.0/WS " + c.host + ";branch=z9hG4bK" + id() + ";rport\\r\\nMax-Forwards: 70\\r\\n" +
+  "To: <sip:" + c.user + "@localhost>\\r\\nFrom: <sip:" + c.user + "@localhost>;tag=t" + c.flow + "\\r\\nCall-ID: call-" + c.flow + "\\r\\n" +
+  "CSeq: " + c.cseq + " REGISTER\\r\\n" + (auth ? "Authorization: " + auth + "\\r\\n" : "") +
+  "Contact: <sip:" + c.user + "@" + c.host + ";transport=ws>;expires=600\\r\\nExpires: 600\\r\\nAllow: INVITE,ACK,CANCEL,BYE,OPTIONS\\r\\n" +
+  "User-Agent: sipedge-loadgen\\r\\nContent-Length: 0\\r\\n\\r\\n";
+const serial = new KeyedSerial();
+let last = "";
+const transport = { send: (m) => { last = typeof m === "string" ? m : serialize(m); } };
+async function handle(c, data) {
+  await serial.run(c.flow, () => processMessage(defaultScript, { data, source: { transport: "ws", ip: "127.0.0.1", flow: c.flow }, transport, config, log, services }));
+  return last;
+}
+async function exchange(c) {
+  c.cseq++;
+  const challenge = await handle(c, register(c, null));
+  const nonce = /WWW-Authenticate: Digest [^\\r]*nonce="([^"]+)"[^\\r]*algorithm=MD5/.exec(challenge)?.[1];
+  if (nonce === undefined) throw new Error("no MD5 challenge: " + challenge.slice(0, 200));
+  const cnonce = id() + "c";
+  const response = md5(md5(c.user + ":localhost:pw") + ":" + nonce + ":00000001:" + cnonce + ":auth:" + md5("REGISTER:sip:localhost"));
+  c.cseq++;
+  const ok = await handle(c, register(c, 'Digest username="' + c.user + '", realm="localhost", nonce="' + nonce + '", uri="sip:localhost", response="' + response + '", algorithm=MD5, qop=auth, nc=00000001, cnonce="' + cnonce + '"'));
+  if (!ok.startsWith("SIP/2.0 200")) throw new Error("not registered: " + ok.slice(0, 200));
+}
+export async function round(count) {
+  const t0 = process.cpuUsage();
+  for (let i = 0; i < count; i++) await exchange(conns[i % conns.length]);
+  const t = process.cpuUsage(t0);
+  return (t.user + t.system) / count;
+}
+`;
+
+const work = mkdtempSync(join(tmpdir(), "register-js-"));
+try {
+  const runners = [];
+  for (const [i, root] of roots.entries()) {
+    const outfile = join(work, `r${i}.mjs`);
+    await build({ stdin: { contents: entry(root), resolveDir: root, loader: "js" }, bundle: true, platform: "node", format: "esm", keepNames: true, outfile, logLevel: "error" });
+    runners.push({ root, commit: commitOf(root), round: (await import(outfile)).round, results: [] });
+  }
+  const count = Number(o.exchanges);
+  for (const r of runners) for (let w = 0; w < 3; w++) await r.round(count / 2); // JIT warm-up
+  for (let k = 0; k < Number(o.rounds); k++) {
+    const order = k % 2 === 0 ? runners : [...runners].reverse();
+    for (const r of order) r.results.push(await r.round(count));
+  }
+  for (const r of runners) {
+    const s = [...r.results].sort((a, b) => a - b);
+    console.log(`${r.root}${r.commit ? ` (${r.commit})` : ""}: CPU µs per registration (2 messages) median ${s[s.length >> 1].toFixed(1)}, min ${s[0].toFixed(1)} [${r.results.map((x) => x.toFixed(1)).join(" ")}]`);
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+function commitOf(root) {
+  try {
+    return execFileSync("git", ["-C", root, "rev-parse", "--short", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return "";
+  }
+}
