@@ -34,6 +34,7 @@ import type { UacOutcome, UacRequest } from "../src/modules/uac/reg.ts";
 import { UacLinks } from "./uac-link.ts";
 import { KeepaliveSweep } from "./keepalive.ts";
 import { startRegistrations } from "./uac-service.ts";
+import { forgetHere, type Forget } from "../src/admin/forget-subscribers.ts";
 
 /** Headers the Worker uses to hand facts to the object (it strips any inbound copy). */
 export const CLIENT_IP_HEADER = "X-Sipedge-Client-IP";
@@ -319,6 +320,11 @@ export class SipConnection extends DurableObject<Env> {
       return;
     }
     this.log.info("bridge control frame", { bridge, type, frame: body });
+  }
+
+  /** RPC from the admin API: subscribers changed, so their cached HA1s are stale. */
+  async forgetSubscribers(accounts: Forget): Promise<void> {
+    forgetHere(this.env, accounts);
   }
 
   /** RPC from a Location object: its binding set changed, so a cached copy is stale. */

@@ -18,10 +18,10 @@ import { locationOf } from "../../durable-objects/location.ts";
 import { configFor } from "../config.ts";
 import type { Env } from "../env.ts";
 import { IMPORT_FORMATS, importText, type ImportFormat } from "../provisioning/import.ts";
-import { subscriberCacheFor } from "../provisioning/subscriber-lookup.ts";
 import { aliasCacheFor } from "../provisioning/alias-lookup.ts";
 import { adminAuth } from "./auth.ts";
 import { dispatcherAdmin } from "./dispatcher.ts";
+import { forgetSubscribers } from "./forget-subscribers.ts";
 import { reloadPermissions, securityAdmin } from "./security.ts";
 import { opsAdmin } from "./ops.ts";
 import { openapi } from "./openapi.ts";
@@ -57,7 +57,7 @@ admin.post("/import", async (c) => {
   });
   if (!result.ok) return c.json({ error: result.error }, 400);
   // Imported accounts must not be served from this isolate's stale cache entries.
-  if (result.value.table === "subscriber") subscriberCacheFor(c.env.DB).clear();
+  if (result.value.table === "subscriber") await forgetSubscribers(c.env, "all");
   if (result.value.table === "aliases") aliasCacheFor(c.env.DB).clear();
   // Carrier trunks: numbers, groups and credentials read afresh; imported accounts register at once (uac.reg_reload).
   if (["subscriber", "uacreg", "dbaliases", "grp"].includes(result.value.table)) uacLookupFor(c.env.DB).clear();

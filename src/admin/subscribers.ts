@@ -8,14 +8,14 @@
  * | `PUT /admin/subscribers/:username/password?domain=` | JSON `{password}`: new password, HA1s recomputed (`kamctl passwd`); 404 if missing |
  * | `DELETE /admin/subscribers/:username?domain=` | removes it (`kamctl rm`); 404 if missing |
  *
- * Every change drops the isolate's cached HA1 of that account; other isolates' caches expire by
- * themselves (provisioning/subscriber-lookup.ts).
+ * Every change drops the cached HA1 of that account in this isolate and in every shard
+ * (admin/forget-subscribers.ts), so it applies at once whatever SUBSCRIBER_CACHE_TTL is.
  */
 import { Hono, type Context } from "hono";
 import { configFor } from "../config.ts";
 import type { Env } from "../env.ts";
 import type { SqlDatabase } from "../provisioning/db.ts";
-import { subscriberCacheFor } from "../provisioning/subscriber-lookup.ts";
+import { forgetSubscribers } from "./forget-subscribers.ts";
 import { listSubscribers, subscriberRow, upsertSubscribers, type SubscriberInput } from "../provisioning/subscriber.ts";
 
 export const subscribersAdmin = new Hono<{ Bindings: Env }>();
@@ -61,7 +61,7 @@ subscribersAdmin.post("/", async (c) => {
     return c.json({ error: { field: "username", reason: `${username}@${domain} exists already (use passwd to change its password)` } }, 409);
   }
   await db.batch(upsertSubscribers(db, [checked.row]));
-  subscriberCacheFor(c.env.DB).invalidate(username, domain);
+  await forgetSubscribers(c.env, [{ user: username, domain }]);
   return c.json({ username, domain }, 201);
 });
 
@@ -76,7 +76,7 @@ subscribersAdmin.put("/:username/password", async (c) => {
   const checked = subscriberRow({ username, domain, password: body.password }, domain);
   if (!checked.ok) return c.json({ error: { field: checked.field, reason: checked.reason } }, 400);
   await db.batch(upsertSubscribers(db, [checked.row]));
-  subscriberCacheFor(c.env.DB).invalidate(username, domain);
+  await forgetSubscribers(c.env, [{ user: username, domain }]);
   return c.json({ username, domain, password: "changed" });
 });
 
@@ -85,6 +85,6 @@ subscribersAdmin.delete("/:username", async (c) => {
   const db: SqlDatabase = c.env.DB;
   if (!(await exists(db, username, domain))) return c.json({ error: { field: "username", reason: `no subscriber ${username}@${domain}` } }, 404);
   await db.prepare("DELETE FROM subscriber WHERE username = ? AND domain = ?").bind(username, domain).run();
-  subscriberCacheFor(c.env.DB).invalidate(username, domain);
+  await forgetSubscribers(c.env, [{ user: username, domain }]);
   return c.json({ username, domain, removed: true });
 });
