@@ -1,7 +1,7 @@
 import { createSocket, type Socket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startBridge } from "../../scripts/stack.mjs";
-import { BRIDGE, DOMAIN, GATEWAYS, NUMBER, clientAddress, gatewayUri, startDeployment, waitForDestinations, type Deployment } from "../helpers/deployment.ts";
+import { BRIDGE, DOMAIN, GATEWAYS, NUMBER, clientAddress, gatewayUri, startDeployment, waitFor, waitForDestinations, type Deployment } from "../helpers/deployment.ts";
 import { SipUa, header } from "../helpers/sip-ua.ts";
 import { ackOk, byeOk } from "../helpers/sipp.ts";
 
@@ -82,14 +82,6 @@ class Gateway {
 
   close(): void {
     this.socket.close();
-  }
-}
-
-async function waitFor(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DOMAIN, GATEWAYS, NUMBER, admin, clientAddress, gatewayReceived, gatewayUri, startDeployment, waitForDestinations, type Deployment } from "../helpers/deployment.ts";
+import { DOMAIN, GATEWAYS, NUMBER, admin, clientAddress, gatewayReceived, gatewayUri, startDeployment, waitFor, waitForDestinations, type Deployment } from "../helpers/deployment.ts";
 import { SipUa, header, type Outcome } from "../helpers/sip-ua.ts";
 import { Sipp, ackOk, byeOk } from "../helpers/sipp.ts";
 
@@ -45,14 +45,6 @@ afterAll(async () => {
 async function linksUp(): Promise<boolean> {
   const { up, shards } = await dep.bridgeLinks();
   return up >= shards;
-}
-
-async function waitFor(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe("the bridge SIGKILLed under load", () => {

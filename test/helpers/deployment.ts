@@ -146,6 +146,15 @@ export async function admin(dep: Deployment, route: string, init: RequestInit = 
  * Waits until every destination of `uris` is usable ("active") or not ("down": inactive, or
  * inactive and probing, Kamailio's IP), as probing and ds_mark_dst leave them; or throws.
  */
+/** Polls `check` every 50 ms until it holds; throws naming `what` after `ms`. */
+export async function waitFor(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what} not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export async function waitForDestinations(dep: Deployment, uris: readonly string[], state: "active" | "down", ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   let seen = "";
