@@ -16,7 +16,7 @@ interface Waiter {
   start: (run: boolean) => void;
 }
 
-/** A FIFO with a consumed prefix: shift() on a long array copies it, this does not. */
+/** A FIFO with a consumed prefix (shift() on a long array copies it, this does not), or a stack. */
 class Queue {
   private items: Waiter[] = [];
   private head = 0;
@@ -39,14 +39,23 @@ class Queue {
     }
     return w;
   }
+
+  /** The newest. */
+  pop(): Waiter | undefined {
+    return this.length > 0 ? this.items.pop() : undefined;
+  }
 }
 
 /**
- * Admission for a shard's REGISTERs: at most `limit` run at once, the others wait in arrival
- * order, and a REGISTER whose socket closed while it waited is dropped unrun (its client gave up
- * and will register over a new connection; the answer could not reach it anyway). REGISTERs that
- * answer a challenge go first: their clients are half-way through, and finishing them frees the
- * most waiting work per slot, where a new client's first REGISTER only earns it a 401.
+ * Admission for a shard's REGISTERs: at most `limit` run at once, and a REGISTER whose socket
+ * closed while it waited is dropped unrun (its client gave up and will register over a new
+ * connection; the answer could not reach it anyway). REGISTERs that answer a challenge go first,
+ * in arrival order: their clients are half-way through, and finishing them frees the most
+ * waiting work per slot, where a new client's first REGISTER only earns it a 401. Among first
+ * REGISTERs the newest goes first: when more wait than the shard can answer within the clients'
+ * transaction timeout, serving the oldest would answer each just after its client gave up (every
+ * answer late, all work wasted), while the newest are answered in time and the oldest clients,
+ * timed out either way, come back over new connections as the newest.
  */
 export class RegisterGate {
   private running = 0;
@@ -86,7 +95,7 @@ export class RegisterGate {
   /** Hands the free slot to the first waiter whose socket is still open; drops the others. */
   private next(): void {
     while (this.running < this.limit) {
-      const w = this.answering.shift() ?? this.fresh.shift();
+      const w = this.answering.shift() ?? this.fresh.pop();
       if (w === undefined) return;
       if (!w.alive()) {
         this.dropped++;

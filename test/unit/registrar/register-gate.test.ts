@@ -17,11 +17,11 @@ function task(log: string[], name: string) {
 const open = () => true;
 
 describe("RegisterGate: a shard's REGISTERs, a few at a time", () => {
-  it("runs at most `limit` at once; the others start in order as slots free", async () => {
+  it("runs at most `limit` at once; answers to a challenge start in arrival order as slots free", async () => {
     const gate = new RegisterGate(2);
     const log: string[] = [];
     const tasks = ["a", "b", "c", "d"].map((n) => task(log, n));
-    const runs = tasks.map((t) => gate.run(false, open, t.run));
+    const runs = tasks.map((t) => gate.run(true, open, t.run));
     await Promise.resolve();
     expect(log).toEqual(["a", "b"]);
     expect(gate.waiting).toBe(2);
@@ -35,6 +35,16 @@ describe("RegisterGate: a shard's REGISTERs, a few at a time", () => {
     expect(gate.waiting).toBe(0);
   });
 
+  it("starts the newest of the waiting first REGISTERs first: the oldest are the likeliest to be answered after their client gave up", async () => {
+    const gate = new RegisterGate(1);
+    const log: string[] = [];
+    const tasks = ["a", "b", "c", "d"].map((n) => task(log, n));
+    const runs = tasks.map((t) => gate.run(false, open, t.run));
+    for (const t of tasks) t.release();
+    await Promise.all(runs);
+    expect(log).toEqual(["a", "d", "c", "b"]);
+  });
+
   it("drops a waiting REGISTER whose socket closed, without running it, and gives its slot to the next", async () => {
     const gate = new RegisterGate(1);
     const log: string[] = [];
@@ -42,7 +52,7 @@ describe("RegisterGate: a shard's REGISTERs, a few at a time", () => {
     const gone = task(log, "gone");
     const next = task(log, "next");
     let socketOpen = true;
-    const runs = [gate.run(false, open, first.run), gate.run(false, () => socketOpen, gone.run), gate.run(false, open, next.run)];
+    const runs = [gate.run(true, open, first.run), gate.run(true, () => socketOpen, gone.run), gate.run(true, open, next.run)];
     socketOpen = false; // the client gave up while its REGISTER waited
     first.release();
     next.release();
