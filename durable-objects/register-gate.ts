@@ -11,9 +11,18 @@
  */
 export const REGISTER_CONCURRENCY = 16;
 
+/**
+ * First REGISTERs wait in arrival order until the oldest has waited this long; past it the newest
+ * goes first (adaptive LIFO). A short burst drains in order; a backlog that outgrows the clients'
+ * transaction timeout (10 s in the deploy storm, Timer F's 32 s in JsSIP) is served from the end
+ * that can still be answered in time.
+ */
+export const LIFO_AFTER_MS = 2000;
+
 interface Waiter {
   alive: () => boolean;
   start: (run: boolean) => void;
+  since: number;
 }
 
 /** A FIFO with a consumed prefix (shift() on a long array copies it, this does not), or a stack. */
@@ -40,6 +49,11 @@ class Queue {
     return w;
   }
 
+  /** The oldest, left in place. */
+  peek(): Waiter | undefined {
+    return this.items[this.head];
+  }
+
   /** The newest. */
   pop(): Waiter | undefined {
     return this.length > 0 ? this.items.pop() : undefined;
@@ -51,11 +65,12 @@ class Queue {
  * closed while it waited is dropped unrun (its client gave up and will register over a new
  * connection; the answer could not reach it anyway). REGISTERs that answer a challenge go first,
  * in arrival order: their clients are half-way through, and finishing them frees the most
- * waiting work per slot, where a new client's first REGISTER only earns it a 401. Among first
- * REGISTERs the newest goes first: when more wait than the shard can answer within the clients'
- * transaction timeout, serving the oldest would answer each just after its client gave up (every
- * answer late, all work wasted), while the newest are answered in time and the oldest clients,
- * timed out either way, come back over new connections as the newest.
+ * waiting work per slot, where a new client's first REGISTER only earns it a 401. First
+ * REGISTERs go in arrival order while the queue is short, newest first once its oldest has waited
+ * LIFO_AFTER_MS: when more wait than the shard can answer within the clients' transaction
+ * timeout, serving the oldest would answer each just after its client gave up (every answer
+ * late, all work wasted), while the newest are answered in time and the oldest clients, timed
+ * out either way, come back over new connections as the newest.
  */
 export class RegisterGate {
   private running = 0;
@@ -64,7 +79,10 @@ export class RegisterGate {
   /** REGISTERs dropped because their socket closed while they waited (admin, tests). */
   dropped = 0;
 
-  constructor(private readonly limit = REGISTER_CONCURRENCY) {}
+  constructor(
+    private readonly limit = REGISTER_CONCURRENCY,
+    private readonly clock: () => number = Date.now,
+  ) {}
 
   /** REGISTERs waiting for a slot. */
   get waiting(): number {
@@ -79,7 +97,7 @@ export class RegisterGate {
     if (this.running < this.limit && this.waiting === 0) {
       this.running++;
     } else {
-      const admitted = new Promise<boolean>((start) => (challenged ? this.answering : this.fresh).push({ alive, start }));
+      const admitted = new Promise<boolean>((start) => (challenged ? this.answering : this.fresh).push({ alive, start, since: this.clock() }));
       this.next();
       if (!(await admitted)) return false;
     }
@@ -92,10 +110,16 @@ export class RegisterGate {
     }
   }
 
+  private nextFresh(): Waiter | undefined {
+    const oldest = this.fresh.peek();
+    if (oldest === undefined) return undefined;
+    return this.clock() - oldest.since < LIFO_AFTER_MS ? this.fresh.shift() : this.fresh.pop();
+  }
+
   /** Hands the free slot to the first waiter whose socket is still open; drops the others. */
   private next(): void {
     while (this.running < this.limit) {
-      const w = this.answering.shift() ?? this.fresh.pop();
+      const w = this.answering.shift() ?? this.nextFresh();
       if (w === undefined) return;
       if (!w.alive()) {
         this.dropped++;

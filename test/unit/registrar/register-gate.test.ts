@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RegisterGate } from "../../../durable-objects/register-gate.ts";
+import { LIFO_AFTER_MS, RegisterGate } from "../../../durable-objects/register-gate.ts";
 
 /** A task that runs until released, recording when it started. */
 function task(log: string[], name: string) {
@@ -35,14 +35,20 @@ describe("RegisterGate: a shard's REGISTERs, a few at a time", () => {
     expect(gate.waiting).toBe(0);
   });
 
-  it("starts the newest of the waiting first REGISTERs first: the oldest are the likeliest to be answered after their client gave up", async () => {
-    const gate = new RegisterGate(1);
+  it("starts first REGISTERs in arrival order while the oldest has waited less than LIFO_AFTER_MS, the newest first after", async () => {
+    let now = 0;
+    const gate = new RegisterGate(1, () => now);
     const log: string[] = [];
-    const tasks = ["a", "b", "c", "d"].map((n) => task(log, n));
+    const tasks = ["a", "b", "c", "d", "e"].map((n) => task(log, n));
     const runs = tasks.map((t) => gate.run(false, open, t.run));
+    tasks[0]!.release();
+    await runs[0];
+    expect(log).toEqual(["a", "b"]);
+    // The backlog got old: the oldest are the likeliest to be answered after their client gave up.
+    now += LIFO_AFTER_MS;
     for (const t of tasks) t.release();
     await Promise.all(runs);
-    expect(log).toEqual(["a", "d", "c", "b"]);
+    expect(log).toEqual(["a", "b", "e", "d", "c"]);
   });
 
   it("drops a waiting REGISTER whose socket closed, without running it, and gives its slot to the next", async () => {
