@@ -24,6 +24,8 @@ const DEADLINE_MS = 30_000;
 const GIVE_UP_MS = 90_000;
 /** `STORM_PROFILE=DIR`: CPU profiles of the restarted edge's isolate and D1's until all are bound again (DIR/storm-edge.cpuprofile, storm-d1.cpuprofile). */
 const PROFILE_DIR = process.env.STORM_PROFILE;
+/** `STORM_BUNDLE=DIR`: run a bundle built elsewhere (`wrangler deploy --dry-run --outdir DIR`), e.g. to compare two commits. */
+const BUNDLE = process.env.STORM_BUNDLE;
 
 interface Client {
   n: number;
@@ -59,7 +61,8 @@ async function inBatches<T>(items: T[], size: number, f: (item: T) => Promise<vo
 }
 
 beforeAll(async () => {
-  dep = await startDeployment({ vars: { MAX_CONNECTIONS_PER_ADDRESS: String(NATTED + 100), LOG_LEVEL: "error" } });
+  const bundle = BUNDLE === undefined ? {} : { outdir: BUNDLE };
+  dep = await startDeployment({ vars: { MAX_CONNECTIONS_PER_ADDRESS: String(NATTED + 100), LOG_LEVEL: "error" }, ...bundle });
   // The carrier NAT's address in group 1 of the address table: trusted, so pike does not count it.
   const table = ["id(int,auto) grp(int) ip_addr(string) mask(int) port(int) tag(string,null)", `1:1:${NAT_ADDRESS}:32:0:carrier-nat`, ""].join("\n");
   expect((await admin(dep, "/import?table=address", { method: "POST", body: table })).status).toBe(200);
