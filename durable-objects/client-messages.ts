@@ -16,6 +16,8 @@ export interface ClientMessageDeps {
   /** The shard's per-flow order (shared with the bridge's per-call order). */
   serial: KeyedSerial;
   metrics: MessageCounter;
+  /** A REGISTER was dropped unrun (sipedge_register_dropped_total). */
+  dropped: () => void;
 }
 
 /**
@@ -52,6 +54,7 @@ export class ClientMessages {
       if (register === undefined) return run();
       const answersChallenge = register.headers.get("Authorization") !== undefined;
       if (!(await this.registers.run(answersChallenge, () => conn.closed !== true, run))) {
+        d.dropped();
         d.log.debug("register dropped: its socket closed while it waited", { flow: conn.attachment.flow });
       }
     });

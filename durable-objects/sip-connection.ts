@@ -122,6 +122,7 @@ export class SipConnection extends DurableObject<Env> {
     this.clients = new ClientMessages({
       script: this.script, config: this.config, log: this.log, services: this.services,
       connections: this.connections, serial: this.serial, metrics: this.ops.counter,
+      dropped: () => this.ops.metrics.inc("registersDropped"),
     });
     this.keepalive = new KeepaliveSweep({
       ctx, connections: this.connections, alarms: this.alarms, config: this.config.keepalive, domain: this.config.domain,
