@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { profiler, topTable } from "../../bench/profile.mjs";
 import { ADMIN_TOKEN, DOMAIN, admin, startDeployment, type Deployment } from "../helpers/deployment.ts";
@@ -123,6 +124,10 @@ describe("a deploy drops every client at once", () => {
     const bridgeCpu0 = cpuMs(bridgePid);
     // The clients' side (TLS, WebSocket, SIP) runs in this process and shares the machine's cores.
     const clientCpu0 = process.cpuUsage();
+    // How late this process's event loop ran: a REGISTER's 10 s timer can fire while its answer
+    // waits unread in a socket when the clients' own thread is behind.
+    const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+    loopDelay.enable();
     const droppedAt = Date.now();
     const recovered = clients.map(recover);
     const inspectorPort = PROFILE_DIR === undefined ? undefined : await freePort();
@@ -148,6 +153,7 @@ describe("a deploy drops every client at once", () => {
     const bridgeCpu = cpuMs(bridgePid) - bridgeCpu0;
     const bridgeMem = memoryMb(bridgePid);
     const clientCpu = process.cpuUsage(clientCpu0);
+    loopDelay.disable();
     const load = (await readFile("/proc/loadavg", "utf8").catch(() => "?")).split(" ").slice(0, 3).join(" ");
     for (const p of profilers) {
       const profile = await p.stop(path.join(PROFILE_DIR!, `storm-${p.name}.cpuprofile`));
@@ -160,7 +166,7 @@ describe("a deploy drops every client at once", () => {
         `(${statuses.length} REGISTER rounds, ${statuses.filter((s) => s === 200).length} answered 200; ${refusedConnects} connects refused while the edge restarted; up to ${attemptsMax} attempts); ` +
         `workerd CPU ${(workerdCpu / 1000).toFixed(1)} s since its restart, RSS ${workerdMem.rss} MB (peak ${workerdMem.peak} MB); ` +
         `bridge CPU ${(bridgeCpu / 1000).toFixed(1)} s, RSS ${bridgeMem.rss} MB (peak ${bridgeMem.peak} MB); ` +
-        `the clients (this process) CPU ${((clientCpu.user + clientCpu.system) / 1e6).toFixed(1)} s; load average ${load}`,
+        `the clients (this process) CPU ${((clientCpu.user + clientCpu.system) / 1e6).toFixed(1)} s, event loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms; load average ${load}`,
     );
     const firstLate = unanswered.filter((u) => u.endsWith(", attempt 1")).length;
     // REGISTERs the shards dropped unrun: their client closed the socket while they waited for a slot.
