@@ -124,10 +124,7 @@ describe("a deploy drops every client at once", () => {
     const bridgeCpu0 = cpuMs(bridgePid);
     // The clients' side (TLS, WebSocket, SIP) runs in this process and shares the machine's cores.
     const clientCpu0 = process.cpuUsage();
-    // How late this process's event loop ran: a REGISTER's 10 s timer can fire while its answer
-    // waits unread in a socket when the clients' own thread is behind.
-    const loopDelay = monitorEventLoopDelay({ resolution: 20 });
-    loopDelay.enable();
+
     const droppedAt = Date.now();
     const recovered = clients.map(recover);
     const inspectorPort = PROFILE_DIR === undefined ? undefined : await freePort();
@@ -142,6 +139,10 @@ describe("a deploy drops every client at once", () => {
     // Locally the new edge takes 1.5-2.6 s to listen (a Cloudflare deploy accepts at once), which
     // pushes clients into their second or third backoff: the deadline runs from when it listens.
     const upAt = Date.now();
+    // How late this process's event loop ran once the edge listened: a REGISTER's 10 s timer can
+    // fire while its answer waits unread in a socket when the clients' own thread is behind.
+    const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+    loopDelay.enable();
     const workerd = workerdPid();
     const bound = await Promise.race([Promise.all(recovered), sleep(droppedAt + GIVE_UP_MS - Date.now()).then(() => {
       gaveUp = true;
