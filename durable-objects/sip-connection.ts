@@ -17,6 +17,7 @@ import { newFlowToken } from "../src/transport/flow.ts";
 import { BridgeTransport, parseBridgeFrames, type BridgeFrame } from "../src/transport/bridge.ts";
 import { KeyedSerial } from "../src/util/serial.ts";
 import { Alarms } from "./alarms.ts";
+import { ClientMessages } from "./client-messages.ts";
 import { BridgeLinks, type BridgeAttachment } from "./bridge-links.ts";
 import { Connections, type ClientAttachment } from "./connections.ts";
 import type { Probe, ProbeResult } from "./dispatcher.ts";
@@ -68,6 +69,8 @@ export class SipConnection extends DurableObject<Env> {
   private readonly signers: RouteSigners;
   /** Messages of one flow, or of one call through the bridge, are handled in arrival order. */
   private readonly serial = new KeyedSerial();
+  /** Client sockets' messages through the route script, REGISTERs through a gate (client-messages.ts). */
+  private readonly clients: ClientMessages;
   /** Counters, call records and the scrape's view of this shard (shard-ops.ts). */
   private readonly ops: ShardOps;
   /** The route script ROUTE_SCRIPT names, out of the ones the Worker entry carries (src/edge.ts). */
@@ -117,12 +120,18 @@ export class SipConnection extends DurableObject<Env> {
       log: this.log,
     });
     this.services.dialogs = this.dialogs;
+    this.clients = new ClientMessages({
+      script: this.script, config: this.config, log: this.log, services: this.services,
+      connections: this.connections, serial: this.serial, metrics: this.ops.counter,
+      dropped: () => this.ops.metrics.inc("registersDropped"),
+    });
     this.keepalive = new KeepaliveSweep({
       ctx, connections: this.connections, alarms: this.alarms, config: this.config.keepalive, domain: this.config.domain,
       serverHeader: this.config.serverHeader, signer: this.signers.branch, log: this.log, metrics: this.ops.metrics, lost: (ws) => this.flowGone(ws),
     });
     // Transactions and calls stored before an eviction come back, once, before any message is handled.
     void ctx.blockConcurrencyWhile(async () => {
+      await this.alarms.load();
       await this.transactions.restore();
       await this.dialogs.restore();
     });
@@ -170,19 +179,7 @@ export class SipConnection extends DurableObject<Env> {
     // The one per-message write of liveness; the attachment is written once per socket.
     conn.seenAt = Date.now();
     if (conn.attachment.firstAt === undefined) this.keepalive.first(ws, conn, conn.seenAt);
-    const message = typeof data === "string" ? data : new Uint8Array(data);
-    await this.serial.run(conn.attachment.flow, () =>
-      processMessage(this.script, {
-        data: message,
-        source: conn.source,
-        transport: conn.transport,
-        config: this.config,
-        log: this.log,
-        // Once per socket, not per message: the copy and its closure were a per-message allocation.
-        services: (conn.services ??= { ...this.services, flowRegistered: (aor, instance) => this.connections.registered(ws, aor, instance) }),
-        metrics: this.ops.counter,
-      }),
-    );
+    await this.clients.handle(ws, conn, typeof data === "string" ? data : new Uint8Array(data));
     if (this.services.tm.size > 0) this.transactions.watch();
   }
 

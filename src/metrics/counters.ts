@@ -20,6 +20,7 @@ export const SHARD_COUNTERS = {
   accRecords: { name: "sipedge_acc_records_total", help: "Call records written to D1, by method (INVITE attempt, BYE)", label: "method" },
   keepalivePings: { name: "sipedge_ws_keepalive_pings_total", help: "OPTIONS pings sent to client WebSockets that had not proven they read (WS_KEEPALIVE_INTERVAL)", label: undefined },
   keepaliveCloses: { name: "sipedge_ws_keepalive_closes_total", help: "Client WebSockets closed by the edge, by reason (keepalive-timeout: a ping unanswered for WS_KEEPALIVE_TIMEOUT; idle: no SIP message within WS_IDLE_TIMEOUT)", label: "reason" },
+  registersDropped: { name: "sipedge_register_dropped_total", help: "REGISTERs dropped unrun: their socket closed while they waited for a slot of the shard's RegisterGate (the client gave up)", label: undefined },
   accDropped: { name: "sipedge_acc_dropped_total", help: "Call records dropped (D1 unreachable and the buffer full)", label: undefined },
 } as const;
 

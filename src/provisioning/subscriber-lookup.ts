@@ -27,6 +27,32 @@ interface Entry {
   until: number;
 }
 
+/** A miss waiting for its owner's next read. */
+interface Waiting {
+  user: string;
+  domain: string;
+  /** The lookup's ttl for what the read finds. */
+  ttl: number;
+  resolve: (secrets: SubscriberSecrets | undefined) => void;
+  reject: (error: unknown) => void;
+}
+
+/** One owner's reads: the queries in flight by key, and the misses waiting for a read of their own. */
+interface OwnerReads {
+  pending: Map<string, Promise<SubscriberSecrets | undefined>>;
+  waiting: Map<string, Waiting>;
+  reading: number;
+}
+
+/**
+ * Reads one owner keeps in flight at once; a miss beyond them waits and goes with the others that
+ * came meanwhile in one statement. After a deploy every REGISTER of a shard misses (the isolate's
+ * cache starts empty): a thousand users were a thousand D1 reads, now one per batch.
+ */
+const READS_IN_FLIGHT = 2;
+/** Accounts per batched statement (bound as one JSON array, so D1's 100-parameter limit does not apply). */
+const BATCH = 200;
+
 interface Row {
   password: string;
   ha1: string;
@@ -52,7 +78,7 @@ function secretsOf(row: Row): SubscriberSecrets {
 export class SubscriberCache {
   readonly lookup: SubscriberLookup;
   private readonly entries = new Map<string, Entry>();
-  private readonly inFlight = new WeakMap<object, Map<string, Promise<SubscriberSecrets | undefined>>>();
+  private readonly owners = new WeakMap<object, OwnerReads>();
   private readonly ttl: number;
   private readonly negativeTtl: number;
   private readonly maxEntries: number;
@@ -80,9 +106,9 @@ export class SubscriberCache {
    * its options.
    */
   lookupFor(owner: object, own: { domainOf?: (realm: string) => string; ttl?: number } = {}): SubscriberLookup {
-    let pending = this.inFlight.get(owner);
-    if (pending === undefined) this.inFlight.set(owner, (pending = new Map()));
-    const shared = pending;
+    let reads = this.owners.get(owner);
+    if (reads === undefined) this.owners.set(owner, (reads = { pending: new Map(), waiting: new Map(), reading: 0 }));
+    const shared = reads;
     const domainOf = own.domainOf ?? this.domainOf;
     const ttl = own.ttl ?? this.ttl;
     return (key) => this.get(key, shared, domainOf(key.realm), ttl);
@@ -105,36 +131,53 @@ export class SubscriberCache {
     return this.useDomain ? `${user}@${domain}` : user;
   }
 
-  private get(key: SubscriberKey, pending?: Map<string, Promise<SubscriberSecrets | undefined>>, domain = this.domainOf(key.realm), ttl = this.ttl): SubscriberSecrets | undefined | Promise<SubscriberSecrets | undefined> {
+  private get(key: SubscriberKey, reads?: OwnerReads, domain = this.domainOf(key.realm), ttl = this.ttl): SubscriberSecrets | undefined | Promise<SubscriberSecrets | undefined> {
     const k = this.keyOf(key.user, domain);
     const hit = this.entries.get(k);
     const now = this.clock();
     if (hit && hit.until > now) return hit.secrets;
-    const running = pending?.get(k);
+    if (reads === undefined) return this.fetch(key.user, domain).then((secrets) => this.store(k, secrets, ttl));
+    const running = reads.pending.get(k);
     if (running !== undefined) return running;
-    const query = this.fetch(key.user, domain).then(
-      (secrets) => {
-        pending?.delete(k);
-        this.store(k, secrets, ttl);
-        return secrets;
-      },
-      (error: unknown) => {
-        // Failures are not cached: the next request tries D1 again.
-        pending?.delete(k);
-        throw error;
-      },
-    );
-    pending?.set(k, query);
+    const query = new Promise<SubscriberSecrets | undefined>((resolve, reject) => reads.waiting.set(k, { user: key.user, domain, ttl, resolve, reject }));
+    reads.pending.set(k, query);
+    this.read(reads);
     return query;
   }
 
-  private store(k: string, secrets: SubscriberSecrets | undefined, ttl: number): void {
+  /** Starts reads for the owner's waiting misses while it has fewer than READS_IN_FLIGHT. */
+  private read(reads: OwnerReads): void {
+    while (reads.reading < READS_IN_FLIGHT && reads.waiting.size > 0) {
+      const batch = [...reads.waiting].slice(0, BATCH);
+      for (const [k] of batch) reads.waiting.delete(k);
+      reads.reading++;
+      const done = () => {
+        for (const [k] of batch) reads.pending.delete(k);
+        reads.reading--;
+        this.read(reads);
+      };
+      this.fetchMany(batch.map(([, w]) => w)).then(
+        (found) => {
+          for (const [k, w] of batch) w.resolve(this.store(k, found(w.user, w.domain), w.ttl));
+          done();
+        },
+        (error: unknown) => {
+          // Failures are not cached: the next request tries D1 again.
+          for (const [, w] of batch) w.reject(error);
+          done();
+        },
+      );
+    }
+  }
+
+  private store(k: string, secrets: SubscriberSecrets | undefined, ttl: number): SubscriberSecrets | undefined {
     this.entries.delete(k);
     if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);
     }
     this.entries.set(k, { secrets, until: this.clock() + (secrets ? ttl : this.negativeTtl) });
+    return secrets;
   }
 
   private async fetch(user: string, domain: string): Promise<SubscriberSecrets | undefined> {
@@ -143,6 +186,33 @@ export class SubscriberCache {
       ? await this.db.prepare(`${columns} WHERE username = ?1 AND domain = ?2`).bind(user, domain).first<Row>()
       : await this.db.prepare(`${columns} WHERE username = ?1 ORDER BY id LIMIT 1`).bind(user).first<Row>();
     return row ? secretsOf(row) : undefined;
+  }
+
+  /**
+   * Several accounts in one statement per domain (one alone as `fetch` reads it); the answer says
+   * which were found. With use_domain off the first row of a username wins, as in `fetch`.
+   */
+  private async fetchMany(wanted: readonly Waiting[]): Promise<(user: string, domain: string) => SubscriberSecrets | undefined> {
+    if (wanted.length === 1) {
+      const only = wanted[0]!;
+      const secrets = await this.fetch(only.user, only.domain);
+      return () => secrets;
+    }
+    const found = new Map<string, SubscriberSecrets>();
+    const columns = "SELECT id, username, domain, password, ha1, ha1b, ha1_sha256 FROM subscriber";
+    const users = (list: readonly Waiting[]) => JSON.stringify([...new Set(list.map((w) => w.user))]);
+    const statements = this.useDomain
+      ? [...new Set(wanted.map((w) => w.domain))].map((domain) =>
+          this.db.prepare(`${columns} WHERE domain = ?1 AND username IN (SELECT value FROM json_each(?2))`).bind(domain, users(wanted.filter((w) => w.domain === domain))),
+        )
+      : [this.db.prepare(`${columns} WHERE username IN (SELECT value FROM json_each(?1)) ORDER BY id DESC`).bind(users(wanted))];
+    for (const statement of statements) {
+      // ORDER BY id DESC: with use_domain off the last row set per username is its lowest id.
+      for (const row of (await statement.all<Row & { username: string; domain: string }>()).results) {
+        found.set(this.useDomain ? `${row.username}@${row.domain}` : row.username, secretsOf(row));
+      }
+    }
+    return (user, domain) => found.get(this.keyOf(user, domain));
   }
 }
 

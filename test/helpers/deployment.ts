@@ -124,7 +124,8 @@ export async function startDeployment(options: DeploymentOptions = {}): Promise<
       await deployment.mf.dispose();
       const port = Number(new URL(deployment.url).port);
       const inspector = restart.inspectorPort === undefined ? {} : { inspectorPort: restart.inspectorPort };
-      const edge = await startStack({ host: EDGE_HOST, port, stateDir, build: false, tls: { key: ca.key, cert: ca.cert }, dispatcherList: listPath, vars, prepare: false, ...inspector });
+      const bundle = options.outdir === undefined ? {} : { outdir: options.outdir };
+      const edge = await startStack({ host: EDGE_HOST, port, stateDir, build: false, tls: { key: ca.key, cert: ca.cert }, dispatcherList: listPath, vars, prepare: false, ...bundle, ...inspector });
       deployment.mf = edge.mf;
       const bridge = deployment.bridge;
       deployment.stop = async () => {

@@ -3,6 +3,7 @@
 // test), answers digest challenges itself (RFC 2617 / RFC 7616 with qop=auth), and leaves every
 // registrar-visible detail to the test: Contact params, Expires, Call-ID, CSeq, Supported.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { createSecureContext, type SecureContext } from "node:tls";
 import WebSocket from "ws";
 import type { Binding } from "../../src/modules/registrar/index.ts";
 
@@ -210,6 +211,18 @@ interface Nonce {
   nc: number;
 }
 
+/**
+ * One TLS context per trusted CA: building one parses the CA (~0.5-0.8 ms), and a storm's
+ * thousands of clients reconnecting in the same instant spent seconds of this process's only
+ * thread on it, during which their REGISTERs' timers ran and their answers waited unread.
+ */
+const secureContexts = new Map<string, SecureContext>();
+function secureContextFor(ca: string): SecureContext {
+  let context = secureContexts.get(ca);
+  if (context === undefined) secureContexts.set(ca, (context = createSecureContext({ ca })));
+  return context;
+}
+
 /** A SIP user agent on one WebSocket (one RFC 5626 flow). */
 export class SipUa {
   readonly domain: string;
@@ -238,7 +251,8 @@ export class SipUa {
   }
 
   static connect(url: string, options: UaOptions): Promise<SipUa> {
-    const ws = new WebSocket(url, ["sip"], { localAddress: options.localAddress, ca: options.ca, perMessageDeflate: false });
+    const tls = options.ca === undefined ? {} : { secureContext: secureContextFor(options.ca) };
+    const ws = new WebSocket(url, ["sip"], { localAddress: options.localAddress, ...tls, perMessageDeflate: false });
     return new Promise((resolve, reject) => {
       ws.once("open", () => resolve(new SipUa(ws, options, url.startsWith("wss:") ? "WSS" : "WS")));
       ws.once("unexpected-response", (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));

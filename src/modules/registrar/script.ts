@@ -32,6 +32,12 @@ export interface RegistrarServices {
   subscriberExists?: (user: string, domain: string) => Promise<boolean>;
   /** Told when a REGISTER over this flow stored bindings (they go when the flow closes), with the instance key. */
   flowRegistered?: (aor: string, instance: string | undefined) => void;
+  /**
+   * Whether the request's flow is still open. A REGISTER whose client closed the socket (it gave
+   * up waiting, and registers again over a new one) is not saved: the binding would name a dead
+   * flow and its removal cost a second write.
+   */
+  flowOpen?: () => boolean;
 }
 
 /** The slice of a request context the registrar reads (a route's `RequestContext` is one). */
@@ -134,6 +140,8 @@ export class RegistrarScript {
       this.ctx.sl.sendReply(400, "Bad Contact header");
       return { ok: false, status: 400, reason: "Bad Contact header" };
     }
+    // No reply either: there is no socket to carry it (RFC 5626 §5.3's 430 names the reason).
+    if (this.services.flowOpen?.() === false) return { ok: false, status: 430, reason: "Flow Failed" };
     const reply = await this.location.save(input);
     if (!reply.ok) {
       this.ctx.sl.sendReply(reply.status, reply.reason, { headers: reply.headers });

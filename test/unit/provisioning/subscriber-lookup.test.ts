@@ -69,6 +69,40 @@ describe("subscriber lookup for auth_db", () => {
     expect(db.queries).toBe(3);
   });
 
+  it("reads one owner's misses that come while its reads are in flight together, in one statement (a deploy's storm of first REGISTERs)", async () => {
+    const cache = new SubscriberCache(db, { clock });
+    const shard = cache.lookupFor({});
+    const users = ["alice", "bob", "carol", "user0000", "nobody", "user0001"];
+    const answers = await Promise.all(users.map((user) => shard({ username: user, user, realm: "localhost" })));
+    // Two read alone at once; the four that came meanwhile share the third statement.
+    expect(db.queries).toBe(3);
+    expect(answers.map((a) => a?.password)).toEqual(["alice123", "bob123", "carol123", "pw", undefined, "pw"]);
+    // Answers and the absence are cached for the whole isolate.
+    await Promise.all(users.map((user) => cache.lookup({ username: user, user, realm: "localhost" })));
+    expect(db.queries).toBe(3);
+  });
+
+  it("batches with use_domain off too, the first row of a username winning", async () => {
+    db.db.exec("INSERT INTO subscriber (username, domain, password, ha1, ha1b, ha1_sha256) SELECT username, 'other.org', 'second', ha1, ha1b, ha1_sha256 FROM subscriber WHERE username IN ('carol', 'user0000')");
+    const cache = new SubscriberCache(db, { clock, useDomain: false });
+    const shard = cache.lookupFor({});
+    const users = ["alice", "bob", "carol", "user0000"];
+    const answers = await Promise.all(users.map((user) => shard({ username: user, user, realm: "example.com" })));
+    expect(db.queries).toBe(3);
+    expect(answers.map((a) => a?.password)).toEqual(["alice123", "bob123", "carol123", "pw"]);
+  });
+
+  it("fails every lookup of a batch whose read failed, and caches none of them", async () => {
+    const cache = new SubscriberCache(db, { clock });
+    const shard = cache.lookupFor({});
+    db.db.exec("ALTER TABLE subscriber RENAME TO subscriber_gone");
+    const users = ["alice", "bob", "carol", "user0000"];
+    const results = await Promise.allSettled(users.map((user) => shard({ username: user, user, realm: "localhost" })));
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected", "rejected", "rejected"]);
+    db.db.exec("ALTER TABLE subscriber_gone RENAME TO subscriber");
+    expect(await shard({ username: "carol", user: "carol", realm: "localhost" })).toMatchObject({ password: "carol123" });
+  });
+
   it("matches the domain column by realm, and maps an alias realm through domainOf", async () => {
     const cache = new SubscriberCache(db, { clock, domainOf: (realm) => (realm === "127.0.0.1" ? "localhost" : realm) });
     expect(await cache.lookup({ username: "alice", user: "alice", realm: "example.com" })).toBeUndefined();
