@@ -2,7 +2,6 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { forgetSubscribers, type Forget } from "../../../src/admin/forget-subscribers.ts";
-import type { Env } from "../../../src/env.ts";
 import { applyMigrations } from "../../../src/provisioning/migrate.ts";
 import { seedDemoSubscribers } from "../../../src/provisioning/seed.ts";
 import { subscriberCacheFor } from "../../../src/provisioning/subscriber-lookup.ts";
@@ -16,7 +15,10 @@ describe("an admin change to subscribers reaches every shard's HA1 cache", () =>
     const db = new SqliteD1();
     await applyMigrations(db, [init]);
     await seedDemoSubscribers(db, "localhost", 0);
-    const env = { DB: db, CONNECTION_SHARDS: "4", SIP_DOMAIN: "localhost" } as unknown as Env;
+    const unused = () => {
+      throw new Error("the test names its own shards");
+    };
+    const env = { DB: db, CONNECTION_SHARDS: "4", SIP_DOMAIN: "localhost", SIP_CONNECTION: { idFromName: unused, get: unused } };
     const cache = subscriberCacheFor(db);
     await cache.lookup({ username: "alice", user: "alice", realm: "localhost" });
     expect(cache.size).toBe(1);
