@@ -64,7 +64,7 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
   failureRoute: FailureRoute | undefined;
   branchRoute: BranchRoute | undefined;
   /** Called once per branch with its first 2xx to an INVITE (a dialog began: Kamailio dialog's tm callback). */
-  readonly answeredRoute: AnsweredRoute | undefined;
+  answeredRoute: AnsweredRoute | undefined;
   replyRoute: TmReplyRoute | undefined;
   base: FailureBase | undefined;
   /** Header changes every branch carries (the script's, e.g. a carrier's caller ID). */
@@ -442,7 +442,26 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
     for (const branch of this.branches) if (!branch.final) return;
     if (this.finished) return;
     this.finished = true;
+    this.release();
     this.deps.forget(this);
+  }
+
+  /**
+   * Every branch is final and the final response went upstream, but the server and client
+   * transactions stay 32 s (RFC 6026 Timers L and M, RFC 3261 Timer H) to absorb retransmissions,
+   * and this context with them. Drop what only a running transaction uses, so that a finished call
+   * does not keep its request route's context, its routes' closures and its responses meanwhile.
+   * What a retransmitted 2xx still passes through stays: the onreply route (with the request
+   * route's view it is given), and the answered route while a branch that ended locally (a
+   * timeout) may still be answered late.
+   */
+  private release(): void {
+    this.pending = [];
+    this.failureRoute = undefined;
+    this.branchRoute = undefined;
+    if (this.replyRoute === undefined) this.base = undefined;
+    if (!this.branches.some((branch) => branch.local)) this.answeredRoute = undefined;
+    for (const branch of this.branches) branch.response = undefined;
   }
 }
 
