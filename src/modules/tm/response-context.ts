@@ -8,7 +8,7 @@ import { createResponse } from "../../sip/response.ts";
 import { requestUriFor } from "../../sip/uri.ts";
 import type { TransactionSnapshot } from "../../sip/transactions/base.ts";
 import { InviteClientTransaction, NonInviteClientTransaction, type AnyClientTransaction, type ClientTransactionUser } from "../../sip/transactions/client.ts";
-import { createCancel } from "../../sip/transactions/requests.ts";
+import { createCancel, matchingCopy } from "../../sip/transactions/requests.ts";
 import type { AnyServerTransaction } from "../../sip/transactions/server.ts";
 import { bestResponse, winnerOf } from "./best-response.ts";
 import { groupByQ, newBranch, refuseTargets, type Branch } from "./branch.ts";
@@ -42,7 +42,7 @@ export interface ContextInit {
 export class ResponseContext implements FailureHost, ReplyRouteHost {
   readonly id: string;
   /** The request as the script relayed it; branches are copies of it. */
-  readonly request: SipRequest;
+  request: SipRequest;
   readonly server: AnyServerTransaction;
   readonly upstream: Upstream;
   readonly isInvite: boolean;
@@ -459,9 +459,31 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
     this.pending = [];
     this.failureRoute = undefined;
     this.branchRoute = undefined;
-    if (this.replyRoute === undefined) this.base = undefined;
-    if (!this.branches.some((branch) => branch.local)) this.answeredRoute = undefined;
     for (const branch of this.branches) branch.response = undefined;
+    const lateAnswer = this.branches.some((branch) => branch.local);
+    if (!lateAnswer) this.answeredRoute = undefined;
+    if (this.replyRoute !== undefined) return;
+    this.base = undefined;
+    // The routes are gone, so nothing reads the requests' bodies or other headers any more.
+    if (this.isInvite && !lateAnswer) this.keepMatchingCopies();
+  }
+
+  /**
+   * The received INVITE and each branch's copy give way to copies with what matching, an ACK and
+   * a response's upstream form read (`matchingCopy`): the messages themselves, with their bodies,
+   * are freed while the transactions wait.
+   */
+  private keepMatchingCopies(): void {
+    const received = matchingCopy(this.request);
+    if (received === undefined) return;
+    if (this.server.request === this.request) this.server.keepRequest(received);
+    this.request = received;
+    for (const branch of this.branches) {
+      const copy = matchingCopy(branch.request);
+      if (copy === undefined) continue;
+      if (branch.tx.request === branch.request) branch.tx.keepRequest(copy);
+      branch.request = copy;
+    }
   }
 }
 

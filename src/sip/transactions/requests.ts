@@ -4,7 +4,9 @@
  * (raw when unchanged); only Via, To, CSeq and Max-Forwards are written anew.
  */
 import { HeaderLine, HeaderList } from "../headers.ts";
-import { SipRequest, type SipResponse } from "../message.ts";
+import { SipRequest, byteStringToBytes, type SipResponse } from "../message.ts";
+import { parseMessage } from "../parser.ts";
+import { serialize } from "../serializer.ts";
 
 /**
  * RFC 3261 §17.1.1.3: "The ACK request constructed by the client transaction MUST contain values
@@ -59,4 +61,20 @@ function derived(original: SipRequest, method: "ACK" | "CANCEL", to: HeaderLine 
     callId: original.callId,
     cseq,
   });
+}
+
+/** What matching, an ACK or CANCEL built from the request, and the upstream form of a response read. */
+const MATCHING = new Set(["via", "from", "to", "call-id", "cseq", "route", "max-forwards"]);
+
+/**
+ * A copy of `request` with only the header fields a finished transaction still reads (§17.1.3,
+ * §17.2.3 matching, §17.1.1.3 ACK) and no body, written out and parsed again: its strings are
+ * its own, where a substring of the received message would keep the whole message (V8 keeps a
+ * substring as a view). Undefined if it does not parse back (it always should).
+ */
+export function matchingCopy(request: SipRequest): SipRequest | undefined {
+  const lines = request.headers.lines().filter((line) => MATCHING.has(line.key));
+  const text = serialize(new SipRequest({ headers: new HeaderList(lines), body: "", encoding: request.encoding, method: request.method, uri: request.uri }));
+  const parsed = parseMessage(request.encoding === "binary" ? byteStringToBytes(text) : text);
+  return parsed.ok && parsed.message.kind === "request" ? parsed.message : undefined;
 }

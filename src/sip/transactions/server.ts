@@ -131,7 +131,7 @@ export class InviteServerTransaction extends ServerTransaction {
           // the "Accepted" state" and start Timer L.
           this.state = "Accepted";
           this.lastResponse = undefined;
-          this.acceptedToTag = response.to().params.get("tag") ?? "";
+          this.acceptedToTag = ownCopy(response.to().params.get("tag") ?? "");
           if (!this.transmit(response)) return false;
           this.startTimer("L", this.values.TIMER_L);
           return true;
@@ -215,3 +215,11 @@ export class NonInviteServerTransaction extends ServerTransaction {
 }
 
 export type AnyServerTransaction = InviteServerTransaction | NonInviteServerTransaction;
+
+/**
+ * `text` in memory of its own: a substring of a received message is a view that keeps the whole
+ * message, and this one stays for the 32 s of Timer L.
+ */
+function ownCopy(text: string): string {
+  return JSON.parse(JSON.stringify(text)) as string;
+}

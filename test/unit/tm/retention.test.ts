@@ -46,6 +46,15 @@ describe("tm: what a finished transaction keeps while its timers run", () => {
     expect(ctx.server.lastResponse).toBeUndefined();
     expect(ctx.server.acceptedToTag).toBe("gw1");
     expect(ctx.branches[0]?.tx.state).toBe("Accepted");
+    // The requests give way to copies with the matching headers and no body.
+    const { request: received, server, branches } = ctx;
+    expect(server.request).toBe(received);
+    expect(received.body).toBe("");
+    expect(received.headers.lines().map((l) => l.key)).toEqual(["via", "max-forwards", "to", "from", "call-id", "cseq", "content-length"]);
+    expect(received.uri).toBe(GW.uri);
+    expect(branches[0]?.tx.request).toBe(branches[0]?.request);
+    expect(branches[0]?.request.body).toBe("");
+    expect(branches[0]?.request.vias()).toHaveLength(2);
     expect(h.tm.table.serverCount).toBe(1);
     expect(h.tm.table.clientCount).toBe(1);
     h.timers.advance(RELIABLE_TIMERS.TIMER_L);
@@ -73,6 +82,7 @@ describe("tm: what a finished transaction keeps while its timers run", () => {
     h.answer(branch, 200, "OK", ok);
     await flush();
     expect(ctx.base).toBe(base); // what the onreply route is given
+    expect(ctx.branches[0]?.request.body).not.toBe(""); // and the request it is given
     expect(ctx.failureRoute).toBeUndefined();
     h.answer(branch, 200, "OK", ok);
     await flush();
