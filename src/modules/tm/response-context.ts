@@ -470,17 +470,15 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
 
   /**
    * The received INVITE and each branch's copy give way to copies with what matching, an ACK and
-   * a response's upstream form read (`matchingCopy`): the messages themselves, with their bodies,
-   * are freed while the transactions wait.
+   * a response's upstream form read (`matchingCopy`): the messages themselves, with their bodies
+   * and parsed headers, are freed while the transactions wait.
    */
   private keepMatchingCopies(): void {
     const received = matchingCopy(this.request);
-    if (received === undefined) return;
     if (this.server.request === this.request) this.server.keepRequest(received);
     this.request = received;
     for (const branch of this.branches) {
       const copy = matchingCopy(branch.request);
-      if (copy === undefined) continue;
       if (branch.tx.request === branch.request) branch.tx.keepRequest(copy);
       branch.request = copy;
     }

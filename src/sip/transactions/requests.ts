@@ -4,9 +4,7 @@
  * (raw when unchanged); only Via, To, CSeq and Max-Forwards are written anew.
  */
 import { HeaderLine, HeaderList } from "../headers.ts";
-import { SipRequest, byteStringToBytes, type SipResponse } from "../message.ts";
-import { parseMessage } from "../parser.ts";
-import { serialize } from "../serializer.ts";
+import { SipRequest, type SipResponse } from "../message.ts";
 
 /**
  * RFC 3261 §17.1.1.3: "The ACK request constructed by the client transaction MUST contain values
@@ -68,13 +66,15 @@ const MATCHING = new Set(["via", "from", "to", "call-id", "cseq", "route", "max-
 
 /**
  * A copy of `request` with only the header fields a finished transaction still reads (§17.1.3,
- * §17.2.3 matching, §17.1.1.3 ACK) and no body, written out and parsed again: its strings are
- * its own, where a substring of the received message would keep the whole message (V8 keeps a
- * substring as a view). Undefined if it does not parse back (it always should).
+ * §17.2.3 matching, §17.1.1.3 ACK) and no body. Its strings are copied: V8 keeps a substring as a
+ * view of the whole string, so a value cut from the received message would keep the message.
+ * Nothing is parsed until something reads it.
  */
-export function matchingCopy(request: SipRequest): SipRequest | undefined {
+export function matchingCopy(request: SipRequest): SipRequest {
   const lines = request.headers.lines().filter((line) => MATCHING.has(line.key));
-  const text = serialize(new SipRequest({ headers: new HeaderList(lines), body: "", encoding: request.encoding, method: request.method, uri: request.uri }));
-  const parsed = parseMessage(request.encoding === "binary" ? byteStringToBytes(text) : text);
-  return parsed.ok && parsed.message.kind === "request" ? parsed.message : undefined;
+  // One JSON round trip copies every string at once.
+  const [uri = request.uri, ...values] = JSON.parse(JSON.stringify([request.uri, ...lines.map((line) => line.value)])) as string[];
+  const copied = lines.map((line, i) => new HeaderLine(line.name, line.key, values[i] ?? line.value));
+  const cseq = request.cseq;
+  return new SipRequest({ headers: new HeaderList(copied), body: "", encoding: request.encoding, method: request.method, uri, cseq: { seq: cseq.seq, method: cseq.method } });
 }

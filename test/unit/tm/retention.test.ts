@@ -50,7 +50,7 @@ describe("tm: what a finished transaction keeps while its timers run", () => {
     const { request: received, server, branches } = ctx;
     expect(server.request).toBe(received);
     expect(received.body).toBe("");
-    expect(received.headers.lines().map((l) => l.key)).toEqual(["via", "max-forwards", "to", "from", "call-id", "cseq", "content-length"]);
+    expect(received.headers.lines().map((l) => l.key)).toEqual(["via", "max-forwards", "to", "from", "call-id", "cseq"]);
     expect(received.uri).toBe(GW.uri);
     expect(branches[0]?.tx.request).toBe(branches[0]?.request);
     expect(branches[0]?.request.body).toBe("");
