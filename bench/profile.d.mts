@@ -9,6 +9,8 @@ export interface Profiler {
   stop(file: string): Promise<CpuProfile>;
   /** The isolate's heap after a full collection, bytes. */
   heapAfterGc(): Promise<{ usedSize: number; totalSize: number }>;
+  /** Writes a heap snapshot of the isolate to `file`. */
+  heapSnapshot(file: string): Promise<void>;
   close(): void;
 }
 export function profiler(port: number, want: RegExp, options?: { intervalUs?: number }): Promise<Profiler>;

@@ -31,10 +31,12 @@ async function session(url) {
   await new Promise((resolve, reject) => { ws.once("open", resolve); ws.once("error", reject); });
   let next = 0;
   const pending = new Map();
+  const listeners = new Map();
   ws.on("message", (data) => {
     const m = JSON.parse(String(data));
+    if (m.id === undefined) listeners.get(m.method)?.(m.params);
     const p = m.id !== undefined ? pending.get(m.id) : undefined;
-    if (!p) return; // events (Runtime.consoleAPICalled ...) are not needed
+    if (!p) return; // other events (Runtime.consoleAPICalled ...) are not needed
     pending.delete(m.id);
     if (m.error) p.reject(new Error(`${p.method}: ${m.error.message}`));
     else p.resolve(m.result);
@@ -44,7 +46,9 @@ async function session(url) {
     pending.set(id, { resolve, reject, method });
     ws.send(JSON.stringify({ id, method, params }));
   });
-  return { send, close: () => ws.close() };
+  /** `fn` hears each event named `method` (one listener per method). */
+  const on = (method, fn) => listeners.set(method, fn);
+  return { send, on, close: () => ws.close() };
 }
 
 /**
@@ -73,6 +77,16 @@ export async function profiler(port, want, { intervalUs = 250 } = {}) {
       await s.send("HeapProfiler.collectGarbage");
       const { usedSize, totalSize } = await s.send("Runtime.getHeapUsage");
       return { usedSize, totalSize };
+    },
+    /**
+     * A heap snapshot (`HeapProfiler.takeHeapSnapshot`, streamed in chunks) written to `file`:
+     * Chrome DevTools' Memory tab opens it and shows what holds what.
+     */
+    async heapSnapshot(file) {
+      const chunks = [];
+      s.on("HeapProfiler.addHeapSnapshotChunk", ({ chunk }) => chunks.push(chunk));
+      await s.send("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
+      writeFileSync(file, chunks.join(""));
     },
     close: () => s.close(),
   };

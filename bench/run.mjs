@@ -67,6 +67,8 @@ const USAGE = `usage: npm run bench -- [options]
                              workerd's DevTools inspector, the bridge through Node's; writes
                              DIR/<target>-<mode>-<conns>-r<round>.cpuprofile and prints the top
                              20 functions by self time (profiled runs cost more: not for CPU figures)
+  --heap-snapshot yes        with --profile: also DIR/<target>-<mode>-<conns>-r<round>.heapsnapshot
+                             after the heap line (Chrome DevTools' Memory tab opens it)
   --bundle DIR               use the worker bundle in DIR, building it there only when missing
                              (the same code across separate runs while the tree changes)
   --bridge-main FILE         call mode: run this bridge (another checkout's bridge/main.mjs) instead
@@ -77,7 +79,7 @@ function parseArgs(argv) {
     mode: "reg", conns: "50,100", duration: 10, warmup: 2, rounds: 1, quietWait: 20, quiet: 0.3,
     json: "", label: "", url: "", domain: "localhost", edgePid: "", stateDir: "", bundle: "",
     bridgePid: "", uasPid: "", rtpenginePid: "", gateways: "7070,7072,7074", uasScenario: join(HERE, "..", "test/sipp/uas.xml"),
-    sdp: "", rtpengine: "no", profile: "", bridgeMain: "",
+    sdp: "", rtpengine: "no", profile: "", heapSnapshot: "no", bridgeMain: "",
     callsPerMinute: 0, rate: 0, aors: 0, expires: 600,
   };
   for (let i = 0; i < argv.length; i += 2) {
@@ -324,6 +326,9 @@ async function measure(edge, o, mode, conns, round) {
     }
     const r = JSON.parse(await lg.next());
     await lg.exited;
+    // After the load generator ended: the snapshot stops the isolate for seconds.
+    const snapshotted = o.heapSnapshot === "yes" ? profilers.filter((p) => p.name === "edge") : [];
+    for (const p of snapshotted) await p.heapSnapshot(join(o.profile, `${p.name}-${mode}-${conns}-r${round}.heapsnapshot`));
     for (const p of profilers) p.close();
     for (const { name, profile } of profiles) console.log(topTable(`${name} profile, ${mode} ${conns} clients, round ${round}`, profile, r.ok));
     const link = l0 && l1 ? { frames: l1.frames - l0.frames, messages: l1.messages - l0.messages } : undefined;

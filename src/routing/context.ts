@@ -112,6 +112,26 @@ export function isMyself(config: Config, target: string | Uri, isBridgeAddress?:
   return isBridgeAddress !== undefined && isBridgeAddress(h.replace(/^\[|\]$/g, ""), port);
 }
 
+function notifyFinals(finals: readonly ((response: SipResponse) => void)[], message: SipMessage | string): void {
+  if (finals.length === 0 || typeof message === "string" || message.kind !== "response" || message.status < 200) return;
+  for (const fn of finals) fn(message);
+}
+
+/**
+ * Where a request's transaction answers: the transport, telling the final-response listeners.
+ * Made outside the context on purpose: the transaction keeps it for the 32 s of RFC 6026's
+ * Timers L and M after the call was answered, and a closure made in a method of the context
+ * would keep the whole context (its module scripts, the request, the logger) that long.
+ */
+function upstreamOf(transport: Transport, finals: readonly ((response: SipResponse) => void)[]): Transport {
+  return {
+    send: (m) => {
+      notifyFinals(finals, m);
+      transport.send(m);
+    },
+  };
+}
+
 export class RequestContext implements BaseContext {
   readonly kind = "request";
   #handled = false;
@@ -177,14 +197,8 @@ export class RequestContext implements BaseContext {
     (this.#finals ??= []).push(fn);
   }
 
-  #sendUpstream(message: SipMessage | string): void {
-    this.#sent(message);
-    this.transport.send(message);
-  }
-
   #sent(message: SipMessage | string): void {
-    if (this.#finals === undefined || typeof message === "string" || message.kind !== "response" || message.status < 200) return;
-    for (const fn of this.#finals) fn(message);
+    if (this.#finals !== undefined) notifyFinals(this.#finals, message);
   }
 
   isMyself(target: string | Uri): boolean {
@@ -256,8 +270,7 @@ export class RequestContext implements BaseContext {
   /** Kamailio tm over this request (`t_relay`, `t_check_trans`, `t_on_failure`, ...). */
   get tm(): TmRequest {
     if (!this.#tm) {
-      // Bound, not an arrow property: the bundler names arrow properties at run time (keep_names).
-      const upstream: Transport = { send: this.#sendUpstream.bind(this) };
+      const upstream = upstreamOf(this.transport, (this.#finals ??= []));
       // Once tm owns the request (relayed, answered, or matched to a transaction), the SIP
       // defaults stay quiet: the transaction answers from then on.
       this.#tm = bindRequest(need(this.services.tm, "tm"), this.msg, upstream, this, this.source.flow, () => {

@@ -11,7 +11,8 @@ import type { RelayResult, Target } from "./types.ts";
 export interface Branch {
   readonly index: number;
   readonly target: Target;
-  readonly request: SipRequest;
+  /** The branch's copy as sent (a smaller matching copy once the transaction finished). */
+  request: SipRequest;
   tx: AnyClientTransaction;
   /** Highest status seen; 0 before any reply. */
   status: number;

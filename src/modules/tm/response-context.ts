@@ -8,7 +8,7 @@ import { createResponse } from "../../sip/response.ts";
 import { requestUriFor } from "../../sip/uri.ts";
 import type { TransactionSnapshot } from "../../sip/transactions/base.ts";
 import { InviteClientTransaction, NonInviteClientTransaction, type AnyClientTransaction, type ClientTransactionUser } from "../../sip/transactions/client.ts";
-import { createCancel } from "../../sip/transactions/requests.ts";
+import { createCancel, matchingCopy } from "../../sip/transactions/requests.ts";
 import type { AnyServerTransaction } from "../../sip/transactions/server.ts";
 import { bestResponse, winnerOf } from "./best-response.ts";
 import { groupByQ, newBranch, refuseTargets, type Branch } from "./branch.ts";
@@ -42,7 +42,7 @@ export interface ContextInit {
 export class ResponseContext implements FailureHost, ReplyRouteHost {
   readonly id: string;
   /** The request as the script relayed it; branches are copies of it. */
-  readonly request: SipRequest;
+  request: SipRequest;
   readonly server: AnyServerTransaction;
   readonly upstream: Upstream;
   readonly isInvite: boolean;
@@ -64,7 +64,7 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
   failureRoute: FailureRoute | undefined;
   branchRoute: BranchRoute | undefined;
   /** Called once per branch with its first 2xx to an INVITE (a dialog began: Kamailio dialog's tm callback). */
-  readonly answeredRoute: AnsweredRoute | undefined;
+  answeredRoute: AnsweredRoute | undefined;
   replyRoute: TmReplyRoute | undefined;
   base: FailureBase | undefined;
   /** Header changes every branch carries (the script's, e.g. a carrier's caller ID). */
@@ -442,7 +442,46 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
     for (const branch of this.branches) if (!branch.final) return;
     if (this.finished) return;
     this.finished = true;
+    this.release();
     this.deps.forget(this);
+  }
+
+  /**
+   * Every branch is final and the final response went upstream, but the server and client
+   * transactions stay 32 s (RFC 6026 Timers L and M, RFC 3261 Timer H) to absorb retransmissions,
+   * and this context with them. Drop what only a running transaction uses, so that a finished call
+   * does not keep its request route's context, its routes' closures and its responses meanwhile.
+   * What a retransmitted 2xx still passes through stays: the onreply route (with the request
+   * route's view it is given), and the answered route while a branch that ended locally (a
+   * timeout) may still be answered late.
+   */
+  private release(): void {
+    this.pending = [];
+    this.failureRoute = undefined;
+    this.branchRoute = undefined;
+    for (const branch of this.branches) branch.response = undefined;
+    const lateAnswer = this.branches.some((branch) => branch.local);
+    if (!lateAnswer) this.answeredRoute = undefined;
+    if (this.replyRoute !== undefined) return;
+    this.base = undefined;
+    // The routes are gone, so nothing reads the requests' bodies or other headers any more.
+    if (this.isInvite && !lateAnswer) this.keepMatchingCopies();
+  }
+
+  /**
+   * The received INVITE and each branch's copy give way to copies with what matching, an ACK and
+   * a response's upstream form read (`matchingCopy`): the messages themselves, with their bodies
+   * and parsed headers, are freed while the transactions wait.
+   */
+  private keepMatchingCopies(): void {
+    const received = matchingCopy(this.request);
+    if (this.server.request === this.request) this.server.keepRequest(received);
+    this.request = received;
+    for (const branch of this.branches) {
+      const copy = matchingCopy(branch.request);
+      if (branch.tx.request === branch.request) branch.tx.keepRequest(copy);
+      branch.request = copy;
+    }
   }
 }
 

@@ -56,8 +56,11 @@ interface Running {
 
 export abstract class Transaction {
   state: TransactionState;
-  /** The request that created the transaction (server) or that it sends (client). */
-  readonly request: SipRequest;
+  /**
+   * The request that created the transaction (server) or that it sends (client); after the final
+   * response its user may swap it for a smaller copy (`keepRequest`).
+   */
+  request: SipRequest;
   /** Set by the TransactionTable: how it finds this transaction. */
   key: string | undefined;
   protected readonly values: TimerValues;
@@ -81,6 +84,14 @@ export abstract class Transaction {
 
   get reliable(): boolean {
     return this.values.reliable;
+  }
+
+  /**
+   * Swaps the request for `copy` (the same start line and matching headers, no body): what a
+   * transaction waiting out Timer L, M or H still reads, without the received message behind it.
+   */
+  keepRequest(copy: SipRequest): void {
+    this.request = copy;
   }
 
   /** Runs `fn` once when the transaction terminates (the table uses it to forget the transaction). */

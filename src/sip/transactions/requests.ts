@@ -60,3 +60,21 @@ function derived(original: SipRequest, method: "ACK" | "CANCEL", to: HeaderLine 
     cseq,
   });
 }
+
+/** What matching, an ACK or CANCEL built from the request, and the upstream form of a response read. */
+const MATCHING = new Set(["via", "from", "to", "call-id", "cseq", "route", "max-forwards"]);
+
+/**
+ * A copy of `request` with only the header fields a finished transaction still reads (§17.1.3,
+ * §17.2.3 matching, §17.1.1.3 ACK) and no body. Its strings are copied: V8 keeps a substring as a
+ * view of the whole string, so a value cut from the received message would keep the message.
+ * Nothing is parsed until something reads it.
+ */
+export function matchingCopy(request: SipRequest): SipRequest {
+  const lines = request.headers.lines().filter((line) => MATCHING.has(line.key));
+  // One JSON round trip copies every string at once.
+  const [uri = request.uri, ...values] = JSON.parse(JSON.stringify([request.uri, ...lines.map((line) => line.value)])) as string[];
+  const copied = lines.map((line, i) => new HeaderLine(line.name, line.key, values[i] ?? line.value));
+  const cseq = request.cseq;
+  return new SipRequest({ headers: new HeaderList(copied), body: "", encoding: request.encoding, method: request.method, uri, cseq: { seq: cseq.seq, method: cseq.method } });
+}

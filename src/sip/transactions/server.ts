@@ -26,22 +26,32 @@ export type RequestVerdict =
 /** A server transaction's snapshot also holds the last response, serialized. */
 export interface ServerTransactionSnapshot extends TransactionSnapshot {
   response?: string;
+  /** Accepted: the To tag of the 2xx sent (the response itself is not kept, see `acceptedToTag`). */
+  toTag?: string;
 }
 
 abstract class ServerTransaction extends Transaction {
   protected readonly user: ServerTransactionUser;
-  /** The last response sent: what a retransmitted request gets again. */
+  /** The last response sent: what a retransmitted request gets again (none kept in Accepted). */
   lastResponse: SipResponse | undefined;
+  /**
+   * Accepted (RFC 6026): the To tag of the 2xx sent, for RFC 2543 ACK matching. The 2xx itself is
+   * not kept: in Accepted a retransmitted INVITE is absorbed, never answered again (§7.1), and
+   * the 32 s of Timer L must not hold a response with its body per call.
+   */
+  acceptedToTag: string | undefined;
 
   constructor(request: SipRequest, initial: "Proceeding" | "Trying", user: ServerTransactionUser, options: TransactionOptions) {
     super(request, initial, options);
     this.user = user;
     this.lastResponse = undefined;
+    this.acceptedToTag = undefined;
   }
 
   override snapshot(): ServerTransactionSnapshot {
     const snap: ServerTransactionSnapshot = super.snapshot();
     if (this.lastResponse !== undefined) snap.response = serialize(this.lastResponse);
+    if (this.acceptedToTag !== undefined) snap.toTag = this.acceptedToTag;
     return snap;
   }
 
@@ -50,6 +60,7 @@ abstract class ServerTransaction extends Transaction {
       const parsed = parseMessage(snapshot.response);
       if (parsed.ok && parsed.message.kind === "response") this.lastResponse = parsed.message;
     }
+    this.acceptedToTag = snapshot.toTag;
     this.resume(snapshot);
   }
 
@@ -119,7 +130,9 @@ export class InviteServerTransaction extends ServerTransaction {
           // transport layer for transmission ... The server transaction MUST then transition to
           // the "Accepted" state" and start Timer L.
           this.state = "Accepted";
-          if (!this.send(response)) return false;
+          this.lastResponse = undefined;
+          this.acceptedToTag = ownCopy(response.to().params.get("tag") ?? "");
+          if (!this.transmit(response)) return false;
           this.startTimer("L", this.values.TIMER_L);
           return true;
         }
@@ -202,3 +215,11 @@ export class NonInviteServerTransaction extends ServerTransaction {
 }
 
 export type AnyServerTransaction = InviteServerTransaction | NonInviteServerTransaction;
+
+/**
+ * `text` in memory of its own: a substring of a received message is a view that keeps the whole
+ * message, and this one stays for the 32 s of Timer L.
+ */
+function ownCopy(text: string): string {
+  return JSON.parse(JSON.stringify(text)) as string;
+}

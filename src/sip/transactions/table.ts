@@ -92,6 +92,7 @@ export class TransactionTable {
     if (tx === undefined || isRfc3261Branch(request.topVia().branch)) return tx;
     // RFC 2543: "the To tag of the ACK matches the To tag of the response sent by the server
     // transaction"; for other methods the To tag equals that of the creating request.
+    if (request.method === "ACK" && tx.acceptedToTag !== undefined) return toTag(request) === tx.acceptedToTag ? tx : undefined;
     const expected = request.method === "ACK" && tx.lastResponse !== undefined ? tx.lastResponse : tx.request;
     return toTag(request) === toTag(expected) ? tx : undefined;
   }

@@ -71,6 +71,28 @@ describe("matching requests to server transactions (§17.2.3)", () => {
     expect(tx.receiveRequest(request(ack2543("resp-tag")))).toBe("ack-absorbed");
   });
 
+  it("RFC 2543: the ACK of a 2xx matches the Accepted transaction by the 2xx's To tag, all it keeps of the 2xx", () => {
+    const { options, wire } = env();
+    const table = new TransactionTable();
+    const invite2543 = request(INV2543);
+    const tx = new InviteServerTransaction(invite2543, {}, options);
+    table.addServer(tx);
+    tx.respond(createResponse(invite2543, 200, "OK", { toTag: "ok-tag" }));
+    expect(tx.state).toBe("Accepted");
+    expect(tx.lastResponse).toBeUndefined();
+    expect(tx.acceptedToTag).toBe("ok-tag");
+    expect(table.matchServer(request(ack2543("other-tag")))).toBeUndefined();
+    expect(table.matchServer(request(ack2543("ok-tag")))).toBe(tx);
+    expect(tx.receiveRequest(request(ack2543("ok-tag")))).toBe("pass");
+    // A retransmitted INVITE is absorbed in Accepted (RFC 6026 §7.1): nothing is sent again.
+    expect(tx.receiveRequest(request(INV2543))).toBe("retransmission");
+    expect(wire.statuses()).toEqual([200]);
+    // A snapshot keeps the tag, so a restored transaction still matches that ACK.
+    const restored = new InviteServerTransaction(request(INV2543), {}, options, tx.snapshot());
+    expect(restored.acceptedToTag).toBe("ok-tag");
+    expect(new TransactionTable().addServer(restored)).toBe(true);
+  });
+
   it("RFC 2543: a CANCEL finds its INVITE by the same fields", () => {
     const { options } = env();
     const table = new TransactionTable();
