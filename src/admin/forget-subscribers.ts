@@ -5,6 +5,7 @@
  * written to D1 some other way (`wrangler d1 execute`) applies after SUBSCRIBER_CACHE_TTL.
  */
 import { configFor, type Vars } from "../config.ts";
+import { createLogger, type LogSink } from "../log.ts";
 import type { SqlDatabase } from "../provisioning/db.ts";
 import { subscriberCacheFor } from "../provisioning/subscriber-lookup.ts";
 
@@ -25,12 +26,36 @@ interface ShardNamespace<Id> {
 /** What the fan-out reads of the Worker's env. */
 export type ForgetEnv<Id> = Vars & { DB: SqlDatabase; SIP_CONNECTION: ShardNamespace<Id> };
 
-/** This isolate's cache and every shard's; resolves with the number of shards that confirmed. */
-export async function forgetSubscribers<Id>(env: ForgetEnv<Id>, accounts: Forget, shardOf = (i: number): ForgettingShard => defaultShard(env, i)): Promise<number> {
+/**
+ * How far a change reached: the admin API returns it as `caches`. A shard that did not confirm
+ * (unreachable, overloaded) serves the old HA1 until SUBSCRIBER_CACHE_TTL runs out.
+ */
+export interface ForgetReport {
+  shards: number;
+  confirmed: number;
+}
+
+/** This isolate's cache and every shard's; a shard that did not confirm is logged at warn. */
+export async function forgetSubscribers<Id>(
+  env: ForgetEnv<Id>,
+  accounts: Forget,
+  shardOf = (i: number): ForgettingShard => defaultShard(env, i),
+  sink?: LogSink,
+): Promise<ForgetReport> {
   forgetHere(env, accounts);
-  const shards = configFor(env).connectionShards;
+  const config = configFor(env);
+  const shards = config.connectionShards;
   const results = await Promise.allSettled(Array.from({ length: shards }, (_, i) => shardOf(i).forgetSubscribers(accounts)));
-  return results.filter((r) => r.status === "fulfilled").length;
+  const unconfirmed = results.flatMap((r, shard) => (r.status === "rejected" ? [{ shard, reason: String(r.reason) }] : []));
+  if (unconfirmed.length > 0) {
+    createLogger(config.logLevel, sink).warn("subscriber change not confirmed by every shard; those serve the old HA1 until SUBSCRIBER_CACHE_TTL", {
+      accounts: accounts === "all" ? "all" : accounts.length,
+      shards,
+      unconfirmed,
+      cacheTtl: config.subscriberCacheTtl,
+    });
+  }
+  return { shards, confirmed: shards - unconfirmed.length };
 }
 
 /** The isolate's own cache (also what a shard does when told). */

@@ -57,7 +57,7 @@ admin.post("/import", async (c) => {
   });
   if (!result.ok) return c.json({ error: result.error }, 400);
   // Imported accounts must not be served from this isolate's stale cache entries.
-  if (result.value.table === "subscriber") await forgetSubscribers(c.env, "all");
+  const caches = result.value.table === "subscriber" ? await forgetSubscribers(c.env, "all") : undefined;
   if (result.value.table === "aliases") aliasCacheFor(c.env.DB).clear();
   // Carrier trunks: numbers, groups and credentials read afresh; imported accounts register at once (uac.reg_reload).
   if (["subscriber", "uacreg", "dbaliases", "grp"].includes(result.value.table)) uacLookupFor(c.env.DB).clear();
@@ -70,7 +70,7 @@ admin.post("/import", async (c) => {
     const reloaded = await reloadPermissions(c.env);
     if (!reloaded.ok) return c.json({ error: reloaded.error }, 400);
   }
-  return c.json({ ...result.value, ms: Date.now() - started });
+  return c.json({ ...result.value, ...(caches ? { caches } : {}), ms: Date.now() - started });
 });
 
 /** An AOR as the registrar keys it: `user@domain`, lowercased (`aorOf`, case_sensitive 0). */

@@ -77,11 +77,11 @@ const PATHS: Record<string, Record<string, Op>> = {
       kamailio: "kamctl add",
       params: [query("create", "1: refuse (409) when it exists")],
       body: { type: "json", description: "{username, domain?, password?, ha1?, ha1b?, ha1_sha256?}", example: { username: "alice", password: "secret" } },
-      responses: { "201": "created or replaced", "400": "{error: {field, reason}}", "409": "exists (create=1)" },
+      responses: { "201": "created or replaced: {username, domain, caches: {shards, confirmed}} (shards whose HA1 cache forgot the account)", "400": "{error: {field, reason}}", "409": "exists (create=1)" },
     },
   },
   "/admin/subscribers/{username}": {
-    delete: { summary: "Remove a subscriber", kamailio: "kamctl rm", params: [path("username", "user"), query("domain", "default: SIP_DOMAIN")], responses: { "404": "no such subscriber" } },
+    delete: { summary: "Remove a subscriber", kamailio: "kamctl rm", params: [path("username", "user"), query("domain", "default: SIP_DOMAIN")], responses: { "200": "{username, domain, removed, caches: {shards, confirmed}}", "404": "no such subscriber" } },
   },
   "/admin/subscribers/{username}/password": {
     put: {
@@ -89,7 +89,7 @@ const PATHS: Record<string, Record<string, Op>> = {
       kamailio: "kamctl passwd",
       params: [path("username", "user"), query("domain", "default: SIP_DOMAIN")],
       body: { type: "json", description: "{password}", example: { password: "new-secret" } },
-      responses: { "400": "no password", "404": "no such subscriber" },
+      responses: { "200": "{username, domain, password: \"changed\", caches: {shards, confirmed}}", "400": "no password", "404": "no such subscriber" },
     },
   },
   "/admin/dispatcher": { get: { summary: "Destination sets with state letters and latency", kamailio: "kamcmd dispatcher.list" } },

@@ -61,8 +61,8 @@ subscribersAdmin.post("/", async (c) => {
     return c.json({ error: { field: "username", reason: `${username}@${domain} exists already (use passwd to change its password)` } }, 409);
   }
   await db.batch(upsertSubscribers(db, [checked.row]));
-  await forgetSubscribers(c.env, [{ user: username, domain }]);
-  return c.json({ username, domain }, 201);
+  const caches = await forgetSubscribers(c.env, [{ user: username, domain }]);
+  return c.json({ username, domain, caches }, 201);
 });
 
 subscribersAdmin.put("/:username/password", async (c) => {
@@ -76,8 +76,8 @@ subscribersAdmin.put("/:username/password", async (c) => {
   const checked = subscriberRow({ username, domain, password: body.password }, domain);
   if (!checked.ok) return c.json({ error: { field: checked.field, reason: checked.reason } }, 400);
   await db.batch(upsertSubscribers(db, [checked.row]));
-  await forgetSubscribers(c.env, [{ user: username, domain }]);
-  return c.json({ username, domain, password: "changed" });
+  const caches = await forgetSubscribers(c.env, [{ user: username, domain }]);
+  return c.json({ username, domain, password: "changed", caches });
 });
 
 subscribersAdmin.delete("/:username", async (c) => {
@@ -85,6 +85,6 @@ subscribersAdmin.delete("/:username", async (c) => {
   const db: SqlDatabase = c.env.DB;
   if (!(await exists(db, username, domain))) return c.json({ error: { field: "username", reason: `no subscriber ${username}@${domain}` } }, 404);
   await db.prepare("DELETE FROM subscriber WHERE username = ? AND domain = ?").bind(username, domain).run();
-  await forgetSubscribers(c.env, [{ user: username, domain }]);
-  return c.json({ username, domain, removed: true });
+  const caches = await forgetSubscribers(c.env, [{ user: username, domain }]);
+  return c.json({ username, domain, removed: true, caches });
 });

@@ -108,7 +108,7 @@ describe("subscribers", () => {
   it("adds one subscriber and lists subscribers without their secrets", async () => {
     const add = await call("/admin/subscribers", { method: "POST", body: JSON.stringify({ username: "dave", password: "dave123" }), token: TOKEN });
     expect(add.status).toBe(201);
-    expect(await add.json()).toEqual({ username: "dave", domain: "localhost" });
+    expect(await add.json()).toEqual({ username: "dave", domain: "localhost", caches: { shards: 16, confirmed: 16 } });
     const res = await call("/admin/subscribers?limit=1000&domain=localhost", { token: TOKEN });
     const list = (await res.json()) as { subscribers: Record<string, unknown>[] };
     expect(list.subscribers).toContainEqual(expect.objectContaining({ username: "dave", domain: "localhost", hasPassword: true }));

@@ -30,14 +30,24 @@ describe("an admin change to subscribers reaches every shard's HA1 cache", () =>
         told.push([i, accounts]);
       },
     });
-    const confirmed = await forgetSubscribers(env, [{ user: "alice", domain: "localhost" }], shardOf);
+    const lines: string[] = [];
+    const report = await forgetSubscribers(env, [{ user: "alice", domain: "localhost" }], shardOf, (line) => lines.push(line));
     expect(told.map(([i]) => i).sort()).toEqual([0, 1, 2]);
     expect(told.every(([, a]) => a !== "all" && a[0]?.user === "alice")).toBe(true);
-    expect(confirmed).toBe(3);
+    expect(report).toEqual({ shards: 4, confirmed: 3 });
     expect(cache.size).toBe(0);
+    // The shard that did not confirm is named, with how long it may serve the old HA1.
+    expect(lines).toHaveLength(1);
+    const warned = JSON.parse(lines[0] ?? "{}") as Record<string, unknown>;
+    expect(warned).toMatchObject({ level: "warn", shards: 4, unconfirmed: [{ shard: 3, reason: "Error: shard 3 unreachable" }], cacheTtl: 60 });
 
     told.length = 0;
-    expect(await forgetSubscribers(env, "all", shardOf)).toBe(3);
+    lines.length = 0;
+    expect(await forgetSubscribers(env, "all", shardOf, (line) => lines.push(line))).toEqual({ shards: 4, confirmed: 3 });
     expect(told.map(([, a]) => a)).toEqual(["all", "all", "all"]);
+
+    const healthy = () => ({ forgetSubscribers: async () => {} });
+    expect(await forgetSubscribers(env, "all", healthy, (line) => lines.push(line))).toEqual({ shards: 4, confirmed: 4 });
+    expect(lines).toHaveLength(1);
   });
 });
