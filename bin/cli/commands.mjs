@@ -171,21 +171,28 @@ async function subscriberAdd(client, args, options) {
   const [username, password] = need(args, 2, "subscriber add USER PASSWORD [--domain D]");
   const body = JSON.stringify({ username, password, ...(options.domain ? { domain: options.domain } : {}) });
   const r = await client.request("POST", "/admin/subscribers?create=1", { body, contentType: "application/json" });
-  show(options, r, () => console.log(`added ${r.username}@${r.domain}`));
+  show(options, r, () => console.log(`added ${r.username}@${r.domain}${cachesNote(r)}`));
+}
+
+/** A change some shards did not confirm still applies there, after SUBSCRIBER_CACHE_TTL. */
+function cachesNote(r) {
+  const c = r.caches;
+  if (!c || c.confirmed === c.shards) return "";
+  return ` (${c.shards - c.confirmed} of ${c.shards} shards did not confirm: they use the old HA1 until SUBSCRIBER_CACHE_TTL)`;
 }
 
 async function subscriberRm(client, args, options) {
   const [username] = need(args, 1, "subscriber rm USER [--domain D]");
   const q = options.domain ? `?domain=${enc(options.domain)}` : "";
   const r = await client.request("DELETE", `/admin/subscribers/${enc(username)}${q}`);
-  show(options, r, () => console.log(`removed ${r.username}@${r.domain}`));
+  show(options, r, () => console.log(`removed ${r.username}@${r.domain}${cachesNote(r)}`));
 }
 
 async function subscriberPasswd(client, args, options) {
   const [username, password] = need(args, 2, "subscriber passwd USER PASSWORD [--domain D]");
   const q = options.domain ? `?domain=${enc(options.domain)}` : "";
   const r = await client.request("PUT", `/admin/subscribers/${enc(username)}/password${q}`, { body: JSON.stringify({ password }), contentType: "application/json" });
-  show(options, r, () => console.log(`password of ${r.username}@${r.domain} changed`));
+  show(options, r, () => console.log(`password of ${r.username}@${r.domain} changed${cachesNote(r)}`));
 }
 
 // ---- acc ----------------------------------------------------------------------------------
