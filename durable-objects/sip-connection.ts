@@ -4,7 +4,7 @@ import type { Env } from "../src/env.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { ownerOfBranch, verifiedOwner, type Target } from "../src/modules/tm/index.ts";
 import { isMyself } from "../src/routing/context.ts";
-import { parseInbound, processMessage, type Script } from "../src/routing/pipeline.ts";
+import type { Script } from "../src/routing/pipeline.ts";
 import { selectScript, type ScriptRegistry } from "../src/routing/scripts.ts";
 import type { ReturnPath } from "../src/modules/forward/index.ts";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
@@ -14,11 +14,11 @@ import { wireOf } from "../src/sip/serializer.ts";
 import { TimerWheel } from "../src/sip/timer-wheel.ts";
 import { KEEPALIVE_PING, KEEPALIVE_PONG, SIP_SUBPROTOCOL, WebSocketTransport, isKeepAlive } from "../src/transport/websocket.ts";
 import { newFlowToken } from "../src/transport/flow.ts";
-import { BridgeTransport, parseBridgeFrames, type BridgeFrame } from "../src/transport/bridge.ts";
 import { KeyedSerial } from "../src/util/serial.ts";
 import { Alarms } from "./alarms.ts";
 import { ClientMessages } from "./client-messages.ts";
-import { BridgeLinks, type BridgeAttachment } from "./bridge-links.ts";
+import { BridgeMessages } from "./bridge-messages.ts";
+import { BridgeLinks } from "./bridge-links.ts";
 import { Connections, type ClientAttachment } from "./connections.ts";
 import type { Probe, ProbeResult } from "./dispatcher.ts";
 import { routeSignersFor, type RouteSigners } from "./route-signing.ts";
@@ -71,6 +71,7 @@ export class SipConnection extends DurableObject<Env> {
   private readonly serial = new KeyedSerial();
   /** Client sockets' messages through the route script, REGISTERs through a gate (client-messages.ts). */
   private readonly clients: ClientMessages;
+  private readonly bridgeMessages: BridgeMessages;
   /** Counters, call records and the scrape's view of this shard (shard-ops.ts). */
   private readonly ops: ShardOps;
   /** The route script ROUTE_SCRIPT names, out of the ones the Worker entry carries (src/edge.ts). */
@@ -125,6 +126,10 @@ export class SipConnection extends DurableObject<Env> {
       connections: this.connections, serial: this.serial, metrics: this.ops.counter,
       dropped: () => this.ops.metrics.inc("registersDropped"),
     });
+    this.bridgeMessages = new BridgeMessages({
+      ctx, script: this.script, config: this.config, log: this.log, services: this.services, bridges: this.bridges,
+      ops: this.ops, serial: this.serial, uacLinks: this.uacLinks, transactions: this.transactions,
+    });
     this.keepalive = new KeepaliveSweep({
       ctx, connections: this.connections, alarms: this.alarms, config: this.config.keepalive, domain: this.config.domain,
       serverHeader: this.config.serverHeader, signer: this.signers.branch, log: this.log, metrics: this.ops.metrics, lost: (ws) => this.flowGone(ws),
@@ -173,7 +178,7 @@ export class SipConnection extends DurableObject<Env> {
     const conn = this.connections.of(ws);
     if (conn.closed) return;
     if (conn.bridge) {
-      await this.bridgeFrame(ws, conn.bridge, data);
+      await this.bridgeMessages.handle(ws, conn.bridge, data);
       return;
     }
     // The one per-message write of liveness; the attachment is written once per socket.
@@ -257,66 +262,6 @@ export class SipConnection extends DurableObject<Env> {
   /** RPC from the Dispatcher object: keepalives through this shard's bridge link. */
   async probe(probes: Probe[], timeoutMs: number): Promise<ProbeResult[] | "no-link"> {
     return this.bridges.probe(probes, timeoutMs, this.shard);
-  }
-
-  /**
-   * One message from a bridge: a frame, or on a v2 link a batch of them. Each starts in order (so
-   * the requests of a call queue in order); they run concurrently as separate messages would.
-   */
-  private async bridgeFrame(ws: WebSocket, attachment: BridgeAttachment, data: string | ArrayBuffer): Promise<void> {
-    await Promise.all(parseBridgeFrames(data).map((frame) => this.bridgeRecord(ws, attachment, frame)));
-  }
-
-  /** One frame from a bridge: a datagram from a gateway (through the route script), or control. */
-  private async bridgeRecord(ws: WebSocket, attachment: BridgeAttachment, frame: BridgeFrame): Promise<void> {
-    switch (frame.kind) {
-      case "hello":
-        this.bridges.hello(ws, attachment, frame.advertise, frame.rtpengine);
-        this.log.debug("bridge hello", { bridge: frame.bridge, advertise: frame.advertise, rtpengine: frame.rtpengine });
-        this.uacLinks.linkUp(this.ctx);
-        return;
-      case "control":
-        if (frame.type === "rtpengine" && this.services.rtpengine.reply(frame.body)) return; // media answers
-        this.bridgeControl(attachment.bridge, frame.type, frame.body);
-        return;
-      case "invalid":
-        this.log.warn("bridge frame refused", { bridge: attachment.bridge, reason: frame.reason });
-        return;
-      case "datagram": {
-        const parsed = parseInbound(frame.message, this.config.maxMessageSize);
-        const run = () =>
-          processMessage(this.script, {
-            data: frame.message,
-            parsed,
-            source: { transport: "udp", ip: frame.ip, port: frame.port, bridge: attachment.bridge },
-            transport: this.ops.transport(new BridgeTransport(this.bridges.sender(ws, attachment), frame.address)),
-            config: this.config,
-            log: this.log,
-            services: this.services,
-            metrics: this.ops.counter,
-          });
-        // The requests of one call in arrival order (a CANCEL waits for its INVITE); responses need no order.
-        if (parsed.ok && parsed.message.kind === "request") await this.serial.run("call:" + parsed.message.callId, run);
-        else await run();
-        if (this.services.tm.size > 0) this.transactions.watch();
-      }
-    }
-  }
-
-  /**
-   * The bridge could not deliver a request (`unreachable`) or got no final response to it
-   * (`timeout`, its Timer B/F): the branch ends at once, 503 or 408, so failover need not wait
-   * for fr_timer. The frame's fields are logged under `frame`, never over the log line's own.
-   */
-  private bridgeControl(bridge: string, type: string, body: Record<string, unknown>): void {
-    const { branch, method } = body;
-    if ((type === "timeout" || type === "unreachable") && typeof branch === "string" && typeof method === "string") {
-      if (this.uacLinks.failed(branch, type, String(body["reason"] ?? ""))) return;
-      const ended = this.services.tm.branchFailed(branch, method, type === "timeout" ? "timeout" : "transport");
-      this.log.info("bridge could not deliver", { bridge, type, ended, frame: body });
-      return;
-    }
-    this.log.info("bridge control frame", { bridge, type, frame: body });
   }
 
   /** RPC from the admin API: subscribers changed, so their cached HA1s are stale. */
