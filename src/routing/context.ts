@@ -11,7 +11,7 @@ import { Maxfwd } from "../modules/maxfwd/index.ts";
 import { RegistrarScript, type RegistrarServices } from "../modules/registrar/script.ts";
 import type { Leg, Rr } from "../modules/rr/index.ts";
 import { RrScript } from "../modules/rr/script.ts";
-import { bindRequest, type SentBy, type Target, type Tm, type TmRequest } from "../modules/tm/index.ts";
+import { bindRequest, type FailureBase, type SentBy, type Target, type Tm, type TmRequest } from "../modules/tm/index.ts";
 import type { ForwardResult, ForwardServices } from "../modules/forward/index.ts";
 import { Textops } from "../modules/textops/index.ts";
 import { Sanity } from "../modules/sanity/index.ts";
@@ -131,6 +131,18 @@ function upstreamOf(transport: Transport, finals: readonly ((response: SipRespon
     },
   };
 }
+
+/**
+ * The request route's view tm keeps for the failure and onreply routes, made apart from the request
+ * context: a transaction lives 32 s after its final response (RFC 6026) and must not keep the
+ * context, its module scripts and its routes' closures meanwhile.
+ */
+function failureBaseOf(config: Config, log: Logger, source: Source, isBridgeAddress: Services["isBridgeAddress"]): FailureBase {
+  return { config, log, source, isMyself: (target) => isMyself(config, target, isBridgeAddress) };
+}
+
+/** rtpengine over a call's messages (`fromSource`: the message came from the request's source). */
+export type RtpengineOfCall = (msg: SipMessage, request?: SipRequest, fromSource?: boolean) => RtpengineScript;
 
 export class RequestContext implements BaseContext {
   readonly kind = "request";
@@ -273,7 +285,8 @@ export class RequestContext implements BaseContext {
       const upstream = upstreamOf(this.transport, (this.#finals ??= []));
       // Once tm owns the request (relayed, answered, or matched to a transaction), the SIP
       // defaults stay quiet: the transaction answers from then on.
-      this.#tm = bindRequest(need(this.services.tm, "tm"), this.msg, upstream, this, this.source.flow, () => {
+      const base = failureBaseOf(this.config, this.log, this.source, this.services.isBridgeAddress);
+      this.#tm = bindRequest(need(this.services.tm, "tm"), this.msg, upstream, base, this.source.flow, () => {
         this.#handled = true;
       });
     }
@@ -297,6 +310,17 @@ export class RequestContext implements BaseContext {
   rtpengineFor(msg: SipMessage, request?: SipRequest): RtpengineScript {
     const host = { client: need(this.services.rtpengine, "rtpengine"), bridge: this.source.bridge, sourceIp: msg === this.msg ? this.source.ip : undefined };
     return new RtpengineScript(msg, request, host, this.log);
+  }
+
+  /**
+   * `rtpengineFor` for routes that outlive the request route (an onreply route still runs for a
+   * 2xx retransmitted 32 s later): it holds the client, the bridge and the log, not this context.
+   */
+  rtpengineOfCall(): RtpengineOfCall {
+    const client = need(this.services.rtpengine, "rtpengine");
+    const { bridge, ip } = this.source;
+    const log = this.log;
+    return (msg, request, fromSource = false) => new RtpengineScript(msg, request, { client, bridge, sourceIp: fromSource ? ip : undefined }, log);
   }
 
   /** Kamailio pike over this request (`pike_check_req`). */

@@ -9,35 +9,40 @@ import { matchingCopy } from "../../sip/transactions/requests.ts";
 import type { ResponseContext } from "./response-context.ts";
 
 /**
- * Drops the request route's context, the routes' closures and the responses. What a
- * retransmitted 2xx still passes through stays: the onreply route (with the request route's view
- * it is given), and the answered route while a branch that ended locally (a timeout) may still be
- * answered late.
+ * Drops the routes' closures and the responses, keeps the final response for Timer H in strings of
+ * its own, and swaps the requests for copies with what matching reads. What a retransmitted 2xx
+ * still passes through stays: the onreply route (with the request route's view it is given and
+ * what it reads of the branch's request), and the answered route while a branch that ended locally
+ * (a timeout) may still be answered late.
  */
 export function releaseFinished(ctx: ResponseContext): void {
   ctx.pending = [];
   ctx.failureRoute = undefined;
   ctx.branchRoute = undefined;
   for (const branch of ctx.branches) branch.response = undefined;
-  const lateAnswer = ctx.branches.some((branch) => branch.local);
+  // A branch whose client transaction ended (the next hop unreachable, or its own timeout) can
+  // no longer be answered: only one still waiting (Timer B after a CANCEL) may bring a late 2xx.
+  const lateAnswer = ctx.branches.some((branch) => branch.local && branch.tx.state !== "Terminated");
   if (!lateAnswer) ctx.answeredRoute = undefined;
-  if (ctx.replyRoute !== undefined) return;
-  ctx.base = undefined;
-  // The routes are gone, so nothing reads the requests' bodies or other headers any more.
-  if (ctx.isInvite && !lateAnswer) keepMatchingCopies(ctx);
+  ctx.server.keepOwnResponse();
+  const replyRoute = ctx.replyRoute !== undefined;
+  if (!replyRoute) ctx.base = undefined;
+  // The failure and branch routes are gone, so nothing else reads the requests' bodies or other headers.
+  if (ctx.isInvite && !lateAnswer) keepMatchingCopies(ctx, replyRoute);
 }
 
 /**
  * The received INVITE and each branch's copy give way to copies with what matching, an ACK and
- * a response's upstream form read (`matchingCopy`): the messages themselves, with their bodies
- * and parsed headers, are freed while the transactions wait.
+ * a response's upstream form read (`matchingCopy`), and with an onreply route what it reads of a
+ * branch's request: the messages themselves, with their parsed headers, are freed while the
+ * transactions wait.
  */
-function keepMatchingCopies(ctx: ResponseContext): void {
+function keepMatchingCopies(ctx: ResponseContext, forReplyRoute: boolean): void {
   const received = matchingCopy(ctx.request);
   if (ctx.server.request === ctx.request) ctx.server.keepRequest(received);
   ctx.request = received;
   for (const branch of ctx.branches) {
-    const copy = matchingCopy(branch.request);
+    const copy = matchingCopy(branch.request, forReplyRoute);
     if (branch.tx.request === branch.request) branch.tx.keepRequest(copy);
     branch.request = copy;
   }

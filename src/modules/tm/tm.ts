@@ -9,6 +9,7 @@ import { TIMER_C, systemClock, timersFor } from "../../sip/timers.ts";
 import type { Send } from "../../sip/transactions/base.ts";
 import { InviteServerTransaction, NonInviteServerTransaction, type AnyServerTransaction } from "../../sip/transactions/server.ts";
 import { TransactionTable } from "../../sip/transactions/table.ts";
+import { matchingCopy } from "../../sip/transactions/requests.ts";
 import { encodeOwner, isLooped, loopHash, makeBranch } from "./branch-id.ts";
 import type { ContextDeps } from "./deps.ts";
 import { refuseTargets } from "./branch.ts";
@@ -151,7 +152,9 @@ export class Tm {
     if (existing !== undefined && existing.request !== request) return false;
     const server = existing ?? this.newServer(request, upstream);
     const headers: [string, string][] = [["Server", this.deps.serverHeader], ...(options.headers ?? [])];
-    return server.respond(createResponse(request, status, reason, { headers, body: options.body, contentType: options.contentType }));
+    const sent = server.respond(createResponse(request, status, reason, { headers, body: options.body, contentType: options.contentType }));
+    if (status >= 200) keepAnswered(server, request);
+    return sent;
   }
 
   /** A response from downstream (§17.1.3 matching); "no-transaction" means it is not ours. */
@@ -243,4 +246,15 @@ export class Tm {
     this.idPrefix ??= (crypto.getRandomValues(new Uint32Array(1))[0] ?? 0).toString(36);
     return this.idPrefix + (this.counter++).toString(36);
   }
+}
+
+/**
+ * A server transaction the script answered itself (`t_reply`, no branches) waits for the ACK, up
+ * to Timer H's 32 s, or Timer L's after a 2xx: meanwhile it keeps a matching copy of the request
+ * and its own copy of the final response, not the received message (src/modules/tm/retention.ts).
+ */
+function keepAnswered(server: AnyServerTransaction, request: SipRequest): void {
+  if (server.state !== "Completed" && server.state !== "Accepted") return; // Terminated (Timer J of 0): nothing kept
+  if (server.request === request) server.keepRequest(matchingCopy(request));
+  server.keepOwnResponse();
 }
