@@ -11,7 +11,8 @@ import { Maxfwd } from "../modules/maxfwd/index.ts";
 import { RegistrarScript, type RegistrarServices } from "../modules/registrar/script.ts";
 import type { Leg, Rr } from "../modules/rr/index.ts";
 import { RrScript } from "../modules/rr/script.ts";
-import { bindRequest, type FailureBase, type SentBy, type Target, type Tm, type TmRequest } from "../modules/tm/index.ts";
+import { bindRequest, type SentBy, type Target, type Tm, type TmRequest } from "../modules/tm/index.ts";
+import { notifyFinals, RouteView, Upstream, type RtpengineOfCall } from "./kept.ts";
 import type { ForwardResult, ForwardServices } from "../modules/forward/index.ts";
 import { Textops } from "../modules/textops/index.ts";
 import { Sanity } from "../modules/sanity/index.ts";
@@ -112,37 +113,7 @@ export function isMyself(config: Config, target: string | Uri, isBridgeAddress?:
   return isBridgeAddress !== undefined && isBridgeAddress(h.replace(/^\[|\]$/g, ""), port);
 }
 
-function notifyFinals(finals: readonly ((response: SipResponse) => void)[], message: SipMessage | string): void {
-  if (finals.length === 0 || typeof message === "string" || message.kind !== "response" || message.status < 200) return;
-  for (const fn of finals) fn(message);
-}
-
-/**
- * Where a request's transaction answers: the transport, telling the final-response listeners.
- * Made outside the context on purpose: the transaction keeps it for the 32 s of RFC 6026's
- * Timers L and M after the call was answered, and a closure made in a method of the context
- * would keep the whole context (its module scripts, the request, the logger) that long.
- */
-function upstreamOf(transport: Transport, finals: readonly ((response: SipResponse) => void)[]): Transport {
-  return {
-    send: (m) => {
-      notifyFinals(finals, m);
-      transport.send(m);
-    },
-  };
-}
-
-/**
- * The request route's view tm keeps for the failure and onreply routes, made apart from the request
- * context: a transaction lives 32 s after its final response (RFC 6026) and must not keep the
- * context, its module scripts and its routes' closures meanwhile.
- */
-function failureBaseOf(config: Config, log: Logger, source: Source, isBridgeAddress: Services["isBridgeAddress"]): FailureBase {
-  return { config, log, source, isMyself: (target) => isMyself(config, target, isBridgeAddress) };
-}
-
-/** rtpengine over a call's messages (`fromSource`: the message came from the request's source). */
-export type RtpengineOfCall = (msg: SipMessage, request?: SipRequest, fromSource?: boolean) => RtpengineScript;
+export type { RtpengineOfCall };
 
 export class RequestContext implements BaseContext {
   readonly kind = "request";
@@ -282,10 +253,10 @@ export class RequestContext implements BaseContext {
   /** Kamailio tm over this request (`t_relay`, `t_check_trans`, `t_on_failure`, ...). */
   get tm(): TmRequest {
     if (!this.#tm) {
-      const upstream = upstreamOf(this.transport, (this.#finals ??= []));
+      const upstream = new Upstream(this.transport, (this.#finals ??= []));
       // Once tm owns the request (relayed, answered, or matched to a transaction), the SIP
       // defaults stay quiet: the transaction answers from then on.
-      const base = failureBaseOf(this.config, this.log, this.source, this.services.isBridgeAddress);
+      const base = new RouteView(this.config, this.log, this.source, this.services.isBridgeAddress);
       this.#tm = bindRequest(need(this.services.tm, "tm"), this.msg, upstream, base, this.source.flow, () => {
         this.#handled = true;
       });

@@ -10,7 +10,7 @@ import type { TransactionSnapshot } from "../../sip/transactions/base.ts";
 import { InviteClientTransaction, NonInviteClientTransaction, type AnyClientTransaction, type ClientTransactionUser } from "../../sip/transactions/client.ts";
 import type { AnyServerTransaction } from "../../sip/transactions/server.ts";
 import { bestResponse, winnerOf } from "./best-response.ts";
-import { groupByQ, newBranch, refuseTargets, type Branch } from "./branch.ts";
+import { BranchUser, groupByQ, newBranch, refuseTargets, type Branch, type BranchHost } from "./branch.ts";
 import { makeBranch } from "./branch-id.ts";
 import type { ContextDeps, ContextInit } from "./deps.ts";
 import { FailureCtx, type FailureHost, type Winner } from "./failure.ts";
@@ -20,7 +20,7 @@ import { applyBranchChanges, upstreamForm } from "./branch-request.ts";
 import { cancelPending, COMPLETED_ELSEWHERE, sendCancel, type CancelHost } from "./cancel.ts";
 import { releaseFinished } from "./retention.ts";
 
-export class ResponseContext implements FailureHost, ReplyRouteHost, CancelHost {
+export class ResponseContext implements FailureHost, ReplyRouteHost, CancelHost, BranchHost {
   readonly id: string;
   /** The request as the script relayed it; branches are copies of it. */
   request: SipRequest;
@@ -51,7 +51,8 @@ export class ResponseContext implements FailureHost, ReplyRouteHost, CancelHost 
   /** Header changes every branch carries (the script's, e.g. a carrier's caller ID). */
   readonly edits: BranchEdits | undefined;
   private readonly deps: ContextDeps;
-  private readonly replies: ReplyRouteRunner;
+  /** Made with the first response an onreply route must see (most transactions arm none). */
+  private replies: ReplyRouteRunner | undefined;
   private starting = false;
   private inFailureRoute = false;
   private finished = false;
@@ -74,7 +75,6 @@ export class ResponseContext implements FailureHost, ReplyRouteHost, CancelHost 
     this.edits = init.edits;
     this.deps = deps;
     this.createdAt = deps.clock.now();
-    this.replies = new ReplyRouteRunner(this, deps);
   }
 
   /** The earliest branch deadline (ms since the epoch): when a persisted context must wake up. */
@@ -161,17 +161,14 @@ export class ResponseContext implements FailureHost, ReplyRouteHost, CancelHost 
 
   /** @internal the transaction user of one branch's client transaction. */
   branchUser(branch: Branch): ClientTransactionUser {
-    return {
-      // A 100 only stops retransmissions; everything else passes the onreply route first, if armed.
-      receiveResponse: (response) => {
-        const route = this.replyRoute;
-        if (route === undefined || response.status === 100) this.onResponse(branch, response, true);
-        else this.replies.receive(branch, response, route);
-      },
-      onTimeout: () => this.branchTimeout(branch),
-      // A socket that is gone: the branch failed (Kamailio answers such branches with 503 too).
-      onTransportError: () => this.finishLocal(branch, 503, "Service Unavailable"),
-    };
+    return new BranchUser(this, branch);
+  }
+
+  /** @internal a branch's response: a 100 only stops retransmissions; anything else passes the onreply route first, if armed. */
+  branchResponse(branch: Branch, response: SipResponse): void {
+    const route = this.replyRoute;
+    if (route === undefined || response.status === 100) this.onResponse(branch, response, true);
+    else (this.replies ??= new ReplyRouteRunner(this, this.deps)).receive(branch, response, route);
   }
 
   /** @internal a client transaction for a request of this context, sent towards `target`. */
@@ -295,8 +292,8 @@ export class ResponseContext implements FailureHost, ReplyRouteHost, CancelHost 
     this.checkCompletion();
   }
 
-  /** §16.8: Timer C / fr_timer, or the client transaction's Timer B/F. */
-  private branchTimeout(branch: Branch): void {
+  /** @internal §16.8: Timer C / fr_timer, or the client transaction's Timer B/F. */
+  branchTimeout(branch: Branch): void {
     if (branch.final) return;
     branch.timedOut = true;
     this.deps.events?.branchTimeout?.();

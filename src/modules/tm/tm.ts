@@ -7,7 +7,7 @@ import { createResponse } from "../../sip/response.ts";
 import { requestUriFor } from "../../sip/uri.ts";
 import { TIMER_C, systemClock, timersFor } from "../../sip/timers.ts";
 import type { Send } from "../../sip/transactions/base.ts";
-import { InviteServerTransaction, NonInviteServerTransaction, type AnyServerTransaction } from "../../sip/transactions/server.ts";
+import { InviteServerTransaction, NonInviteServerTransaction, type AnyServerTransaction, type ServerTransactionUser } from "../../sip/transactions/server.ts";
 import { TransactionTable } from "../../sip/transactions/table.ts";
 import { matchingCopy } from "../../sip/transactions/requests.ts";
 import { encodeOwner, isLooped, loopHash, makeBranch } from "./branch-id.ts";
@@ -210,12 +210,12 @@ export class Tm {
 
   private newServer(request: SipRequest, upstream: Upstream): AnyServerTransaction {
     const options = this.deps.txOptions((message) => upstream.send(message));
-    // The caller's socket is gone: nobody is left to answer, so stop ringing the branches.
-    const user = { onTransportError: () => this.byServer.get(tx)?.cancel() };
+    const user = new CallerGone(this.byServer);
     const tx: AnyServerTransaction =
       request.method === "INVITE"
         ? new InviteServerTransaction(request, user, options)
         : new NonInviteServerTransaction(request, user, options);
+    user.tx = tx;
     this.table.addServer(tx);
     return tx;
   }
@@ -245,6 +245,24 @@ export class Tm {
   private nextId(): string {
     this.idPrefix ??= (crypto.getRandomValues(new Uint32Array(1))[0] ?? 0).toString(36);
     return this.idPrefix + (this.counter++).toString(36);
+  }
+}
+
+/**
+ * The user of a server transaction: the caller's socket is gone, nobody is left to answer, so the
+ * branches stop ringing. An object, not a closure: the transaction keeps it for its 32 s after the
+ * final response, and the bundle (keep_names) gives every named closure a property array.
+ */
+class CallerGone implements ServerTransactionUser {
+  tx: AnyServerTransaction | undefined = undefined;
+  private readonly contexts: WeakMap<AnyServerTransaction, ResponseContext>;
+
+  constructor(contexts: WeakMap<AnyServerTransaction, ResponseContext>) {
+    this.contexts = contexts;
+  }
+
+  onTransportError(): void {
+    if (this.tx !== undefined) this.contexts.get(this.tx)?.cancel();
   }
 }
 
