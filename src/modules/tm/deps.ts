@@ -24,7 +24,7 @@ export interface ContextDeps {
   readonly events: TmEvents | undefined;
   txOptions(send: Send): TransactionOptions;
   /** The context ended (final response sent, every branch done): drop it from the registry. */
-  forget(context: { readonly id: string }): void;
+  forget(context: { readonly id: string; readonly server: AnyServerTransaction }): void;
 }
 
 /** What a response context is made from: the relayed request, its server transaction and the routes armed for it. */

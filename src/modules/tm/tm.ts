@@ -52,6 +52,9 @@ export class Tm {
       txOptions: (send: Send) => ({ send, timers, clock, values }),
       forget: (ctx) => {
         this.contexts.delete(ctx.id);
+        // Finished: a retransmission, an ACK or a CANCEL is the server transaction's alone now,
+        // so a failed call's context goes while the transaction waits for the ACK (Timer H).
+        this.byServer.delete(ctx.server);
         options.onForget?.(ctx.id);
       },
     };
@@ -103,7 +106,7 @@ export class Tm {
       return this.cancel(request, upstream) ? { ok: true, kind: "canceled" } : this.forwardStateless(request, targets);
     }
     const existing = this.table.matchServer(request);
-    if (existing !== undefined && (existing.request !== request || this.byServer.has(existing))) {
+    if (existing !== undefined && (existing.request !== request || answered(existing) || this.byServer.has(existing))) {
       existing.receiveRequest(request);
       return { ok: true, kind: "absorbed" };
     }
@@ -149,7 +152,7 @@ export class Tm {
     const existing = this.table.matchServer(request);
     const ctx = existing === undefined ? undefined : this.byServer.get(existing);
     if (ctx !== undefined) return ctx.reply(status, reason, options);
-    if (existing !== undefined && existing.request !== request) return false;
+    if (existing !== undefined && (existing.request !== request || answered(existing))) return false;
     const server = existing ?? this.newServer(request, upstream);
     const headers: [string, string][] = [["Server", this.deps.serverHeader], ...(options.headers ?? [])];
     const sent = server.respond(createResponse(request, status, reason, { headers, body: options.body, contentType: options.contentType }));
@@ -275,4 +278,9 @@ function keepAnswered(server: AnyServerTransaction, request: SipRequest): void {
   if (server.state !== "Completed" && server.state !== "Accepted") return; // Terminated (Timer J of 0): nothing kept
   if (server.request === request) server.keepRequest(matchingCopy(request));
   server.keepOwnResponse();
+}
+
+/** The server transaction sent its final response: a request of it can no longer be relayed or answered. */
+function answered(server: AnyServerTransaction): boolean {
+  return server.state !== "Proceeding" && server.state !== "Trying";
 }

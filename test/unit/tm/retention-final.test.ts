@@ -82,7 +82,7 @@ describe("tm: what a call that failed keeps until the ACK (Timer H)", () => {
 
   it("a retransmitted INVITE gets the same 486 again, a CANCEL is answered 200, the ACK ends the transaction", () => {
     const h = harness();
-    relayed(h, { onFailure: () => {} });
+    const ctx = relayed(h, { onFailure: () => {} });
     h.answer(h.sent("INVITE")[0]!, 486, "Busy Here", { toTag: "gw1" });
     const first = h.upstream.responses[1]!;
     expect(h.tm.checkTrans(request(invite({ uri: GW.uri })), h.upstream)).toEqual({ found: true, action: "retransmission" });
@@ -92,6 +92,8 @@ describe("tm: what a call that failed keeps until the ACK (Timer H)", () => {
     expect(h.tm.relay(cancelOf(), h.upstream)).toEqual({ ok: true, kind: "canceled" });
     expect(h.upstream.statuses()).toEqual([100, 486, 486, 200]);
     expect(h.sent("CANCEL")).toHaveLength(0);
+    // The script's own request, relayed or answered again (an async route still running), changes nothing.
+    expect(h.tm.reply(ctx.server.request, h.upstream, 500, "Server Internal Error")).toBe(false);
     expect(h.tm.checkTrans(ackFor(first), h.upstream)).toEqual({ found: true, action: "ack-absorbed" });
     expect(h.tm.table.serverCount).toBe(0); // Timer I is 0 on a reliable transport
   });
@@ -173,6 +175,15 @@ describe("tm: what a request answered by t_reply alone keeps", () => {
     expect(h.tm.reply(received, h.upstream, 403, "Forbidden")).toBe(true);
     expect(h.tm.reply(received, h.upstream, 500, "Server Internal Error")).toBe(false);
     expect(h.upstream.statuses()).toEqual([403]);
+  });
+
+  it("a request relayed after the script answered it is absorbed, never sent on (the transaction is answered)", () => {
+    const h = harness();
+    const received = request(invite({ uri: GW.uri }));
+    h.tm.reply(received, h.upstream, 404, "Not Found");
+    expect(h.tm.relay(received, h.upstream, [GW])).toEqual({ ok: true, kind: "absorbed" });
+    expect(h.sent("INVITE")).toHaveLength(0);
+    expect(h.tm.size).toBe(0);
   });
 
   it("a non-INVITE answered over a reliable transport ends at once (Timer J is 0): nothing is kept", () => {
