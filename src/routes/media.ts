@@ -1,4 +1,4 @@
-import type { RequestContext } from "../routing/context.ts";
+import type { RequestContext, RtpengineOfCall } from "../routing/context.ts";
 import type { TmFailureContext, TmReplyContext } from "../modules/tm/index.ts";
 import type { RtpengineScript } from "../modules/rtpengine/script.ts";
 import { sdpOf } from "../modules/rtpengine/sdp.ts";
@@ -40,8 +40,11 @@ interface Anchor {
   toward: Side;
   /** The caller's SDP before rtpengine's replaced it (for a failover's new offer); absent for a late offer. */
   original: string | undefined;
-  /** rtpengine over another message of this call, through the same bridge. */
-  script: RequestContext["rtpengineFor"];
+  /**
+   * rtpengine over another message of this call, through the same bridge. Not the request
+   * context's `rtpengineFor`: the onreply route keeps this for the 32 s after the call's 2xx.
+   */
+  script: RtpengineOfCall;
 }
 
 /** Anchored INVITEs by request object (tm keeps that object: the failure route sees it again). */
@@ -67,7 +70,7 @@ function answerFlags(toward: Side): string {
 export async function anchorCall(ctx: RequestContext, toward: Side): Promise<boolean> {
   if (ctx.msg.method !== "INVITE" || sideOf(ctx) === toward || !ctx.has("rtpengine") || !ctx.rtpengine.available()) return true;
   const original = sdpOf(ctx.msg);
-  const anchor: Anchor = { toward, original, script: (msg, request) => ctx.rtpengineFor(msg, request) };
+  const anchor: Anchor = { toward, original, script: ctx.rtpengineOfCall() };
   if (original !== undefined) {
     const offered = await ctx.rtpengine.offer(offerFlags(toward));
     if (!offered.ok) {
@@ -99,7 +102,7 @@ export async function anchorInDialog(ctx: RequestContext, toward: Side): Promise
     return true;
   }
   if (method === "INVITE" || method === "UPDATE") {
-    const anchor: Anchor = { toward, original: sdpOf(ctx.msg), script: (msg, request) => ctx.rtpengineFor(msg, request) };
+    const anchor: Anchor = { toward, original: sdpOf(ctx.msg), script: ctx.rtpengineOfCall() };
     if (anchor.original !== undefined) {
       const offered = await ctx.rtpengine.offer(offerFlags(toward));
       if (!offered.ok) return refuse(ctx, offered);
@@ -136,6 +139,8 @@ function mediaReply(anchor: Anchor) {
     const script: RtpengineScript = anchor.script(ctx.msg, ctx.request);
     const lateOffer = sdpOf(ctx.request) === undefined;
     const result = lateOffer ? await script.offer(offerFlags(back)) : await script.answer(answerFlags(back));
+    // Answered: no failover will re-offer the caller's SDP, and the route outlives the call by 32 s.
+    if (result.ok && ctx.msg.status >= 200) anchor.original = undefined;
     if (result.ok) return;
     ctx.log.warn("media anchoring of a reply failed: reply discarded", { status: ctx.msg.status, error: result.error, detail: result.detail });
     ctx.discard(500, "Media Relay Unavailable");
@@ -155,7 +160,7 @@ export async function endMedia(ctx: TmFailureContext): Promise<void> {
   const anchor = anchors.get(ctx.request);
   if (anchor === undefined) return;
   anchors.delete(ctx.request);
-  void anchor.script(ctx.request).delete().then((deleted) => {
+  void anchor.script(ctx.request, undefined, true).delete().then((deleted) => {
     if (!deleted.ok) ctx.log.info("media session delete failed", { error: deleted.error, detail: deleted.detail });
   });
 }
@@ -171,7 +176,7 @@ export async function reofferMedia(ctx: TmFailureContext): Promise<boolean> {
   const request = ctx.request;
   const rewritten = request.body;
   request.body = anchor.original;
-  const offered = await anchor.script(request).offer(offerFlags(anchor.toward));
+  const offered = await anchor.script(request, undefined, true).offer(offerFlags(anchor.toward));
   if (offered.ok) return true;
   request.body = rewritten;
   ctx.log.warn("media re-offer for the next destination failed", { error: offered.error, detail: offered.detail });

@@ -12,6 +12,7 @@ import { RegistrarScript, type RegistrarServices } from "../modules/registrar/sc
 import type { Leg, Rr } from "../modules/rr/index.ts";
 import { RrScript } from "../modules/rr/script.ts";
 import { bindRequest, type SentBy, type Target, type Tm, type TmRequest } from "../modules/tm/index.ts";
+import { notifyFinals, RouteView, Upstream, type RtpengineOfCall } from "./kept.ts";
 import type { ForwardResult, ForwardServices } from "../modules/forward/index.ts";
 import { Textops } from "../modules/textops/index.ts";
 import { Sanity } from "../modules/sanity/index.ts";
@@ -112,25 +113,7 @@ export function isMyself(config: Config, target: string | Uri, isBridgeAddress?:
   return isBridgeAddress !== undefined && isBridgeAddress(h.replace(/^\[|\]$/g, ""), port);
 }
 
-function notifyFinals(finals: readonly ((response: SipResponse) => void)[], message: SipMessage | string): void {
-  if (finals.length === 0 || typeof message === "string" || message.kind !== "response" || message.status < 200) return;
-  for (const fn of finals) fn(message);
-}
-
-/**
- * Where a request's transaction answers: the transport, telling the final-response listeners.
- * Made outside the context on purpose: the transaction keeps it for the 32 s of RFC 6026's
- * Timers L and M after the call was answered, and a closure made in a method of the context
- * would keep the whole context (its module scripts, the request, the logger) that long.
- */
-function upstreamOf(transport: Transport, finals: readonly ((response: SipResponse) => void)[]): Transport {
-  return {
-    send: (m) => {
-      notifyFinals(finals, m);
-      transport.send(m);
-    },
-  };
-}
+export type { RtpengineOfCall };
 
 export class RequestContext implements BaseContext {
   readonly kind = "request";
@@ -270,10 +253,11 @@ export class RequestContext implements BaseContext {
   /** Kamailio tm over this request (`t_relay`, `t_check_trans`, `t_on_failure`, ...). */
   get tm(): TmRequest {
     if (!this.#tm) {
-      const upstream = upstreamOf(this.transport, (this.#finals ??= []));
+      const upstream = new Upstream(this.transport, (this.#finals ??= []));
       // Once tm owns the request (relayed, answered, or matched to a transaction), the SIP
       // defaults stay quiet: the transaction answers from then on.
-      this.#tm = bindRequest(need(this.services.tm, "tm"), this.msg, upstream, this, this.source.flow, () => {
+      const base = new RouteView(this.config, this.log, this.source, this.services.isBridgeAddress);
+      this.#tm = bindRequest(need(this.services.tm, "tm"), this.msg, upstream, base, this.source.flow, () => {
         this.#handled = true;
       });
     }
@@ -297,6 +281,17 @@ export class RequestContext implements BaseContext {
   rtpengineFor(msg: SipMessage, request?: SipRequest): RtpengineScript {
     const host = { client: need(this.services.rtpengine, "rtpengine"), bridge: this.source.bridge, sourceIp: msg === this.msg ? this.source.ip : undefined };
     return new RtpengineScript(msg, request, host, this.log);
+  }
+
+  /**
+   * `rtpengineFor` for routes that outlive the request route (an onreply route still runs for a
+   * 2xx retransmitted 32 s later): it holds the client, the bridge and the log, not this context.
+   */
+  rtpengineOfCall(): RtpengineOfCall {
+    const client = need(this.services.rtpengine, "rtpengine");
+    const { bridge, ip } = this.source;
+    const log = this.log;
+    return (msg, request, fromSource = false) => new RtpengineScript(msg, request, { client, bridge, sourceIp: fromSource ? ip : undefined }, log);
   }
 
   /** Kamailio pike over this request (`pike_check_req`). */

@@ -4,7 +4,7 @@
  */
 import type { SipRequest, SipResponse } from "../../sip/message.ts";
 import type { TimerHandle } from "../../sip/timers.ts";
-import type { AnyClientTransaction } from "../../sip/transactions/client.ts";
+import type { AnyClientTransaction, ClientTransactionUser } from "../../sip/transactions/client.ts";
 import type { RelayResult, Target } from "./types.ts";
 
 /** One client branch (Kamailio: a UAC of the transaction cell). */
@@ -38,6 +38,42 @@ export function newBranch(index: number, target: Target, request: SipRequest): B
     local: false, provisional: false, replied: false, timedOut: false, cancelWanted: false, canceled: false,
     final: false, timer: undefined, timerKind: "fr", deadline: 0,
   };
+}
+
+/** What a branch's client transaction reports to its response context. */
+export interface BranchHost {
+  branchResponse(branch: Branch, response: SipResponse): void;
+  branchTimeout(branch: Branch): void;
+  failBranch(branch: Branch, status: number, reason: string): void;
+}
+
+/**
+ * The user of a branch's client transaction: an object rather than closures, since the
+ * transaction keeps it for its 32 s after the call (RFC 6026 Timer M) and the bundle (keep_names)
+ * gives every named closure a property array of its own.
+ */
+export class BranchUser implements ClientTransactionUser {
+  // Plain fields, no parameter properties: the bridge runs tm's files with Node's type stripping.
+  private readonly host: BranchHost;
+  private readonly branch: Branch;
+
+  constructor(host: BranchHost, branch: Branch) {
+    this.host = host;
+    this.branch = branch;
+  }
+
+  receiveResponse(response: SipResponse): void {
+    this.host.branchResponse(this.branch, response);
+  }
+
+  onTimeout(): void {
+    this.host.branchTimeout(this.branch);
+  }
+
+  /** A socket that is gone: the branch failed (Kamailio answers such branches with 503 too). */
+  onTransportError(): void {
+    this.host.failBranch(this.branch, 503, "Service Unavailable");
+  }
 }
 
 /** A target list that cannot start (no target, or more branches than Kamailio's max_branches). */

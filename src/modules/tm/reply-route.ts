@@ -60,8 +60,8 @@ class ReplyCtx implements TmReplyContext {
 
 export class ReplyRouteRunner {
   private queue: Promise<void> = Promise.resolve();
-  /** Branches whose 2xx was discarded: their ACK, re-sent for each retransmitted 2xx. */
-  private readonly endedDialogs = new WeakMap<Branch, SipRequest>();
+  /** Branches whose 2xx was discarded: their ACK, re-sent for each retransmitted 2xx (made with the first). */
+  private endedDialogs: WeakMap<Branch, SipRequest> | undefined;
 
   constructor(
     private readonly host: ReplyRouteHost,
@@ -75,7 +75,7 @@ export class ReplyRouteRunner {
 
   private async run(branch: Branch, response: SipResponse, route: TmReplyRoute): Promise<void> {
     // A branch whose 2xx was discarded is over: a retransmitted 2xx only gets the ACK again.
-    const ack = this.endedDialogs.get(branch);
+    const ack = this.endedDialogs?.get(branch);
     if (ack !== undefined) {
       if (response.status >= 200 && response.status < 300) this.send(branch, ack, false);
       return;
@@ -106,7 +106,7 @@ export class ReplyRouteRunner {
       log.error("cannot end the callee's dialog: its 2xx is unusable", { status: response.status });
       return;
     }
-    this.endedDialogs.set(branch, ack);
+    (this.endedDialogs ??= new WeakMap()).set(branch, ack);
     this.send(branch, ack, false);
     this.send(branch, bye, true);
     log.warn("2xx discarded by the onreply route: callee's dialog ended with ACK and BYE", { status: verdict.status, reason: verdict.reason });

@@ -8,38 +8,19 @@ import { createResponse } from "../../sip/response.ts";
 import { requestUriFor } from "../../sip/uri.ts";
 import type { TransactionSnapshot } from "../../sip/transactions/base.ts";
 import { InviteClientTransaction, NonInviteClientTransaction, type AnyClientTransaction, type ClientTransactionUser } from "../../sip/transactions/client.ts";
-import { createCancel, matchingCopy } from "../../sip/transactions/requests.ts";
 import type { AnyServerTransaction } from "../../sip/transactions/server.ts";
 import { bestResponse, winnerOf } from "./best-response.ts";
-import { groupByQ, newBranch, refuseTargets, type Branch } from "./branch.ts";
+import { BranchUser, groupByQ, newBranch, refuseTargets, type Branch, type BranchHost } from "./branch.ts";
 import { makeBranch } from "./branch-id.ts";
-import type { ContextDeps } from "./deps.ts";
+import type { ContextDeps, ContextInit } from "./deps.ts";
 import { FailureCtx, type FailureHost, type Winner } from "./failure.ts";
 import { ReplyRouteRunner, type ReplyRouteHost } from "./reply-route.ts";
 import type { AnsweredRoute, BranchEdits, BranchRoute, FailureBase, FailureRoute, RelayResult, ReplyOptions, Target, TmReplyRoute, Upstream } from "./types.ts";
 import { applyBranchChanges, upstreamForm } from "./branch-request.ts";
+import { cancelPending, COMPLETED_ELSEWHERE, sendCancel, type CancelHost } from "./cancel.ts";
+import { releaseFinished } from "./retention.ts";
 
-// RFC 3326 Reason on the CANCELs sent after a 2xx: phones then log "answered elsewhere", not "missed".
-const COMPLETED_ELSEWHERE: [string, string][] = [["Reason", 'SIP;cause=200;text="Call completed elsewhere"']];
-
-export interface ContextInit {
-  id: string;
-  request: SipRequest;
-  loop: string;
-  server: AnyServerTransaction;
-  upstream: Upstream;
-  base?: FailureBase;
-  upstreamKey?: string;
-  onFailure?: FailureRoute;
-  onBranch?: BranchRoute;
-  onAnswered?: AnsweredRoute;
-  onReply?: TmReplyRoute;
-  frTimer: number;
-  frInvTimer: number;
-  edits?: BranchEdits;
-}
-
-export class ResponseContext implements FailureHost, ReplyRouteHost {
+export class ResponseContext implements FailureHost, ReplyRouteHost, CancelHost, BranchHost {
   readonly id: string;
   /** The request as the script relayed it; branches are copies of it. */
   request: SipRequest;
@@ -70,7 +51,8 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
   /** Header changes every branch carries (the script's, e.g. a carrier's caller ID). */
   readonly edits: BranchEdits | undefined;
   private readonly deps: ContextDeps;
-  private readonly replies: ReplyRouteRunner;
+  /** Made with the first response an onreply route must see (most transactions arm none). */
+  private replies: ReplyRouteRunner | undefined;
   private starting = false;
   private inFailureRoute = false;
   private finished = false;
@@ -93,7 +75,6 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
     this.edits = init.edits;
     this.deps = deps;
     this.createdAt = deps.clock.now();
-    this.replies = new ReplyRouteRunner(this, deps);
   }
 
   /** The earliest branch deadline (ms since the epoch): when a persisted context must wake up. */
@@ -154,7 +135,7 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
     if (this.finalSent) return;
     this.canceled = true;
     this.pending = [];
-    this.cancelPending(undefined);
+    cancelPending(this, this.deps, undefined);
     this.checkCompletion();
   }
 
@@ -180,17 +161,14 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
 
   /** @internal the transaction user of one branch's client transaction. */
   branchUser(branch: Branch): ClientTransactionUser {
-    return {
-      // A 100 only stops retransmissions; everything else passes the onreply route first, if armed.
-      receiveResponse: (response) => {
-        const route = this.replyRoute;
-        if (route === undefined || response.status === 100) this.onResponse(branch, response, true);
-        else this.replies.receive(branch, response, route);
-      },
-      onTimeout: () => this.branchTimeout(branch),
-      // A socket that is gone: the branch failed (Kamailio answers such branches with 503 too).
-      onTransportError: () => this.finishLocal(branch, 503, "Service Unavailable"),
-    };
+    return new BranchUser(this, branch);
+  }
+
+  /** @internal a branch's response: a 100 only stops retransmissions; anything else passes the onreply route first, if armed. */
+  branchResponse(branch: Branch, response: SipResponse): void {
+    const route = this.replyRoute;
+    if (route === undefined || response.status === 100) this.onResponse(branch, response, true);
+    else (this.replies ??= new ReplyRouteRunner(this, this.deps)).receive(branch, response, route);
   }
 
   /** @internal a client transaction for a request of this context, sent towards `target`. */
@@ -259,7 +237,7 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
       // inclusive (i.e., anything but 100), the proxy MUST reset timer C". Like Kamailio, the
       // first provisional (100 included) switches the branch from fr_timer to fr_inv_timer.
       if (this.isInvite && (first || status > 100)) this.armBranchTimer(branch, this.frInvTimer, "fr");
-      if (branch.cancelWanted && !branch.canceled) this.sendCancel(branch, undefined);
+      if (branch.cancelWanted && !branch.canceled) sendCancel(this, this.deps, branch, undefined);
       // §16.7 item 5: "Any provisional response other than 100 (Trying)" is forwarded at once.
       else if (forward && status > 100 && !this.finalSent && !this.canceled) this.forward(response);
       return;
@@ -278,7 +256,7 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
       // stateful proxy SHOULD cancel all client pending transactions".
       this.got6xx = true;
       this.pending = [];
-      this.cancelPending(undefined);
+      cancelPending(this, this.deps, undefined);
     }
     this.checkCompletion();
   }
@@ -310,12 +288,12 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
     const first = !this.sent2xx;
     if (first) this.deps.events?.finalReply?.(this, response);
     this.settle(true);
-    if (first) this.cancelPending(COMPLETED_ELSEWHERE);
+    if (first) cancelPending(this, this.deps, COMPLETED_ELSEWHERE);
     this.checkCompletion();
   }
 
-  /** §16.8: Timer C / fr_timer, or the client transaction's Timer B/F. */
-  private branchTimeout(branch: Branch): void {
+  /** @internal §16.8: Timer C / fr_timer, or the client transaction's Timer B/F. */
+  branchTimeout(branch: Branch): void {
     if (branch.final) return;
     branch.timedOut = true;
     this.deps.events?.branchTimeout?.();
@@ -323,7 +301,7 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
     // CANCEL request matching that transaction. If the client transaction has not received a
     // provisional response, the proxy MUST behave as if the transaction received a 408".
     // Like Kamailio, the branch counts as 408 at once; a 2xx arriving later is still forwarded.
-    if (this.isInvite && branch.provisional) this.sendCancel(branch, undefined);
+    if (this.isInvite && branch.provisional) sendCancel(this, this.deps, branch, undefined);
     branch.tx.giveUp(this.deps.values.TIMER_B);
     this.finishLocal(branch, 408, "Request Timeout");
   }
@@ -336,26 +314,6 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
     branch.status = status;
     branch.response = this.local(status, reason);
     this.checkCompletion();
-  }
-
-  private cancelPending(extra: [string, string][] | undefined): void {
-    if (!this.isInvite) return; // §9.1: CANCEL is for INVITE; other requests just run out
-    for (const branch of this.branches) {
-      if (branch.final || branch.canceled) continue;
-      // §9.1: "If no provisional response has been received, the CANCEL request MUST NOT be
-      // sent; rather, the client MUST wait for the arrival of a provisional response".
-      if (branch.provisional) this.sendCancel(branch, extra);
-      else branch.cancelWanted = true;
-    }
-  }
-
-  private sendCancel(branch: Branch, extra: [string, string][] | undefined): void {
-    if (branch.canceled) return;
-    branch.canceled = true;
-    const tx = this.clientTransaction(createCancel(branch.request, extra), branch.target, undefined);
-    this.deps.table.addClient(tx);
-    tx.start();
-    if (!branch.final) this.armBranchTimer(branch, this.deps.values.TIMER_B, "cancel");
   }
 
   /** §16.7 item 4 ("Check to see if any final response can be sent") and the failure route. */
@@ -442,46 +400,8 @@ export class ResponseContext implements FailureHost, ReplyRouteHost {
     for (const branch of this.branches) if (!branch.final) return;
     if (this.finished) return;
     this.finished = true;
-    this.release();
+    releaseFinished(this);
     this.deps.forget(this);
-  }
-
-  /**
-   * Every branch is final and the final response went upstream, but the server and client
-   * transactions stay 32 s (RFC 6026 Timers L and M, RFC 3261 Timer H) to absorb retransmissions,
-   * and this context with them. Drop what only a running transaction uses, so that a finished call
-   * does not keep its request route's context, its routes' closures and its responses meanwhile.
-   * What a retransmitted 2xx still passes through stays: the onreply route (with the request
-   * route's view it is given), and the answered route while a branch that ended locally (a
-   * timeout) may still be answered late.
-   */
-  private release(): void {
-    this.pending = [];
-    this.failureRoute = undefined;
-    this.branchRoute = undefined;
-    for (const branch of this.branches) branch.response = undefined;
-    const lateAnswer = this.branches.some((branch) => branch.local);
-    if (!lateAnswer) this.answeredRoute = undefined;
-    if (this.replyRoute !== undefined) return;
-    this.base = undefined;
-    // The routes are gone, so nothing reads the requests' bodies or other headers any more.
-    if (this.isInvite && !lateAnswer) this.keepMatchingCopies();
-  }
-
-  /**
-   * The received INVITE and each branch's copy give way to copies with what matching, an ACK and
-   * a response's upstream form read (`matchingCopy`): the messages themselves, with their bodies
-   * and parsed headers, are freed while the transactions wait.
-   */
-  private keepMatchingCopies(): void {
-    const received = matchingCopy(this.request);
-    if (this.server.request === this.request) this.server.keepRequest(received);
-    this.request = received;
-    for (const branch of this.branches) {
-      const copy = matchingCopy(branch.request);
-      if (branch.tx.request === branch.request) branch.tx.keepRequest(copy);
-      branch.request = copy;
-    }
   }
 }
 

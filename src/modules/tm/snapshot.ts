@@ -8,7 +8,8 @@ import { InviteServerTransaction, NonInviteServerTransaction, type AnyServerTran
 import type { TransactionSnapshot } from "../../sip/transactions/base.ts";
 import type { ContextDeps } from "./deps.ts";
 import { newBranch } from "./branch.ts";
-import { ResponseContext, type ContextInit } from "./response-context.ts";
+import { ResponseContext } from "./response-context.ts";
+import type { ContextInit } from "./deps.ts";
 import { loadRequest, loadResponse, store, type StoredMessage } from "./stored.ts";
 import type { BranchEdits, BranchRoute, FailureBase, FailureRoute, Target, TmReplyContext, TmReplyRoute, Upstream } from "./types.ts";
 

@@ -7,8 +7,9 @@ import { createResponse } from "../../sip/response.ts";
 import { requestUriFor } from "../../sip/uri.ts";
 import { TIMER_C, systemClock, timersFor } from "../../sip/timers.ts";
 import type { Send } from "../../sip/transactions/base.ts";
-import { InviteServerTransaction, NonInviteServerTransaction, type AnyServerTransaction } from "../../sip/transactions/server.ts";
+import { InviteServerTransaction, NonInviteServerTransaction, type AnyServerTransaction, type ServerTransactionUser } from "../../sip/transactions/server.ts";
 import { TransactionTable } from "../../sip/transactions/table.ts";
+import { matchingCopy } from "../../sip/transactions/requests.ts";
 import { encodeOwner, isLooped, loopHash, makeBranch } from "./branch-id.ts";
 import type { ContextDeps } from "./deps.ts";
 import { refuseTargets } from "./branch.ts";
@@ -51,6 +52,9 @@ export class Tm {
       txOptions: (send: Send) => ({ send, timers, clock, values }),
       forget: (ctx) => {
         this.contexts.delete(ctx.id);
+        // Finished: a retransmission, an ACK or a CANCEL is the server transaction's alone now,
+        // so a failed call's context goes while the transaction waits for the ACK (Timer H).
+        this.byServer.delete(ctx.server);
         options.onForget?.(ctx.id);
       },
     };
@@ -102,7 +106,7 @@ export class Tm {
       return this.cancel(request, upstream) ? { ok: true, kind: "canceled" } : this.forwardStateless(request, targets);
     }
     const existing = this.table.matchServer(request);
-    if (existing !== undefined && (existing.request !== request || this.byServer.has(existing))) {
+    if (existing !== undefined && (existing.request !== request || answered(existing) || this.byServer.has(existing))) {
       existing.receiveRequest(request);
       return { ok: true, kind: "absorbed" };
     }
@@ -148,10 +152,12 @@ export class Tm {
     const existing = this.table.matchServer(request);
     const ctx = existing === undefined ? undefined : this.byServer.get(existing);
     if (ctx !== undefined) return ctx.reply(status, reason, options);
-    if (existing !== undefined && existing.request !== request) return false;
+    if (existing !== undefined && (existing.request !== request || answered(existing))) return false;
     const server = existing ?? this.newServer(request, upstream);
     const headers: [string, string][] = [["Server", this.deps.serverHeader], ...(options.headers ?? [])];
-    return server.respond(createResponse(request, status, reason, { headers, body: options.body, contentType: options.contentType }));
+    const sent = server.respond(createResponse(request, status, reason, { headers, body: options.body, contentType: options.contentType }));
+    if (status >= 200) keepAnswered(server, request);
+    return sent;
   }
 
   /** A response from downstream (§17.1.3 matching); "no-transaction" means it is not ours. */
@@ -207,12 +213,12 @@ export class Tm {
 
   private newServer(request: SipRequest, upstream: Upstream): AnyServerTransaction {
     const options = this.deps.txOptions((message) => upstream.send(message));
-    // The caller's socket is gone: nobody is left to answer, so stop ringing the branches.
-    const user = { onTransportError: () => this.byServer.get(tx)?.cancel() };
+    const user = new CallerGone(this.byServer);
     const tx: AnyServerTransaction =
       request.method === "INVITE"
         ? new InviteServerTransaction(request, user, options)
         : new NonInviteServerTransaction(request, user, options);
+    user.tx = tx;
     this.table.addServer(tx);
     return tx;
   }
@@ -243,4 +249,38 @@ export class Tm {
     this.idPrefix ??= (crypto.getRandomValues(new Uint32Array(1))[0] ?? 0).toString(36);
     return this.idPrefix + (this.counter++).toString(36);
   }
+}
+
+/**
+ * The user of a server transaction: the caller's socket is gone, nobody is left to answer, so the
+ * branches stop ringing. An object, not a closure: the transaction keeps it for its 32 s after the
+ * final response, and the bundle (keep_names) gives every named closure a property array.
+ */
+class CallerGone implements ServerTransactionUser {
+  tx: AnyServerTransaction | undefined = undefined;
+  private readonly contexts: WeakMap<AnyServerTransaction, ResponseContext>;
+
+  constructor(contexts: WeakMap<AnyServerTransaction, ResponseContext>) {
+    this.contexts = contexts;
+  }
+
+  onTransportError(): void {
+    if (this.tx !== undefined) this.contexts.get(this.tx)?.cancel();
+  }
+}
+
+/**
+ * A server transaction the script answered itself (`t_reply`, no branches) waits for the ACK, up
+ * to Timer H's 32 s, or Timer L's after a 2xx: meanwhile it keeps a matching copy of the request
+ * and its own copy of the final response, not the received message (src/modules/tm/retention.ts).
+ */
+function keepAnswered(server: AnyServerTransaction, request: SipRequest): void {
+  if (server.state !== "Completed" && server.state !== "Accepted") return; // Terminated (Timer J of 0): nothing kept
+  if (server.request === request) server.keepRequest(matchingCopy(request));
+  server.keepOwnResponse();
+}
+
+/** The server transaction sent its final response: a request of it can no longer be relayed or answered. */
+function answered(server: AnyServerTransaction): boolean {
+  return server.state !== "Proceeding" && server.state !== "Trying";
 }

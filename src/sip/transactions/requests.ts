@@ -65,16 +65,27 @@ function derived(original: SipRequest, method: "ACK" | "CANCEL", to: HeaderLine 
 const MATCHING = new Set(["via", "from", "to", "call-id", "cseq", "route", "max-forwards"]);
 
 /**
- * A copy of `request` with only the header fields a finished transaction still reads (§17.1.3,
- * §17.2.3 matching, §17.1.1.3 ACK) and no body. Its strings are copied: V8 keeps a substring as a
- * view of the whole string, so a value cut from the received message would keep the message.
- * Nothing is parsed until something reads it.
+ * What an onreply route still reads of a branch's request when a 2xx is retransmitted after the
+ * call finished: the offer (rtpengine answers it again) and the route set (a discarded 2xx ends
+ * the callee's dialog along it).
  */
-export function matchingCopy(request: SipRequest): SipRequest {
-  const lines = request.headers.lines().filter((line) => MATCHING.has(line.key));
+const FOR_REPLY_ROUTE = new Set([...MATCHING, "record-route", "content-type"]);
+
+/**
+ * A copy of `request` with only the header fields a finished transaction still reads (§17.1.3,
+ * §17.2.3 matching, §17.1.1.3 ACK) and no body; `forReplyRoute` keeps what an onreply route reads
+ * too, body included. Its strings are copied: V8 keeps a substring as a view of the whole string,
+ * so a value cut from the received message would keep the message. Nothing is parsed until
+ * something reads it.
+ */
+export function matchingCopy(request: SipRequest, forReplyRoute = false): SipRequest {
+  const keep = forReplyRoute ? FOR_REPLY_ROUTE : MATCHING;
+  const lines = request.headers.lines().filter((line) => keep.has(line.key));
+  const body = forReplyRoute ? request.body : "";
   // One JSON round trip copies every string at once.
-  const [uri = request.uri, ...values] = JSON.parse(JSON.stringify([request.uri, ...lines.map((line) => line.value)])) as string[];
+  const texts = [request.uri, body, ...lines.map((line) => line.value)];
+  const [uri = request.uri, ownBody = "", ...values] = JSON.parse(JSON.stringify(texts)) as string[];
   const copied = lines.map((line, i) => new HeaderLine(line.name, line.key, values[i] ?? line.value));
   const cseq = request.cseq;
-  return new SipRequest({ headers: new HeaderList(copied), body: "", encoding: request.encoding, method: request.method, uri, cseq: { seq: cseq.seq, method: cseq.method } });
+  return new SipRequest({ headers: new HeaderList(copied), body: ownBody, encoding: request.encoding, method: request.method, uri, cseq: { seq: cseq.seq, method: cseq.method } });
 }

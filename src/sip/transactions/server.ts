@@ -3,7 +3,8 @@
  * Accepted state) and the non-INVITE server transaction (§17.2.2). They absorb retransmitted
  * requests by resending the last response, and the ACK of a non-2xx final response.
  */
-import type { SipRequest, SipResponse } from "../message.ts";
+import { HeaderLine, HeaderList } from "../headers.ts";
+import { SipResponse, type SipRequest } from "../message.ts";
 import { parseMessage } from "../parser.ts";
 import { serialize } from "../serializer.ts";
 import { Transaction, backoff, type TransactionOptions, type TransactionSnapshot } from "./base.ts";
@@ -62,6 +63,16 @@ abstract class ServerTransaction extends Transaction {
     }
     this.acceptedToTag = snapshot.toTag;
     this.resume(snapshot);
+  }
+
+  /**
+   * Completed: the final response a retransmitted request gets again (Timer H, or J on an
+   * unreliable transport) gives way to a byte-identical copy in strings of its own. The response's
+   * values are views of the message they were cut from (the next hop's datagram, or the received
+   * request a local response was built from), which the copy lets go.
+   */
+  keepOwnResponse(): void {
+    if (this.state === "Completed" && this.lastResponse !== undefined) this.lastResponse = ownResponseCopy(this.lastResponse);
   }
 
   abstract receiveRequest(request: SipRequest): RequestVerdict;
@@ -222,4 +233,14 @@ export type AnyServerTransaction = InviteServerTransaction | NonInviteServerTran
  */
 function ownCopy(text: string): string {
   return JSON.parse(JSON.stringify(text)) as string;
+}
+
+/** `response` with every header line, its start line and body, all in strings of their own. */
+function ownResponseCopy(response: SipResponse): SipResponse {
+  const lines = response.headers.lines();
+  const texts = [response.startLine(), response.body, ...lines.flatMap((line) => [line.value, line.raw ?? null])];
+  const [startLine = "", body = "", ...rest] = JSON.parse(JSON.stringify(texts)) as (string | null)[];
+  const copied = lines.map((line, i) => new HeaderLine(line.name, line.key, rest[2 * i] ?? line.value, rest[2 * i + 1] ?? undefined));
+  const status = response.status;
+  return new SipResponse({ headers: new HeaderList(copied), body: body ?? "", encoding: response.encoding, status, reason: ownCopy(response.reason), startLine: startLine ?? undefined });
 }

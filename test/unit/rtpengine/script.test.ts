@@ -8,6 +8,9 @@ import { OFFER_TO_GATEWAY, TO_BROWSER, TO_GATEWAY } from "../../../src/routes/me
 import { createLogger } from "../../../src/log.ts";
 import type { SipMessage, SipRequest } from "../../../src/sip/message.ts";
 import { parseMessage } from "../../../src/sip/parser.ts";
+import { matchingCopy } from "../../../src/sip/transactions/requests.ts";
+import { parseConfig } from "../../../src/config.ts";
+import { RequestContext } from "../../../src/routing/context.ts";
 
 // ctx.rtpengine at the edge: Kamailio's flag strings, the ng dictionary each function sends over
 // the bridge link (control frames), the SDP replaced whole or not at all, and the failure table.
@@ -184,4 +187,34 @@ describe("ctx.rtpengine (rtpengine_offer, rtpengine_answer, rtpengine_delete, rt
 // TO_GATEWAY is the answer's flag string (the offer adds codecs and DTLS-reverse): keep them in step.
 it("the shipped offer flags toward gateways extend the answer flags", () => {
   expect(OFFER_TO_GATEWAY.startsWith(TO_GATEWAY + " ")).toBe(true);
+});
+
+describe("ctx.rtpengineOfCall (what an onreply route keeps for the 32 s after a call was answered)", () => {
+  const config = parseConfig({ SIP_DOMAIN: "sip.example.test", SIP_ALIASES: "" });
+  const source = { transport: "ws" as const, ip: "198.51.100.7", flow: "0.f1", bridge: "bridge-b" };
+
+  it("builds what rtpengineFor builds: the request's bridge, received-from only for a message from the request's source", async () => {
+    const { client, frames } = bridgeLink(() => ({ ok: true, ng: { result: "ok", sdp: fixture("chromium-answer") }, instance: "i" }));
+    const invite = sip(INVITE, fixture("chromium-offer")) as SipRequest;
+    const ctx = new RequestContext(invite, source, config, log, { send: () => undefined }, { rtpengine: client });
+    const ofCall = ctx.rtpengineOfCall();
+    expect(await ofCall(sip(OK, fixture("gateway-offer")), invite).answer(TO_BROWSER)).toMatchObject({ ok: true });
+    expect(await ofCall(invite, undefined, true).delete()).toMatchObject({ ok: true });
+    expect(frames[0]?.ng).toMatchObject({ command: "answer", "from-tag": "alice1", "to-tag": "gw1" });
+    expect(frames[0]?.ng).not.toHaveProperty("received-from");
+    expect(frames[1]?.ng).toMatchObject({ command: "delete", "call-id": "call-1", "received-from": ["IP4", "198.51.100.7"] });
+    const viaRequest = await ctx.rtpengineFor(invite).delete();
+    expect(viaRequest).toMatchObject({ ok: true });
+    expect(frames[2]?.ng).toEqual(frames[1]?.ng);
+  });
+
+  it("an answer against the copy tm keeps once the call finished (matchingCopy with the offer) sends what the first answer sent", async () => {
+    const { client, frames } = bridgeLink(() => ({ ok: true, ng: { result: "ok", sdp: fixture("chromium-answer") }, instance: "i" }));
+    const invite = sip([...INVITE, "Contact: <sip:alice@x.invalid;transport=ws>", "Record-Route: <sip:sip.example.test;transport=ws;lr>"], fixture("chromium-offer")) as SipRequest;
+    const ofCall = new RequestContext(invite, source, config, log, { send: () => undefined }, { rtpengine: client }).rtpengineOfCall();
+    await ofCall(sip(OK, fixture("gateway-offer")), invite).answer(TO_BROWSER + " via-branch=auto");
+    await ofCall(sip(OK, fixture("gateway-offer")), matchingCopy(invite, true)).answer(TO_BROWSER + " via-branch=auto");
+    expect(frames).toHaveLength(2);
+    expect(frames[1]?.ng).toEqual(frames[0]?.ng);
+  });
 });

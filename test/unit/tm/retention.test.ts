@@ -1,8 +1,14 @@
 import { describe, expect, it } from "vitest";
 import type { ResponseContext } from "../../../src/modules/tm/index.ts";
 import { RELIABLE_TIMERS } from "../../../src/sip/timers.ts";
-import { invite, request } from "../transactions/helpers.ts";
-import { base, harness } from "./harness.ts";
+import type { SipRequest } from "../../../src/sip/message.ts";
+import { crlf, invite, request } from "../transactions/helpers.ts";
+import { base, config, harness } from "./harness.ts";
+import { Tm } from "../../../src/modules/tm/index.ts";
+import { createLogger } from "../../../src/log.ts";
+import type { RequestContext } from "../../../src/routing/context.ts";
+import { processMessage } from "../../../src/routing/pipeline.ts";
+import { FakeTransport } from "../../helpers/fake-transport.ts";
 
 // A finished call's transactions wait 32 s (RFC 6026 Timers L and M, RFC 3261 Timer H) to absorb
 // retransmissions; meanwhile they must not hold what only a running transaction uses (the request
@@ -17,16 +23,17 @@ const flush = () => new Promise((r) => setTimeout(r, 0));
 function call(withReplyRoute = false) {
   const h = harness();
   const routes: string[] = [];
+  const seen: SipRequest[] = [];
   const result = h.tm.relay(request(invite({ uri: GW.uri })), h.upstream, [GW], {
     base,
     onFailure: () => void routes.push("failure"),
     onBranch: () => void routes.push("branch"),
     onAnswered: () => void routes.push("answered"),
-    ...(withReplyRoute ? { onReply: (ctx) => void routes.push(`reply ${ctx.msg.status}`) } : {}),
+    ...(withReplyRoute ? { onReply: (ctx) => void (routes.push(`reply ${ctx.msg.status}`), seen.push(ctx.request)) } : {}),
   });
   if (!result.ok || result.kind !== "stateful") throw new Error("not relayed");
   const ctx = h.tm.context(result.id) as ResponseContext;
-  return { h, ctx, routes, branch: h.sent("INVITE")[0]! };
+  return { h, ctx, routes, seen, branch: h.sent("INVITE")[0]! };
 }
 
 describe("tm: what a finished transaction keeps while its timers run", () => {
@@ -77,17 +84,26 @@ describe("tm: what a finished transaction keeps while its timers run", () => {
   });
 
   it("with an onreply route armed, a retransmitted 2xx still passes it (it may rewrite the SDP)", async () => {
-    const { h, ctx, branch, routes } = call(true);
+    const { h, ctx, branch, routes, seen } = call(true);
     const ok = { toTag: "gw1", body: SDP, contentType: "application/sdp" };
     h.answer(branch, 200, "OK", ok);
     await flush();
     expect(ctx.base).toBe(base); // what the onreply route is given
-    expect(ctx.branches[0]?.request.body).not.toBe(""); // and the request it is given
     expect(ctx.failureRoute).toBeUndefined();
+    // The branch's request gives way to a copy with what the route reads (its offer, its route
+    // set) besides what matching reads; the received INVITE to a matching copy.
+    const copy = ctx.branches[0]!.request;
+    expect(copy).toBe(ctx.branches[0]?.tx.request);
+    expect(copy.body).toBe(branch.body);
+    expect(copy.headers.lines().map((l) => l.key)).toEqual(["via", "via", "max-forwards", "to", "from", "call-id", "cseq", "content-type"]);
+    expect(ctx.request.body).toBe("");
     h.answer(branch, 200, "OK", ok);
     await flush();
     expect(routes.filter((r) => r.startsWith("reply"))).toEqual(["reply 200", "reply 200"]);
+    expect(seen[1]?.body).toBe(branch.body); // the retransmitted 2xx's route saw the offer
     expect(h.upstream.statuses()).toEqual([100, 200, 200]);
+    // The caller's ACK for the 2xx is a transaction of its own (§13.2.2.4): tm leaves it to the script.
+    expect(h.tm.checkTrans(request(crlf(`ACK ${GW.uri} SIP/2.0`, "Via: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bKack1", "Max-Forwards: 70", "To: <sip:bob@localhost>;tag=gw1", "From: Alice <sip:alice@localhost>;tag=asdyka899", "Call-ID: asidkj3ss", "CSeq: 1 ACK", "Content-Length: 0", "", "")), h.upstream)).toEqual({ found: false });
   });
 
   it("after a failure: the final response stays for Timer H (a retransmitted INVITE gets it again)", () => {
@@ -111,5 +127,30 @@ describe("tm: what a finished transaction keeps while its timers run", () => {
     h.answer(branch, 200, "OK", { toTag: "gw1", body: SDP, contentType: "application/sdp" });
     expect(h.upstream.statuses()).toEqual([100, 408, 200]);
     expect(routes).toContain("answered");
+  });
+});
+
+describe("tm: the request route's view a transaction keeps is not the request context", () => {
+  it("the failure and onreply routes get config, log, source and isMyself, made apart from the request context", async () => {
+    const tm = new Tm({ ownerId: "0", sentBy: { transport: "WS", host: "localhost" }, sendRequest: () => true, timers: { set: () => 0, clear: () => undefined } });
+    let seen: RequestContext | undefined;
+    const script = {
+      request: async (ctx: RequestContext) => {
+        seen = ctx;
+        ctx.tm.onReply(() => {});
+        ctx.tm.relay([GW]);
+      },
+    };
+    const source = { transport: "ws" as const, ip: "127.0.0.5", flow: "0.f1" };
+    await processMessage(script, { data: invite({ uri: GW.uri }), source, transport: new FakeTransport(), config, log: createLogger("error", () => {}), services: { tm } });
+    const [ctx] = [...tm.liveContexts()];
+    expect(seen).toBeDefined();
+    expect(ctx?.base).toBeDefined();
+    expect(ctx?.base).not.toBe(seen);
+    expect(ctx?.base?.config).toBe(seen?.config);
+    expect(ctx?.base?.log).toBe(seen?.log);
+    expect(ctx?.base?.source).toBe(seen?.source);
+    expect(ctx?.base?.isMyself("localhost")).toBe(true); // the host, as the request context answers it
+    expect(ctx?.base?.isMyself("gw.example.net")).toBe(false);
   });
 });
