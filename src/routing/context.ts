@@ -124,12 +124,20 @@ function notifyFinals(finals: readonly ((response: SipResponse) => void)[], mess
  * would keep the whole context (its module scripts, the request, the logger) that long.
  */
 function upstreamOf(transport: Transport, finals: readonly ((response: SipResponse) => void)[]): Transport {
-  return {
-    send: (m) => {
-      notifyFinals(finals, m);
-      transport.send(m);
-    },
-  };
+  return new Upstream(transport, finals);
+}
+
+/** A class, not an object with an arrow property: the bundler (keep_names) names each such arrow at run time. */
+class Upstream implements Transport {
+  constructor(
+    private readonly transport: Transport,
+    private readonly finals: readonly ((response: SipResponse) => void)[],
+  ) {}
+
+  send(m: SipMessage | string): void {
+    notifyFinals(this.finals, m);
+    this.transport.send(m);
+  }
 }
 
 export class RequestContext implements BaseContext {
