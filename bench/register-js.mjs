@@ -11,7 +11,9 @@
 // figure includes the client's side (building the messages, three MD5s per exchange: ~10 µs).
 // `--runtime workerd` runs the same bundle inside workerd (Miniflare, the product's compatibility
 // date and flags) as a worker whose request runs a round; its CPU is the workerd process's
-// (/proc, 10 ms ticks: keep a round above ~0.3 s). Run it in your network namespace.
+// (/proc, 10 ms ticks: keep a round above ~0.3 s). Run it in your network namespace. `--shard`
+// hands every message to the shard's ClientMessages (parseInbound, KeyedSerial, the RegisterGate,
+// the message counter and counting transport) as a SipConnection does, instead of processMessage.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -22,13 +24,16 @@ import { parseArgs } from "node:util";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values: o } = parseArgs({
-  options: { root: { type: "string", multiple: true }, rounds: { type: "string", default: "7" }, exchanges: { type: "string", default: "10000" }, runtime: { type: "string", default: "node" } },
+  options: { root: { type: "string", multiple: true }, rounds: { type: "string", default: "7" }, exchanges: { type: "string", default: "10000" }, runtime: { type: "string", default: "node" }, shard: { type: "boolean", default: false } },
 });
 const runtimes = o.runtime.split(",");
 if (runtimes.some((r) => r !== "node" && r !== "workerd")) throw new Error(`--runtime: node and/or workerd, not ${o.runtime}`);
 const roots = (o.root ?? [join(HERE, "..")]).map((r) => resolve(r));
 
 const entry = (root) => `
+import { ClientMessages } from "${root}/durable-objects/client-messages.ts";
+import { Metrics } from "${root}/src/metrics/counters.ts";
+import { countingTransport, messageCounter } from "${root}/src/metrics/instrument.ts";
 import { createHash } from "node:crypto";
 import { parseConfig } from "${root}/src/config.ts";
 import { createLogger } from "${root}/src/log.ts";
@@ -64,7 +69,7 @@ const services = {
   flowRegistered: () => undefined,
 };
 const md5 = (s) => createHash("md5").update(s).digest("hex");
-const conns = Array.from({ length: 50 }, (_, i) => ({ user: "user" + String(i).padStart(4, "0"), host: "h" + i + ".invalid", cseq: 0, flow: "0.s" + i }));
+const conns = Array.from({ length: 50 }, (_, i) => ({ user: "user" + String(i).padStart(4, "0"), host: "h" + i + ".invalid", cseq: 0, flow: "0.s" + i, index: i }));
 let n = 0;
 const id = () => (++n).toString(36);
 const register = (c, auth) =>
@@ -76,8 +81,14 @@ const register = (c, auth) =>
 const serial = new KeyedSerial();
 let last = "";
 const transport = { send: (m) => { last = typeof m === "string" ? m : serialize(m); } };
+// --shard: each message goes through the shard's ClientMessages (parseInbound, KeyedSerial, the
+// RegisterGate), the message counter and the counting transport, as a SipConnection hands it on.
+const metrics = new Metrics();
+const shard = ${o.shard} ? new ClientMessages({ script: defaultScript, config, log, services, connections: { registered: () => undefined }, serial, metrics: messageCounter(metrics), dropped: () => undefined }) : undefined;
+const sockets = conns.map((c) => ({ attachment: { flow: c.flow, ip: "127.0.0.1", transport: "ws", connectedAt: 0, aors: [] }, source: { transport: "ws", ip: "127.0.0.1", flow: c.flow }, transport: countingTransport(transport, metrics) }));
 async function handle(c, data) {
-  await serial.run(c.flow, () => processMessage(defaultScript, { data, source: { transport: "ws", ip: "127.0.0.1", flow: c.flow }, transport, config, log, services }));
+  if (shard) await shard.handle(undefined, sockets[c.index], data);
+  else await serial.run(c.flow, () => processMessage(defaultScript, { data, source: { transport: "ws", ip: "127.0.0.1", flow: c.flow }, transport, config, log, services }));
   return last;
 }
 async function exchange(c) {
