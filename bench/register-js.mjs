@@ -5,23 +5,35 @@
 // run in plain Node. CPU time is read around each round, so unlike the workerd runs it moves
 // little with the box's load: use it to A/B a change of the route path on a shared machine.
 //
-//   node bench/register-js.mjs [--root DIR ...] [--rounds 7] [--exchanges 10000]
+//   node bench/register-js.mjs [--root DIR ...] [--rounds 7] [--exchanges 10000] [--runtime node,workerd]
 //
 // Several --root checkouts (e.g. a `git archive` of main) are run in interleaved rounds. The
 // figure includes the client's side (building the messages, three MD5s per exchange: ~10 µs).
+// `--runtime workerd` runs the same bundle inside workerd (Miniflare, the product's compatibility
+// date and flags) as a worker whose request runs a round; its CPU is the workerd process's
+// (/proc, 10 ms ticks: keep a round above ~0.3 s). Run it in your network namespace. `--shard`
+// hands every message to the shard's ClientMessages (parseInbound, KeyedSerial, the RegisterGate,
+// the message counter and counting transport) as a SipConnection does, instead of processMessage.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const { values: o } = parseArgs({ options: { root: { type: "string", multiple: true }, rounds: { type: "string", default: "7" }, exchanges: { type: "string", default: "10000" } } });
+const { values: o } = parseArgs({
+  options: { root: { type: "string", multiple: true }, rounds: { type: "string", default: "7" }, exchanges: { type: "string", default: "10000" }, runtime: { type: "string", default: "node" }, shard: { type: "boolean", default: false } },
+});
+const runtimes = o.runtime.split(",");
+if (runtimes.some((r) => r !== "node" && r !== "workerd")) throw new Error(`--runtime: node and/or workerd, not ${o.runtime}`);
 const roots = (o.root ?? [join(HERE, "..")]).map((r) => resolve(r));
 
 const entry = (root) => `
+import { ClientMessages } from "${root}/durable-objects/client-messages.ts";
+import { Metrics } from "${root}/src/metrics/counters.ts";
+import { countingTransport, messageCounter } from "${root}/src/metrics/instrument.ts";
 import { createHash } from "node:crypto";
 import { parseConfig } from "${root}/src/config.ts";
 import { createLogger } from "${root}/src/log.ts";
@@ -57,7 +69,7 @@ const services = {
   flowRegistered: () => undefined,
 };
 const md5 = (s) => createHash("md5").update(s).digest("hex");
-const conns = Array.from({ length: 50 }, (_, i) => ({ user: "user" + String(i).padStart(4, "0"), host: "h" + i + ".invalid", cseq: 0, flow: "0.s" + i }));
+const conns = Array.from({ length: 50 }, (_, i) => ({ user: "user" + String(i).padStart(4, "0"), host: "h" + i + ".invalid", cseq: 0, flow: "0.s" + i, index: i }));
 let n = 0;
 const id = () => (++n).toString(36);
 const register = (c, auth) =>
@@ -69,8 +81,14 @@ const register = (c, auth) =>
 const serial = new KeyedSerial();
 let last = "";
 const transport = { send: (m) => { last = typeof m === "string" ? m : serialize(m); } };
+// --shard: each message goes through the shard's ClientMessages (parseInbound, KeyedSerial, the
+// RegisterGate), the message counter and the counting transport, as a SipConnection hands it on.
+const metrics = new Metrics();
+const shard = ${o.shard} ? new ClientMessages({ script: defaultScript, config, log, services, connections: { registered: () => undefined }, serial, metrics: messageCounter(metrics), dropped: () => undefined }) : undefined;
+const sockets = conns.map((c) => ({ attachment: { flow: c.flow, ip: "127.0.0.1", transport: "ws", connectedAt: 0, aors: [] }, source: { transport: "ws", ip: "127.0.0.1", flow: c.flow }, transport: countingTransport(transport, metrics) }));
 async function handle(c, data) {
-  await serial.run(c.flow, () => processMessage(defaultScript, { data, source: { transport: "ws", ip: "127.0.0.1", flow: c.flow }, transport, config, log, services }));
+  if (shard) await shard.handle(undefined, sockets[c.index], data);
+  else await serial.run(c.flow, () => processMessage(defaultScript, { data, source: { transport: "ws", ip: "127.0.0.1", flow: c.flow }, transport, config, log, services }));
   return last;
 }
 async function exchange(c) {
@@ -92,13 +110,73 @@ export async function round(count) {
 }
 `;
 
+/**
+ * The same module as a worker: everything is built on the first request (workerd allows no
+ * random values or timers at start-up), and a request `?n=N` runs N exchanges.
+ */
+function workerEntry(root) {
+  const lines = entry(root).split("\n");
+  const body = lines.filter((l) => !l.startsWith("import ")).join("\n");
+  return `${lines.filter((l) => l.startsWith("import ")).join("\n")}
+let loop;
+function setup() {
+${body.slice(0, body.indexOf("export async function round"))}
+  return async (count) => { for (let i = 0; i < count; i++) await exchange(conns[i % conns.length]); };
+}
+export default {
+  async fetch(request) {
+    loop ??= setup();
+    await loop(Number(new URL(request.url).searchParams.get("n")));
+    return new Response("done");
+  },
+};
+`;
+}
+
+/** A round in workerd: CPU of the workerd process (all its threads) per registration. */
+async function workerdRound(root, outfile) {
+  const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
+  const toml = readFileSync(join(root, "wrangler.toml"), "utf8");
+  const compatibilityDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)?.[1];
+  const compatibilityFlags = JSON.parse(/^compatibility_flags\s*=\s*(\[[^\]]*\])/m.exec(toml)?.[1] ?? "[]");
+  const before = new Set(childWorkerds());
+  const mf = new Miniflare(convertV4MiniflareOptions({ name: "register-js", modules: [{ type: "ESModule", path: outfile }], modulesRoot: dirname(outfile), compatibilityDate, compatibilityFlags }));
+  await mf.ready;
+  const pid = childWorkerds().find((p) => !before.has(p));
+  if (pid === undefined) throw new Error("no workerd process found");
+  const cpu = () => {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) / HZ;
+  };
+  closers.push(() => mf.dispose());
+  return async (count) => {
+    const t0 = cpu();
+    await (await mf.dispatchFetch(`http://register-js/?n=${count}`)).text();
+    return ((cpu() - t0) * 1e6) / count;
+  };
+}
+
+function childWorkerds() {
+  try {
+    return execFileSync("pgrep", ["-P", String(process.pid), "workerd"], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+const HZ = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+const closers = [];
 const work = mkdtempSync(join(tmpdir(), "register-js-"));
 try {
   const runners = [];
   for (const [i, root] of roots.entries()) {
-    const outfile = join(work, `r${i}.mjs`);
-    await build({ stdin: { contents: entry(root), resolveDir: root, loader: "js" }, bundle: true, platform: "node", format: "esm", keepNames: true, outfile, logLevel: "error" });
-    runners.push({ root, commit: commitOf(root), round: (await import(outfile)).round, results: [] });
+    for (const runtime of runtimes) {
+      const outfile = join(work, `${runtime}${i}.mjs`);
+      const contents = runtime === "node" ? entry(root) : workerEntry(root);
+      await build({ stdin: { contents, resolveDir: root, loader: "js" }, bundle: true, platform: "node", format: "esm", keepNames: true, outfile, logLevel: "error" });
+      const round = runtime === "node" ? (await import(outfile)).round : await workerdRound(root, outfile);
+      runners.push({ root: runtimes.length > 1 ? `${root} [${runtime}]` : root, commit: commitOf(root), round, results: [] });
+    }
   }
   const count = Number(o.exchanges);
   for (const r of runners) for (let w = 0; w < 3; w++) await r.round(count / 2); // JIT warm-up
@@ -111,6 +189,7 @@ try {
     console.log(`${r.root}${r.commit ? ` (${r.commit})` : ""}: CPU µs per registration (2 messages) median ${s[s.length >> 1].toFixed(1)}, min ${s[0].toFixed(1)} [${r.results.map((x) => x.toFixed(1)).join(" ")}]`);
   }
 } finally {
+  for (const close of closers) await close();
   rmSync(work, { recursive: true, force: true });
 }
 

@@ -33,30 +33,35 @@ export class ClientMessages {
   async handle(ws: WebSocket, conn: Connection, message: string | Uint8Array): Promise<void> {
     const d = this.d;
     const parsed = parseInbound(message, d.config.maxMessageSize);
-    const run = () =>
-      processMessage(d.script, {
-        data: message,
-        parsed,
-        source: conn.source,
-        transport: conn.transport,
-        config: d.config,
-        log: d.log,
-        // Once per socket, not per message: the copy and its closures were a per-message allocation.
-        services: (conn.services ??= {
-          ...d.services,
-          flowRegistered: (aor, instance) => d.connections.registered(ws, aor, instance),
-          flowOpen: () => conn.closed !== true,
-        }),
-        metrics: d.metrics,
-      });
     const register = parsed.ok && parsed.message.kind === "request" && parsed.message.method === "REGISTER" ? parsed.message : undefined;
+    // The tasks are arrows passed as arguments, never bound to a name: the bundler (keep_names)
+    // wraps every named closure in an Object.defineProperty each time it is created.
     await d.serial.run(conn.attachment.flow, async () => {
-      if (register === undefined) return run();
+      if (register === undefined) return this.process(ws, conn, message, parsed);
       const answersChallenge = register.headers.get("Authorization") !== undefined;
-      if (!(await this.registers.run(answersChallenge, () => conn.closed !== true, run))) {
+      if (!(await this.registers.run(answersChallenge, () => conn.closed !== true, () => this.process(ws, conn, message, parsed)))) {
         d.dropped();
         d.log.debug("register dropped: its socket closed while it waited", { flow: conn.attachment.flow });
       }
+    });
+  }
+
+  private process(ws: WebSocket, conn: Connection, message: string | Uint8Array, parsed: ReturnType<typeof parseInbound>): Promise<void> {
+    const d = this.d;
+    return processMessage(d.script, {
+      data: message,
+      parsed,
+      source: conn.source,
+      transport: conn.transport,
+      config: d.config,
+      log: d.log,
+      // Once per socket, not per message: the copy and its closures were a per-message allocation.
+      services: (conn.services ??= {
+        ...d.services,
+        flowRegistered: (aor, instance) => d.connections.registered(ws, aor, instance),
+        flowOpen: () => conn.closed !== true,
+      }),
+      metrics: d.metrics,
     });
   }
 }

@@ -67,7 +67,8 @@ function finish(h: Int32Array, prefixLength: number, data: Uint8Array, length: n
   for (let offset = 0; offset < whole; offset += 64) compress(h, data, offset);
   const rest = length - whole;
   const padded = rest < 56 ? 64 : 128;
-  tail.set(data.subarray(whole, length), 0);
+  // A copy loop, not tail.set(data.subarray(...)): no view object allocated per hash.
+  for (let i = 0; i < rest; i++) tail[i] = data[whole + i]!;
   tail[rest] = 0x80;
   tail.fill(0, rest + 1, padded);
   // The length in bits as a 64-bit big-endian integer; inputs here stay far below 2^29 bytes.

@@ -29,6 +29,8 @@ export interface ChallengeParams {
 
 /** RFC 3261 §25.1 quoted-string: backslash-escape `"` and `\`. */
 export function quote(value: string): string {
+  // Realms rarely hold either character: only then is the regular expression run (per challenge).
+  if (!value.includes('"') && !value.includes("\\")) return `"${value}"`;
   return `"${value.replace(/["\\]/g, "\\$&")}"`;
 }
 

@@ -79,9 +79,28 @@ export function computeResponse(input: ResponseInput): string {
   if (input.algorithm === "MD5-sess" || input.algorithm === "SHA-256-sess") {
     ha1 = hashHex(hash, `${ha1}:${input.nonce}:${cnonce}`);
   }
-  let a2 = `${input.method}:${input.uri}`;
-  if (input.qop === "auth-int") a2 += `:${hashHex(hash, input.body ?? "")}`;
-  const ha2 = hashHex(hash, a2);
+  let ha2: string;
+  if (input.qop === "auth-int") ha2 = hashHex(hash, `${input.method}:${input.uri}:${hashHex(hash, input.body ?? "")}`);
+  else ha2 = ha2Of(hash, input.method, input.uri);
   if (input.qop === undefined) return hashHex(hash, `${ha1}:${input.nonce}:${ha2}`);
   return hashHex(hash, `${ha1}:${input.nonce}:${input.nc ?? ""}:${cnonce}:${input.qop}:${ha2}`);
+}
+
+/**
+ * H(method ":" uri) of the last few (method, uri) pairs: the clients of one domain send the same
+ * few (`REGISTER:sip:example.com`), so nearly every digest check saves one of its hashes. A2 is
+ * public (it is in the request), so remembering it leaks nothing.
+ */
+const HA2_MEMO_SIZE = 64;
+const ha2Memo = new Map<string, string>();
+
+function ha2Of(hash: HashName, method: string, uri: string): string {
+  const key = `${hash} ${method}:${uri}`;
+  let value = ha2Memo.get(key);
+  if (value !== undefined) return value;
+  value = hashHex(hash, `${method}:${uri}`);
+  // Bounded: a client choosing fresh URIs only replaces the oldest entry.
+  if (ha2Memo.size >= HA2_MEMO_SIZE) ha2Memo.delete(ha2Memo.keys().next().value!);
+  ha2Memo.set(key, value);
+  return value;
 }

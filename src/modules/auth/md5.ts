@@ -10,8 +10,9 @@
  * can interleave.
  */
 
-const HEX: string[] = [];
-for (let i = 0; i < 256; i++) HEX.push((i < 16 ? "0" : "") + i.toString(16));
+const HEX_CODES = Uint8Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
+/** The digest's 32 hex digits as char codes, made into one string (no chain of small strings). */
+const hexOut = new Uint8Array(32);
 
 let buffer = new Uint8Array(256);
 const words = new Int32Array(16);
@@ -94,10 +95,11 @@ export function md5Hex(input: string): string {
   state[2] = 0x98badcfe | 0;
   state[3] = 0x10325476;
   for (let offset = 0; offset < padded; offset += 64) block(state, buffer, offset);
-  let out = "";
-  for (let i = 0; i < 4; i++) {
-    const v = state[i]!;
-    out += HEX[v & 0xff]! + HEX[(v >>> 8) & 0xff]! + HEX[(v >>> 16) & 0xff]! + HEX[(v >>> 24) & 0xff]!;
+  // Little-endian bytes of each word, high nibble first.
+  for (let i = 0; i < 16; i++) {
+    const byte = (state[i >> 2]! >>> ((i & 3) * 8)) & 0xff;
+    hexOut[i * 2] = HEX_CODES[byte >>> 4]!;
+    hexOut[i * 2 + 1] = HEX_CODES[byte & 15]!;
   }
-  return out;
+  return String.fromCharCode.apply(null, hexOut as unknown as number[]);
 }

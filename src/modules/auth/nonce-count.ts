@@ -56,6 +56,14 @@ export function parseNc(nc: string): number | undefined {
 
 export class NonceCountTracker {
   readonly #entries = new Map<string, Entry>();
+  /**
+   * The nonces in insertion order, oldest at `#head`. Entries leave only from the front (expiry
+   * or eviction), so this is the Map's own order; it exists because iterating the Map from its
+   * start walks past every entry deleted since V8 last compacted it, thousands once the table is
+   * full, which profiled at microseconds per check.
+   */
+  #order: string[] = [];
+  #head = 0;
   readonly #capacity: number;
   readonly #lifetimeMs: number;
   readonly #startedSecond: number;
@@ -85,24 +93,39 @@ export class NonceCountTracker {
     }
     if (expiresAt - this.#lifetimeMs < this.#startedSecond || expiresAt <= this.#watermark) return "stale";
     this.#entries.set(nonce, { nc, expiresAt });
+    this.#order.push(nonce);
     if (this.#entries.size > this.#capacity) this.#evictOldest();
     return "ok";
   }
 
   // Insertion order is close to expiry order (every nonce has the same lifetime and is first
-  // used seconds after it was issued), so expired entries collect at the front of the Map.
+  // used seconds after it was issued), so expired entries collect at the front.
   #purge(now: number): void {
-    for (const [nonce, entry] of this.#entries) {
-      if (entry.expiresAt > now) return;
+    while (this.#head < this.#order.length) {
+      const nonce = this.#order[this.#head]!;
+      if (this.#entries.get(nonce)!.expiresAt > now) break;
       this.#entries.delete(nonce);
+      this.#head++;
     }
+    this.#compact();
   }
 
   #evictOldest(): void {
-    for (const [nonce, entry] of this.#entries) {
-      this.#entries.delete(nonce);
-      if (entry.expiresAt > this.#watermark) this.#watermark = entry.expiresAt;
-      return;
+    const nonce = this.#order[this.#head++]!;
+    const entry = this.#entries.get(nonce)!;
+    this.#entries.delete(nonce);
+    if (entry.expiresAt > this.#watermark) this.#watermark = entry.expiresAt;
+    this.#compact();
+  }
+
+  /** Drops the consumed prefix of `#order` once it is most of the array (amortised O(1)). */
+  #compact(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#order.length) {
+      this.#order = this.#order.slice(this.#head);
+      this.#head = 0;
+    } else if (this.#head === this.#order.length && this.#head > 0) {
+      this.#order = [];
+      this.#head = 0;
     }
   }
 }

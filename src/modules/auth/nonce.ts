@@ -38,17 +38,21 @@ const ENCODED_LENGTH = 38;
 const DECODE = new Int8Array(128).fill(-1);
 for (let i = 0; i < BASE64URL_ALPHABET.length; i++) DECODE[BASE64URL_ALPHABET.charCodeAt(i)] = i;
 
-/** Decodes exactly ENCODED_LENGTH characters into RAW_LENGTH bytes, or undefined. */
-function decodeNonce(text: string): Uint8Array | undefined {
-  if (text.length !== ENCODED_LENGTH) return undefined;
-  const out = new Uint8Array(RAW_LENGTH);
+// Scratch for the nonce being issued or checked: both are synchronous, so no two uses interleave,
+// and a typed array allocated per nonce is an ArrayBuffer and a view for the collector.
+const raw = new Uint8Array(RAW_LENGTH);
+
+/** Decodes exactly ENCODED_LENGTH characters into `raw`; false when it is no canonical nonce. */
+function decodeNonce(text: string): boolean {
+  if (text.length !== ENCODED_LENGTH) return false;
+  const out = raw;
   let acc = 0;
   let bits = 0;
   let o = 0;
   for (let i = 0; i < ENCODED_LENGTH; i++) {
     const c = text.charCodeAt(i);
     const v = c < 128 ? DECODE[c]! : -1;
-    if (v < 0) return undefined;
+    if (v < 0) return false;
     acc = ((acc << 6) | v) & 0xffffff;
     bits += 6;
     if (bits >= 8) {
@@ -57,7 +61,7 @@ function decodeNonce(text: string): Uint8Array | undefined {
     }
   }
   // 38 characters carry 228 bits: 224 of data and 4 that must be zero in a canonical encoding.
-  return (acc & ((1 << bits) - 1)) === 0 ? out : undefined;
+  return (acc & ((1 << bits) - 1)) === 0;
 }
 
 const encoder = new TextEncoder();
@@ -67,13 +71,14 @@ const mac = new Uint8Array(32);
 const randomPool = new Uint8Array(1024);
 let randomUsed = randomPool.length;
 
-function fillRandom(target: Uint8Array): void {
-  if (randomUsed + target.length > randomPool.length) {
+/** Writes `count` random bytes into `target` at `at`. */
+function fillRandom(target: Uint8Array, at: number, count: number): void {
+  if (randomUsed + count > randomPool.length) {
     crypto.getRandomValues(randomPool);
     randomUsed = 0;
   }
-  target.set(randomPool.subarray(randomUsed, randomUsed + target.length));
-  randomUsed += target.length;
+  for (let i = 0; i < count; i++) target[at + i] = randomPool[randomUsed + i]!;
+  randomUsed += count;
 }
 let scratch = new Uint8Array(256);
 
@@ -135,15 +140,14 @@ export class NonceSigner {
 
   /** A fresh nonce that expires `nonceExpire` seconds after `now` (ms). */
   issue(now: number, scope: NonceScope): string {
-    const raw = new Uint8Array(RAW_LENGTH);
     const expires = Math.floor(now / 1000) + this.nonceExpire;
     raw[0] = expires >>> 24;
     raw[1] = (expires >>> 16) & 0xff;
     raw[2] = (expires >>> 8) & 0xff;
     raw[3] = expires & 0xff;
-    fillRandom(raw.subarray(4, SIGNED_LENGTH));
+    fillRandom(raw, 4, SIGNED_LENGTH - 4);
     this.#current.mac(scratch, signedInput(raw, scope.realm, scope.bind ?? ""), mac);
-    raw.set(mac.subarray(0, MAC_LENGTH), SIGNED_LENGTH);
+    for (let i = 0; i < MAC_LENGTH; i++) raw[SIGNED_LENGTH + i] = mac[i]!;
     return encodeBase64url(raw);
   }
 
@@ -152,8 +156,7 @@ export class NonceSigner {
    * expired at `now` (ms). An expired but genuine nonce is a stale one (RFC 7616 §3.3).
    */
   verify(nonce: string, now: number, scope: NonceScope): NonceCheck {
-    const raw = decodeNonce(nonce);
-    if (!raw) return { ok: false, reason: "malformed" };
+    if (!decodeNonce(nonce)) return { ok: false, reason: "malformed" };
     const length = signedInput(raw, scope.realm, scope.bind ?? "");
     this.#current.mac(scratch, length, mac);
     let genuine = macMatches(raw);

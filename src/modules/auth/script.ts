@@ -5,6 +5,8 @@ import type { AuthKind, AuthResult } from "./authorize.ts";
 import { replyFor, type Auth, type RequestParties } from "./index.ts";
 
 const HEADER: Record<AuthKind, string> = { www: "Authorization", proxy: "Proxy-Authorization" };
+/** HEADER as the parsed lines key it (lower case), so no lower-casing per line. */
+const HEADER_KEY: Record<AuthKind, string> = { www: "authorization", proxy: "proxy-authorization" };
 
 /**
  * The `ctx.auth` namespace of a request route: Kamailio auth + auth_db over the request at hand.
@@ -110,7 +112,7 @@ export class AuthScript {
     const out: Credentials[] = [];
     // Authorization values are not comma lists (a digest value contains commas): one per line.
     for (const line of this.ctx.msg.headers.lines()) {
-      if (line.key !== HEADER[kind].toLowerCase()) continue;
+      if (line.key !== HEADER_KEY[kind]) continue;
       const parsed = parseCredentials(line.value);
       if (parsed.ok) out.push(parsed.value);
     }

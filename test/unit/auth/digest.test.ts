@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { buildChallenges, quote } from "../../../src/modules/auth/challenge.ts";
 import { computeHa1, computeResponse } from "../../../src/modules/auth/digest.ts";
 import { hexEquals, parseAlgorithm } from "../../../src/modules/auth/hash.ts";
 import { md5Hex } from "../../../src/modules/auth/md5.ts";
@@ -95,5 +96,18 @@ describe("digest response (RFC 2617, RFC 7616)", () => {
     expect(hexEquals("6629fae49393a05397450978507c4ef1", "6629fae49393a05397450978507c4ef2")).toBe(false);
     expect(hexEquals("abc", "abcd")).toBe(false);
     expect(hexEquals("0", "\u0010")).toBe(false);
+  });
+});
+
+describe("challenge quoting (RFC 3261 §25.1 quoted-string)", () => {
+  it("quotes a plain realm as it is and backslash-escapes quote and backslash", () => {
+    expect(quote("sip.example.test")).toBe('"sip.example.test"');
+    expect(quote('a"b\\c')).toBe('"a\\"b\\\\c"');
+    expect(quote("")).toBe('""');
+  });
+
+  it("puts the quoted realm into every challenge", () => {
+    const values = buildChallenges({ realm: 'x"y', nonce: "n", algorithms: ["SHA-256", "MD5"] });
+    expect(values).toEqual(['Digest realm="x\\"y", nonce="n", qop="auth", algorithm=SHA-256', 'Digest realm="x\\"y", nonce="n", qop="auth", algorithm=MD5']);
   });
 });

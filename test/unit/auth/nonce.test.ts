@@ -118,6 +118,27 @@ describe("nonce-count replay protection", () => {
     expect(tracker.check("n9", 1, expiresAt + 9000, T0)).toBe("ok");
   });
 
+  it("keeps replay protection and its bound through many times its capacity of evictions and expiries", () => {
+    const tracker = new NonceCountTracker({ startedAt: T0, capacity: 64 });
+    // 5,000 nonces, one every 10 ms, each living 300 s: the table is full after 64 and every
+    // check then evicts the oldest (the front of the insertion order, compacted as it goes).
+    for (let i = 0; i < 5000; i++) {
+      const now = T0 + i * 10;
+      expect(tracker.check(`n${i}`, 1, now + 300_000, now)).toBe("ok");
+      expect(tracker.size).toBeLessThanOrEqual(64);
+    }
+    const now = T0 + 50_000;
+    // The 64 newest are remembered (a replay is caught), everything older is refused as stale.
+    expect(tracker.check("n4999", 1, T0 + 49_990 + 300_000, now)).toBe("reused");
+    expect(tracker.check("n4936", 1, T0 + 49_360 + 300_000, now)).toBe("reused");
+    expect(tracker.check("n4935", 1, T0 + 49_350 + 300_000, now)).toBe("stale");
+    expect(tracker.check("n0", 1, T0 + 300_000, now)).toBe("stale");
+    expect(tracker.check("n4999", 2, T0 + 49_990 + 300_000, now)).toBe("ok");
+    // Once all have expired, the next check purges them all.
+    expect(tracker.check("later", 1, T0 + 700_000, T0 + 400_000)).toBe("ok");
+    expect(tracker.size).toBe(1);
+  });
+
   it("refuses as stale a nonce issued before the tracker (the object) started", () => {
     const startedAt = T0 + 60_000;
     const tracker = new NonceCountTracker({ startedAt, nonceExpire: 300 });
