@@ -1,20 +1,35 @@
 // How many D1 statements and round trips a storm makes, counted in the local D1 database's own
-// isolate (Miniflare's D1DatabaseObject) through workerd's DevTools inspector: V8's precise
-// coverage with call counts of the function that runs one statement (`#query`) and of the one
-// that answers one request from a Worker (`queryExecute`, one per `first()`/`all()`/`batch()`).
+// isolate (Miniflare's D1 object, inspector target `d1:db`) through workerd's DevTools
+// inspector. workerd's inspector implements the Profiler domain itself (no V8 coverage counts),
+// so the counter is a wrapper evaluated in that isolate around `Request.prototype.json`, which
+// the D1 object calls once per request from a Worker (`first()`, `all()`, `run()` or `batch()`)
+// to read its statements (one, or an array for a batch). Measurement only: the test's local D1.
 import WebSocket from "ws";
 
-interface Coverage {
-  result: { url: string; functions: { functionName: string; ranges: { count: number }[] }[] }[];
-}
-
-/** Miniflare's D1 object: the functions counted and what each call is. */
-const COUNTED = { "#query": "statements", queryExecute: "requests" } as const;
+const INSTALL = `(() => {
+  const json = Request.prototype.json;
+  const counts = (globalThis.__stormD1 = { requests: 0, statements: 0 });
+  Request.prototype.json = async function () {
+    const body = await json.call(this);
+    counts.requests++;
+    counts.statements += Array.isArray(body) ? body.length : 1;
+    return body;
+  };
+  return true;
+})()`;
 
 export interface D1Counter {
-  /** Statements and requests since `start`. */
+  /** Statements and requests since the counter was installed. */
   take(): Promise<{ statements: number; requests: number }>;
   close(): void;
+}
+
+interface Message {
+  id?: number;
+  method?: string;
+  params?: { context?: { id: number } };
+  result?: { result?: { value?: unknown } };
+  error?: { message: string };
 }
 
 /** Starts counting in the inspector target named `d1:db` of the workerd whose inspector listens on `port`. */
@@ -28,34 +43,33 @@ export async function countD1(port: number): Promise<D1Counter> {
     ws.once("error", reject);
   });
   let next = 0;
-  const pending = new Map<number, (result: unknown) => void>();
+  let context: number | undefined;
+  const pending = new Map<number, (m: Message) => void>();
   ws.on("message", (data) => {
-    const m = JSON.parse(String(data)) as { id?: number; result?: unknown; error?: { message: string } };
+    const m = JSON.parse(String(data)) as Message;
+    if (m.method === "Runtime.executionContextCreated") context ??= m.params?.context?.id;
     if (m.id === undefined) return;
-    pending.get(m.id)?.(m.error ? new Error(m.error.message) : m.result);
+    pending.get(m.id)?.(m);
     pending.delete(m.id);
   });
-  const send = async (method: string, params: object = {}): Promise<unknown> => {
+  const send = async (method: string, params: object = {}): Promise<Message> => {
     const id = ++next;
-    const answer = new Promise<unknown>((resolve) => pending.set(id, resolve));
+    const answer = new Promise<Message>((resolve) => pending.set(id, resolve));
     ws.send(JSON.stringify({ id, method, params }));
-    const result = await answer;
-    if (result instanceof Error) throw new Error(`${method}: ${result.message}`);
-    return result;
+    const m = await answer;
+    if (m.error) throw new Error(`${method}: ${m.error.message}`);
+    return m;
   };
-  await send("Profiler.enable");
-  await send("Profiler.startPreciseCoverage", { callCount: true, detailed: false });
+  /** The value of `expression` in the D1 isolate (its one execution context, announced by Runtime.enable). */
+  const evaluate = async (expression: string): Promise<unknown> => {
+    const m = await send("Runtime.evaluate", { contextId: context, expression, returnByValue: true });
+    return m.result?.result?.value;
+  };
+  await send("Runtime.enable");
+  if ((await evaluate(INSTALL)) !== true) throw new Error("the D1 counter did not install");
   return {
     async take() {
-      const coverage = (await send("Profiler.takePreciseCoverage")) as Coverage;
-      const counts = { statements: 0, requests: 0 };
-      for (const script of coverage.result) {
-        for (const f of script.functions) {
-          const what = COUNTED[f.functionName as keyof typeof COUNTED];
-          if (what !== undefined) counts[what] += f.ranges[0]?.count ?? 0;
-        }
-      }
-      return counts;
+      return JSON.parse(String(await evaluate("JSON.stringify(globalThis.__stormD1)"))) as { statements: number; requests: number };
     },
     close: () => ws.close(),
   };
