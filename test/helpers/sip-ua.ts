@@ -446,10 +446,15 @@ export class SipUa {
           resolve(m);
         },
       };
-      const timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+      // The timer gives up only after the next poll phase: when this thread was busy past the
+      // deadline (thousands of clients in one process), an answer that reached the socket in time
+      // is read first instead of counting as lost (libuv runs due timers before reading sockets).
+      const timer = setTimeout(() => setImmediate(() => {
+        const at = this.waiters.indexOf(waiter);
+        if (at < 0) return;
+        this.waiters.splice(at, 1);
         reject(new Error(`${this.options.user}: no matching message within ${timeoutMs} ms`));
-      }, timeoutMs);
+      }), timeoutMs);
       this.waiters.push(waiter);
     });
   }

@@ -1,12 +1,15 @@
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { profiler, topTable } from "../../bench/profile.mjs";
+import { countD1 } from "./d1-count.ts";
 import { ADMIN_TOKEN, DOMAIN, admin, startDeployment, type Deployment } from "../helpers/deployment.ts";
 import { cpuMs, memoryMb, workerdPid } from "../helpers/proc.ts";
-import { SipUa } from "../helpers/sip-ua.ts";
+import type { FleetClient, FleetCommand, FleetData, FleetEvent, FleetReport } from "./fleet.ts";
 
 // The morning after a deploy: every registered client is dropped at once and comes back with
 // JsSIP's connection recovery (connection_recovery_min_interval 2 s, _max_interval 30 s: the
@@ -27,23 +30,63 @@ const GIVE_UP_MS = 100_000;
 const PROFILE_DIR = process.env.STORM_PROFILE;
 /** `STORM_BUNDLE=DIR`: run a bundle built elsewhere (`wrangler deploy --dry-run --outdir DIR`), e.g. to compare two commits. */
 const BUNDLE = process.env.STORM_BUNDLE;
-
-interface Client {
-  n: number;
-  user: string;
-  instance: string;
-  address: string;
-  ua?: SipUa;
-}
+/** `STORM_COUNT_D1=1` (and with STORM_PROFILE): count the D1 statements and requests from listening until all are bound (d1-count.ts). */
+const COUNT_D1 = process.env.STORM_COUNT_D1 === "1" || PROFILE_DIR !== undefined;
+/** `STORM_THREADS`: the client fleet's threads (worker_threads; fleet.ts says why more than one). */
+const THREADS = Number(process.env.STORM_THREADS ?? 2);
 
 let dep: Deployment;
-const clients: Client[] = [];
+const clients: FleetClient[] = [];
 
 /** 127.1.0.1, 127.1.0.2, ...: one address per distinct client, clear of the topology's 127.0.0.x. */
 const distinctAddress = (i: number) => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 
-function connect(c: Client): Promise<SipUa> {
-  return SipUa.connect(dep.wsUrl, { user: c.user, password: "pw", domain: DOMAIN, localAddress: c.address, ca: dep.ca.cert, instance: c.instance, regId: 1 });
+/** A thread of clients (fleet.ts), driven by commands, each answered by one event. */
+class FleetThread {
+  private readonly worker: Worker;
+  private readonly waiting = new Map<FleetEvent["type"], (e: FleetEvent) => void>();
+  private readonly failed: ((e: Error) => void)[] = [];
+
+  constructor(script: string, data: FleetData) {
+    this.worker = new Worker(script, { workerData: data });
+    this.worker.on("message", (e: FleetEvent) => this.waiting.get(e.type)?.(e));
+    this.worker.on("error", (e) => this.failed.forEach((f) => f(e)));
+  }
+
+  /** The thread's next event of this type (or its failure). */
+  async next<T extends FleetEvent["type"]>(type: T): Promise<Extract<FleetEvent, { type: T }>> {
+    const event = new Promise<FleetEvent>((resolve, reject) => {
+      this.waiting.set(type, resolve);
+      this.failed.push(reject);
+    });
+    return (await event) as Extract<FleetEvent, { type: T }>;
+  }
+
+  ask<T extends FleetEvent["type"]>(command: FleetCommand, answer: T): Promise<Extract<FleetEvent, { type: T }>> {
+    const event = this.next(answer);
+    this.worker.postMessage(command);
+    return event;
+  }
+
+  tell(command: FleetCommand): void {
+    this.worker.postMessage(command);
+  }
+
+  stop(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
+let fleet: FleetThread[] = [];
+
+/** fleet.ts as one ES module (worker_threads runs JavaScript), beside node_modules so `ws` resolves. */
+async function fleetScript(): Promise<string> {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const dir = path.join(here, "../../node_modules/.cache/sipedge-storm");
+  await mkdir(dir, { recursive: true });
+  const outfile = path.join(dir, "fleet.mjs");
+  await build({ entryPoints: [path.join(here, "fleet.ts")], bundle: true, platform: "node", format: "esm", packages: "external", outfile, logLevel: "error" });
+  return outfile;
 }
 
 /** A free loopback port for the restarted workerd's DevTools inspector. */
@@ -57,10 +100,6 @@ function freePort(): Promise<number> {
   });
 }
 
-async function inBatches<T>(items: T[], size: number, f: (item: T) => Promise<void>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(f));
-}
-
 beforeAll(async () => {
   const bundle = BUNDLE === undefined ? {} : { outdir: BUNDLE };
   dep = await startDeployment({ vars: { MAX_CONNECTIONS_PER_ADDRESS: String(NATTED + 100), LOG_LEVEL: "error" }, ...bundle });
@@ -72,102 +111,83 @@ beforeAll(async () => {
     const address = i < DISTINCT ? distinctAddress(i) : NAT_ADDRESS;
     clients.push({ n: i, user: `user${String(i % 1000).padStart(4, "0")}`, instance: `urn:uuid:${crypto.randomUUID()}`, address });
   }
-  await inBatches(clients, 100, async (c) => {
-    c.ua = await connect(c);
-    const status = (await c.ua.register()).response.status;
-    if (status !== 200) throw new Error(`${c.user} from ${c.address}: first registration ${status}`);
-  });
+  const script = await fleetScript();
+  const threads = Math.max(1, THREADS);
+  fleet = Array.from({ length: threads }, (_, t) => new FleetThread(script, {
+    wsUrl: dep.wsUrl, ca: dep.ca.cert, domain: DOMAIN, password: "pw", recoveryMinS: RECOVERY_MIN_S, recoveryMaxS: RECOVERY_MAX_S,
+    // Every thread gets distinct and NAT clients alike (every t-th client).
+    clients: clients.filter((c) => c.n % threads === t),
+    ...(PROFILE_DIR === undefined ? {} : { profileFile: path.join(PROFILE_DIR, `storm-clients-${t}.cpuprofile`) }),
+  }));
+  for (const { error } of await Promise.all(fleet.map((f) => f.ask({ type: "register" }, "registered")))) if (error !== undefined) throw new Error(error);
 }, 600_000);
 
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.ua?.terminate().catch(() => undefined)));
+  await Promise.all(fleet.map((f) => f.ask({ type: "close" }, "closed").then(() => f.stop())));
   await dep?.destroy();
 });
 
 describe("a deploy drops every client at once", () => {
   it(`${DISTINCT} clients on their own addresses and ${NATTED} behind one NAT address are all bound again within 30 s of the new edge listening; none banned, no 5xx`, async () => {
-    const statuses: number[] = [];
-    const unanswered: string[] = [];
-    let refusedConnects = 0;
-    let attemptsMax = 0;
-    let boundCount = 0;
-    let gaveUp = false;
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-    /** JsSIP's Transport._reconnect, then the UA's re-REGISTER once connected. */
-    async function recover(c: Client): Promise<number> {
-      await c.ua!.closed;
-      for (let attempt = 1; ; attempt++) {
-        if (gaveUp) return Infinity;
-        const k = Math.min(Math.max(Math.floor(Math.random() * 2 ** attempt + 1), RECOVERY_MIN_S), RECOVERY_MAX_S);
-        await sleep(k * 1000);
-        attemptsMax = Math.max(attemptsMax, attempt);
-        try {
-          c.ua = await connect(c);
-        } catch {
-          refusedConnects++;
-          continue;
-        }
-        // No answer at all is a failure we count, then the client starts over as a new connection would.
-        const status = await c.ua.register().then((o) => o.response.status, () => 0);
-        if (status === 0) unanswered.push(`${c.user} from ${c.address}, attempt ${attempt}`);
-        else statuses.push(status);
-        if (status === 200) {
-          boundCount++;
-          return Date.now();
-        }
-        await c.ua.terminate();
-      }
-    }
-
     const bridgePid = dep.bridge!.process.pid!;
     const bridgeCpu0 = cpuMs(bridgePid);
-    // The clients' side (TLS, WebSocket, SIP) runs in this process and shares the machine's cores.
+    // The clients' side (TLS, WebSocket, SIP) runs in this process's fleet threads and shares the machine's cores.
     const clientCpu0 = process.cpuUsage();
 
+    // Each thread watches its clients' sockets (and starts its profiler) before the drop.
+    await Promise.all(fleet.map((f) => f.ask({ type: "arm" }, "armed")));
     const droppedAt = Date.now();
-    const recovered = clients.map(recover);
-    const inspectorPort = PROFILE_DIR === undefined ? undefined : await freePort();
+    const recovered = Promise.all(fleet.map((f) => f.next("recovered")));
+    const inspectorPort = COUNT_D1 ? await freePort() : undefined;
     await dep.restartEdge(inspectorPort === undefined ? {} : { inspectorPort });
+    // Locally the new edge takes 1.5-2.6 s to listen (a Cloudflare deploy accepts at once), which
+    // pushes clients into their second or third backoff: the deadline runs from when it listens,
+    // before the profilers and the D1 counter attach (seconds on a busy box).
+    const upAt = Date.now();
     // The profile starts a few ms after the edge listens: the first clients wait 2 s at least.
     // The edge's isolate, and the local D1 database's (another isolate of the same workerd).
-    const profilers = inspectorPort === undefined ? [] : [
+    const profilers = inspectorPort === undefined || PROFILE_DIR === undefined ? [] : [
       { name: "edge", ...(await profiler(inspectorPort, /^core:user:/)) },
       { name: "d1", ...(await profiler(inspectorPort, /^d1:db$/)) },
     ];
     await Promise.all(profilers.map((p) => p.start()));
-    // Locally the new edge takes 1.5-2.6 s to listen (a Cloudflare deploy accepts at once), which
-    // pushes clients into their second or third backoff: the deadline runs from when it listens.
-    const upAt = Date.now();
-    // How late this process's event loop ran once the edge listened: a REGISTER's 10 s timer can
-    // fire while its answer waits unread in a socket when the clients' own thread is behind.
-    const loopDelay = monitorEventLoopDelay({ resolution: 20 });
-    loopDelay.enable();
+    const d1 = inspectorPort === undefined ? undefined : await countD1(inspectorPort);
+    const attachedAt = Date.now();
     const workerd = workerdPid();
-    const bound = await Promise.race([Promise.all(recovered), sleep(droppedAt + GIVE_UP_MS - Date.now()).then(() => {
-      gaveUp = true;
-      return [Infinity];
-    })]);
+    const giveUp = setTimeout(() => fleet.forEach((f) => f.tell({ type: "giveUp" })), droppedAt + GIVE_UP_MS - Date.now());
+    const reports: FleetReport[] = (await recovered).map((e) => e.report);
+    clearTimeout(giveUp);
+    const bound = reports.flatMap((r) => r.bound.map((t) => t ?? Infinity));
+    const statuses = reports.flatMap((r) => r.statuses);
+    const unanswered = reports.flatMap((r) => r.unanswered);
+    const boundCount = bound.filter((t) => t !== Infinity).length;
     const lastMs = Math.max(...bound) - upAt;
     const workerdCpu = cpuMs(workerd);
     const workerdMem = memoryMb(workerd);
     const bridgeCpu = cpuMs(bridgePid) - bridgeCpu0;
     const bridgeMem = memoryMb(bridgePid);
     const clientCpu = process.cpuUsage(clientCpu0);
-    loopDelay.disable();
+    const d1Counts = await d1?.take();
+    d1?.close();
     const load = (await readFile("/proc/loadavg", "utf8").catch(() => "?")).split(" ").slice(0, 3).join(" ");
     for (const p of profilers) {
       const profile = await p.stop(path.join(PROFILE_DIR!, `storm-${p.name}.cpuprofile`));
       p.close();
       console.info(topTable(`deploy storm, ${p.name} isolate from listening until all bound`, profile, DISTINCT + NATTED));
     }
+    // Each fleet thread's event loop from the drop on: a stall delays REGISTERs and the reading of their answers.
+    const loops = reports.map((r, t) => {
+      const stalls = r.stalls.map(([at, ms]) => `${((at - droppedAt) / 1000).toFixed(1)} s +${(ms / 1000).toFixed(1)} s`);
+      return `thread ${t}: p99 ${r.loopDelayP99Ms} ms, max ${r.loopDelayMaxMs} ms, stalls over 0.5 s at [${stalls.join(", ")}]`;
+    });
 
     console.info(
-      `deploy storm: ${DISTINCT} + ${NATTED} (one NAT address) clients bound again ${lastMs} ms after the edge listened again (${Math.max(...bound) - droppedAt} ms after the drop) ` +
-        `(${statuses.length} REGISTER rounds, ${statuses.filter((s) => s === 200).length} answered 200; ${refusedConnects} connects refused while the edge restarted; up to ${attemptsMax} attempts); ` +
+      `deploy storm: ${DISTINCT} + ${NATTED} (one NAT address) clients bound again ${lastMs} ms after the edge listened again (${Math.max(...bound) - droppedAt} ms after the drop; listening at ${upAt - droppedAt} ms, profilers and counters attached at ${attachedAt - droppedAt} ms) ` +
+        `(${statuses.length} REGISTER rounds, ${statuses.filter((s) => s === 200).length} answered 200; ${reports.reduce((n, r) => n + r.refusedConnects, 0)} connects refused while the edge restarted; up to ${Math.max(...reports.map((r) => r.attemptsMax))} attempts); ` +
+        (d1Counts === undefined ? "" : `D1: ${d1Counts.statements} statements in ${d1Counts.requests} requests; `) +
         `workerd CPU ${(workerdCpu / 1000).toFixed(1)} s since its restart, RSS ${workerdMem.rss} MB (peak ${workerdMem.peak} MB); ` +
         `bridge CPU ${(bridgeCpu / 1000).toFixed(1)} s, RSS ${bridgeMem.rss} MB (peak ${bridgeMem.peak} MB); ` +
-        `the clients (this process) CPU ${((clientCpu.user + clientCpu.system) / 1e6).toFixed(1)} s, event loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms; load average ${load}`,
+        `the clients (${fleet.length} threads of this process) CPU ${((clientCpu.user + clientCpu.system) / 1e6).toFixed(1)} s, event loops after the drop: ${loops.join("; ")}; load average ${load}`,
     );
     const firstLate = unanswered.filter((u) => u.endsWith(", attempt 1")).length;
     // REGISTERs the shards dropped unrun: their client closed the socket while they waited for a slot.
