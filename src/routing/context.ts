@@ -2,102 +2,31 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { SipMessage, SipRequest, SipResponse } from "../sip/message.ts";
 import type { Uri } from "../sip/uri.ts";
-import type { Auth } from "../modules/auth/index.ts";
 import { AuthScript } from "../modules/auth/script.ts";
-import type { DispatcherClient } from "../modules/dispatcher/client.ts";
 import { DispatcherScript } from "../modules/dispatcher/script.ts";
 import { FROM_LIST_IGNORE_PROTO, isFromList } from "../modules/dispatcher/lookup.ts";
 import { Maxfwd } from "../modules/maxfwd/index.ts";
-import { RegistrarScript, type RegistrarServices } from "../modules/registrar/script.ts";
-import type { Leg, Rr } from "../modules/rr/index.ts";
+import { RegistrarScript } from "../modules/registrar/script.ts";
+import type { Leg } from "../modules/rr/index.ts";
 import { RrScript } from "../modules/rr/script.ts";
-import { bindRequest, type SentBy, type Target, type Tm, type TmRequest } from "../modules/tm/index.ts";
+import { bindRequest, type SentBy, type Target, type TmRequest } from "../modules/tm/index.ts";
 import { notifyFinals, RouteView, Upstream, type RtpengineOfCall } from "./kept.ts";
-import type { ForwardResult, ForwardServices } from "../modules/forward/index.ts";
+import type { BaseContext, Services, Source, Transport } from "./services.ts";
+import type { ForwardResult } from "../modules/forward/index.ts";
 import { Textops } from "../modules/textops/index.ts";
 import { Sanity } from "../modules/sanity/index.ts";
 import { Sl } from "../modules/sl/index.ts";
 import type { AuthFailure } from "../modules/auth/index.ts";
 import { HtableScript } from "../modules/htable/script.ts";
-import { PermissionsScript, type PermissionsSource } from "../modules/permissions/script.ts";
-import { PikeScript, type GuardService } from "../modules/pike/script.ts";
-import { DialogScript, type DialogService } from "../modules/dialog/script.ts";
-import { AccScript, type Acc } from "../modules/acc/index.ts";
-import type { RtpengineClient } from "../modules/rtpengine/client.ts";
+import { PermissionsScript } from "../modules/permissions/script.ts";
+import { PikeScript } from "../modules/pike/script.ts";
+import { DialogScript } from "../modules/dialog/script.ts";
+import { AccScript } from "../modules/acc/index.ts";
 import { RtpengineScript } from "../modules/rtpengine/script.ts";
-import { CallLimitScript, type CallCountService } from "../modules/calllimit/script.ts";
+import { CallLimitScript } from "../modules/calllimit/script.ts";
 import { UacScript } from "../modules/uac/script.ts";
-import type { UacService } from "../modules/uac/service.ts";
 
-/** Where a message came from. `flow` names the connection (RFC 5626 flow) it arrived on. */
-export interface Source {
-  transport: "ws" | "wss" | "udp" | "tcp" | "tls";
-  ip: string;
-  port?: number;
-  flow?: string;
-  /** The client instance registered over this flow (`instanceKey` of its +sip.instance and reg-id). */
-  instance?: string;
-  /** The bridge a UDP datagram came through. */
-  bridge?: string;
-}
-
-/**
- * How the edge hands a message on. The WebSocket side and the bridge side implement the same
- * interface, so a route never knows which one it has (STYLE.md).
- */
-export interface Transport {
-  /** A message, or an already serialized one (error replies built from a failed parse). */
-  send(message: SipMessage | string): void;
-}
-
-/**
- * The stateful services the host object wires in (auth with its nonce secrets and subscriber
- * cache, the Location objects). A script that calls a module whose service is missing fails
- * loudly: that is a wiring error, not a SIP error. Modules declare the slice they need
- * (`RegistrarServices`, `ForwardServices`); this list assembles them.
- */
-export interface Services extends RegistrarServices, ForwardServices {
-  auth?: Auth;
-  /** The stateful proxy of the object that owns the socket. */
-  tm?: Tm;
-  rr?: Rr;
-  /** Hands a response to the object whose transaction it answers (the branch names it). */
-  routeResponse?: (response: SipResponse) => void | Promise<void>;
-  dispatcher?: DispatcherClient;
-  /** The owning shard's number. */
-  shard?: string;
-  /** The Via sent-by (and bridge id) of a branch that leaves through a bridge: the named one when its link is up, else any. */
-  bridgeVia?: (bridge?: string) => (SentBy & { bridge: string }) | undefined;
-  /** Resolves true once a bridge link is up (at once when one is), false after `ms` without one. */
-  bridgeLinked?: (ms: number) => Promise<boolean>;
-  /** The bridge that advertises host[:port] (a Record-Route entry of the UDP side names it). */
-  bridgeAt?: (host: string, port: number | undefined) => string | undefined;
-  /** Whether host[:port] is an address one of the edge's bridges advertises (part of `is_myself`). */
-  isBridgeAddress?: (host: string, port: number | undefined) => boolean;
-  /** Pike, ipban and the auth-failure block: the shard's fast paths before the Guard objects. */
-  guard?: GuardService;
-  /** The permissions (address, trusted), compiled once, reloadable. */
-  permissions?: PermissionsSource;
-  /** Gateway calls kept by the shard (Kamailio dialog). */
-  dialogs?: DialogService;
-  /** Call records (Kamailio acc) of the owning object. */
-  acc?: Acc;
-  /** Media anchoring: ng commands to the rtpengine beside a bridge, over the bridge link. */
-  rtpengine?: RtpengineClient;
-  /** Per-user call counters (MAX_CALLS_PER_USER), each in the user's Location object. */
-  calls?: CallCountService;
-  /** Carrier trunks: uacreg, DIDs, caller ID, toll-fraud counters (Kamailio uac). */
-  uac?: UacService;
-}
-
-/** What every route kind can see. */
-export interface BaseContext {
-  readonly config: Config;
-  readonly log: Logger;
-  readonly source: Source;
-  /** Kamailio `is_myself`: the host (or URI) names this proxy. */
-  isMyself(target: string | Uri): boolean;
-}
+export type { BaseContext, Services, Source, Transport } from "./services.ts";
 
 /**
  * Kamailio `is_myself`: the host (or the host of a URI) is the edge's domain or an alias, or an

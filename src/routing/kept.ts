@@ -11,7 +11,8 @@ import type { FailureBase } from "../modules/tm/index.ts";
 import type { RtpengineScript } from "../modules/rtpengine/script.ts";
 import type { SipMessage, SipRequest, SipResponse } from "../sip/message.ts";
 import type { Uri } from "../sip/uri.ts";
-import { isMyself, type Services, type Source, type Transport } from "./context.ts";
+import { isMyself } from "./context.ts";
+import type { Services, Source, Transport } from "./services.ts";
 
 /** Tells the request's final-response listeners (sl and tm replies alike). */
 export function notifyFinals(finals: readonly ((response: SipResponse) => void)[], message: SipMessage | string): void {
