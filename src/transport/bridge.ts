@@ -130,23 +130,13 @@ const encoder = new TextEncoder();
 
 /**
  * The edge's way onto one bridge link. On a v1 link every datagram is a frame of its own. On a v2
- * link a frame leaves at once while the link is quiet (nothing left on it in the last `QUIET_MS`):
- * no timer, no wait. A frame that follows another within `QUIET_MS` (a busy link) opens a window:
- * what the object sends until `schedule` runs the flush (a zero-delay timer, so the events already
- * queued for the object run first) leaves as one batch, and the window stays open while each
- * flush finds something to send. In one event the object sends at most one datagram to the bridge
- * (a call's INVITE, ACK, BYE come in separate client messages), so a microtask flush batches
- * nothing here; the timer batches across events. The quiet test spares a lone frame the timer
- * (a `setTimeout` and a timer event each): at a few frames per second and shard, which is most
- * links most of the time, the window found nothing to batch (bench/README, "Batching the bridge link").
+ * link, a frame on an idle link leaves at once, as a plain v1 frame, and opens a window: what the
+ * object sends until `schedule` runs the flush (a zero-delay timer, so the events already queued
+ * for the object run first) leaves as one batch frame, and the window stays open while each
+ * flush finds something to send. In one event the object sends at most one datagram to the
+ * bridge (a call's INVITE, ACK, BYE come in separate client messages), so a microtask flush
+ * batches nothing here; the timer batches across events (bench/README, "Batching the bridge link").
  */
-/**
- * A link on which nothing left for this long is quiet: its next frame leaves at once. Within an
- * event workerd's clock stands still, so frames sent by events that ran in the same millisecond
- * count as close together.
- */
-export const QUIET_MS = 1;
-
 export class LinkSender {
   /** WebSocket messages sent, and the datagram/control frames they carried. */
   messages = 0;
@@ -154,15 +144,12 @@ export class LinkSender {
   private queue: Queued[] = [];
   /** A flush is scheduled: frames wait for it. */
   private window = false;
-  /** When a frame last left (at once or in a flush). */
-  private lastSentAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly ws: LinkSocket,
     readonly batching: boolean,
     // Called through a closure: workerd's timer functions refuse any other `this` (Illegal invocation).
     private readonly schedule: (flush: () => void) => void = (flush) => void setTimeout(flush, 0),
-    private readonly clock: () => number = Date.now,
   ) {}
 
   /** A SIP datagram for `address`; a message read from bytes goes on as those bytes. */
@@ -181,15 +168,9 @@ export class LinkSender {
     this.frames++;
     if (!this.batching) return this.sendOne({ head, body, binary });
     if (this.window) return void this.queue.push({ head, body, binary });
-    const now = this.clock();
-    if (now - this.lastSentAt >= QUIET_MS) {
-      this.lastSentAt = now;
-      return this.sendOne({ head, body, binary });
-    }
-    // Busy: this frame and what follows leave together at the flush.
     this.window = true;
-    this.queue.push({ head, body, binary });
     this.schedule(this.flush);
+    this.sendOne({ head, body, binary });
   }
 
   readonly flush = (): void => {
@@ -197,7 +178,6 @@ export class LinkSender {
     // Nothing came during the window: the link is idle again, and the next frame leaves at once.
     if (queue.length === 0) return void (this.window = false);
     this.queue = [];
-    this.lastSentAt = this.clock();
     this.schedule(this.flush);
     if (queue.length === 1) return this.sendOne(queue[0] as Queued);
     // Consecutive records up to MAX_BATCH bytes share a frame; one that fills a frame alone goes as v1.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MAX_BATCH, decodeBatch, encodeBatch, isBatch, type OutRecord } from "../../../src/transport/bridge-batch.ts";
-import { LinkSender, QUIET_MS, chooseSubprotocol, parseBridgeFrames, type LinkSocket } from "../../../src/transport/bridge.ts";
+import { LinkSender, chooseSubprotocol, parseBridgeFrames, type LinkSocket } from "../../../src/transport/bridge.ts";
 import { parseMessage } from "../../../src/sip/parser.ts";
 
 // The v2 batch frame (bridge/README.md, "Batch frames"): 0x00, then records
@@ -101,15 +101,13 @@ describe("batch codec", () => {
 });
 
 describe("the edge's link sender", () => {
-  it("v2: a frame on a quiet link leaves at once, without a timer; what follows within QUIET_MS leaves as one batch, in order", () => {
+  it("v2: a frame on an idle link leaves at once; what follows in its window leaves as one batch, in order", () => {
     const { ws, sent } = recorder();
     const turn = manualTurn();
-    let now = 1_000;
-    const link = new LinkSender(ws, true, turn.schedule, () => now);
+    const link = new LinkSender(ws, true, turn.schedule);
     link.datagram("127.0.0.1:7070", "INVITE sip:1@x SIP/2.0\r\n\r\n");
-    expect(sent).toEqual(["127.0.0.1:7070\r\nINVITE sip:1@x SIP/2.0\r\n\r\n"]); // no wait on a quiet link
-    expect(turn.pending()).toBe(0); // and no timer for a lone frame
-    link.control('{"type":"rtpengine","id":"1"}'); // the same millisecond: the link is busy
+    expect(sent).toEqual(["127.0.0.1:7070\r\nINVITE sip:1@x SIP/2.0\r\n\r\n"]); // no wait on an idle link
+    link.control('{"type":"rtpengine","id":"1"}');
     link.datagram("127.0.0.1:7072", "BYE sip:2@x SIP/2.0\r\n\r\n");
     expect(sent).toHaveLength(1);
     expect(turn.pending()).toBe(1); // one flush per window, however many frames
@@ -123,43 +121,20 @@ describe("the edge's link sender", () => {
     expect(sent).toHaveLength(2);
     turn.end();
     expect(sent[2]).toBe("127.0.0.1:7070\r\nACK sip:1@x SIP/2.0\r\n\r\n"); // alone in its window: plain v1
-    // A flush that finds nothing closes the window.
+    // A flush that finds nothing closes the window: the link is idle, the next frame leaves at once.
     turn.end();
     expect(turn.pending()).toBe(0);
-    // Within QUIET_MS of the last flush the link still counts as busy: the frame waits for a flush.
     link.datagram("127.0.0.1:7070", "OPTIONS sip:x SIP/2.0\r\n\r\n");
-    expect(sent).toHaveLength(3);
-    turn.end();
     expect(sent[3]).toBe("127.0.0.1:7070\r\nOPTIONS sip:x SIP/2.0\r\n\r\n");
-    turn.end();
-    // QUIET_MS later the link is quiet again: at once, no timer.
-    now += QUIET_MS;
-    link.datagram("127.0.0.1:7070", "OPTIONS sip:y SIP/2.0\r\n\r\n");
-    expect(sent[4]).toBe("127.0.0.1:7070\r\nOPTIONS sip:y SIP/2.0\r\n\r\n");
-    expect(turn.pending()).toBe(0);
-    expect({ messages: link.messages, frames: link.frames }).toEqual({ messages: 5, frames: 6 });
-  });
-
-  it("v2: frames QUIET_MS apart each leave at once, and no timer is ever set", () => {
-    const { ws, sent } = recorder();
-    const turn = manualTurn();
-    let now = 0;
-    const link = new LinkSender(ws, true, turn.schedule, () => now);
-    for (let i = 0; i < 5; i++) {
-      link.datagram("127.0.0.1:7070", `OPTIONS sip:${i}@x SIP/2.0\r\n\r\n`);
-      expect(sent).toHaveLength(i + 1);
-      now += QUIET_MS;
-    }
-    expect(turn.pending()).toBe(0);
-    expect({ messages: link.messages, frames: link.frames }).toEqual({ messages: 5, frames: 5 });
+    expect({ messages: link.messages, frames: link.frames }).toEqual({ messages: 4, frames: 5 });
   });
 
   it("a turn that sends more than a batch may hold (64 KiB) sends several frames, none over the limit, nothing lost", () => {
     const { ws, sent } = recorder();
     const turn = manualTurn();
-    const link = new LinkSender(ws, true, turn.schedule, () => 0); // one millisecond: a busy link
+    const link = new LinkSender(ws, true, turn.schedule);
     const big = (n: number) => `MESSAGE sip:${n}@x SIP/2.0\r\nContent-Length: 30000\r\n\r\n${"x".repeat(30_000)}`;
-    link.datagram("127.0.0.1:7070", big(0)); // leaves at once; the next ones wait
+    link.datagram("127.0.0.1:7070", big(0)); // opens the window
     for (let n = 1; n <= 3; n++) link.datagram("127.0.0.1:7070", big(n));
     turn.end();
     expect(sent).toHaveLength(3);
@@ -184,8 +159,8 @@ describe("the edge's link sender", () => {
     if (!parsed.ok) return;
     const { ws, sent } = recorder();
     const turn = manualTurn();
-    const link = new LinkSender(ws, true, turn.schedule, () => 0); // one millisecond: a busy link
-    link.datagram("127.0.0.1:7070", "OPTIONS sip:x SIP/2.0\r\n\r\n"); // leaves at once; the next ones wait
+    const link = new LinkSender(ws, true, turn.schedule);
+    link.datagram("127.0.0.1:7070", "OPTIONS sip:x SIP/2.0\r\n\r\n"); // opens the window
     link.datagram("127.0.0.1:7072", parsed.message);
     link.datagram("127.0.0.1:7070", "OPTIONS sip:x SIP/2.0\r\n\r\n");
     turn.end();
