@@ -39,9 +39,6 @@ export function backoffDelay(backoff: Backoff, attempt: number, random: () => nu
   return Math.floor(random() * ceiling);
 }
 
-/** How long a link stays open to more frames after a flush that sent some (Node's shortest timer). */
-const WINDOW_MS = 1;
-
 /** Longest frame accepted from the edge: a UDP datagram plus the address line. */
 const MAX_FRAME = 65_535 + 512;
 
@@ -62,8 +59,6 @@ export class EdgeLink {
   /** The edge chose `sipedge-bridge.v2`: frames queued in one event-loop turn leave as one batch. */
   private batching = false;
   private queue: OutRecord[] = [];
-  /** A flush is scheduled (this turn's `setImmediate`, or the window's timer). */
-  private scheduled = false;
   /** Size of the batch frame the queue would make. */
   private queued = 1;
   /** WebSocket messages sent, and the frames (datagrams, control) they carried. */
@@ -112,33 +107,14 @@ export class EdgeLink {
       return true;
     }
     const bytes = RECORD_OVERHEAD + head.length + body.length;
-    if (this.queue.length > 0 && this.queued + bytes > MAX_BATCH) this.sendQueued(); // the edge's maxPayload
+    if (this.queue.length > 0 && this.queued + bytes > MAX_BATCH) this.flush(); // the edge's maxPayload
     this.queue.push({ head, body, binary });
     this.queued += bytes;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.flush);
-    }
+    if (this.queue.length === 1) setImmediate(this.flush);
     return true;
   }
 
-  /**
-   * Sends what is queued. A flush that sent something keeps the link's window open for
-   * WINDOW_MS more: what arrives meanwhile waits for the next flush and shares its message, so a
-   * busy link sends one message per window rather than one per event-loop turn (each message
-   * costs the edge a runtime event). A flush that finds nothing closes the window: the next frame
-   * on the idle link leaves in its own turn again.
-   */
   private readonly flush = (): void => {
-    if (this.queue.length === 0) {
-      this.scheduled = false;
-      return;
-    }
-    this.sendQueued();
-    setTimeout(this.flush, WINDOW_MS);
-  };
-
-  private sendQueued(): void {
     const queue = this.queue;
     this.queue = [];
     this.queued = 1;
@@ -152,7 +128,7 @@ export class EdgeLink {
       return;
     }
     ws.send(encodeBatch(queue, (size) => Buffer.allocUnsafe(size)), { binary: true });
-  }
+  };
 
   /** Closes the link for good (1001 Going Away) and waits for the socket to close. */
   async stop(): Promise<void> {
