@@ -136,6 +136,10 @@ const encoder = new TextEncoder();
  * flush finds something to send. In one event the object sends at most one datagram to the
  * bridge (a call's INVITE, ACK, BYE come in separate client messages), so a microtask flush
  * batches nothing here; the timer batches across events (bench/README, "Batching the bridge link").
+ * On a busy shard the timer fires late (the object's queued events run first) and collects other
+ * calls' frames: sending a lone frame without opening the window (no timer) measured 5.9-6.0
+ * WebSocket messages per gateway call against 3.6-3.9 with it, and cost both ends more
+ * (bench/README, "Gateway call, round 7").
  */
 export class LinkSender {
   /** WebSocket messages sent, and the datagram/control frames they carried. */
