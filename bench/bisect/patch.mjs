@@ -1,0 +1,69 @@
+// Applies named bench-only edits to a copy of the tree (never to a checkout you work in), so that
+// variant bundles of the REGISTER path can be measured against each other by subtraction
+// (bench/bisect/variant.sh builds them, bench/bisect/ab.sh alternates them; bench/README.md,
+// "REGISTER, round 7"). Each edit asserts that its anchor text is still there.
+//
+//   node bench/bisect/patch.mjs DIR NAME [NAME ...]
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const CANNED = `const res = req.headers.get("Authorization") !== undefined ? createResponse(req, 200, "OK") : createResponse(req, 401, "Unauthorized", { headers: [["WWW-Authenticate", 'Digest realm="localhost", nonce="abcdefabcdefabcdefabcdef", qop="auth", algorithm=MD5']] });`;
+const SHARD = "durable-objects/sip-connection.ts";
+const CLIENTS = "durable-objects/client-messages.ts";
+const HANDLE = `    await this.clients.handle(ws, conn, typeof data === "string" ? data : new Uint8Array(data));`;
+const PROCESS = `  private process(ws: WebSocket, conn: Connection, message: string | Uint8Array, parsed: ReturnType<typeof parseInbound>): Promise<void> {
+    const d = this.d;`;
+const cannedIn = (condition) => [CLIENTS, PROCESS, `${PROCESS}
+    if (parsed.ok && parsed.message.kind === "request" && (${condition})) {
+      const req = parsed.message;
+      ${CANNED}
+      conn.transport.send(res);
+      return Promise.resolve();
+    }`, `import { createResponse } from "../src/sip/response.ts";\n`];
+
+/** name: [file, anchor, replacement, prefix?][] */
+const EDITS = {
+  // The shard parses each client message and answers a canned 401 / 200 in webSocketMessage: no route, no gate.
+  canned: [[SHARD, HANDLE, `    const parsedC = parseMessage(typeof data === "string" ? data : new Uint8Array(data));
+    if (parsedC.ok && parsedC.message.kind === "request") {
+      const req = parsedC.message;
+      ${CANNED}
+      conn.transport.send(res);
+      return;
+    }
+${HANDLE}`]],
+  // webSocketMessage returns nothing: the message's work runs on without the runtime awaiting it.
+  sync: [
+    [SHARD, "  override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {", "  override webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): void {"],
+    [SHARD, "      await this.bridgeMessages.handle(ws, conn.bridge, data);", "      void this.bridgeMessages.handle(ws, conn.bridge, data);"],
+    [SHARD, `${HANDLE}
+    if (this.services.tm.size > 0) this.transactions.watch();`, `    void this.clients.handle(ws, conn, typeof data === "string" ? data : new Uint8Array(data)).then(() => {
+      if (this.services.tm.size > 0) this.transactions.watch();
+    });`],
+  ],
+  // Through ClientMessages (parse, KeyedSerial, RegisterGate), then a canned answer instead of the route.
+  gate: [cannedIn("true")],
+  // The real route for the first REGISTER (its 401), a canned 200 for the one with credentials.
+  r401: [cannedIn(`parsed.message.headers.get("Authorization") !== undefined`)],
+  // The real route up to and through the digest check, then a plain 200 (sl) instead of registrar.save.
+  rauth: [["src/routes/default.ts", '  await ctx.registrar.save("location");\n};', '  ctx.sl.sendReply(200, "OK");\n};']],
+  // Every client-bound frame sent twice (the client ignores the copy): the in-situ price of a send.
+  dsend: [["src/transport/websocket.ts", "      this.ws.send(frame);\n", "      this.ws.send(frame);\n      this.ws.send(frame);\n"]],
+  // No nodejs_compat: the flag only changes the runtime (the bundle has no node: imports).
+  nocompat: [["wrangler.toml", 'compatibility_flags = ["nodejs_compat"]', "compatibility_flags = []"]],
+  // The runtime floor's handler is async and awaits once before its send.
+  fasync: [["bench/floor/worker.js", "  webSocketMessage(ws, message) {\n", "  async webSocketMessage(ws, message) {\n    await Promise.resolve();\n"]],
+};
+
+const [dir, ...names] = process.argv.slice(2);
+if (!dir || names.length === 0) throw new Error(`usage: patch.mjs DIR NAME...; names: ${Object.keys(EDITS).join(" ")}`);
+for (const name of names) {
+  const edits = EDITS[name];
+  if (!edits) throw new Error(`unknown edit ${name}; known: ${Object.keys(EDITS).join(" ")}`);
+  for (const [file, anchor, replacement, prefix = ""] of edits) {
+    const path = join(dir, file);
+    const text = readFileSync(path, "utf8");
+    if (!text.includes(anchor)) throw new Error(`${name}: anchor not found in ${file} (the code moved: update bench/bisect/patch.mjs)`);
+    writeFileSync(path, prefix + text.replace(anchor, replacement));
+  }
+}
