@@ -3,7 +3,7 @@ import type { ResponseContext } from "../../../src/modules/tm/index.ts";
 import type { SipRequest, SipResponse } from "../../../src/sip/message.ts";
 import { serialize } from "../../../src/sip/serializer.ts";
 import { RELIABLE_TIMERS } from "../../../src/sip/timers.ts";
-import { crlf, invite, nonInvite, request } from "../transactions/helpers.ts";
+import { ack, crlf, invite, nonInvite, request } from "../transactions/helpers.ts";
 import { base, harness } from "./harness.ts";
 
 // What a transaction that ended without a 2xx keeps while it waits for the caller's ACK (RFC 3261
@@ -17,20 +17,7 @@ const MATCHING = ["via", "max-forwards", "to", "from", "call-id", "cseq"];
 
 /** The caller's ACK for a non-2xx final response (§17.1.1.3: the INVITE's Via, the response's To). */
 function ackFor(final: SipResponse, opts: { uri?: string } = {}): SipRequest {
-  return request(
-    crlf(
-      `ACK ${opts.uri ?? GW.uri} SIP/2.0`,
-      "Via: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK56sdasks",
-      "Max-Forwards: 70",
-      `To: ${final.headers.get("to")}`,
-      "From: Alice <sip:alice@localhost>;tag=asdyka899",
-      "Call-ID: asidkj3ss",
-      "CSeq: 1 ACK",
-      "Content-Length: 0",
-      "",
-      "",
-    ),
-  );
+  return request(ack({ uri: opts.uri ?? GW.uri, to: final.headers.get("to") ?? "" }));
 }
 
 function cancelOf(opts: { uri?: string } = {}): SipRequest {

@@ -121,6 +121,22 @@ export function invite(opts: { branch?: string; uri?: string; cseq?: number; ext
   );
 }
 
+/** The caller's ACK in `invite()`'s transaction (its Via, From, Call-ID and CSeq 1), with the final response's To. */
+export function ack(opts: { to: string; uri?: string }): string {
+  return crlf(
+    `ACK ${opts.uri ?? "sip:bob@localhost"} SIP/2.0`,
+    "Via: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK56sdasks",
+    "Max-Forwards: 70",
+    `To: ${opts.to}`,
+    "From: Alice <sip:alice@localhost>;tag=asdyka899",
+    "Call-ID: asidkj3ss",
+    "CSeq: 1 ACK",
+    "Content-Length: 0",
+    "",
+    "",
+  );
+}
+
 export function nonInvite(method: string, opts: { branch?: string; extra?: string[] } = {}): string {
   return crlf(
     `${method} sip:bob@localhost SIP/2.0`,

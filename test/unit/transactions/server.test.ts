@@ -1,22 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { createResponse } from "../../../src/sip/response.ts";
 import { InviteServerTransaction, NonInviteServerTransaction } from "../../../src/sip/transactions/server.ts";
-import { FakeTimers, Wire, crlf, invite, nonInvite, request } from "./helpers.ts";
+import { FakeTimers, Wire, ack, invite, nonInvite, request } from "./helpers.ts";
 
-function ackFor(toTag: string): string {
-  return crlf(
-    "ACK sip:bob@localhost SIP/2.0",
-    "Via: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK56sdasks",
-    "Max-Forwards: 70",
-    `To: <sip:bob@localhost>;tag=${toTag}`,
-    "From: Alice <sip:alice@localhost>;tag=asdyka899",
-    "Call-ID: asidkj3ss",
-    "CSeq: 1 ACK",
-    "Content-Length: 0",
-    "",
-    "",
-  );
-}
+const ackFor = (toTag: string): string => ack({ to: `<sip:bob@localhost>;tag=${toTag}` });
 
 function inviteServer(reliable: boolean) {
   const timers = new FakeTimers();
