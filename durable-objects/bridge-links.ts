@@ -65,7 +65,7 @@ export interface Link {
 export class BridgeLinks {
   /** rr's listen table: the UDP side's default is the advertised address of the link in use. */
   readonly listen: { udp?: HostPort } = {};
-  private readonly probes = new Map<string, { uri: string; sentAt: number; done: (r: ProbeResult) => void }>();
+  private readonly probes = new Map<string, { uri: string; sentAt: number; ws: WebSocket; done: (r: ProbeResult) => void }>();
   /** Open links with a known address, by bridge id (rebuilt from the sockets after hibernation). */
   private readonly links = new Map<string, Link>();
   /** Each socket's sender (its batch queue), made on first use, also after hibernation. */
@@ -190,8 +190,15 @@ export class BridgeLinks {
     this.lostWith(ws);
   }
 
-  /** The requests still unanswered on a link that is gone, sent again once their bridge is back. */
+  /**
+   * The requests still unanswered on a link that is gone, sent again once their bridge is back.
+   * Keepalives are not sent again: they end at once as lost, which says nothing about their
+   * destinations (a bridge that died with a probe in flight must not mark every gateway down).
+   */
   private lostWith(ws: WebSocket): void {
+    for (const probe of [...this.probes.values()]) {
+      if (probe.ws === ws) probe.done({ uri: probe.uri, status: 0, latencyMs: Date.now() - probe.sentAt, lost: true });
+    }
     const lost: Unanswered[] = [];
     for (const [key, sent] of this.unanswered) {
       if (sent.link.ws !== ws) continue;
@@ -305,7 +312,8 @@ export class BridgeLinks {
 
   /**
    * OPTIONS keepalives (Kamailio dispatcher probing) to each destination; resolves with every
-   * status, 408 for those that stayed silent for `timeoutMs`.
+   * status, 408 for those that stayed silent for `timeoutMs`, `lost` for those whose link closed
+   * before an answer.
    */
   async probe(probes: Probe[], timeoutMs: number, shard: string): Promise<ProbeResult[] | "no-link"> {
     const link = this.link();
@@ -322,7 +330,7 @@ export class BridgeLinks {
               this.probes.delete(branch);
               resolve(r);
             };
-            this.probes.set(branch, { uri: p.uri, sentAt: Date.now(), done: finish });
+            this.probes.set(branch, { uri: p.uri, sentAt: Date.now(), ws: link.ws, done: finish });
             const options = [
               `OPTIONS ${p.uri} SIP/2.0`,
               `Via: SIP/2.0/UDP ${via};branch=${branch};rport`,

@@ -46,6 +46,8 @@ export interface ProbeResult {
   /** 408 when nothing came back within the probe timeout. */
   status: number;
   latencyMs: number;
+  /** The bridge link closed before an answer: no verdict on the destination (status 0). */
+  lost?: boolean;
 }
 
 /** One destination for metrics and the dashboard: state, latency, recent keepalive round trips. */
@@ -237,7 +239,7 @@ export class Dispatcher extends DurableObject<Env> {
     const byUri = new Map(results.map((r) => [r.uri, r]));
     for (const { dst, setId } of due) {
       const r = byUri.get(dst.uri);
-      if (!r) continue;
+      if (!r || r.lost) continue;
       const set = this.list.sets.get(setId);
       dst.latency ??= emptyLatencyStats();
       if (r.status === 408) recordTimeout(dst.latency);
