@@ -24,6 +24,8 @@
  * them single-use.
  */
 
+import { ownString } from "../../util/own-string.ts";
+
 export type NonceCountVerdict = "ok" | "reused" | "stale";
 
 export interface NonceCountOptions {
@@ -52,20 +54,6 @@ export function parseNc(nc: string): number | undefined {
     value = value * 16 + d;
   }
   return value;
-}
-
-const codes: number[] = [];
-
-/**
- * A copy of `s` that holds its own characters. A nonce parsed out of a request is a V8 sliced
- * string, a view into the whole request's text: kept as the table's key it would keep every
- * request alive for its nonce's lifetime (up to `capacity` whole REGISTERs per object, 4,096 by
- * default, in old space). Only genuine nonces get here, so the copy's length is the signer's.
- */
-function ownCopy(s: string): string {
-  codes.length = s.length;
-  for (let i = 0; i < s.length; i++) codes[i] = s.charCodeAt(i);
-  return String.fromCharCode.apply(null, codes);
 }
 
 export class NonceCountTracker {
@@ -106,7 +94,9 @@ export class NonceCountTracker {
       return "ok";
     }
     if (expiresAt - this.#lifetimeMs < this.#startedSecond || expiresAt <= this.#watermark) return "stale";
-    const key = ownCopy(nonce);
+    // The nonce was parsed out of its request: a copy, or the table keeps every request alive for
+    // its nonce's lifetime (up to `capacity` whole REGISTERs per object, 4,096 by default).
+    const key = ownString(nonce);
     this.#entries.set(key, { nc, expiresAt });
     this.#order.push(key);
     if (this.#entries.size > this.#capacity) this.#evictOldest();
