@@ -64,6 +64,8 @@ ${HANDLE}`]],
     ["src/modules/auth/authorize.ts", "  const nonce = v.signer.verify(creds.nonce, input.now, { realm: input.realm, bind: input.bind });", "  const nonce = { ok: true, expired: false, expiresAt: input.now + 1000 };"],
     ["src/modules/auth/authorize.ts", '  const verdict = v.tracker?.check(creds.nonce, checked.nc, nonce.expiresAt, input.now) ?? "ok";', '  const verdict = "ok" as string;'],
   ],
+  // As shipped, but registrar.save's 200 carries no Contact, Require or Flow-Timer (a plain sl 200).
+  rsave: [["src/modules/registrar/script.ts", '    this.ctx.sl.sendReply(200, "OK", { headers: [...headers, ...reply.headers] });', '    void headers;\n    this.ctx.sl.sendReply(200, "OK");']],
   // Every client-bound frame sent twice (the client ignores the copy): the in-situ price of a send.
   dsend: [["src/transport/websocket.ts", "      this.ws.send(frame);\n", "      this.ws.send(frame);\n      this.ws.send(frame);\n"]],
   // No nodejs_compat: the flag only changes the runtime (the bundle has no node: imports).
