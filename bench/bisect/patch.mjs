@@ -47,6 +47,25 @@ ${HANDLE}`]],
   r401: [cannedIn(`parsed.message.headers.get("Authorization") !== undefined`)],
   // The real route up to and through the digest check, then a plain 200 (sl) instead of registrar.save.
   rauth: [["src/routes/default.ts", '  await ctx.registrar.save("location");\n};', '  ctx.sl.sendReply(200, "OK");\n};']],
+  // rauth without the REGISTER's auth check: a REGISTER with an Authorization header is taken as
+  // authenticated (no credentials parse, subscriber lookup, digest, nonce, identity, consume).
+  rnoauth: [
+    ["src/routes/default.ts", '  await ctx.registrar.save("location");\n};', '  ctx.sl.sendReply(200, "OK");\n};'],
+    ["src/routes/default.ts", "  if (!(await authenticated(ctx))) return;\n  if (!ctx.isMyself(to.host)) {", '  if (ctx.msg.headers.get("Authorization") === undefined) { ctx.auth.wwwChallenge(); return; }\n  if (!ctx.isMyself(to.host)) {'],
+  ],
+  // rauth without the MD5s of the digest (the response is taken as the expected one).
+  rnomd5: [
+    ["src/routes/default.ts", '  await ctx.registrar.save("location");\n};', '  ctx.sl.sendReply(200, "OK");\n};'],
+    ["src/modules/auth/authorize.ts", "  const expected = computeResponse({", "  const expected = creds.response;\n  void ({"],
+  ],
+  // rauth without the nonce's HMAC verification and nonce-count check (taken as fresh and first).
+  rnononce: [
+    ["src/routes/default.ts", '  await ctx.registrar.save("location");\n};', '  ctx.sl.sendReply(200, "OK");\n};'],
+    ["src/modules/auth/authorize.ts", "  const nonce = v.signer.verify(creds.nonce, input.now, { realm: input.realm, bind: input.bind });", "  const nonce = { ok: true, expired: false, expiresAt: input.now + 1000 };"],
+    ["src/modules/auth/authorize.ts", '  const verdict = v.tracker?.check(creds.nonce, checked.nc, nonce.expiresAt, input.now) ?? "ok";', '  const verdict = "ok" as string;'],
+  ],
+  // As shipped, but registrar.save's 200 carries no Contact, Require or Flow-Timer (a plain sl 200).
+  rsave: [["src/modules/registrar/script.ts", '    this.ctx.sl.sendReply(200, "OK", { headers: [...headers, ...reply.headers] });', '    void headers;\n    this.ctx.sl.sendReply(200, "OK");']],
   // Every client-bound frame sent twice (the client ignores the copy): the in-situ price of a send.
   dsend: [["src/transport/websocket.ts", "      this.ws.send(frame);\n", "      this.ws.send(frame);\n      this.ws.send(frame);\n"]],
   // No nodejs_compat: the flag only changes the runtime (the bundle has no node: imports).

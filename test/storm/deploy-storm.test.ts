@@ -6,7 +6,7 @@ import { Worker } from "node:worker_threads";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { profiler, topTable } from "../../bench/profile.mjs";
-import { countD1 } from "./d1-count.ts";
+import { countD1 } from "../helpers/d1-count.ts";
 import { ADMIN_TOKEN, DOMAIN, admin, startDeployment, type Deployment } from "../helpers/deployment.ts";
 import { cpuMs, memoryMb, workerdPid } from "../helpers/proc.ts";
 import type { FleetClient, FleetCommand, FleetData, FleetEvent, FleetReport } from "./fleet.ts";
@@ -32,7 +32,7 @@ const PROFILE_DIR = process.env.STORM_PROFILE;
 const BUNDLE = process.env.STORM_BUNDLE;
 /**
  * `STORM_COUNT_D1=1`: count the D1 statements and requests from listening until all are bound
- * (d1-count.ts). Not with STORM_PROFILE: workerd's inspector serves one session per isolate, and
+ * (test/helpers/d1-count.ts). Not with STORM_PROFILE: workerd's inspector serves one session per isolate, and
  * the profiler holds D1's (a second session never opens and the test hangs).
  */
 const COUNT_D1 = process.env.STORM_COUNT_D1 === "1";

@@ -24,6 +24,8 @@
  * them single-use.
  */
 
+import { ownString } from "../../util/own-string.ts";
+
 export type NonceCountVerdict = "ok" | "reused" | "stale";
 
 export interface NonceCountOptions {
@@ -92,8 +94,11 @@ export class NonceCountTracker {
       return "ok";
     }
     if (expiresAt - this.#lifetimeMs < this.#startedSecond || expiresAt <= this.#watermark) return "stale";
-    this.#entries.set(nonce, { nc, expiresAt });
-    this.#order.push(nonce);
+    // The nonce was parsed out of its request: a copy, or the table keeps every request alive for
+    // its nonce's lifetime (up to `capacity` whole REGISTERs per object, 4,096 by default).
+    const key = ownString(nonce);
+    this.#entries.set(key, { nc, expiresAt });
+    this.#order.push(key);
     if (this.#entries.size > this.#capacity) this.#evictOldest();
     return "ok";
   }

@@ -1,3 +1,4 @@
+import { ownString } from "../../util/own-string.ts";
 import type { Binding, LookupResult, RegisterInput, Registrar } from "./index.ts";
 import type { LocationService, SaveReply } from "./script.ts";
 
@@ -17,6 +18,21 @@ interface Entry {
 }
 
 const key = (b: Binding): string => `${b.contact}\n${b.flowToken ?? ""}`;
+
+/**
+ * A binding as the cache keeps it: its strings copied out of the REGISTER they came from (a
+ * sliced Call-ID or User-Agent keeps the whole message alive, util/own-string.ts), since the entry
+ * lives until the AOR's next refresh, minutes in production.
+ */
+function ownBinding(b: Binding): Binding {
+  const own: Binding = { ...b, aor: ownString(b.aor), contact: ownString(b.contact), callId: ownString(b.callId) };
+  if (b.instance !== undefined) own.instance = ownString(b.instance);
+  if (b.path !== undefined) own.path = b.path.map(ownString);
+  if (b.received !== undefined) own.received = ownString(b.received);
+  if (b.flowToken !== undefined) own.flowToken = ownString(b.flowToken);
+  if (b.userAgent !== undefined) own.userAgent = ownString(b.userAgent);
+  return own;
+}
 
 export interface LocationClientOptions {
   /** How long a cached binding list may answer refreshes, ms. */
@@ -91,7 +107,7 @@ export class LocationClient implements LocationService {
       const stored = entry.stored.get(key(b));
       if (stored === undefined || stored - now <= (b.expires - now) / 2) return undefined;
     }
-    entry.bindings = result.bindings;
+    entry.bindings = result.bindings.map(ownBinding);
     return { ok: true, ...this.registrar.saveReply(result.bindings, input, now), version: entry.version };
   }
 

@@ -4,23 +4,35 @@
 // so the counter is a wrapper evaluated in that isolate around `Request.prototype.json`, which
 // the D1 object calls once per request from a Worker (`first()`, `all()`, `run()` or `batch()`)
 // to read its statements (one, or an array for a batch). Measurement only: the test's local D1.
+// Statements are also counted by their SQL's first 60 characters (`bySql`), so a test can tell
+// the subscriber reads from the registration index's writes.
 import WebSocket from "ws";
 
 const INSTALL = `(() => {
   const json = Request.prototype.json;
-  const counts = (globalThis.__stormD1 = { requests: 0, statements: 0 });
+  const counts = (globalThis.__stormD1 = { requests: 0, statements: 0, bySql: {} });
   Request.prototype.json = async function () {
     const body = await json.call(this);
     counts.requests++;
-    counts.statements += Array.isArray(body) ? body.length : 1;
+    for (const s of Array.isArray(body) ? body : [body]) {
+      counts.statements++;
+      const key = String(s?.sql ?? "").slice(0, 60);
+      counts.bySql[key] = (counts.bySql[key] ?? 0) + 1;
+    }
     return body;
   };
   return true;
 })()`;
 
+export interface D1Counts {
+  statements: number;
+  requests: number;
+  bySql: Record<string, number>;
+}
+
 export interface D1Counter {
-  /** Statements and requests since the counter was installed. */
-  take(): Promise<{ statements: number; requests: number }>;
+  /** Statements and requests since the counter was installed (and statements by their SQL's first 60 characters). */
+  take(): Promise<D1Counts>;
   close(): void;
 }
 
@@ -69,7 +81,7 @@ export async function countD1(port: number): Promise<D1Counter> {
   if ((await evaluate(INSTALL)) !== true) throw new Error("the D1 counter did not install");
   return {
     async take() {
-      return JSON.parse(String(await evaluate("JSON.stringify(globalThis.__stormD1)"))) as { statements: number; requests: number };
+      return JSON.parse(String(await evaluate("JSON.stringify(globalThis.__stormD1)"))) as D1Counts;
     },
     close: () => ws.close(),
   };
