@@ -42,7 +42,10 @@ export interface ClientIo {
 }
 
 /** What to do with a response from a gateway: pass it to the edge (on `link`, when known), or not. */
-export type ResponseVerdict = { forward: true; link: number | undefined } | { forward: false };
+export type ResponseVerdict =
+  /** `tx`: the client transaction's key; `trying`: the response is its 100 (the link may leave it out, link.ts `sendFrame`). */
+  | { forward: true; link: number | undefined; tx?: string; trying?: boolean }
+  | { forward: false };
 
 const ABSORB: ResponseVerdict = { forward: false };
 const FORWARD_ANY: ResponseVerdict = { forward: true, link: undefined };
@@ -123,7 +126,7 @@ export class ClientTransactions {
         tx.state = "Accepted";
         this.table.arm(tx, TIMERS.M, this.onEnd);
       }
-      return { forward: true, link: tx.link };
+      return { forward: true, link: tx.link, tx: tx.key };
     }
     if (status < 200) {
       if (tx.state === "Calling") {
@@ -139,7 +142,7 @@ export class ClientTransactions {
       tx.ack = encoder.encode(buildAck(tx.request as BridgeRequest, res));
       this.io.send(tx.to, tx.ack);
       this.table.arm(tx, TIMERS.D, this.onEnd);
-      return { forward: true, link: tx.link };
+      return { forward: true, link: tx.link, tx: tx.key };
     }
     // §17.1.1.2: "Any retransmissions of the final response that are received while in the
     // Completed state MUST cause the ACK to be re-passed to the transport layer ... but the newly
@@ -157,7 +160,7 @@ export class ClientTransactions {
     }
     tx.state = "Completed";
     this.table.arm(tx, TIMERS.K, this.onEnd);
-    return { forward: true, link: tx.link };
+    return { forward: true, link: tx.link, tx: tx.key };
   }
 
   /**
@@ -170,7 +173,7 @@ export class ClientTransactions {
     const key = res.status + "/" + (res.to().params.get("tag") ?? "") + "/" + (res.headers.get("rseq") ?? "") + "|";
     if (tx.provisional.includes("|" + key)) return ABSORB;
     tx.provisional += key;
-    return { forward: true, link: tx.link };
+    return { forward: true, link: tx.link, tx: tx.key, trying: res.status === 100 };
   }
 
   private retransmitLater(tx: ClientTransaction): void {
