@@ -9,7 +9,7 @@ import { isUtf8 } from "node:buffer";
 import type { Logger } from "../src/log.ts";
 import type { Parsed } from "../src/sip/result.ts";
 import { fnv1a } from "../src/util/hash.ts";
-import { ClientTransactions, type ClientTransaction, type ResponseVerdict } from "./client.ts";
+import { ClientTransactions, type ClientTransaction } from "./client.ts";
 import type { BridgeConfig } from "./config.ts";
 import { datagramFrame, formatAddress, parseEdgeFrames, parseTarget, type Address, type EdgeFrame } from "./frame.ts";
 import { DEFAULT_BACKOFF, EdgeLink, backoffDelay, type Backoff } from "./link.ts";
@@ -214,7 +214,6 @@ export class Bridge {
     }
     const message = parsed.message;
     let shard: number;
-    let verdict: ResponseVerdict | undefined;
     if (message.kind === "request") {
       if (this.server.request(message) === "absorb") {
         this.stats.absorbed++;
@@ -222,7 +221,7 @@ export class Bridge {
       }
       shard = this.requestShard(message);
     } else {
-      verdict = this.client.response(message);
+      const verdict = this.client.response(message);
       if (!verdict.forward) {
         this.stats.absorbed++;
         return;
@@ -231,8 +230,7 @@ export class Bridge {
     }
     const from = rinfo.family === "IPv6" ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`;
     const frame = datagramFrame(from, data, utf8);
-    const tx = verdict?.forward === true ? verdict : undefined;
-    if (this.toEdge(shard, frame.head, frame.body, frame.binary, tx?.tx, tx?.trying)) return;
+    if (this.toEdge(shard, frame.head, frame.body, frame.binary)) return;
     // Not delivered: forget the request so that the gateway's retransmission gets another try.
     this.stats.dropped++;
     if (message.kind === "request") this.server.forget(message);
@@ -255,14 +253,14 @@ export class Bridge {
   }
 
   /** Sends on shard `k`'s link, or on another open one when that link is down. */
-  private toEdge(k: number, head: string, body: Buffer, binary: boolean, tx?: string, trying?: boolean): boolean {
+  private toEdge(k: number, head: string, body: Buffer, binary: boolean): boolean {
     const n = this.links.length;
     for (let i = 0; i < n; i++) {
       const link = this.links[(k + i) % n];
       if (link === undefined || !link.open) continue;
       if (link.buffered > MAX_LINK_BUFFER) return false;
       this.stats.toEdge++;
-      return link.sendFrame(head, body, binary, tx, trying);
+      return link.sendFrame(head, body, binary);
     }
     return false;
   }

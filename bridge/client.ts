@@ -42,10 +42,7 @@ export interface ClientIo {
 }
 
 /** What to do with a response from a gateway: pass it to the edge (on `link`, when known), or not. */
-export type ResponseVerdict =
-  /** `tx`: the client transaction's key; `trying`: the response is its 100 (the link may leave it out, link.ts `sendFrame`). */
-  | { forward: true; link: number | undefined; tx?: string; trying?: boolean }
-  | { forward: false };
+export type ResponseVerdict = { forward: true; link: number | undefined } | { forward: false };
 
 const ABSORB: ResponseVerdict = { forward: false };
 const FORWARD_ANY: ResponseVerdict = { forward: true, link: undefined };
@@ -126,7 +123,7 @@ export class ClientTransactions {
         tx.state = "Accepted";
         this.table.arm(tx, TIMERS.M, this.onEnd);
       }
-      return { forward: true, link: tx.link, tx: tx.key };
+      return { forward: true, link: tx.link };
     }
     if (status < 200) {
       if (tx.state === "Calling") {
@@ -142,7 +139,7 @@ export class ClientTransactions {
       tx.ack = encoder.encode(buildAck(tx.request as BridgeRequest, res));
       this.io.send(tx.to, tx.ack);
       this.table.arm(tx, TIMERS.D, this.onEnd);
-      return { forward: true, link: tx.link, tx: tx.key };
+      return { forward: true, link: tx.link };
     }
     // §17.1.1.2: "Any retransmissions of the final response that are received while in the
     // Completed state MUST cause the ACK to be re-passed to the transport layer ... but the newly
@@ -160,7 +157,7 @@ export class ClientTransactions {
     }
     tx.state = "Completed";
     this.table.arm(tx, TIMERS.K, this.onEnd);
-    return { forward: true, link: tx.link, tx: tx.key };
+    return { forward: true, link: tx.link };
   }
 
   /**
@@ -173,7 +170,7 @@ export class ClientTransactions {
     const key = res.status + "/" + (res.to().params.get("tag") ?? "") + "/" + (res.headers.get("rseq") ?? "") + "|";
     if (tx.provisional.includes("|" + key)) return ABSORB;
     tx.provisional += key;
-    return { forward: true, link: tx.link, tx: tx.key, trying: res.status === 100 };
+    return { forward: true, link: tx.link };
   }
 
   private retransmitLater(tx: ClientTransaction): void {

@@ -59,17 +59,11 @@ export class EdgeLink {
   /** The edge chose `sipedge-bridge.v2`: frames queued in one event-loop turn leave as one batch. */
   private batching = false;
   private queue: OutRecord[] = [];
-  /** A flush is due at the end of this event-loop turn. */
-  private scheduled = false;
   /** Size of the batch frame the queue would make. */
   private queued = 1;
-  /** The queued 100 (Trying) of each client transaction, by the transaction's key. */
-  private trying = new Map<string, OutRecord>();
   /** WebSocket messages sent, and the frames (datagrams, control) they carried. */
   messagesSent = 0;
   framesSent = 0;
-  /** 100 (Trying) responses left out because a later response of their transaction joined the batch. */
-  tryingCoalesced = 0;
 
   constructor(options: LinkOptions) {
     this.options = options;
@@ -102,14 +96,8 @@ export class EdgeLink {
    * datagram is lost, as on UDP). On a v2 link it waits for the end of this event-loop turn
    * (`setImmediate` runs after the I/O callbacks of the current poll, before the next poll), so
    * that datagrams read in one turn share a frame; a lone one leaves alone, in its v1 form.
-   *
-   * `tx` names the client transaction a gateway's response belongs to, `trying` that it is a 100.
-   * A gateway sends 100, 180 and 200 back to back, so they are usually read in one turn: a queued
-   * 100 that a later response of its transaction joins is left out. A proxy never forwards a 100
-   * (RFC 3261 §16.7) and the later response moves the edge's transaction on as far, so the edge
-   * learns the same at the same moment, for one frame less to parse and match.
    */
-  sendFrame(head: string, body: Buffer, binary: boolean, tx?: string, trying = false): boolean {
+  sendFrame(head: string, body: Buffer, binary: boolean): boolean {
     const ws = this.ws;
     if (ws === undefined || ws.readyState !== WebSocket.OPEN) return false;
     this.framesSent++;
@@ -118,31 +106,12 @@ export class EdgeLink {
       ws.send(head === "" ? body : Buffer.concat([Buffer.from(head, "latin1"), body]), { binary });
       return true;
     }
-    if (tx !== undefined && this.trying.size > 0) this.supersede(tx);
     const bytes = RECORD_OVERHEAD + head.length + body.length;
     if (this.queue.length > 0 && this.queued + bytes > MAX_BATCH) this.flush(); // the edge's maxPayload
-    const record = { head, body, binary };
-    this.queue.push(record);
+    this.queue.push({ head, body, binary });
     this.queued += bytes;
-    if (trying && tx !== undefined) this.trying.set(tx, record);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.flush);
-    }
+    if (this.queue.length === 1) setImmediate(this.flush);
     return true;
-  }
-
-  /** Takes transaction `tx`'s queued 100 (Trying) out of the batch. */
-  private supersede(tx: string): void {
-    const record = this.trying.get(tx);
-    if (record === undefined) return;
-    this.trying.delete(tx);
-    const at = this.queue.indexOf(record);
-    if (at < 0) return;
-    this.queue.splice(at, 1);
-    this.queued -= RECORD_OVERHEAD + record.head.length + record.body.length;
-    this.framesSent--;
-    this.tryingCoalesced++;
   }
 
   // A 1 ms window after each flush (a timer, as the edge does) batched no more than this: 16
@@ -152,8 +121,6 @@ export class EdgeLink {
     const queue = this.queue;
     this.queue = [];
     this.queued = 1;
-    this.scheduled = false;
-    if (this.trying.size > 0) this.trying.clear();
     const ws = this.ws;
     // Closed in between: the queued datagrams are lost, as on UDP.
     if (queue.length === 0 || ws === undefined || ws.readyState !== WebSocket.OPEN) return;
@@ -203,7 +170,6 @@ export class EdgeLink {
       this.batching = ws.protocol === BRIDGE_SUBPROTOCOL_V2;
       this.queue = [];
       this.queued = 1;
-      this.trying.clear();
       this.startPing(ws);
       log.info("edge link up", { shard: this.shard, protocol: ws.protocol });
       this.options.onOpen(this);

@@ -4,12 +4,10 @@ import dgram from "node:dgram";
 import { afterEach, describe, expect, it } from "vitest";
 import { Bridge } from "../../../bridge/bridge.ts";
 import { parseConfig } from "../../../bridge/config.ts";
-import { bridgeFamilies } from "../../../bridge/http.ts";
-import { renderExposition } from "../../../src/metrics/exposition.ts";
 import { createLogger } from "../../../src/log.ts";
 import { encodeBatch } from "../../../src/transport/bridge-batch.ts";
 import { startFakeEdge, type FakeEdge, type Frame } from "./fake-edge.ts";
-import { requestText, responseText } from "./messages.ts";
+import { requestText } from "./messages.ts";
 
 const SECRET = "test-secret";
 const V2 = ["sipedge-bridge.v2", "sipedge-bridge.v1"];
@@ -119,38 +117,5 @@ describe("batched bridge link (sipedge-bridge.v2)", () => {
     await until(() => datagrams(edge, "old").length === 20);
     expect(datagrams(edge, "old").every((f) => f.records === 1)).toBe(true);
     expect(new Set(datagrams(edge, "old").map((f) => f.message)).size).toBe(20);
-  });
-
-  it("a gateway's 100 (Trying) read in one turn with a later response of its transaction is left out; a lone one passes", async () => {
-    const { edge, bridge } = await setup(V2);
-    const gw = await udp();
-    const link = bridge.shardLinks[0];
-    // The gateway answers as a PSTN gateway (and sipp) does: 100, 180 and 200 back to back.
-    const answered = new Set<string>();
-    gw.socket.on("message", (data) => {
-      const via = /^Via: (.*)$/m.exec(data.toString())?.[1] as string;
-      const branch = /branch=([^;]+)/.exec(via)?.[1] as string;
-      if (answered.has(branch)) return; // a retransmission of the INVITE
-      answered.add(branch);
-      for (const status of branch.endsWith("lone") ? [100] : [100, 180, 200]) gw.socket.send(responseText({ status, via, toTag: "gw" }), bridge.address.port, "127.0.0.1");
-    });
-    const invites = [0, 1, 2, 3, 4, "lone"].map((i) => requestText({ via: `SIP/2.0/UDP ${bridge.advertise};branch=z9hG4bKtry${i}`, callId: `try-${i}@edge` }));
-    for (const invite of invites) edge.send(0, `127.0.0.1:${gw.port}\r\n${invite}`);
-    const of = (i: number | string) => edge.frames.filter((f) => f.data.includes(`branch=z9hG4bKtry${i}`) && f.data.includes("\r\nSIP/2.0 "));
-    const status = (f: Frame) => Number(/\r\nSIP\/2\.0 (\d{3})/.exec(f.data)?.[1]);
-    await until(() => [0, 1, 2, 3, 4].every((i) => of(i).some((f) => status(f) === 200)) && of("lone").length === 1);
-    for (const i of [0, 1, 2, 3, 4]) {
-      const frames = of(i);
-      expect(frames.filter((f) => status(f) !== 100).map(status)).toEqual([180, 200]);
-      // A 100 that reached the edge came in an earlier WebSocket message than its 180: never beside it.
-      const trying = frames.find((f) => status(f) === 100);
-      if (trying !== undefined) expect(trying.message).toBeLessThan(frames.find((f) => status(f) === 180)?.message as number);
-    }
-    expect(of("lone").map(status)).toEqual([100]);
-    const coalesced = [0, 1, 2, 3, 4].filter((i) => !of(i).some((f) => status(f) === 100)).length;
-    expect(link?.tryingCoalesced).toBe(coalesced);
-    expect(coalesced).toBeGreaterThan(0); // three datagrams sent in one go are read in one turn
-    const metrics = renderExposition(bridgeFamilies(bridge));
-    expect(metrics).toContain(`sipedge_bridge_trying_coalesced_total ${coalesced}`);
   });
 });
