@@ -19,7 +19,7 @@ import type { SqlDatabase } from "../provisioning/db.ts";
 import type { Env } from "../env.ts";
 import { SHARD_COUNTERS, type CounterKey } from "../metrics/counters.ts";
 import { collectEdge, type EdgeStatus } from "../metrics/scrape.ts";
-import { assembleCalls, callsCsv, type AccRow } from "../modules/acc/index.ts";
+import { accByesSql, ACC_INVITES_SQL, assembleCalls, callsCsv, type AccRow } from "../modules/acc/index.ts";
 
 export const opsAdmin = new Hono<{ Bindings: Env }>();
 
@@ -209,7 +209,7 @@ opsAdmin.get("/acc", async (c) => {
   if (limit === undefined) return c.json({ error: { field: "limit", reason: "expected a whole number up to 10000" } }, 400);
   const format = c.req.query("format") ?? "json";
   if (format !== "json" && format !== "csv") return c.json({ error: { field: "format", reason: "json or csv" } }, 400);
-  const { results: invites } = await c.env.DB.prepare("SELECT * FROM acc WHERE method = 'INVITE' AND time_ms >= ? AND time_ms < ? ORDER BY time_ms LIMIT ?")
+  const { results: invites } = await c.env.DB.prepare(ACC_INVITES_SQL)
     .bind(since, until, limit)
     .all<AccRow>();
   // BYEs come after their INVITE, possibly after `until`: look them up by Call-ID.
@@ -217,7 +217,7 @@ opsAdmin.get("/acc", async (c) => {
   const byes: AccRow[] = [];
   for (let i = 0; i < callIds.length; i += 50) {
     const chunk = callIds.slice(i, i + 50);
-    const { results } = await c.env.DB.prepare(`SELECT * FROM acc WHERE method = 'BYE' AND callid IN (${chunk.map(() => "?").join(",")})`)
+    const { results } = await c.env.DB.prepare(accByesSql(chunk.length))
       .bind(...chunk)
       .all<AccRow>();
     byes.push(...results);

@@ -84,6 +84,17 @@ export function attemptOf(row: AccRow): CallAttempt {
   };
 }
 
+/**
+ * The reads of GET /admin/acc, here beside the indexes they need (migrations/0003): the attempts
+ * by arrival time (acc_time_idx), then the BYEs of the answered ones by Call-ID (acc_callid_idx),
+ * so that a test can pin their query plans.
+ */
+export const ACC_INVITES_SQL = "SELECT * FROM acc WHERE method = 'INVITE' AND time_ms >= ? AND time_ms < ? ORDER BY time_ms LIMIT ?";
+
+export function accByesSql(callIds: number): string {
+  return `SELECT * FROM acc WHERE method = 'BYE' AND callid IN (${new Array<string>(callIds).fill("?").join(",")})`;
+}
+
 /** Attempts (every INVITE row) and calls (answered attempts with their first BYE). */
 export function assembleCalls(invites: readonly AccRow[], byes: readonly AccRow[]): { attempts: CallAttempt[]; calls: CompletedCall[] } {
   const firstBye = new Map<string, AccRow>();

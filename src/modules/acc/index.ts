@@ -5,4 +5,4 @@ export { Acc, type AccOptions, type AccSink } from "./acc.ts";
 export { AccScript, type AccContext } from "./script.ts";
 export { AccWriter, type AccWriterOptions } from "./writer.ts";
 export { buildRecord, type AccBranch, type AccRecord, type AccRequestInfo } from "./record.ts";
-export { assembleCalls, attemptOf, callsCsv, type AccRow, type CallAttempt, type CompletedCall } from "./cdr.ts";
+export { accByesSql, ACC_INVITES_SQL, assembleCalls, attemptOf, callsCsv, type AccRow, type CallAttempt, type CompletedCall } from "./cdr.ts";

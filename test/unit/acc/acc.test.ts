@@ -4,7 +4,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../../../src/log.ts";
-import { Acc, AccWriter, assembleCalls, callsCsv, type AccRecord, type AccRow } from "../../../src/modules/acc/index.ts";
+import { Acc, AccWriter, accByesSql, ACC_INVITES_SQL, assembleCalls, callsCsv, type AccRecord, type AccRow } from "../../../src/modules/acc/index.ts";
 import { applyMigrations } from "../../../src/provisioning/migrate.ts";
 import { createResponse } from "../../../src/sip/response.ts";
 import { SqliteD1 } from "../provisioning/sqlite-db.ts";
@@ -171,5 +171,26 @@ describe("acc: D1 rows and CDRs", () => {
     await writer.flush();
     const ids = (await db.prepare("SELECT callid FROM acc ORDER BY id").all<{ callid: string }>()).results.map((r) => r.callid);
     expect(ids).toEqual(["c2", "c3", "c4"]);
+  });
+
+  it("serves GET /admin/acc's reads from the indexes", async () => {
+    const db = await database();
+    const plan = (sql: string, ...params: unknown[]) => db.db.prepare("EXPLAIN QUERY PLAN " + sql).all(...(params as string[])).map((r) => r["detail"]);
+    expect(plan(ACC_INVITES_SQL, 0, 1, 10)).toEqual(["SEARCH acc USING INDEX acc_time_idx (time_ms>? AND time_ms<?)"]);
+    expect(plan(accByesSql(2), "a", "b")).toEqual(["SEARCH acc USING INDEX acc_callid_idx (callid=?)"]);
+    // The BYE lookup finds the BYE row, not the INVITE of the same call.
+    const writer = new AccWriter({ db, flushMs: 10_000 });
+    const row = (method: "INVITE" | "BYE", callId: string): AccRecord => ({
+      method, fromTag: "f", toTag: "t", callId, sipCode: 200, sipReason: "OK", timeMs: 1, endMs: 2,
+      srcUser: "a", srcDomain: "d", srcIp: "i", dstOuser: "b", dstUser: "b", dstDomain: "d", dst: "", branches: [], shard: "0",
+    });
+    for (const r of [row("INVITE", "c1"), row("BYE", "c1"), row("INVITE", "c2")]) writer.push(r);
+    await writer.flush();
+    const indexes = db.db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'acc' AND sql IS NOT NULL ORDER BY name").all();
+    expect(indexes).toEqual([
+      { name: "acc_callid_idx", sql: "CREATE INDEX acc_callid_idx ON acc (callid)" },
+      { name: "acc_time_idx", sql: "CREATE INDEX acc_time_idx ON acc (time_ms)" },
+    ]);
+    expect(db.db.prepare("SELECT callid FROM acc WHERE method = 'BYE' AND callid IN ('c1', 'c2')").all()).toEqual([{ callid: "c1" }]);
   });
 });
