@@ -1,11 +1,11 @@
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStack } from "../../scripts/stack.mjs";
 import { SipUa } from "../helpers/sip-ua.ts";
 import { Sipp, hangUp } from "../helpers/sipp.ts";
+import { freePort } from "../helpers/ports.ts";
 
 // The bridge link batches under load (sipedge-bridge.v2, bridge/README.md "Batch frames"): the
 // whole stack, the bridge process and three sipp gateways; the link's traffic is read from the
@@ -24,14 +24,6 @@ const gateways: Sipp[] = [];
 // No keepalives during the test (they would share frames with the calls): the first probe runs
 // at start, the next an hour later. CALLS_PER_MINUTE and the per-address cap: one host, many calls.
 const vars = { DS_PING_INTERVAL: "3600", LOG_LEVEL: "warn", CALLS_PER_MINUTE: "0", MAX_CONNECTIONS_PER_ADDRESS: "0" };
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === "object" && address !== null ? address.port : 0;
-}
 
 beforeAll(async () => {
   for (const port of GATEWAYS) gateways.push(Sipp.uas(port));

@@ -6,12 +6,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { ROOT } from "../../scripts/stack.mjs";
 import { adminBindings, contactsOf, SipUa } from "../helpers/sip-ua.ts";
+import { freePort } from "../helpers/ports.ts";
 
 const TOKEN = "restart-e2e-token";
 const PASSWORD = "pw"; // the seeded benchmark users user0000… (src/provisioning/seed.ts)
@@ -23,17 +23,6 @@ interface Running {
   child: ChildProcess;
   output: () => string;
   exited: Promise<string>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 }
 
 /** `npm start` in its own process group, so the test can kill Node and workerd together. */

@@ -3,26 +3,15 @@
 // no other service. The D1 statements are counted in the local D1's own isolate through workerd's
 // inspector (test/helpers/d1-count.ts), so a cache that never hits (one made per request or per
 // message, a key that never matches) shows as one subscriber read per REGISTER.
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStack, type Stack } from "../../scripts/stack.mjs";
 import { countD1, type D1Counter, type D1Counts } from "../helpers/d1-count.ts";
 import { clientAddress, DOMAIN, EDGE_HOST } from "../helpers/deployment.ts";
 import { SipUa } from "../helpers/sip-ua.ts";
+import { freePort } from "../helpers/ports.ts";
 
 const PASSWORD = "pw"; // the seeded benchmark users user0000… (src/provisioning/seed.ts)
 const REGISTERS = 5;
-
-/** A free loopback port for workerd's DevTools inspector. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
 
 /** Statements that read the subscriber table: one account, or a batch of misses. */
 const subscriberReads = (c: D1Counts): number =>

@@ -1,5 +1,4 @@
 import { mkdir, readFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -10,6 +9,7 @@ import { countD1 } from "../helpers/d1-count.ts";
 import { ADMIN_TOKEN, DOMAIN, admin, startDeployment, type Deployment } from "../helpers/deployment.ts";
 import { cpuMs, memoryMb, workerdPid } from "../helpers/proc.ts";
 import type { FleetClient, FleetCommand, FleetData, FleetEvent, FleetReport } from "./fleet.ts";
+import { freePort } from "../helpers/ports.ts";
 
 // The morning after a deploy: every registered client is dropped at once and comes back with
 // JsSIP's connection recovery (connection_recovery_min_interval 2 s, _max_interval 30 s: the
@@ -99,17 +99,6 @@ async function fleetScript(): Promise<string> {
   const outfile = path.join(dir, "fleet.mjs");
   await build({ entryPoints: [path.join(here, "fleet.ts")], bundle: true, platform: "node", format: "esm", packages: "external", outfile, logLevel: "error" });
   return outfile;
-}
-
-/** A free loopback port for the restarted workerd's DevTools inspector. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
 }
 
 beforeAll(async () => {
