@@ -19,10 +19,11 @@ const REFRESHING = 8;
 /**
  * Pause between one refresher's REGISTERs. Each client has its own address, and pike allows 16
  * requests per address in a 2 s unit (PIKE_DENSITY), counting the REGISTERs, the INVITE, its
- * challenged retry and ACKs; this test UA keeps one nonce for both kinds of challenge, so the
- * REGISTER after its INVITE's 407 is challenged again. At 200 ms a refresher placing its call came
- * to ~14 in a unit, and in one CI run of four went over: pike dropped its INVITE and the test saw
- * no answer. 500 ms keeps it under ~9, still several REGISTERs across the outage.
+ * challenged retry and ACKs. When the test UA still kept one nonce for both kinds of challenge
+ * (every REGISTER after the INVITE's 407 was challenged again), a refresher at 200 ms placing its
+ * call came to ~14 in a unit, and in one CI run of four went over: pike dropped its INVITE and the
+ * test saw no answer. 500 ms keeps it well under pike's limit, still several REGISTERs across the
+ * outage.
  */
 const REFRESH_PAUSE_MS = 500;
 let dep: Deployment;

@@ -205,6 +205,10 @@ export interface UaOptions {
   answerOptions?: boolean;
 }
 
+/** Which requests a kept nonce answers for. */
+type NonceUse = "register" | "other";
+const nonceUse = (method: string): NonceUse => (method === "REGISTER" ? "register" : "other");
+
 interface Nonce {
   kind: "www" | "proxy";
   params: Map<string, string>;
@@ -231,7 +235,12 @@ export class SipUa {
   private nextCseq = 1;
   private readonly viaHost = `${randomBytes(6).toString("hex")}.invalid`;
   private readonly fromTag = randomBytes(5).toString("hex");
-  private nonce: Nonce | undefined;
+  /**
+   * The kept nonces: the registrar's (401, answered with Authorization on REGISTERs) apart from
+   * the proxy's (407, answered with Proxy-Authorization on everything else), as phones keep them,
+   * so a REGISTER after an INVITE's challenge is not challenged again.
+   */
+  private readonly nonces = new Map<NonceUse, Nonce>();
   private readonly inbox: SipMessage[] = [];
   private readonly waiters: { match: (m: SipMessage) => boolean; resolve: (m: SipMessage) => void }[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
@@ -304,8 +313,8 @@ export class SipUa {
 
   /**
    * Sends a request and waits for its final response. A 401/407 is answered once with
-   * credentials (CSeq + 1, new branch); the UA keeps the nonce and sends the next request with it
-   * and a higher nonce-count (RFC 7616 §3.4), as JsSIP and SIP.js do.
+   * credentials (CSeq + 1, new branch); the UA keeps the nonce and sends the next request of the
+   * same use (REGISTER, or anything else) with it and a higher nonce-count (RFC 7616 §3.4).
    */
   async request(spec: RequestSpec): Promise<Outcome> {
     const challenges: SipMessage[] = [];
@@ -320,7 +329,7 @@ export class SipUa {
       const challenged = response.status === 401 || response.status === 407;
       if (!challenged || challenges.length > 0) return { response, challenges, cseq };
       challenges.push(response);
-      this.nonce = this.pickChallenge(response);
+      this.nonces.set(nonceUse(spec.method), this.pickChallenge(response));
       cseq++;
     }
   }
@@ -381,7 +390,7 @@ export class SipUa {
   }
 
   private credentials(method: string, uri: string, password = this.options.password): string | undefined {
-    const n = this.nonce;
+    const n = this.nonces.get(nonceUse(method));
     if (!n) return undefined;
     n.nc++;
     const realm = n.params.get("realm") ?? this.domain;
