@@ -192,6 +192,11 @@ export class Bridge {
   }
 
   private onControl(link: EdgeLink, control: Record<string, unknown>): void {
+    // The edge's liveness check (durable-objects/bridge-probes.ts): answered from the event loop at once.
+    if (control.type === "ping") {
+      link.send(JSON.stringify({ type: "pong", id: control.id }));
+      return;
+    }
     if (control.type === "rtpengine") {
       void this.rtpengine.handle(control, (answer) => link.send(JSON.stringify(answer)));
       return;
@@ -320,7 +325,7 @@ export class Bridge {
     link.send(
       JSON.stringify({
         type: "hello", version: 1, bridge: this.config.id, shard: link.shard, shards: this.links.length,
-        advertise: this.advertised, transport: "udp", rtpengine: this.ng !== undefined,
+        advertise: this.advertised, transport: "udp", rtpengine: this.ng !== undefined, pong: true,
       }),
     );
   }

@@ -3,7 +3,8 @@ import type { SentBy } from "../src/modules/tm/index.ts";
 import type { SipMessage, SipRequest, SipResponse } from "../src/sip/message.ts";
 import { BRIDGE_SUBPROTOCOL_V2 } from "../src/transport/bridge-batch.ts";
 import { LinkSender, chooseSubprotocol, formatHostPort, type HostPort } from "../src/transport/bridge.ts";
-import type { Probe, ProbeResult } from "./dispatcher.ts";
+import { LinkProbes, UNRESPONSIVE_CLOSE } from "./bridge-probes.ts";
+import type { Probe, ProbeResult } from "./bridge-probes.ts";
 
 /** What a bridge socket carries through hibernation. */
 export interface BridgeAttachment {
@@ -13,12 +14,13 @@ export interface BridgeAttachment {
   advertise?: HostPort;
   /** The bridge said in its hello that it runs media commands (rtpengine beside it). */
   rtpengine?: boolean;
+  /** The bridge said in its hello that it answers liveness pings (bridge-probes.ts). */
+  pong?: boolean;
   /** The link speaks `sipedge-bridge.v2`: frames sent close together share a batch frame. */
   batch?: boolean;
   connectedAt: number;
 }
 
-const PROBE_PREFIX = "z9hG4bKds";
 /** Requests that may wait for a bridge link at once (each holds its flow's queue meanwhile). */
 const MAX_WAITING = 1000;
 /**
@@ -52,6 +54,8 @@ export interface Link {
   advertise: HostPort;
   /** The bridge runs media commands (its hello said so). */
   rtpengine: boolean;
+  /** The bridge answers liveness pings (its hello said so). */
+  pong: boolean;
 }
 
 /**
@@ -65,7 +69,8 @@ export interface Link {
 export class BridgeLinks {
   /** rr's listen table: the UDP side's default is the advertised address of the link in use. */
   readonly listen: { udp?: HostPort } = {};
-  private readonly probes = new Map<string, { uri: string; sentAt: number; ws: WebSocket; done: (r: ProbeResult) => void }>();
+  /** The Dispatcher object's keepalives and the liveness pings of the links they go through. */
+  readonly probes: LinkProbes;
   /** Open links with a known address, by bridge id (rebuilt from the sockets after hibernation). */
   private readonly links = new Map<string, Link>();
   /** Each socket's sender (its batch queue), made on first use, also after hibernation. */
@@ -79,7 +84,12 @@ export class BridgeLinks {
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.probes = new LinkProbes(log, (ws, code, reason) => {
+      ws.close(code, reason);
+      this.closed(ws);
+    });
+  }
 
   /** Accepts a link the Worker authenticated; a second link of the same bridge replaces the first. */
   accept(bridge: string, offer: string | null): Response {
@@ -110,11 +120,14 @@ export class BridgeLinks {
     return out;
   }
 
-  hello(ws: WebSocket, attachment: BridgeAttachment, advertise: HostPort, rtpengine = false): void {
+  hello(ws: WebSocket, attachment: BridgeAttachment, advertise: HostPort, features: { rtpengine?: boolean; pong?: boolean } = {}): void {
+    const rtpengine = features.rtpengine === true;
+    const pong = features.pong === true;
     attachment.advertise = advertise;
     attachment.rtpengine = rtpengine;
+    attachment.pong = pong;
     ws.serializeAttachment(attachment);
-    this.links.set(attachment.bridge, { ws, out: this.sender(ws, attachment), bridge: attachment.bridge, advertise, rtpengine });
+    this.links.set(attachment.bridge, { ws, out: this.sender(ws, attachment), bridge: attachment.bridge, advertise, rtpengine, pong });
     this.listen.udp ??= advertise;
     for (const wake of [...this.waiting]) wake();
   }
@@ -166,6 +179,23 @@ export class BridgeLinks {
     return link !== undefined && link.ws.readyState === WebSocket.OPEN ? link : undefined;
   }
 
+  /**
+   * Closes this shard's links of a bridge found frozen (bridge-probes.ts) that opened before
+   * `since`: their socket looks open but nothing answers. A link the bridge dialled since (it woke
+   * up) stays. Returns how many closed.
+   */
+  closeFrozen(bridge: string, since: number): number {
+    let closed = 0;
+    for (const ws of this.ctx.getWebSockets(`bridge:${bridge}`)) {
+      const a = ws.deserializeAttachment() as BridgeAttachment | null;
+      if (a === null || a.connectedAt >= since || ws.readyState !== WebSocket.OPEN) continue;
+      ws.close(UNRESPONSIVE_CLOSE, "bridge unresponsive");
+      this.closed(ws);
+      closed++;
+    }
+    return closed;
+  }
+
   /** Whether `host[:port]` is an address a bridge of this shard advertises (5060 when no port is given). */
   isAdvertised(host: string, port: number | undefined): boolean {
     return this.bridgeAt(host, port) !== undefined;
@@ -196,9 +226,7 @@ export class BridgeLinks {
    * destinations (a bridge that died with a probe in flight must not mark every gateway down).
    */
   private lostWith(ws: WebSocket): void {
-    for (const probe of [...this.probes.values()]) {
-      if (probe.ws === ws) probe.done({ uri: probe.uri, status: 0, latencyMs: Date.now() - probe.sentAt, lost: true });
-    }
+    this.probes.lostWith(ws);
     const lost: Unanswered[] = [];
     for (const [key, sent] of this.unanswered) {
       if (sent.link.ws !== ws) continue;
@@ -283,7 +311,14 @@ export class BridgeLinks {
     for (const ws of this.ctx.getWebSockets("bridge")) {
       const a = ws.deserializeAttachment() as BridgeAttachment | null;
       if (a?.advertise && ws.readyState === WebSocket.OPEN && !this.links.has(a.bridge)) {
-        this.links.set(a.bridge, { ws, out: this.sender(ws, a), bridge: a.bridge, advertise: a.advertise, rtpengine: a.rtpengine === true });
+        this.links.set(a.bridge, {
+          ws,
+          out: this.sender(ws, a),
+          bridge: a.bridge,
+          advertise: a.advertise,
+          rtpengine: a.rtpengine === true,
+          pong: a.pong === true,
+        });
         this.listen.udp ??= a.advertise;
       }
     }
@@ -311,50 +346,11 @@ export class BridgeLinks {
   }
 
   /**
-   * OPTIONS keepalives (Kamailio dispatcher probing) to each destination; resolves with every
-   * status, 408 for those that stayed silent for `timeoutMs`, `lost` for those whose link closed
-   * before an answer.
+   * OPTIONS keepalives (Kamailio dispatcher probing) to each destination through the link in use
+   * (bridge-probes.ts says what a silent one counts as).
    */
   async probe(probes: Probe[], timeoutMs: number, shard: string): Promise<ProbeResult[] | "no-link"> {
     const link = this.link();
-    if (!link) return "no-link";
-    const via = formatHostPort(link.advertise);
-    return Promise.all(
-      probes.map(
-        (p) =>
-          new Promise<ProbeResult>((resolve) => {
-            const branch = `${PROBE_PREFIX}${shard}x${crypto.randomUUID().replaceAll("-", "")}`;
-            const timer = setTimeout(() => finish({ uri: p.uri, status: 408, latencyMs: timeoutMs }), timeoutMs);
-            const finish = (r: ProbeResult) => {
-              clearTimeout(timer);
-              this.probes.delete(branch);
-              resolve(r);
-            };
-            this.probes.set(branch, { uri: p.uri, sentAt: Date.now(), ws: link.ws, done: finish });
-            const options = [
-              `OPTIONS ${p.uri} SIP/2.0`,
-              `Via: SIP/2.0/UDP ${via};branch=${branch};rport`,
-              "Max-Forwards: 70",
-              `From: <${p.from}>;tag=${branch.slice(-10)}`,
-              `To: <${p.uri}>`,
-              `Call-ID: ${branch}`,
-              "CSeq: 1 OPTIONS",
-              "Content-Length: 0",
-              "",
-              "",
-            ].join("\r\n");
-            link.out.datagram(p.dst, options);
-          }),
-      ),
-    );
-  }
-
-  /** A reply to one of our keepalives: consumed here (true), else the caller routes it. */
-  probeReply(response: SipResponse): boolean {
-    const branch = response.topVia().branch ?? "";
-    if (!branch.startsWith(PROBE_PREFIX)) return false;
-    const probe = this.probes.get(branch);
-    if (probe && response.status >= 200) probe.done({ uri: probe.uri, status: response.status, latencyMs: Date.now() - probe.sentAt });
-    return true;
+    return link === undefined ? "no-link" : this.probes.round(link, probes, timeoutMs, shard);
   }
 }

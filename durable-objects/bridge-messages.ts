@@ -43,12 +43,13 @@ export class BridgeMessages {
     const d = this.d;
     switch (frame.kind) {
       case "hello":
-        d.bridges.hello(ws, attachment, frame.advertise, frame.rtpengine);
-        d.log.debug("bridge hello", { bridge: frame.bridge, advertise: frame.advertise, rtpengine: frame.rtpengine });
+        d.bridges.hello(ws, attachment, frame.advertise, frame);
+        d.log.debug("bridge hello", { bridge: frame.bridge, advertise: frame.advertise, rtpengine: frame.rtpengine, pong: frame.pong });
         d.uacLinks.linkUp(d.ctx);
         return;
       case "control":
         if (frame.type === "rtpengine" && d.services.rtpengine.reply(frame.body)) return; // media answers
+        if (frame.type === "pong") return d.bridges.probes.pong(frame.body);
         this.control(attachment.bridge, frame.type, frame.body);
         return;
       case "invalid":

@@ -21,6 +21,7 @@ import {
   type Selection,
 } from "../src/modules/dispatcher/index.ts";
 import { captureStates, listStates, restoreStates, type KeptStates } from "../src/modules/dispatcher/kept-states.ts";
+import type { Probe, ProbeResult } from "./bridge-probes.ts";
 
 /** Storage key of the destination states that differ from the list (written only on a change). */
 const KEPT_STATES = "dispatcher:kept-states";
@@ -30,24 +31,6 @@ export interface DispatcherSnapshot {
   version: number;
   /** Absent when the shard asked with the version it holds: nothing changed. */
   list?: DispatcherList;
-}
-
-/** One keepalive a shard sends through its bridge link. */
-export interface Probe {
-  uri: string;
-  /** Where the bridge sends it: `host:port`. */
-  dst: string;
-  /** From URI of the OPTIONS (Kamailio `ds_ping_from`, or the destination's `ping_from` attr). */
-  from: string;
-}
-
-export interface ProbeResult {
-  uri: string;
-  /** 408 when nothing came back within the probe timeout. */
-  status: number;
-  latencyMs: number;
-  /** The bridge link closed before an answer: no verdict on the destination (status 0). */
-  lost?: boolean;
 }
 
 /** One destination for metrics and the dashboard: state, latency, recent keepalive round trips. */
@@ -69,6 +52,7 @@ const HISTORY = 120;
 /** A shard that can send keepalives through a bridge link (SipConnection.probe). */
 interface ProbingShard {
   probe(probes: Probe[], timeoutMs: number): Promise<ProbeResult[] | "no-link">;
+  bridgeFrozen(bridge: string, since: number): Promise<number>;
 }
 
 /**
@@ -236,6 +220,8 @@ export class Dispatcher extends DurableObject<Env> {
     }));
     const results = await this.sendProbes(probes);
     if (!results) return;
+    const frozen = results.find((r) => r.frozen !== undefined)?.frozen;
+    if (frozen !== undefined) await this.bridgeFrozen(frozen.bridge, frozen.since);
     const byUri = new Map(results.map((r) => [r.uri, r]));
     for (const { dst, setId } of due) {
       const r = byUri.get(dst.uri);
@@ -250,11 +236,31 @@ export class Dispatcher extends DurableObject<Env> {
     }
   }
 
+  /**
+   * A bridge left its ping unanswered in one shard: its links in every shard are as dead (one
+   * process holds them all), so calls must not leave through them. Each shard closes the ones
+   * opened before the ping; the bridge dials them all again when it wakes.
+   */
+  private async bridgeFrozen(bridge: string, since: number): Promise<void> {
+    const closed = await Promise.all(
+      Array.from({ length: this.config.connectionShards }, (_, shard) =>
+        this.shard(shard).bridgeFrozen(bridge, since).catch((err: unknown) => {
+          this.log.warn("dispatcher: a shard did not close a frozen bridge's link", { shard, bridge, error: String(err) });
+          return 0;
+        }),
+      ),
+    );
+    this.log.warn("dispatcher: bridge unresponsive, its links closed", { bridge, links: closed.reduce((a, b) => a + b, 0) });
+  }
+
+  private shard(shard: number): ProbingShard {
+    return this.env.SIP_CONNECTION.get(this.env.SIP_CONNECTION.idFromName(`shard-${shard}`)) as unknown as ProbingShard;
+  }
+
   private async sendProbes(probes: Probe[]): Promise<ProbeResult[] | undefined> {
     const timeout = this.config.dispatcher.probeTimeout * 1000;
     for (let shard = 0; shard < this.config.connectionShards; shard++) {
-      const stub = this.env.SIP_CONNECTION.get(this.env.SIP_CONNECTION.idFromName(`shard-${shard}`)) as unknown as ProbingShard;
-      const results = await stub.probe(probes, timeout);
+      const results = await this.shard(shard).probe(probes, timeout);
       if (results !== "no-link") return results;
     }
     this.log.warn("dispatcher: no bridge link to probe through");

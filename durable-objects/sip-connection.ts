@@ -20,7 +20,7 @@ import { ClientMessages } from "./client-messages.ts";
 import { BridgeMessages } from "./bridge-messages.ts";
 import { BridgeLinks } from "./bridge-links.ts";
 import { Connections, type ClientAttachment } from "./connections.ts";
-import type { Probe, ProbeResult } from "./dispatcher.ts";
+import type { Probe, ProbeResult } from "./bridge-probes.ts";
 import { routeSignersFor, type RouteSigners } from "./route-signing.ts";
 import { isShard, shardOf } from "./shards.ts";
 import { TransactionStore } from "./transaction-store.ts";
@@ -264,6 +264,11 @@ export class SipConnection extends DurableObject<Env> {
     return this.bridges.probe(probes, timeoutMs, this.shard);
   }
 
+  /** RPC from the Dispatcher object: a bridge left its liveness ping unanswered; close its links here. */
+  async bridgeFrozen(bridge: string, since: number): Promise<number> {
+    return this.bridges.closeFrozen(bridge, since);
+  }
+
   /** RPC from the admin API: subscribers changed, so their cached HA1s are stale. */
   async forgetSubscribers(accounts: Forget): Promise<void> {
     forgetHere(this.env, accounts);
@@ -317,7 +322,7 @@ export class SipConnection extends DurableObject<Env> {
    */
   private async routeResponse(response: SipResponse): Promise<void> {
     this.bridges.answered(response);
-    if (this.bridges.probeReply(response) || this.uacLinks.reply(response) || this.keepalive.answered(response)) return;
+    if (this.bridges.probes.reply(response) || this.uacLinks.reply(response) || this.keepalive.answered(response)) return;
     // A response to a request forwarded statelessly (`forward()`): straight back the way it came.
     const back = this.services.forwarder?.replyPath(response);
     if (back !== undefined) {

@@ -24,8 +24,11 @@ export interface HostPort {
 
 export type BridgeFrame =
   | { kind: "datagram"; address: string; ip: string; port: number; message: string | Uint8Array }
-  /** `rtpengine`: the bridge runs media commands (it was started with `--rtpengine`). */
-  | { kind: "hello"; bridge: string; advertise: HostPort; rtpengine: boolean }
+  /**
+   * `rtpengine`: the bridge runs media commands (it was started with `--rtpengine`); `pong`: it
+   * answers `ping` control frames (durable-objects/bridge-probes.ts).
+   */
+  | { kind: "hello"; bridge: string; advertise: HostPort; rtpengine: boolean; pong: boolean }
   | { kind: "control"; type: string; body: Record<string, unknown> }
   | { kind: "invalid"; reason: string };
 
@@ -54,7 +57,7 @@ function controlFrame(text: string): BridgeFrame {
   if (body.type === "hello") {
     const advertise = typeof body.advertise === "string" ? parseHostPort(body.advertise) : undefined;
     if (!advertise || typeof body.bridge !== "string") return { kind: "invalid", reason: "hello without bridge or advertise" };
-    return { kind: "hello", bridge: body.bridge, advertise, rtpengine: body.rtpengine === true };
+    return { kind: "hello", bridge: body.bridge, advertise, rtpengine: body.rtpengine === true, pong: body.pong === true };
   }
   return { kind: "control", type: String(body.type), body };
 }

@@ -62,7 +62,7 @@ describe("bridge ⇄ edge link", () => {
     const hellos = await Promise.all([0, 1, 2].map((k) => e.next((f) => f.shard === k && isHello(f))));
     for (const h of hellos) {
       expect(JSON.parse(h.data)).toEqual({
-        type: "hello", version: 1, bridge: "unit-b", shard: h.shard, shards: 3, advertise: bridge.advertise, transport: "udp", rtpengine: false,
+        type: "hello", version: 1, bridge: "unit-b", shard: h.shard, shards: 3, advertise: bridge.advertise, transport: "udp", rtpengine: false, pong: true,
       });
       expect(h.bridge).toBe("unit-b");
     }
@@ -122,6 +122,16 @@ describe("bridge ⇄ edge link", () => {
     await expect.poll(() => e.refused.length, { timeout: 5_000 }).toBeGreaterThanOrEqual(3);
     expect(e.linkCount()).toBe(0);
     expect(logs.some((l) => l.includes("shard count unavailable") && l.includes("HTTP 401"))).toBe(true);
+  });
+
+  it("answers the edge's liveness ping with a pong on the same link, carrying its id", async () => {
+    const e = await edge(2);
+    await startBridge(e);
+    await Promise.all([0, 1].map((k) => e.next((f) => f.shard === k && isHello(f))));
+    e.send(1, JSON.stringify({ type: "ping", id: "round-7" }));
+    const pong = await e.next((f) => f.data.startsWith('{"type":"pong"'));
+    expect(pong.shard).toBe(1);
+    expect(JSON.parse(pong.data)).toEqual({ type: "pong", id: "round-7" });
   });
 
   it("links redial by themselves when the edge drops them (a redeploy)", async () => {

@@ -132,10 +132,13 @@ describe("frames from the bridge", () => {
       bridge: "local",
       advertise: { host: "127.0.0.1", port: 5060 },
       rtpengine: false,
+      pong: false,
     });
     expect(parseBridgeFrame('{"type":"hello","bridge":"b2","advertise":"[::1]:5062"}')).toMatchObject({ advertise: { host: "::1", port: 5062 } });
     // A bridge started with --rtpengine says so: the edge anchors media through it.
     expect(parseBridgeFrame('{"type":"hello","bridge":"b3","advertise":"127.0.0.9:5060","rtpengine":true}')).toMatchObject({ rtpengine: true });
+    // A bridge that answers liveness pings says so: only then does a silent keepalive wait for its pong.
+    expect(parseBridgeFrame('{"type":"hello","bridge":"b4","advertise":"127.0.0.9:5060","pong":true}')).toMatchObject({ pong: true });
   });
 
   it("a hello without a bridge id or a usable advertised address is refused", () => {
