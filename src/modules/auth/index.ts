@@ -96,7 +96,7 @@ export function createAuth({
 }: AuthOptions): Auth {
   if (algorithms.length === 0) throw new Error("auth: at least one challenge algorithm is needed");
   const signer = new NonceSigner(secrets, nonceExpire);
-  const tracker = ncEnabled ? new NonceCountTracker({ capacity: ncCapacity, nonceExpire, startedAt: clock() }) : undefined;
+  const tracker = ncEnabled ? new NonceCountTracker({ capacity: ncCapacity }) : undefined;
   const verifier = { signer, tracker, lookup, calculateHa1 };
 
   function challenge(kind: AuthKind, realm: string, options: ChallengeOptions = {}): ChallengeReply {
