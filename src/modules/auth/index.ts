@@ -34,7 +34,11 @@ export interface AuthOptions {
   calculateHa1?: boolean;
   /** Kamailio auth `nc_enabled`: remember nonce counts (per object, nonce-count.ts). */
   ncEnabled?: boolean;
-  /** Most nonces the nonce-count table holds. */
+  /**
+   * Most nonces the nonce-count table holds (per object). Full, it refuses as stale the unseen
+   * nonces issued up to the one it evicted (nonce-count.ts): a client must answer before this many
+   * nonces issued after its own are used.
+   */
   ncCapacity?: number;
   /** Time source in ms; tests inject their own. */
   clock?: () => number;
@@ -96,7 +100,7 @@ export function createAuth({
 }: AuthOptions): Auth {
   if (algorithms.length === 0) throw new Error("auth: at least one challenge algorithm is needed");
   const signer = new NonceSigner(secrets, nonceExpire);
-  const tracker = ncEnabled ? new NonceCountTracker({ capacity: ncCapacity, nonceExpire, startedAt: clock() }) : undefined;
+  const tracker = ncEnabled ? new NonceCountTracker({ capacity: ncCapacity }) : undefined;
   const verifier = { signer, tracker, lookup, calculateHa1 };
 
   function challenge(kind: AuthKind, realm: string, options: ChallengeOptions = {}): ChallengeReply {

@@ -6,20 +6,31 @@
  *
  * Remembers, per nonce, the highest nc accepted; a request whose nc is not greater is a replay.
  * Memory is bounded: entries leave when their nonce expires, and when `capacity` is reached the
- * oldest entry is evicted and its expiry becomes a watermark: a nonce not in the table whose
- * expiry is at or below the watermark might have been seen before, so it is refused as stale
- * (the client gets a fresh nonce, stale=true, and retries without asking its user). Nothing is
- * ever accepted twice; the worst case under pressure is one extra round trip.
+ * entry first used longest ago is evicted and its serial (its place in the issue order,
+ * nonce.ts) becomes a watermark: a nonce not in the table whose serial is at or below the
+ * watermark might have been seen before, so it is refused as stale (the client gets a fresh
+ * nonce, stale=true, and retries without asking its user). Nothing is ever accepted twice; the
+ * worst case under pressure is one extra round trip.
+ *
+ * The watermark is exact: it covers the evicted nonce and those issued before it, never one
+ * issued after it. (It used to be the nonce's expiry, in whole seconds, so once a shard evicted a
+ * nonce of a second while others of that second were unused, every one of those was refused:
+ * issuing 20,000 in one second accepted 4,097.) A fresh nonce is refused only when a nonce issued
+ * after it was used and then `capacity` more before its own first use: its client took longer
+ * to answer than `capacity` others (4,096 at 4,000 answers a second: about a second).
  *
  * Where it lives, and what that means: the table is plain memory in the object that holds the
  * client's socket (the SipConnection Durable Object), because the 401 and the authenticated
  * retry arrive on the same socket and no per-message hop to another object is affordable
  * (DESIGN.md §7). Two consequences:
- *  - A nonce presented to a different object is unknown there. Issue nonces with
- *    `bind` = the flow/connection (or object) id (nonce.ts), so another object rejects them
- *    as invalid instead of accepting a replay.
- *  - A restarted object (eviction, deploy) has lost the table. Nonces issued before this
- *    tracker started are therefore refused as stale: the client re-authenticates once.
+ *  - A nonce presented to a different object is unknown there. The nonce names its issuer
+ *    (nonce.ts), and a nonce of any signer but this object's is refused as stale: the client
+ *    re-authenticates once, with a nonce of this object. That covers another isolate or shard
+ *    with the same secret (reachable by a nonce issued without `bind`; with `bind` = the
+ *    flow/connection id, nonce.ts, it does not even verify on another connection).
+ *  - A restarted object (eviction, deploy, hibernation) has lost the table, and draws a new
+ *    issuer: the nonces of its earlier incarnation are refused the same way, whatever the clocks
+ *    of the two say.
  * Nonces without qop carry no nc (RFC 2069 clients); they are treated as nc=0, which makes
  * them single-use.
  */
@@ -31,15 +42,19 @@ export type NonceCountVerdict = "ok" | "reused" | "stale";
 export interface NonceCountOptions {
   /** Most nonces remembered at once (per object). */
   capacity?: number;
-  /** Nonce lifetime in seconds, to tell when a nonce was issued from when it expires. */
-  nonceExpire?: number;
-  /** When this tracker started (ms); nonces issued in an earlier second are refused as stale. */
-  startedAt: number;
+}
+
+/** What the signer vouched for (nonce.ts `verify`). */
+export interface IssuedNonce {
+  expiresAt: number;
+  /** Its place in this object's issue order; undefined when another signer issued it. */
+  serial: number | undefined;
 }
 
 interface Entry {
   nc: number;
   expiresAt: number;
+  serial: number;
 }
 
 /** nc-value = 8LHEX (RFC 7616 §3.4); returns the count, or undefined when malformed. */
@@ -67,14 +82,11 @@ export class NonceCountTracker {
   #order: string[] = [];
   #head = 0;
   readonly #capacity: number;
-  readonly #lifetimeMs: number;
-  readonly #startedSecond: number;
+  /** The highest serial evicted (serials start at 1). */
   #watermark = 0;
 
-  constructor(options: NonceCountOptions) {
+  constructor(options: NonceCountOptions = {}) {
     this.#capacity = Math.max(1, options.capacity ?? 4096);
-    this.#lifetimeMs = (options.nonceExpire ?? 300) * 1000;
-    this.#startedSecond = Math.floor(options.startedAt / 1000) * 1000;
   }
 
   get size(): number {
@@ -85,7 +97,7 @@ export class NonceCountTracker {
    * Records a use of `nonce` with count `nc` (0 when the credentials have no qop) and says
    * whether to accept it. Call only for genuine, unexpired nonces whose digest was correct.
    */
-  check(nonce: string, nc: number, expiresAt: number, now: number): NonceCountVerdict {
+  check(nonce: string, nc: number, issued: IssuedNonce, now: number): NonceCountVerdict {
     this.#purge(now);
     const entry = this.#entries.get(nonce);
     if (entry) {
@@ -93,11 +105,12 @@ export class NonceCountTracker {
       entry.nc = nc;
       return "ok";
     }
-    if (expiresAt - this.#lifetimeMs < this.#startedSecond || expiresAt <= this.#watermark) return "stale";
+    const serial = issued.serial;
+    if (serial === undefined || serial <= this.#watermark) return "stale";
     // The nonce was parsed out of its request: a copy, or the table keeps every request alive for
     // its nonce's lifetime (up to `capacity` whole REGISTERs per object, 4,096 by default).
     const key = ownString(nonce);
-    this.#entries.set(key, { nc, expiresAt });
+    this.#entries.set(key, { nc, expiresAt: issued.expiresAt, serial });
     this.#order.push(key);
     if (this.#entries.size > this.#capacity) this.#evictOldest();
     return "ok";
@@ -119,7 +132,7 @@ export class NonceCountTracker {
     const nonce = this.#order[this.#head++]!;
     const entry = this.#entries.get(nonce)!;
     this.#entries.delete(nonce);
-    if (entry.expiresAt > this.#watermark) this.#watermark = entry.expiresAt;
+    if (entry.serial > this.#watermark) this.#watermark = entry.serial;
     this.#compact();
   }
 

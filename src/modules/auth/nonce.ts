@@ -7,14 +7,26 @@ import { HmacSha256 } from "../../util/sha256.ts";
  * `secret` and `nonce_expire`).
  *
  *   nonce = base64url( expires (4 bytes, Unix seconds, big-endian)
- *                      ‖ random (8 bytes)
- *                      ‖ HMAC-SHA256(secret, expires ‖ random ‖ realm ‖ 0x00 ‖ bind)[0..16) )
+ *                      ‖ issuer (4 bytes: random, drawn once per signer)
+ *                      ‖ serial (6 bytes: 1, 2, 3 … in the order this signer issued them)
+ *                      ‖ HMAC-SHA256(secret, 0x00 ‖ expires ‖ issuer ‖ serial ‖ realm ‖ 0x00 ‖ bind)[0..16) )
  *
- * 28 bytes, 38 characters. The realm is signed so a nonce from one realm is worthless in
+ * 30 bytes, 40 characters. The realm is signed so a nonce from one realm is worthless in
  * another; `bind` (optional) ties it to whatever the caller names, for instance the connection
  * that received the challenge, so that the nonce-count memory of that connection's object sees
  * every use of it (see nonce-count.ts). 128 bits of HMAC are plenty for a value that lives
  * minutes (RFC 2104 §5 allows truncation to half the output).
+ *
+ * Issuer and serial are for the nonce-count table of the object that issued the nonce: the serial
+ * orders its nonces exactly (a clock second holds thousands), and a nonce of any other issuer (an
+ * earlier incarnation of the object, another isolate or shard with the same secret) is not one
+ * whose uses that table has seen. They need not be secret: the MAC makes them unforgeable.
+ *
+ * The leading 0x00 of the signed text separates this format from the 28-byte one before it
+ * (expires ‖ 8 random bytes ‖ MAC, signed without the tag), whose signed text starts with the
+ * expiry's high byte (0 only before July 1970): no MAC of one format is valid for the other. A
+ * nonce of the old format does not decode (38 characters), which a correct digest over it turns
+ * into stale=true, so clients challenged before an upgrade re-authenticate once.
  *
  * Secrets rotate: the signer holds the current secret and optionally the previous one; nonces
  * are signed with the current one and accepted under either, so a rotation does not turn every
@@ -27,13 +39,22 @@ export interface NonceSecrets {
 }
 
 export type NonceCheck =
-  | { ok: true; expiresAt: number; expired: boolean }
+  | {
+      ok: true;
+      expiresAt: number;
+      expired: boolean;
+      /** Its place in this signer's issue order; undefined when another signer issued it. */
+      serial: number | undefined;
+    }
   | { ok: false; reason: "malformed" | "bad-signature" };
 
-const RAW_LENGTH = 28;
-const SIGNED_LENGTH = 12;
+const RAW_LENGTH = 30;
+const SIGNED_LENGTH = 14;
 const MAC_LENGTH = 16;
-const ENCODED_LENGTH = 38;
+const ENCODED_LENGTH = 40;
+/** Signed before the nonce's fields: the format's tag (see above). */
+const FORMAT_TAG = 0x00;
+const TAG_LENGTH = 1;
 
 const DECODE = new Int8Array(128).fill(-1);
 for (let i = 0; i < BASE64URL_ALPHABET.length; i++) DECODE[BASE64URL_ALPHABET.charCodeAt(i)] = i;
@@ -60,42 +81,31 @@ function decodeNonce(text: string): boolean {
       out[o++] = (acc >>> bits) & 0xff;
     }
   }
-  // 38 characters carry 228 bits: 224 of data and 4 that must be zero in a canonical encoding.
-  return (acc & ((1 << bits) - 1)) === 0;
+  // 40 characters carry 240 bits, all data: nothing is left over to be non-canonical.
+  return bits === 0;
 }
 
 const encoder = new TextEncoder();
 const mac = new Uint8Array(32);
 
-// crypto.getRandomValues costs microseconds per call whatever the size; draw in batches.
-const randomPool = new Uint8Array(1024);
-let randomUsed = randomPool.length;
-
-/** Writes `count` random bytes into `target` at `at`. */
-function fillRandom(target: Uint8Array, at: number, count: number): void {
-  if (randomUsed + count > randomPool.length) {
-    crypto.getRandomValues(randomPool);
-    randomUsed = 0;
-  }
-  for (let i = 0; i < count; i++) target[at + i] = randomPool[randomUsed + i]!;
-  randomUsed += count;
-}
 let scratch = new Uint8Array(256);
 
-/** Writes expires ‖ random ‖ realm ‖ 0x00 ‖ bind into the scratch buffer; returns its length. */
+/** Writes 0x00 ‖ expires ‖ issuer ‖ serial ‖ realm ‖ 0x00 ‖ bind into the scratch buffer; returns its length. */
 function signedInput(head: Uint8Array, realm: string, bind: string): number {
-  const size = SIGNED_LENGTH + (realm.length + 1 + bind.length) * 3;
+  const fields = TAG_LENGTH + SIGNED_LENGTH;
+  const size = fields + (realm.length + 1 + bind.length) * 3;
   if (scratch.length < size) scratch = new Uint8Array(size);
-  for (let i = 0; i < SIGNED_LENGTH; i++) scratch[i] = head[i]!;
+  scratch[0] = FORMAT_TAG;
+  for (let i = 0; i < SIGNED_LENGTH; i++) scratch[TAG_LENGTH + i] = head[i]!;
   // Realms and flow tokens are ASCII: copied here in JavaScript, since TextEncoder.encodeInto is a
   // call into the runtime that profiled at µs per nonce. Anything else takes the encoder.
-  let n = copyAscii(realm, SIGNED_LENGTH);
+  let n = copyAscii(realm, fields);
   if (n >= 0) {
     scratch[n] = 0;
     n = copyAscii(bind, n + 1);
   }
   if (n >= 0) return n;
-  return SIGNED_LENGTH + encoder.encodeInto(`${realm}\u0000${bind}`, scratch.subarray(SIGNED_LENGTH)).written;
+  return fields + encoder.encodeInto(`${realm}\u0000${bind}`, scratch.subarray(fields)).written;
 }
 
 /** Copies an all-ASCII string into the scratch buffer at `at`; the end offset, or -1 when it is not ASCII. */
@@ -121,11 +131,21 @@ export interface NonceScope {
   bind?: string;
 }
 
+/**
+ * A serial's 6 bytes are a 16-bit high part and a 32-bit low part (JavaScript's bit operators are
+ * 32-bit). 2^48 serials are 89 years of one signer issuing 100,000 nonces a second.
+ */
+const SERIAL_SPAN = 2 ** 32;
+
 export class NonceSigner {
   readonly #current: HmacSha256;
   readonly #previous?: HmacSha256;
   /** Lifetime of a nonce in seconds (Kamailio auth `nonce_expire`). */
   readonly nonceExpire: number;
+  /** Names this signer in its nonces: another object (or this one restarted) draws another. */
+  readonly #issuer = crypto.getRandomValues(new Uint32Array(1))[0]!;
+  /** Nonces issued so far; the next one's serial is this plus one. */
+  #issued = 0;
 
   /**
    * @param secrets signing secrets (Kamailio auth `secret`); keep them in `wrangler secret`.
@@ -140,12 +160,13 @@ export class NonceSigner {
 
   /** A fresh nonce that expires `nonceExpire` seconds after `now` (ms). */
   issue(now: number, scope: NonceScope): string {
-    const expires = Math.floor(now / 1000) + this.nonceExpire;
-    raw[0] = expires >>> 24;
-    raw[1] = (expires >>> 16) & 0xff;
-    raw[2] = (expires >>> 8) & 0xff;
-    raw[3] = expires & 0xff;
-    fillRandom(raw, 4, SIGNED_LENGTH - 4);
+    writeUint32(Math.floor(now / 1000) + this.nonceExpire, 0);
+    writeUint32(this.#issuer, 4);
+    const serial = ++this.#issued;
+    const high = Math.floor(serial / SERIAL_SPAN);
+    raw[8] = high >>> 8;
+    raw[9] = high & 0xff;
+    writeUint32(serial % SERIAL_SPAN, 10);
     this.#current.mac(scratch, signedInput(raw, scope.realm, scope.bind ?? ""), mac);
     for (let i = 0; i < MAC_LENGTH; i++) raw[SIGNED_LENGTH + i] = mac[i]!;
     return encodeBase64url(raw);
@@ -165,7 +186,19 @@ export class NonceSigner {
       genuine = macMatches(raw);
     }
     if (!genuine) return { ok: false, reason: "bad-signature" };
-    const expiresAt = (((raw[0]! << 24) | (raw[1]! << 16) | (raw[2]! << 8) | raw[3]!) >>> 0) * 1000;
-    return { ok: true, expiresAt, expired: now >= expiresAt };
+    const expiresAt = readUint32(0) * 1000;
+    const serial = readUint32(4) === this.#issuer ? ((raw[8]! << 8) | raw[9]!) * SERIAL_SPAN + readUint32(10) : undefined;
+    return { ok: true, expiresAt, expired: now >= expiresAt, serial };
   }
+}
+
+function writeUint32(value: number, at: number): void {
+  raw[at] = value >>> 24;
+  raw[at + 1] = (value >>> 16) & 0xff;
+  raw[at + 2] = (value >>> 8) & 0xff;
+  raw[at + 3] = value & 0xff;
+}
+
+function readUint32(at: number): number {
+  return ((raw[at]! << 24) | (raw[at + 1]! << 16) | (raw[at + 2]! << 8) | raw[at + 3]!) >>> 0;
 }

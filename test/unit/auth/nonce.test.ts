@@ -7,12 +7,35 @@ const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
 const scope = { realm: "localhost" };
 
 describe("stateless nonces", () => {
-  it("are 38 base64url characters and verify without storage until nonce_expire (300 s) passes", () => {
+  it("are 40 base64url characters and verify without storage until nonce_expire (300 s) passes", () => {
     const signer = new NonceSigner({ current: "s3cret" });
     const nonce = signer.issue(T0, scope);
-    expect(nonce).toMatch(/^[A-Za-z0-9_-]{38}$/);
-    expect(signer.verify(nonce, T0 + 299_000, scope)).toEqual({ ok: true, expiresAt: T0 + 300_000, expired: false });
-    expect(signer.verify(nonce, T0 + 300_000, scope)).toEqual({ ok: true, expiresAt: T0 + 300_000, expired: true });
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{40}$/);
+    expect(signer.verify(nonce, T0 + 299_000, scope)).toEqual({ ok: true, expiresAt: T0 + 300_000, expired: false, serial: 1 });
+    expect(signer.verify(nonce, T0 + 300_000, scope)).toEqual({ ok: true, expiresAt: T0 + 300_000, expired: true, serial: 1 });
+  });
+
+  it("carry their place in the signer's issue order, which only that signer reads back", () => {
+    const signer = new NonceSigner({ current: "s3cret" });
+    const nonces = Array.from({ length: 5 }, (_, i) => signer.issue(T0 + i * 100, scope));
+    expect(nonces.map((n) => signer.verify(n, T0, scope))).toMatchObject([1, 2, 3, 4, 5].map((serial) => ({ ok: true, serial })));
+    // Another signer with the same secret (another shard, or this object restarted) vouches for
+    // the nonce but cannot place it in its own order.
+    const other = new NonceSigner({ current: "s3cret" });
+    expect(other.verify(nonces[2]!, T0, scope)).toEqual({ ok: true, expiresAt: T0 + 300_000, expired: false, serial: undefined });
+  });
+
+  it("read serials past 2^32 back from all six bytes", () => {
+    const signer = new NonceSigner({ current: "s3cret" });
+    // Four billion nonces in: made here with the secret, keeping this signer's issuer.
+    const nonce = signer.issue(T0, scope);
+    const raw = Buffer.from(nonce, "base64url");
+    expect(raw.subarray(8, 14).toString("hex")).toBe("000000000001");
+    const high = Buffer.from(raw);
+    high.writeUIntBE(2 ** 40 + 5, 8, 6);
+    const mac = createHmac("sha256", "s3cret").update(Buffer.from([0])).update(high.subarray(0, 14)).update(`${scope.realm}\u0000`, "utf8").digest();
+    mac.copy(high, 14, 0, 16);
+    expect(signer.verify(high.toString("base64url"), T0, scope)).toMatchObject({ ok: true, serial: 2 ** 40 + 5 });
   });
 
   it("differ every time", () => {
@@ -31,7 +54,7 @@ describe("stateless nonces", () => {
   it("reject a nonce with any character changed (tampered expiry, random part or MAC)", () => {
     const signer = new NonceSigner({ current: "s3cret" });
     const nonce = signer.issue(T0, scope);
-    for (const i of [0, 5, 10, 20, 37]) {
+    for (const i of [0, 5, 8, 12, 18, 20, 39]) {
       const c = nonce[i] === "A" ? "B" : "A";
       const forged = nonce.slice(0, i) + c + nonce.slice(i + 1);
       const check = signer.verify(forged, T0, scope);
@@ -43,7 +66,8 @@ describe("stateless nonces", () => {
     const signer = new NonceSigner({ current: "s3cret" });
     expect(signer.verify("dcd98b7102dd2f0e8b11d0f600bfb0c093", T0, scope)).toEqual({ ok: false, reason: "malformed" });
     expect(signer.verify("", T0, scope)).toEqual({ ok: false, reason: "malformed" });
-    expect(signer.verify("!".repeat(38), T0, scope)).toEqual({ ok: false, reason: "malformed" });
+    expect(signer.verify("!".repeat(40), T0, scope)).toEqual({ ok: false, reason: "malformed" });
+    expect(signer.verify(signer.issue(T0, scope).slice(0, 38), T0, scope)).toEqual({ ok: false, reason: "malformed" });
   });
 
   it("are valid only in the realm and binding they were issued for", () => {
@@ -55,14 +79,15 @@ describe("stateless nonces", () => {
     expect(signer.verify(nonce, T0, { realm: "localhost" })).toEqual({ ok: false, reason: "bad-signature" });
   });
 
-  it("sign expires ‖ random ‖ UTF-8(realm ‖ NUL ‖ bind) with HMAC-SHA256, ASCII or not", () => {
+  it("sign 0x00 ‖ expires ‖ issuer ‖ serial ‖ UTF-8(realm ‖ NUL ‖ bind) with HMAC-SHA256, ASCII or not", () => {
     const signer = new NonceSigner({ current: "s3cret" });
     for (const scope of [{ realm: "localhost", bind: "conn-1" }, { realm: "bücher.example", bind: "flöw-☎" }]) {
       const nonce = signer.issue(T0, scope);
       const raw = Buffer.from(nonce, "base64url");
-      const head = raw.subarray(0, 12);
-      const expected = createHmac("sha256", "s3cret").update(head).update(`${scope.realm}\u0000${scope.bind}`, "utf8").digest().subarray(0, 16);
-      expect(raw.subarray(12).toString("hex")).toBe(expected.toString("hex"));
+      expect(raw.readUInt32BE(0)).toBe(T0 / 1000 + 300);
+      const head = raw.subarray(0, 14);
+      const expected = createHmac("sha256", "s3cret").update(Buffer.from([0])).update(head).update(`${scope.realm}\u0000${scope.bind}`, "utf8").digest().subarray(0, 16);
+      expect(raw.subarray(14).toString("hex")).toBe(expected.toString("hex"));
       expect(signer.verify(nonce, T0, scope)).toMatchObject({ ok: true });
       expect(signer.verify(nonce, T0, { realm: scope.realm, bind: `${scope.bind}x` })).toEqual({ ok: false, reason: "bad-signature" });
     }
@@ -81,69 +106,82 @@ describe("stateless nonces", () => {
 
 describe("nonce-count replay protection", () => {
   const expiresAt = T0 + 300_000;
+  /** The signer's word on nonce number `serial` of this object. */
+  const issued = (serial: number, expires = expiresAt) => ({ expiresAt: expires, serial });
 
   it("accepts increasing nc values and rejects a repeated or lower nc as reused", () => {
-    const tracker = new NonceCountTracker({ startedAt: T0 });
-    expect(tracker.check("n1", 1, expiresAt, T0 + 1)).toBe("ok");
-    expect(tracker.check("n1", 2, expiresAt, T0 + 2)).toBe("ok");
-    expect(tracker.check("n1", 2, expiresAt, T0 + 3)).toBe("reused");
-    expect(tracker.check("n1", 1, expiresAt, T0 + 4)).toBe("reused");
-    expect(tracker.check("n1", 5, expiresAt, T0 + 5)).toBe("ok");
-    expect(tracker.check("n2", 1, expiresAt, T0 + 6)).toBe("ok");
+    const tracker = new NonceCountTracker();
+    expect(tracker.check("n1", 1, issued(1), T0 + 1)).toBe("ok");
+    expect(tracker.check("n1", 2, issued(1), T0 + 2)).toBe("ok");
+    expect(tracker.check("n1", 2, issued(1), T0 + 3)).toBe("reused");
+    expect(tracker.check("n1", 1, issued(1), T0 + 4)).toBe("reused");
+    expect(tracker.check("n1", 5, issued(1), T0 + 5)).toBe("ok");
+    expect(tracker.check("n2", 1, issued(2), T0 + 6)).toBe("ok");
   });
 
   it("makes nonces without qop (nc 0) single-use", () => {
-    const tracker = new NonceCountTracker({ startedAt: T0 });
-    expect(tracker.check("n", 0, expiresAt, T0)).toBe("ok");
-    expect(tracker.check("n", 0, expiresAt, T0)).toBe("reused");
+    const tracker = new NonceCountTracker();
+    expect(tracker.check("n", 0, issued(1), T0)).toBe("ok");
+    expect(tracker.check("n", 0, issued(1), T0)).toBe("reused");
   });
 
   it("forgets nonces once they expire", () => {
-    const tracker = new NonceCountTracker({ startedAt: T0 - 600_000 });
-    tracker.check("old", 1, T0 + 1000, T0);
-    tracker.check("new", 1, T0 + 300_000, T0 + 500);
+    const tracker = new NonceCountTracker();
+    tracker.check("old", 1, issued(1, T0 + 1000), T0);
+    tracker.check("new", 1, issued(2, T0 + 300_000), T0 + 500);
     expect(tracker.size).toBe(2);
-    tracker.check("newer", 1, T0 + 301_000, T0 + 2000);
+    tracker.check("newer", 1, issued(3, T0 + 301_000), T0 + 2000);
     expect(tracker.size).toBe(2);
   });
 
   it("stays within its capacity and refuses (as stale) nonces that may have been evicted", () => {
-    const tracker = new NonceCountTracker({ startedAt: T0, capacity: 3 });
-    for (let i = 0; i < 5; i++) expect(tracker.check(`n${i}`, 1, expiresAt + i * 1000, T0)).toBe("ok");
+    const tracker = new NonceCountTracker({ capacity: 3 });
+    for (let i = 1; i <= 5; i++) expect(tracker.check(`n${i}`, 1, issued(i), T0)).toBe("ok");
     expect(tracker.size).toBe(3);
-    // n0 and n1 were evicted: a replay of them is not accepted...
-    expect(tracker.check("n0", 1, expiresAt, T0)).toBe("stale");
-    expect(tracker.check("n1", 1, expiresAt + 1000, T0)).toBe("stale");
-    // ...while nonces newer than anything evicted still work.
-    expect(tracker.check("n9", 1, expiresAt + 9000, T0)).toBe("ok");
+    // n1 and n2 were evicted: a replay of them is not accepted...
+    expect(tracker.check("n1", 1, issued(1), T0)).toBe("stale");
+    expect(tracker.check("n2", 1, issued(2), T0)).toBe("stale");
+    // ...while nonces issued after anything evicted still work, however many share a second.
+    expect(tracker.check("n9", 1, issued(9), T0)).toBe("ok");
+    expect(tracker.check("n6", 1, issued(6), T0)).toBe("ok");
+  });
+
+  it("refuses, after an eviction, only the nonces issued up to the evicted one", () => {
+    const tracker = new NonceCountTracker({ capacity: 2 });
+    // First used out of issue order: 5, then 2, then 8 evicts 5.
+    for (const serial of [5, 2, 8]) expect(tracker.check(`n${serial}`, 1, issued(serial), T0)).toBe("ok");
+    expect(tracker.check("n4", 1, issued(4), T0)).toBe("stale");
+    expect(tracker.check("n5", 1, issued(5), T0)).toBe("stale");
+    expect(tracker.check("n6", 1, issued(6), T0)).toBe("ok");
+    // 6 evicted 2 (the watermark stays at 5), and n2 is still caught by it.
+    expect(tracker.check("n2", 2, issued(2), T0)).toBe("stale");
+  });
+
+  it("refuses as stale a nonce another signer issued (a restarted object, another shard)", () => {
+    const tracker = new NonceCountTracker();
+    expect(tracker.check("foreign", 1, { expiresAt, serial: undefined }, T0)).toBe("stale");
+    expect(tracker.size).toBe(0);
   });
 
   it("keeps replay protection and its bound through many times its capacity of evictions and expiries", () => {
-    const tracker = new NonceCountTracker({ startedAt: T0, capacity: 64 });
+    const tracker = new NonceCountTracker({ capacity: 64 });
     // 5,000 nonces, one every 10 ms, each living 300 s: the table is full after 64 and every
     // check then evicts the oldest (the front of the insertion order, compacted as it goes).
     for (let i = 0; i < 5000; i++) {
       const now = T0 + i * 10;
-      expect(tracker.check(`n${i}`, 1, now + 300_000, now)).toBe("ok");
+      expect(tracker.check(`n${i}`, 1, issued(i + 1, now + 300_000), now)).toBe("ok");
       expect(tracker.size).toBeLessThanOrEqual(64);
     }
     const now = T0 + 50_000;
     // The 64 newest are remembered (a replay is caught), everything older is refused as stale.
-    expect(tracker.check("n4999", 1, T0 + 49_990 + 300_000, now)).toBe("reused");
-    expect(tracker.check("n4936", 1, T0 + 49_360 + 300_000, now)).toBe("reused");
-    expect(tracker.check("n4935", 1, T0 + 49_350 + 300_000, now)).toBe("stale");
-    expect(tracker.check("n0", 1, T0 + 300_000, now)).toBe("stale");
-    expect(tracker.check("n4999", 2, T0 + 49_990 + 300_000, now)).toBe("ok");
+    expect(tracker.check("n4999", 1, issued(5000, T0 + 49_990 + 300_000), now)).toBe("reused");
+    expect(tracker.check("n4936", 1, issued(4937, T0 + 49_360 + 300_000), now)).toBe("reused");
+    expect(tracker.check("n4935", 1, issued(4936, T0 + 49_350 + 300_000), now)).toBe("stale");
+    expect(tracker.check("n0", 1, issued(1, T0 + 300_000), now)).toBe("stale");
+    expect(tracker.check("n4999", 2, issued(5000, T0 + 49_990 + 300_000), now)).toBe("ok");
     // Once all have expired, the next check purges them all.
-    expect(tracker.check("later", 1, T0 + 700_000, T0 + 400_000)).toBe("ok");
+    expect(tracker.check("later", 1, issued(5001, T0 + 700_000), T0 + 400_000)).toBe("ok");
     expect(tracker.size).toBe(1);
-  });
-
-  it("refuses as stale a nonce issued before the tracker (the object) started", () => {
-    const startedAt = T0 + 60_000;
-    const tracker = new NonceCountTracker({ startedAt, nonceExpire: 300 });
-    expect(tracker.check("before", 1, T0 + 300_000, startedAt)).toBe("stale");
-    expect(tracker.check("same-second", 1, startedAt + 300_000, startedAt + 10)).toBe("ok");
   });
 
   it("parses nc as 8 hex digits and nothing else", () => {

@@ -1,7 +1,8 @@
+import { createHmac, randomBytes } from "node:crypto";
 import { beforeEach, describe, expect, it } from "vitest";
 import { parseConfig } from "../../../src/config.ts";
 import { createLogger } from "../../../src/log.ts";
-import { createAuth } from "../../../src/modules/auth/index.ts";
+import { computeHa1, computeResponse, createAuth } from "../../../src/modules/auth/index.ts";
 import { DispatcherClient } from "../../../src/modules/dispatcher/client.ts";
 import { Permissions } from "../../../src/modules/permissions/index.ts";
 import { createRegistrar } from "../../../src/modules/registrar/index.ts";
@@ -118,5 +119,21 @@ describe("opensips-registrar in process", () => {
     const [raw] = await run(sipRequest({ method: "REGISTER", ruri: `sip:${DOMAIN}`, to: `<sip:suser@${DOMAIN}>`, extraHeaders: ["Contact: <sip:suser@y.invalid;transport=ws>"] }));
     expect(statusOf(raw)).toBe("401 Unauthorized");
     expect(readResponse(raw!).headers.get("www-authenticate")?.length).toBeGreaterThan(0);
+  });
+
+  it("a REGISTER answering a nonce issued before the upgrade (the 38-character format) is challenged again with stale=true", async () => {
+    // expires ‖ 8 random bytes ‖ HMAC-SHA256(secret, expires ‖ random ‖ realm ‖ NUL ‖ flow)[0..16)
+    const head = Buffer.alloc(12);
+    head.writeUInt32BE(Math.floor(Date.now() / 1000) + 300, 0);
+    randomBytes(8).copy(head, 4);
+    const mac = createHmac("sha256", "unit").update(head).update(`${DOMAIN}\u0000${CLIENT.flow}`).digest().subarray(0, 16);
+    const nonce = Buffer.concat([head, mac]).toString("base64url");
+    const digest = { algorithm: "MD5" as const, ha1: computeHa1("MD5", "suser", DOMAIN, "supasswd"), nonce, method: "REGISTER", uri: `sip:${DOMAIN}`, qop: "auth" as const, nc: "00000001", cnonce: "0a4f113b" };
+    const authorization = `Authorization: Digest username="suser", realm="${DOMAIN}", nonce="${nonce}", uri="${digest.uri}", response="${computeResponse(digest)}", algorithm=MD5, qop=auth, nc=00000001, cnonce="0a4f113b"`;
+    const [raw] = await run(sipRequest({ method: "REGISTER", ruri: `sip:${DOMAIN}`, to: `<sip:suser@${DOMAIN}>`, extraHeaders: [authorization, "Contact: <sip:suser@y.invalid;transport=ws>"] }));
+    expect(statusOf(raw)).toBe("401 Unauthorized");
+    const challenges = readResponse(raw!).headers.get("www-authenticate") ?? [];
+    expect(challenges.length).toBeGreaterThan(0);
+    for (const challenge of challenges) expect(challenge).toMatch(/stale=true/i);
   });
 });
