@@ -1,3 +1,5 @@
+import { flowShard } from "../src/transport/flow.ts";
+
 /**
  * Which shards may hold a cached copy of an AOR's binding list (LocationClient), so that a
  * Location object tells only those when the set changes, instead of every shard that has one of
@@ -49,8 +51,7 @@ export class CopyHolders {
   }
 }
 
-/** The shard a flow token names (`<shard>.<connection>`), if it names one. */
+/** The shard a flow token names (src/transport/flow.ts), if it is one. */
 export function shardOfFlow(token: string | undefined): string | undefined {
-  const dot = token === undefined ? -1 : token.indexOf(".");
-  return dot > 0 ? token!.slice(0, dot) : undefined;
+  return token === undefined ? undefined : flowShard(token);
 }

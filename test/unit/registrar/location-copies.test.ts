@@ -52,7 +52,7 @@ describe("CopyHolders: which shards a Location object tells when its binding set
   });
 
   it("reads the shard out of a flow token, and none out of a token without one", () => {
-    expect(shardOfFlow("12.k3j")).toBe("12");
+    expect(shardOfFlow("12.wk3j")).toBe("12");
     expect(shardOfFlow("flow-a")).toBeUndefined();
     expect(shardOfFlow(".x")).toBeUndefined();
     expect(shardOfFlow(undefined)).toBeUndefined();
