@@ -20,6 +20,7 @@ import {
 } from "../src/modules/registrar/index.ts";
 import { CallTable, type CallCountService, type CallStart } from "../src/modules/calllimit/index.ts";
 import { MIGRATIONS, SCHEMA_VERSION, bindingOf, keyOf, sameTimes, str, writeBinding, type Row } from "./location-rows.ts";
+import { CopyHolders, shardOfFlow } from "./location-copies.ts";
 
 /** The answer to a REGISTER: what the 200 carries, or the registrar's error answer. */
 export type LocationSaveReply =
@@ -78,6 +79,8 @@ export class Location extends DurableObject<Env> {
   private currentVersion: number;
   /** The shard of the REGISTER being saved: it learns the change from the reply (notifyShards). */
   private changingShard: string | undefined;
+  /** The shards that may hold a copy of the binding list: the ones a change must tell. */
+  private readonly copies = new CopyHolders();
   private aor: string | undefined;
   /** The AOR's meta row: written with the first change, never again. */
   private storedAor: string | undefined;
@@ -123,12 +126,12 @@ export class Location extends DurableObject<Env> {
     if (!result.ok) return { ...result, version: this.currentVersion };
     this.aor ??= input.aor;
     this.bindingList = result.bindings;
-    const token = input.flowToken;
-    this.changingShard = token?.includes(".") ? token.slice(0, token.indexOf(".")) : undefined;
+    this.changingShard = shardOfFlow(input.flowToken);
     const changed = this.persist(now, false, "shard");
     this.changingShard = undefined;
     await this.scheduleAlarm();
     const reply = registrar.saveReply(this.bindingList, input, now);
+    this.copies.handedTo(input.flowToken);
     // The bindings travel back so the caller can answer the next refreshes from its cache, and
     // index a changed set (durable-objects/location-index.ts).
     return { ok: true, ...reply, version: this.currentVersion, bindings: this.bindingList, changed };
@@ -267,20 +270,14 @@ export class Location extends DurableObject<Env> {
 
   /**
    * Shards answer refreshes from a cached binding list (LocationClient); when the set changes,
-   * every shard holding one of its flows drops its copy, so a 200 answered there never misses a
-   * binding another shard added or shows one that is gone. The shard whose REGISTER made the
-   * change refreshes its copy from the reply and is not told.
+   * every shard that may hold one drops its copy (location-copies.ts), so a 200 answered there
+   * never misses a binding another shard added or shows one that is gone. The shard whose
+   * REGISTER made the change refreshes its copy from the reply and is not told.
    */
   private notifyShards(bindings: readonly Binding[]): void {
     if (this.aor === undefined) return;
-    const shards = new Set<string>();
-    for (const b of bindings) {
-      const token = b.flowToken;
-      if (token !== undefined && token.includes(".")) shards.add(token.slice(0, token.indexOf(".")));
-    }
-    if (this.changingShard !== undefined) shards.delete(this.changingShard);
     const aor = this.aor;
-    for (const shard of shards) {
+    for (const shard of this.copies.toTell(bindings.map((b) => b.flowToken), this.changingShard)) {
       const stub = this.env.SIP_CONNECTION.get(this.env.SIP_CONNECTION.idFromName(`shard-${shard}`)) as unknown as { forgetLocation(aor: string): Promise<void> };
       this.ctx.waitUntil(stub.forgetLocation(aor).catch(() => undefined));
     }

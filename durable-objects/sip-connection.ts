@@ -276,7 +276,7 @@ export class SipConnection extends DurableObject<Env> {
 
   /** RPC from a Location object: its binding set changed, so a cached copy is stale. */
   async forgetLocation(aor: string): Promise<void> {
-    this.services.location.forget(aor);
+    this.ops.metrics.inc("locationForgets", this.services.location.forget(aor) ? "cached" : "absent");
   }
 
   /** RPC from another shard: send a request on one of this shard's flows. False: the socket is gone. */

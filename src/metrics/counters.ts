@@ -21,6 +21,7 @@ export const SHARD_COUNTERS = {
   keepalivePings: { name: "sipedge_ws_keepalive_pings_total", help: "OPTIONS pings sent to client WebSockets that had not proven they read (WS_KEEPALIVE_INTERVAL)", label: undefined },
   keepaliveCloses: { name: "sipedge_ws_keepalive_closes_total", help: "Client WebSockets closed by the edge, by reason (keepalive-timeout: a ping unanswered for WS_KEEPALIVE_TIMEOUT; idle: no SIP message within WS_IDLE_TIMEOUT)", label: "reason" },
   registersDropped: { name: "sipedge_register_dropped_total", help: "REGISTERs dropped unrun: their socket closed while they waited for a slot of the shard's RegisterGate (the client gave up)", label: undefined },
+  locationForgets: { name: "sipedge_location_forget_total", help: "Word from a Location object that its AOR's binding set changed, by whether this shard held a cached copy to drop (cached) or not (absent)", label: "copy" },
   accDropped: { name: "sipedge_acc_dropped_total", help: "Call records dropped (D1 unreachable and the buffer full)", label: undefined },
 } as const;
 

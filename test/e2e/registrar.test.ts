@@ -199,6 +199,35 @@ describe("registrar with the default configuration (and MAX_EXPIRES=7200)", () =
     expect(new Set(contactsOf(refresh.response).map((c) => c.uri))).toEqual(new Set([phone.contactUri, desk.contactUri]));
   });
 
+  it("a shard that got the binding list again after being told is told again: three devices on three shards", async () => {
+    // The Location object tells only the shards it handed a copy since its last change
+    // (durable-objects/location-copies.ts): the phone's refresh below makes its shard one again.
+    const user = freshUser();
+    const phone = await ua(stack, { user, localAddress: "127.0.0.2" });
+    await phone.register();
+    const shards = new Set([shardOf((await bindings(phone.aor))[0])]);
+    const onAnotherShard = async (localAddress: string): Promise<SipUa> => {
+      for (let attempt = 0; attempt < 30; attempt++) {
+        const candidate = await ua(stack, { user, localAddress });
+        await candidate.register({ callId: randomUUID() });
+        const shard = shardOf((await bindings(phone.aor)).find((b) => b.contact === candidate.contactUri));
+        if (!shards.has(shard)) {
+          shards.add(shard);
+          return candidate;
+        }
+        await candidate.register({ contacts: [{ expires: 0 }], callId: randomUUID() });
+      }
+      throw new Error("no other shard found");
+    };
+    const desk = await onAnotherShard("127.0.0.3");
+    // The desk phone's change dropped the phone's shard's copy; this refresh hands it a new one.
+    expect(new Set(contactsOf((await phone.register()).response).map((c) => c.uri))).toEqual(new Set([phone.contactUri, desk.contactUri]));
+    const tablet = await onAnotherShard("127.0.0.4");
+    const all = new Set([phone.contactUri, desk.contactUri, tablet.contactUri]);
+    expect(new Set(contactsOf((await phone.register()).response).map((c) => c.uri))).toEqual(all);
+    expect(new Set(contactsOf((await desk.register()).response).map((c) => c.uri))).toEqual(all);
+  });
+
   it("a wrong password is challenged again with 401 and leaves no binding", async () => {
     const u = await ua(stack, { user: freshUser() });
     const { response, challenges } = await u.register({ password: "not-the-password" });

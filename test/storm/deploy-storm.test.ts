@@ -195,9 +195,12 @@ describe("a deploy drops every client at once", () => {
     const scrape = (await dep.mf.dispatchFetch("http://127.0.0.1/metrics", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })) as unknown as Response;
     const exposition = await scrape.text();
     const dropped = [...exposition.matchAll(/^sipedge_register_dropped_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    // The RPCs by which Location objects told shards to drop a cached binding list, and how many found none.
+    const forgets = (copy: string) => [...exposition.matchAll(new RegExp(`^sipedge_location_forget_total\\{[^}]*copy="${copy}"[^}]*\\} (\\d+)`, "gm"))].reduce((n, m) => n + Number(m[1]), 0);
     console.info(
       `deploy storm: ${boundCount} of ${DISTINCT + NATTED} bound; ${unanswered.length} REGISTERs without an answer within 10 s ` +
-        `(${firstLate} on a first attempt), ${dropped} dropped unrun by the shards: ${unanswered.slice(0, 5).join("; ")}`,
+        `(${firstLate} on a first attempt), ${dropped} dropped unrun by the shards; ` +
+        `Location objects told shards to drop a cached copy ${forgets("cached") + forgets("absent")} times (${forgets("absent")} held none): ${unanswered.slice(0, 5).join("; ")}`,
     );
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     expect(unanswered).toEqual([]);

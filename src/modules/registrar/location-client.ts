@@ -87,9 +87,9 @@ export class LocationClient implements LocationService {
     return this.stubFor(aor).lookup();
   }
 
-  /** The Location object says the AOR's binding set changed: the cached copy goes. */
-  forget(aor: string): void {
-    this.cache.delete(aor);
+  /** The Location object says the AOR's binding set changed: the cached copy goes (false: there was none). */
+  forget(aor: string): boolean {
+    return this.cache.delete(aor);
   }
 
   /** The socket of a flow closed: its bindings go (Kamailio `handle_lost_tcp`). */

@@ -57,4 +57,26 @@ describe("LocationClient cache", () => {
     // The refreshes' texts are AORS × 64 KB ≈ 13 MB; the cached bindings a small fraction of 1 MB.
     expect(retained).toBeLessThan(2 * 1024 * 1024);
   });
+
+  it("forget drops the cached copy and says whether there was one; the next refresh goes to the Location object", async () => {
+    const registrar = createRegistrar(parseConfig({ SIP_DOMAIN: "localhost", SIP_ALIASES: "" }).registrar);
+    const memory = new MemoryLocation(registrar, () => T0);
+    let remote = 0;
+    const stub: LocationStub = {
+      save: async (i) => {
+        remote++;
+        const r = await memory.save(i);
+        return r.ok ? { ...r, bindings: memory["aors"].get(i.aor) ?? [] } : r;
+      },
+      lookup: async () => ({ found: false, reason: "not-found" }),
+      removeFlow: async () => undefined,
+    };
+    const client = new LocationClient(() => stub, registrar, { clock: () => T0 });
+    await client.save(input(1, 1));
+    expect(client.forget("user1@localhost")).toBe(true);
+    expect(client.forget("user1@localhost")).toBe(false);
+    expect(client.forget("user2@localhost")).toBe(false);
+    await client.save(input(1, 2));
+    expect(remote).toBe(2);
+  });
 });
