@@ -345,7 +345,7 @@ function options(c) {
 const scenario = SCENARIOS[o.mode];
 if (!scenario) { console.error(`loadgen: unknown mode ${o.mode} (${Object.keys(SCENARIOS).join(", ")})`); process.exit(2); }
 // lat: the operation's latency (a call's setup); lat2: a call's whole duration.
-const st = { ok: 0, fail: 0, reasons: {}, lat: [], lat2: [], sent: 0, late: 0, fresh: 0 };
+const st = { ok: 0, fail: 0, reasons: {}, lat: [], lat2: [], sent: 0, late: 0, fresh: 0, perSec: [] };
 /** Connections that start operations (u2u: the callers); --rate spreads over these. */
 let active = 0;
 let running = false;
@@ -408,6 +408,9 @@ class Conn {
     if (now >= winStart && now <= winEnd) {
       if (ok) {
         st.ok++;
+        // Completions per second of the window (bench/run.mjs --series lines them up with CPU).
+        const sec = Math.floor((now - winStart) / 1000);
+        st.perSec[sec] = (st.perSec[sec] ?? 0) + 1;
         if (this.fresh) st.fresh++;
         if (setupMs === undefined) st.lat.push(performance.now() - this.t0);
         else { st.lat.push(setupMs); st.lat2.push(performance.now() - this.t0); }
@@ -473,7 +476,7 @@ function finish() {
     console.log(JSON.stringify({
       mode: o.mode, conns: o.conns, ok: st.ok, fail: st.fail, reasons: st.reasons, sent: st.sent,
       rate: +(st.ok / secs).toFixed(1), p50: pct(st.lat, 50), p90: pct(st.lat, 90), p99: pct(st.lat, 99),
-      max: pct(st.lat, 100), connectMs, cpuUs: cpu.user + cpu.system,
+      max: pct(st.lat, 100), connectMs, cpuUs: cpu.user + cpu.system, okPerSec: Array.from(st.perSec, (n) => n ?? 0),
       ...(o.rate > 0 ? { offered: o.rate, late: st.late } : {}),
       ...(o.aors > 0 ? { aors: o.aors, fresh: st.fresh } : {}),
       ...(st.lat2.length ? { total_p50: pct(st.lat2, 50), total_p99: pct(st.lat2, 99) } : {}),

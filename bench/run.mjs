@@ -72,14 +72,18 @@ const USAGE = `usage: npm run bench -- [options]
   --bundle DIR               use the worker bundle in DIR, building it there only when missing
                              (the same code across separate runs while the tree changes)
   --bridge-main FILE         call mode: run this bridge (another checkout's bridge/main.mjs) instead
-                             of this checkout's, to compare two versions of the link`;
+                             of this checkout's, to compare two versions of the link
+  --series yes               also one line per second of the window: operations, the edge's CPU per
+                             operation split into workerd's main thread and its other threads (V8's
+                             compiler and GC helpers), and the machine's busy cores (does a run's CPU
+                             per operation change within the run, or is it set at its start?)`;
 
 function parseArgs(argv) {
   const o = {
     mode: "reg", conns: "50,100", duration: 10, warmup: 2, rounds: 1, quietWait: 20, quiet: 0.3,
     json: "", label: "", url: "", domain: "localhost", edgePid: "", stateDir: "", bundle: "",
     bridgePid: "", uasPid: "", rtpenginePid: "", gateways: "7070,7072,7074", uasScenario: join(HERE, "..", "test/sipp/uas.xml"),
-    sdp: "", rtpengine: "no", profile: "", heapSnapshot: "no", bridgeMain: "",
+    sdp: "", rtpengine: "no", profile: "", heapSnapshot: "no", bridgeMain: "", series: "no",
     callsPerMinute: 0, rate: 0, aors: 0, expires: 600,
   };
   for (let i = 0; i < argv.length; i += 2) {
@@ -315,6 +319,7 @@ async function measure(edge, o, mode, conns, round) {
     for (const p of profilers) await p.start();
     const l0 = await edge.linkCounts?.();
     const s0 = { all: processTable(), m: machine(), t: Date.now(), self: process.cpuUsage() };
+    const series = o.series === "yes" ? await sampleSeries(edge.pids, ws, we) : undefined;
     await sleep(we - Date.now());
     const s1 = { self: process.cpuUsage(), t: Date.now(), m: machine(), all: processTable() };
     const l1 = await edge.linkCounts?.();
@@ -333,11 +338,69 @@ async function measure(edge, o, mode, conns, round) {
     for (const p of profilers) p.close();
     for (const { name, profile } of profiles) console.log(topTable(`${name} profile, ${mode} ${conns} clients, round ${round}`, profile, r.ok));
     const link = l0 && l1 ? { frames: l1.frames - l0.frames, messages: l1.messages - l0.messages } : undefined;
-    return account(edge, o, { mode, conns, round, quiet, r, s0, s1, link, loadgenPid: lg.p.pid });
+    const run = account(edge, o, { mode, conns, round, quiet, r, s0, s1, link, loadgenPid: lg.p.pid });
+    if (series) run.series = seriesRows(series, r.okPerSec ?? []);
+    return run;
   } finally {
     activeLoadgen = undefined;
     if (lg.p.exitCode === null) lg.p.kill();
   }
+}
+
+/** CPU ticks (user + system) per thread of these processes, keyed "pid/tid". */
+function threadTicks(pids) {
+  const m = new Map();
+  for (const p of pids) {
+    let tids = [];
+    try { tids = readdirSync(`/proc/${p}/task`); } catch { continue; }
+    for (const t of tids) {
+      try {
+        const s = readFileSync(`/proc/${p}/task/${t}/stat`, "utf8");
+        const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+        m.set(`${p}/${t}`, Number(f[11]) + Number(f[12]));
+      } catch { /* the thread ended */ }
+    }
+  }
+  return m;
+}
+
+/**
+ * --series: the edge's threads and the machine read once per second of the window, each sample
+ * on the window's second boundaries (the load generator counts completions per second from the
+ * window's start). Resolves with the samples once the window has ended.
+ */
+async function sampleSeries(pids, ws, we) {
+  const samples = [{ th: threadTicks(pids), m: machine() }];
+  for (let t = ws + 1000; t <= we; t += 1000) {
+    await sleep(t - Date.now());
+    samples.push({ th: threadTicks(pids), m: machine() });
+  }
+  return samples;
+}
+
+/**
+ * One row per second: operations completed, the edge's CPU per operation, the share of its
+ * busiest thread over the window (the isolate's: workerd runs our JavaScript on one thread) and of the others
+ * (V8's background compilation and GC helpers, KJ's I/O), and the machine's busy cores.
+ */
+function seriesRows(samples, okPerSec) {
+  const first = samples[0].th;
+  const last = samples[samples.length - 1].th;
+  // The isolate's thread: the busiest over the whole window.
+  const main = [...last].sort((x, y) => (y[1] - (first.get(y[0]) ?? y[1])) - (x[1] - (first.get(x[0]) ?? x[1])))[0]?.[0];
+  const rows = [];
+  for (let i = 1; i < samples.length; i++) {
+    const a = samples[i - 1].th;
+    const b = samples[i].th;
+    let all = 0;
+    for (const [k, v] of b) all += v - (a.get(k) ?? v);
+    const mainTicks = main && b.has(main) ? b.get(main) - (a.get(main) ?? b.get(main)) : 0;
+    const ops = okPerSec[i - 1] ?? 0;
+    const us = (ticks) => (ops ? Math.round((ticks * 1e6) / HZ / ops) : null);
+    const m = ((samples[i].m.busy - samples[i - 1].m.busy) / HZ).toFixed(2);
+    rows.push({ s: i, ops, edge_us: us(all), main_us: us(mainTicks), other_us: us(all - mainTicks), machine_cores: +m });
+  }
+  return rows;
 }
 
 /** CPU of each party over the window, per operation where it is the edge's. */
@@ -463,6 +526,12 @@ function printFloor(rows) {
   }
 }
 
+function logSeries(r) {
+  if (!r.series) return;
+  console.error(`  second: ops, workerd µs/op (busiest thread + other threads), machine busy cores`);
+  for (const x of r.series) console.error(`    ${String(x.s).padStart(3)}: ${String(x.ops).padStart(5)} ops ${String(x.edge_us).padStart(5)} µs (${x.main_us} + ${x.other_us}) machine ${x.machine_cores}`);
+}
+
 function logRun(r) {
   console.error(`  [r${r.round} ${r.mode} ${r.conns}] ${r.rate_per_s}/s${r.offered_per_s ? ` (offered ${r.offered_per_s}/s, ${r.late_starts} late)` : ""} p50=${r.p50_ms} p99=${r.p99_ms} edge=${r.edge_us_per_op} µs/op ` +
     `(workerd ${r.edge_cores} cores, host ${r.host_cores}) ` +
@@ -501,6 +570,7 @@ try {
     for (const [mode, conns] of order) {
       const r = await measure(mode === "echo" ? floor : edge, o, mode, conns, round);
       runs.push(r);
+      logSeries(r);
       logRun(r);
       if (o.json) appendFileSync(o.json, JSON.stringify(r) + "\n");
     }
