@@ -318,10 +318,12 @@ async function measure(edge, o, mode, conns, round) {
     await sleep(ws - Date.now());
     for (const p of profilers) await p.start();
     const l0 = await edge.linkCounts?.();
+    const cs0 = { edge: contextSwitches(edge.pids), loadgen: contextSwitches([lg.p.pid]) };
     const s0 = { all: processTable(), m: machine(), t: Date.now(), self: process.cpuUsage() };
     const series = o.series === "yes" ? await sampleSeries(edge.pids, ws, we) : undefined;
     await sleep(we - Date.now());
     const s1 = { self: process.cpuUsage(), t: Date.now(), m: machine(), all: processTable() };
+    const cs1 = { edge: contextSwitches(edge.pids), loadgen: contextSwitches([lg.p.pid]) };
     const l1 = await edge.linkCounts?.();
     const profiles = [];
     for (const p of profilers) profiles.push({ name: p.name, profile: await p.stop(join(o.profile, `${p.name}-${mode}-${conns}-r${round}.cpuprofile`)) });
@@ -340,11 +342,38 @@ async function measure(edge, o, mode, conns, round) {
     const link = l0 && l1 ? { frames: l1.frames - l0.frames, messages: l1.messages - l0.messages } : undefined;
     const run = account(edge, o, { mode, conns, round, quiet, r, s0, s1, link, loadgenPid: lg.p.pid });
     if (series) run.series = seriesRows(series, r.okPerSec ?? []);
+    // Wake-ups per operation: fewer when one wake-up handles several messages (batching).
+    const perOp = (a, b) => (r.ok ? +((b - a) / r.ok).toFixed(2) : null);
+    run.edge_wakeups_per_op = perOp(cs0.edge.voluntary, cs1.edge.voluntary);
+    run.edge_preempted_per_op = perOp(cs0.edge.involuntary, cs1.edge.involuntary);
+    run.loadgen_wakeups_per_op = perOp(cs0.loadgen.voluntary, cs1.loadgen.voluntary);
     return run;
   } finally {
     activeLoadgen = undefined;
     if (lg.p.exitCode === null) lg.p.kill();
   }
+}
+
+/**
+ * Context switches of these processes, all threads summed: voluntary (a thread waited for I/O or
+ * a lock: each is a wake-up, so per operation they say how many messages one wake-up carried)
+ * and involuntary (preempted).
+ */
+function contextSwitches(pids) {
+  let voluntary = 0;
+  let involuntary = 0;
+  for (const p of pids) {
+    let tids = [];
+    try { tids = readdirSync(`/proc/${p}/task`); } catch { continue; }
+    for (const t of tids) {
+      try {
+        const st = readFileSync(`/proc/${p}/task/${t}/status`, "utf8");
+        voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+        involuntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+      } catch { /* the thread ended */ }
+    }
+  }
+  return { voluntary, involuntary };
 }
 
 /** CPU ticks (user + system) per thread of these processes, keyed "pid/tid". */
@@ -370,12 +399,32 @@ function threadTicks(pids) {
  * window's start). Resolves with the samples once the window has ended.
  */
 async function sampleSeries(pids, ws, we) {
+  cpuProbe(); // compiled before the first sample
   const samples = [{ th: threadTicks(pids), m: machine() }];
   for (let t = ws + 1000; t <= we; t += 1000) {
     await sleep(t - Date.now());
-    samples.push({ th: threadTicks(pids), m: machine() });
+    samples.push({ th: threadTicks(pids), m: machine(), probe: cpuProbe() });
   }
   return samples;
+}
+
+/**
+ * The machine's speed now: the fastest of three runs of a fixed integer loop (no allocation, no
+ * I/O), in µs of wall time. Preemption only lengthens a run, so the minimum is what the core
+ * delivers; if it rises when every process's CPU per operation rises, the machine (the VM's host)
+ * got slower, not our code. ~3 ms of this process's CPU per second (counted as the host's).
+ */
+function cpuProbe() {
+  let best = Infinity;
+  for (let r = 0; r < 3; r++) {
+    const t0 = performance.now();
+    let x = 0x9e3779b9;
+    for (let i = 0; i < 200_000; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; }
+    const us = (performance.now() - t0) * 1000;
+    if (x === 0) best = 0; // keeps the loop's result alive
+    best = Math.min(best, us);
+  }
+  return Math.round(best);
 }
 
 /**
@@ -398,7 +447,7 @@ function seriesRows(samples, okPerSec) {
     const ops = okPerSec[i - 1] ?? 0;
     const us = (ticks) => (ops ? Math.round((ticks * 1e6) / HZ / ops) : null);
     const m = ((samples[i].m.busy - samples[i - 1].m.busy) / HZ).toFixed(2);
-    rows.push({ s: i, ops, edge_us: us(all), main_us: us(mainTicks), other_us: us(all - mainTicks), machine_cores: +m });
+    rows.push({ s: i, ops, edge_us: us(all), main_us: us(mainTicks), other_us: us(all - mainTicks), machine_cores: +m, probe_us: samples[i].probe });
   }
   return rows;
 }
@@ -528,8 +577,8 @@ function printFloor(rows) {
 
 function logSeries(r) {
   if (!r.series) return;
-  console.error(`  second: ops, workerd µs/op (busiest thread + other threads), machine busy cores`);
-  for (const x of r.series) console.error(`    ${String(x.s).padStart(3)}: ${String(x.ops).padStart(5)} ops ${String(x.edge_us).padStart(5)} µs (${x.main_us} + ${x.other_us}) machine ${x.machine_cores}`);
+  console.error(`  second: ops, workerd µs/op (busiest thread + other threads), machine busy cores, CPU probe µs (lower is a faster machine)`);
+  for (const x of r.series) console.error(`    ${String(x.s).padStart(3)}: ${String(x.ops).padStart(5)} ops ${String(x.edge_us).padStart(5)} µs (${x.main_us} + ${x.other_us}) machine ${x.machine_cores} probe ${x.probe_us}`);
 }
 
 function logRun(r) {
@@ -537,6 +586,7 @@ function logRun(r) {
     `(workerd ${r.edge_cores} cores, host ${r.host_cores}) ` +
     (r.bridge_us_per_op !== null ? `bridge=${r.bridge_us_per_op} µs/op (${r.bridge_cores} cores) sipp=${r.uas_us_per_op} µs/op (${r.uas_cores} cores) ` : "") +
     `loadgen=${r.loadgen_cores} machine=${r.machine_busy_cores}/2 ` +
+    `wakeups/op edge ${r.edge_wakeups_per_op} (preempted ${r.edge_preempted_per_op}) loadgen ${r.loadgen_wakeups_per_op} ` +
     `other=${r.other_cores} notOurs=${r.not_ours_cores}${r.other_cpu ? ` [${r.other_cpu}]` : ""}${r.fail ? ` FAILED=${JSON.stringify(r.fail_reasons)}` : ""}`);
 }
 
