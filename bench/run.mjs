@@ -320,7 +320,7 @@ async function measure(edge, o, mode, conns, round) {
     const l0 = await edge.linkCounts?.();
     const cs0 = { edge: contextSwitches(edge.pids), loadgen: contextSwitches([lg.p.pid]) };
     const s0 = { all: processTable(), m: machine(), t: Date.now(), self: process.cpuUsage() };
-    const series = o.series === "yes" ? await sampleSeries(edge.pids, ws, we) : undefined;
+    const series = o.series === "yes" ? await sampleSeries(edge.pids, ws, we, lg.p.pid) : undefined;
     await sleep(we - Date.now());
     const s1 = { self: process.cpuUsage(), t: Date.now(), m: machine(), all: processTable() };
     const cs1 = { edge: contextSwitches(edge.pids), loadgen: contextSwitches([lg.p.pid]) };
@@ -347,6 +347,9 @@ async function measure(edge, o, mode, conns, round) {
     run.edge_wakeups_per_op = perOp(cs0.edge.voluntary, cs1.edge.voluntary);
     run.edge_preempted_per_op = perOp(cs0.edge.involuntary, cs1.edge.involuntary);
     run.loadgen_wakeups_per_op = perOp(cs0.loadgen.voluntary, cs1.loadgen.voluntary);
+    // WebSocket messages per operation at the client (REGISTER: 2 sent, 2 received).
+    run.client_sent_per_op = perOp(0, r.sentWin ?? 0);
+    run.client_received_per_op = perOp(0, r.recvWin ?? 0);
     return run;
   } finally {
     activeLoadgen = undefined;
@@ -387,6 +390,7 @@ function threadTicks(pids) {
         const s = readFileSync(`/proc/${p}/task/${t}/stat`, "utf8");
         const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
         m.set(`${p}/${t}`, Number(f[11]) + Number(f[12]));
+        m.set(`sys ${p}/${t}`, Number(f[12]));
       } catch { /* the thread ended */ }
     }
   }
@@ -398,14 +402,27 @@ function threadTicks(pids) {
  * on the window's second boundaries (the load generator counts completions per second from the
  * window's start). Resolves with the samples once the window has ended.
  */
-async function sampleSeries(pids, ws, we) {
+async function sampleSeries(pids, ws, we, loadgenPid) {
   cpuProbe(); // compiled before the first sample
-  const samples = [{ th: threadTicks(pids), m: machine() }];
+  const sample = () => ({ th: threadTicks(pids), lg: threadTicks([loadgenPid]), m: machine() });
+  const samples = [sample()];
   for (let t = ws + 1000; t <= we; t += 1000) {
     await sleep(t - Date.now());
-    samples.push({ th: threadTicks(pids), m: machine(), probe: cpuProbe() });
+    samples.push({ ...sample(), probe: cpuProbe() });
   }
   return samples;
+}
+
+/** Ticks summed over threads between two threadTicks maps: [all, of them in the kernel]. */
+function tickDelta(a, b) {
+  let all = 0;
+  let sys = 0;
+  for (const [k, v] of b) {
+    const d = v - (a.get(k) ?? v);
+    if (k.startsWith("sys ")) sys += d;
+    else all += d;
+  }
+  return [all, sys];
 }
 
 /**
@@ -436,18 +453,21 @@ function seriesRows(samples, okPerSec) {
   const first = samples[0].th;
   const last = samples[samples.length - 1].th;
   // The isolate's thread: the busiest over the whole window.
-  const main = [...last].sort((x, y) => (y[1] - (first.get(y[0]) ?? y[1])) - (x[1] - (first.get(x[0]) ?? x[1])))[0]?.[0];
+  const main = [...last].filter(([k]) => !k.startsWith("sys ")).sort((x, y) => (y[1] - (first.get(y[0]) ?? y[1])) - (x[1] - (first.get(x[0]) ?? x[1])))[0]?.[0];
   const rows = [];
   for (let i = 1; i < samples.length; i++) {
     const a = samples[i - 1].th;
     const b = samples[i].th;
-    let all = 0;
-    for (const [k, v] of b) all += v - (a.get(k) ?? v);
+    const [all, sys] = tickDelta(a, b);
+    const [lgAll, lgSys] = tickDelta(samples[i - 1].lg, samples[i].lg);
     const mainTicks = main && b.has(main) ? b.get(main) - (a.get(main) ?? b.get(main)) : 0;
     const ops = okPerSec[i - 1] ?? 0;
     const us = (ticks) => (ops ? Math.round((ticks * 1e6) / HZ / ops) : null);
     const m = ((samples[i].m.busy - samples[i - 1].m.busy) / HZ).toFixed(2);
-    rows.push({ s: i, ops, edge_us: us(all), main_us: us(mainTicks), other_us: us(all - mainTicks), machine_cores: +m, probe_us: samples[i].probe });
+    rows.push({
+      s: i, ops, edge_us: us(all), main_us: us(mainTicks), other_us: us(all - mainTicks), edge_sys_us: us(sys),
+      loadgen_us: us(lgAll), loadgen_sys_us: us(lgSys), machine_cores: +m, probe_us: samples[i].probe,
+    });
   }
   return rows;
 }
@@ -577,8 +597,11 @@ function printFloor(rows) {
 
 function logSeries(r) {
   if (!r.series) return;
-  console.error(`  second: ops, workerd µs/op (busiest thread + other threads), machine busy cores, CPU probe µs (lower is a faster machine)`);
-  for (const x of r.series) console.error(`    ${String(x.s).padStart(3)}: ${String(x.ops).padStart(5)} ops ${String(x.edge_us).padStart(5)} µs (${x.main_us} + ${x.other_us}) machine ${x.machine_cores} probe ${x.probe_us}`);
+  console.error(`  second: ops, workerd µs/op (busiest thread + other threads; in the kernel), the load generator's, machine busy cores, CPU probe µs (lower is a faster machine)`);
+  for (const x of r.series) {
+    console.error(`    ${String(x.s).padStart(3)}: ${String(x.ops).padStart(5)} ops ${String(x.edge_us).padStart(5)} µs (${x.main_us} + ${x.other_us}; kernel ${x.edge_sys_us}) ` +
+      `loadgen ${x.loadgen_us} (kernel ${x.loadgen_sys_us}) machine ${x.machine_cores} probe ${x.probe_us}`);
+  }
 }
 
 function logRun(r) {
@@ -587,6 +610,7 @@ function logRun(r) {
     (r.bridge_us_per_op !== null ? `bridge=${r.bridge_us_per_op} µs/op (${r.bridge_cores} cores) sipp=${r.uas_us_per_op} µs/op (${r.uas_cores} cores) ` : "") +
     `loadgen=${r.loadgen_cores} machine=${r.machine_busy_cores}/2 ` +
     `wakeups/op edge ${r.edge_wakeups_per_op} (preempted ${r.edge_preempted_per_op}) loadgen ${r.loadgen_wakeups_per_op} ` +
+    `messages/op sent ${r.client_sent_per_op} received ${r.client_received_per_op} ` +
     `other=${r.other_cores} notOurs=${r.not_ours_cores}${r.other_cpu ? ` [${r.other_cpu}]` : ""}${r.fail ? ` FAILED=${JSON.stringify(r.fail_reasons)}` : ""}`);
 }
 
