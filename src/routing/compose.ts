@@ -3,19 +3,13 @@
  * context and `next`; a route that answers (or drops) simply does not call `next`, which is the
  * `exit` of a Kamailio script.
  */
-import { keepShape } from "../util/keep-shape.ts";
-
 export type Next = () => Promise<void>;
 export type Route<C> = (ctx: C, next: Next) => void | Promise<void>;
 
 const DONE: Promise<void> = Promise.resolve();
 
 export function compose<C>(routes: readonly Route<C>[]): (ctx: C) => Promise<void> {
-  return (ctx) => {
-    const walk = new Dispatch(routes, ctx);
-    keepShape(walk);
-    return walk.run(0);
-  };
+  return (ctx) => new Dispatch(routes, ctx).run(0);
 }
 
 /**

@@ -4,7 +4,6 @@ import type { SipRequest } from "../sip/message.ts";
 import { parseMessage, parseOversized, type ParseResult } from "../sip/parser.ts";
 import { createErrorResponse } from "../sip/response.ts";
 import type { MessageCounter } from "../metrics/instrument.ts";
-import { keepRecent } from "../util/keep-shape.ts";
 import { ReplyContext, RequestContext, type ReplyRoute, type RequestRoute, type Services, type Source, type Transport } from "./context.ts";
 
 /** A route script: the request route and, optionally, an onreply route. */
@@ -47,7 +46,6 @@ export async function processMessage(script: Script, inbound: Inbound): Promise<
   if (msg.kind === "response") {
     const log = inbound.log.child({ callId: msg.callId, status: msg.status });
     const ctx = new ReplyContext(msg, source, config, log, inbound.services);
-    keepRecent(ctx);
     if (script.reply) await script.reply(ctx);
     if (ctx.dropped || !inbound.services?.routeResponse) {
       log.debug("response dropped", { dropped: ctx.dropped });
@@ -59,7 +57,6 @@ export async function processMessage(script: Script, inbound: Inbound): Promise<
   stampReceived(msg, source);
   const log = inbound.log.child({ callId: msg.callId, method: msg.method });
   const ctx = new RequestContext(msg, source, config, log, transport, inbound.services);
-  keepRecent(ctx);
   try {
     await script.request(ctx);
   } catch (err) {

@@ -31,7 +31,6 @@ import { bytesToByteString, cutBody } from "./serializer.ts";
 import { parseRequestUri } from "./uri.ts";
 import { parseVia, type Via } from "./via.ts";
 import { HeaderScan } from "./header-scan.ts";
-import { keepShape } from "../util/keep-shape.ts";
 
 export type MessageKind = "request" | "response" | "unknown";
 
@@ -78,7 +77,6 @@ function readHead(data: string | Uint8Array): Head | ParseFailure {
 
   const scan = new HeaderScan();
   scan.run(text, eol + 1);
-  keepShape(scan);
   if ("error" in start) return failure(start.kind, start.status ?? 400, start.error, scan.lines, start.method);
   const method = start.kind === "request" ? start.method : undefined;
   const framingError = scan.error ?? (scan.bodyStart < 0 ? "Truncated message" : undefined);
