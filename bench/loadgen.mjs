@@ -345,7 +345,9 @@ function options(c) {
 const scenario = SCENARIOS[o.mode];
 if (!scenario) { console.error(`loadgen: unknown mode ${o.mode} (${Object.keys(SCENARIOS).join(", ")})`); process.exit(2); }
 // lat: the operation's latency (a call's setup); lat2: a call's whole duration.
-const st = { ok: 0, fail: 0, reasons: {}, lat: [], lat2: [], sent: 0, late: 0, fresh: 0 };
+const st = { ok: 0, fail: 0, reasons: {}, lat: [], lat2: [], sent: 0, late: 0, fresh: 0, perSec: [], sentWin: 0, recvWin: 0 };
+/** Messages sent and received inside the window, per operation: more than the scenario's when the server sends extra. */
+const inWindow = () => { const now = Date.now(); return now >= winStart && now <= winEnd; };
 /** Connections that start operations (u2u: the callers); --rate spreads over these. */
 let active = 0;
 let running = false;
@@ -373,6 +375,7 @@ class Conn {
       this.ws.on("close", () => this.done(false, "ws-closed"));
       this.ws.on("message", (d) => {
         const msg = d.toString();
+        if (inWindow()) st.recvWin++;
         // The edge's keep-alive OPTIONS (WS_KEEPALIVE_INTERVAL): answered as softphones do.
         if (msg.startsWith("OPTIONS ")) answer(this, msg);
         else if (o.mode === "u2u" && msg.length > 2 && !msg.startsWith("SIP/2.0 ")) answerCall(this, msg);
@@ -381,7 +384,7 @@ class Conn {
       });
     });
   }
-  send(s) { this.ws.send(s); st.sent++; }
+  send(s) { this.ws.send(s); st.sent++; if (inWindow()) st.sentWin++; }
   start() {
     if (this.callee) return; // u2u: answers calls, makes none
     this.busy = true;
@@ -408,6 +411,9 @@ class Conn {
     if (now >= winStart && now <= winEnd) {
       if (ok) {
         st.ok++;
+        // Completions per second of the window (bench/run.mjs --series lines them up with CPU).
+        const sec = Math.floor((now - winStart) / 1000);
+        st.perSec[sec] = (st.perSec[sec] ?? 0) + 1;
         if (this.fresh) st.fresh++;
         if (setupMs === undefined) st.lat.push(performance.now() - this.t0);
         else { st.lat.push(setupMs); st.lat2.push(performance.now() - this.t0); }
@@ -473,7 +479,7 @@ function finish() {
     console.log(JSON.stringify({
       mode: o.mode, conns: o.conns, ok: st.ok, fail: st.fail, reasons: st.reasons, sent: st.sent,
       rate: +(st.ok / secs).toFixed(1), p50: pct(st.lat, 50), p90: pct(st.lat, 90), p99: pct(st.lat, 99),
-      max: pct(st.lat, 100), connectMs, cpuUs: cpu.user + cpu.system,
+      max: pct(st.lat, 100), connectMs, cpuUs: cpu.user + cpu.system, okPerSec: Array.from(st.perSec, (n) => n ?? 0), sentWin: st.sentWin, recvWin: st.recvWin,
       ...(o.rate > 0 ? { offered: o.rate, late: st.late } : {}),
       ...(o.aors > 0 ? { aors: o.aors, fresh: st.fresh } : {}),
       ...(st.lat2.length ? { total_p50: pct(st.lat2, 50), total_p99: pct(st.lat2, 99) } : {}),

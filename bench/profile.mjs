@@ -11,7 +11,7 @@ import { writeFileSync } from "node:fs";
 import WebSocket from "ws";
 
 /** The inspector target whose id matches `want` (a RegExp), from `http://host:port/json/list`. */
-async function target(port, want) {
+export async function target(port, want) {
   for (let i = 0; i < 50; i++) {
     try {
       const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
@@ -26,7 +26,7 @@ async function target(port, want) {
 }
 
 /** A minimal CDP session: `send(method, params)` resolves with the result. */
-async function session(url) {
+export async function session(url) {
   const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 1 << 30 });
   await new Promise((resolve, reject) => { ws.once("open", resolve); ws.once("error", reject); });
   let next = 0;

@@ -72,14 +72,18 @@ const USAGE = `usage: npm run bench -- [options]
   --bundle DIR               use the worker bundle in DIR, building it there only when missing
                              (the same code across separate runs while the tree changes)
   --bridge-main FILE         call mode: run this bridge (another checkout's bridge/main.mjs) instead
-                             of this checkout's, to compare two versions of the link`;
+                             of this checkout's, to compare two versions of the link
+  --series yes               also one line per second of the window: operations, the edge's CPU per
+                             operation split into workerd's main thread and its other threads (V8's
+                             compiler and GC helpers), and the machine's busy cores (does a run's CPU
+                             per operation change within the run, or is it set at its start?)`;
 
 function parseArgs(argv) {
   const o = {
     mode: "reg", conns: "50,100", duration: 10, warmup: 2, rounds: 1, quietWait: 20, quiet: 0.3,
     json: "", label: "", url: "", domain: "localhost", edgePid: "", stateDir: "", bundle: "",
     bridgePid: "", uasPid: "", rtpenginePid: "", gateways: "7070,7072,7074", uasScenario: join(HERE, "..", "test/sipp/uas.xml"),
-    sdp: "", rtpengine: "no", profile: "", heapSnapshot: "no", bridgeMain: "",
+    sdp: "", rtpengine: "no", profile: "", heapSnapshot: "no", bridgeMain: "", series: "no",
     callsPerMinute: 0, rate: 0, aors: 0, expires: 600,
   };
   for (let i = 0; i < argv.length; i += 2) {
@@ -309,14 +313,19 @@ async function measure(edge, o, mode, conns, round) {
     const ws = Date.now() + o.warmup * 1000;
     const we = ws + o.duration * 1000;
     const profilers = await openProfilers(edge);
+    // The probes' set-up (memProbe's 32 MB walk) before the window: this process's CPU counts as the host's.
+    if (o.series === "yes") { cpuProbe(); memProbe(); }
     lg.p.stdin.write(`go ${ws} ${we}\n`);
     // Our own CPU is read inside the two /proc scans, so the scans do not count as the host's work.
     await sleep(ws - Date.now());
     for (const p of profilers) await p.start();
     const l0 = await edge.linkCounts?.();
+    const cs0 = { edge: contextSwitches(edge.pids), loadgen: contextSwitches([lg.p.pid]) };
     const s0 = { all: processTable(), m: machine(), t: Date.now(), self: process.cpuUsage() };
+    const series = o.series === "yes" ? await sampleSeries(edge.pids, ws, we, lg.p.pid) : undefined;
     await sleep(we - Date.now());
     const s1 = { self: process.cpuUsage(), t: Date.now(), m: machine(), all: processTable() };
+    const cs1 = { edge: contextSwitches(edge.pids), loadgen: contextSwitches([lg.p.pid]) };
     const l1 = await edge.linkCounts?.();
     const profiles = [];
     for (const p of profilers) profiles.push({ name: p.name, profile: await p.stop(join(o.profile, `${p.name}-${mode}-${conns}-r${round}.cpuprofile`)) });
@@ -333,11 +342,160 @@ async function measure(edge, o, mode, conns, round) {
     for (const p of profilers) p.close();
     for (const { name, profile } of profiles) console.log(topTable(`${name} profile, ${mode} ${conns} clients, round ${round}`, profile, r.ok));
     const link = l0 && l1 ? { frames: l1.frames - l0.frames, messages: l1.messages - l0.messages } : undefined;
-    return account(edge, o, { mode, conns, round, quiet, r, s0, s1, link, loadgenPid: lg.p.pid });
+    const run = account(edge, o, { mode, conns, round, quiet, r, s0, s1, link, loadgenPid: lg.p.pid });
+    if (series) run.series = seriesRows(series, r.okPerSec ?? []);
+    // Wake-ups per operation: fewer when one wake-up handles several messages (batching).
+    const perOp = (a, b) => (r.ok ? +((b - a) / r.ok).toFixed(2) : null);
+    run.edge_wakeups_per_op = perOp(cs0.edge.voluntary, cs1.edge.voluntary);
+    run.edge_preempted_per_op = perOp(cs0.edge.involuntary, cs1.edge.involuntary);
+    run.loadgen_wakeups_per_op = perOp(cs0.loadgen.voluntary, cs1.loadgen.voluntary);
+    // WebSocket messages per operation at the client (REGISTER: 2 sent, 2 received).
+    run.client_sent_per_op = perOp(0, r.sentWin ?? 0);
+    run.client_received_per_op = perOp(0, r.recvWin ?? 0);
+    return run;
   } finally {
     activeLoadgen = undefined;
     if (lg.p.exitCode === null) lg.p.kill();
   }
+}
+
+/**
+ * Context switches of these processes, all threads summed: voluntary (a thread waited for I/O or
+ * a lock: each is a wake-up, so per operation they say how many messages one wake-up carried)
+ * and involuntary (preempted).
+ */
+function contextSwitches(pids) {
+  let voluntary = 0;
+  let involuntary = 0;
+  for (const p of pids) {
+    let tids = [];
+    try { tids = readdirSync(`/proc/${p}/task`); } catch { continue; }
+    for (const t of tids) {
+      try {
+        const st = readFileSync(`/proc/${p}/task/${t}/status`, "utf8");
+        voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+        involuntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+      } catch { /* the thread ended */ }
+    }
+  }
+  return { voluntary, involuntary };
+}
+
+/** CPU ticks (user + system) per thread of these processes, keyed "pid/tid". */
+function threadTicks(pids) {
+  const m = new Map();
+  for (const p of pids) {
+    let tids = [];
+    try { tids = readdirSync(`/proc/${p}/task`); } catch { continue; }
+    for (const t of tids) {
+      try {
+        const s = readFileSync(`/proc/${p}/task/${t}/stat`, "utf8");
+        const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+        m.set(`${p}/${t}`, Number(f[11]) + Number(f[12]));
+        m.set(`sys ${p}/${t}`, Number(f[12]));
+      } catch { /* the thread ended */ }
+    }
+  }
+  return m;
+}
+
+/**
+ * --series: the edge's threads and the machine read once per second of the window, each sample
+ * on the window's second boundaries (the load generator counts completions per second from the
+ * window's start). Resolves with the samples once the window has ended.
+ */
+async function sampleSeries(pids, ws, we, loadgenPid) {
+  cpuProbe(); // compiled before the first sample
+  memProbe();
+  const sample = () => ({ th: threadTicks(pids), lg: threadTicks([loadgenPid]), m: machine() });
+  const samples = [sample()];
+  for (let t = ws + 1000; t <= we; t += 1000) {
+    await sleep(t - Date.now());
+    samples.push({ ...sample(), probe: cpuProbe(), memProbe: memProbe() });
+  }
+  return samples;
+}
+
+/** Ticks summed over threads between two threadTicks maps: [all, of them in the kernel]. */
+function tickDelta(a, b) {
+  let all = 0;
+  let sys = 0;
+  for (const [k, v] of b) {
+    const d = v - (a.get(k) ?? v);
+    if (k.startsWith("sys ")) sys += d;
+    else all += d;
+  }
+  return [all, sys];
+}
+
+/**
+ * The machine's speed now: the fastest of three runs of a fixed integer loop (no allocation, no
+ * I/O), in µs of wall time. Preemption only lengthens a run, so the minimum is what the core
+ * delivers; if it rises when every process's CPU per operation rises, the machine (the VM's host)
+ * got slower, not our code. ~3 ms of this process's CPU per second (counted as the host's).
+ */
+/** A random cycle over 32 MB (pointer chasing: every step a cache and TLB miss) for memProbe. */
+let chase;
+function memProbe() {
+  if (chase === undefined) {
+    const n = 1 << 23;
+    chase = new Int32Array(n);
+    const order = new Int32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    for (let i = n - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); const t = order[i]; order[i] = order[j]; order[j] = t; }
+    for (let i = 0; i < n; i++) chase[order[i]] = order[(i + 1) % n];
+  }
+  let best = Infinity;
+  for (let r = 0; r < 3; r++) {
+    const t0 = performance.now();
+    let p = r;
+    for (let i = 0; i < 20_000; i++) p = chase[p];
+    const us = (performance.now() - t0) * 1000;
+    if (p === -1) best = 0; // keeps the walk's result alive
+    best = Math.min(best, us);
+  }
+  return Math.round(best);
+}
+
+function cpuProbe() {
+  let best = Infinity;
+  for (let r = 0; r < 3; r++) {
+    const t0 = performance.now();
+    let x = 0x9e3779b9;
+    for (let i = 0; i < 200_000; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; }
+    const us = (performance.now() - t0) * 1000;
+    if (x === 0) best = 0; // keeps the loop's result alive
+    best = Math.min(best, us);
+  }
+  return Math.round(best);
+}
+
+/**
+ * One row per second: operations completed, the edge's CPU per operation, the share of its
+ * busiest thread over the window (the isolate's: workerd runs our JavaScript on one thread) and of the others
+ * (V8's background compilation and GC helpers, KJ's I/O), and the machine's busy cores.
+ */
+function seriesRows(samples, okPerSec) {
+  const first = samples[0].th;
+  const last = samples[samples.length - 1].th;
+  // The isolate's thread: the busiest over the whole window.
+  const main = [...last].filter(([k]) => !k.startsWith("sys ")).sort((x, y) => (y[1] - (first.get(y[0]) ?? y[1])) - (x[1] - (first.get(x[0]) ?? x[1])))[0]?.[0];
+  const rows = [];
+  for (let i = 1; i < samples.length; i++) {
+    const a = samples[i - 1].th;
+    const b = samples[i].th;
+    const [all, sys] = tickDelta(a, b);
+    const [lgAll, lgSys] = tickDelta(samples[i - 1].lg, samples[i].lg);
+    const mainTicks = main && b.has(main) ? b.get(main) - (a.get(main) ?? b.get(main)) : 0;
+    const ops = okPerSec[i - 1] ?? 0;
+    const us = (ticks) => (ops ? Math.round((ticks * 1e6) / HZ / ops) : null);
+    const m = ((samples[i].m.busy - samples[i - 1].m.busy) / HZ).toFixed(2);
+    rows.push({
+      s: i, ops, edge_us: us(all), main_us: us(mainTicks), other_us: us(all - mainTicks), edge_sys_us: us(sys),
+      loadgen_us: us(lgAll), loadgen_sys_us: us(lgSys), machine_cores: +m, probe_us: samples[i].probe, mem_probe_us: samples[i].memProbe,
+    });
+  }
+  return rows;
 }
 
 /** CPU of each party over the window, per operation where it is the edge's. */
@@ -463,11 +621,22 @@ function printFloor(rows) {
   }
 }
 
+function logSeries(r) {
+  if (!r.series) return;
+  console.error(`  second: ops, workerd µs/op (busiest thread + other threads; in the kernel), the load generator's, machine busy cores, CPU probe µs (lower is a faster machine)`);
+  for (const x of r.series) {
+    console.error(`    ${String(x.s).padStart(3)}: ${String(x.ops).padStart(5)} ops ${String(x.edge_us).padStart(5)} µs (${x.main_us} + ${x.other_us}; kernel ${x.edge_sys_us}) ` +
+      `loadgen ${x.loadgen_us} (kernel ${x.loadgen_sys_us}) machine ${x.machine_cores} probe ${x.probe_us} memory probe ${x.mem_probe_us}`);
+  }
+}
+
 function logRun(r) {
   console.error(`  [r${r.round} ${r.mode} ${r.conns}] ${r.rate_per_s}/s${r.offered_per_s ? ` (offered ${r.offered_per_s}/s, ${r.late_starts} late)` : ""} p50=${r.p50_ms} p99=${r.p99_ms} edge=${r.edge_us_per_op} µs/op ` +
     `(workerd ${r.edge_cores} cores, host ${r.host_cores}) ` +
     (r.bridge_us_per_op !== null ? `bridge=${r.bridge_us_per_op} µs/op (${r.bridge_cores} cores) sipp=${r.uas_us_per_op} µs/op (${r.uas_cores} cores) ` : "") +
     `loadgen=${r.loadgen_cores} machine=${r.machine_busy_cores}/2 ` +
+    `wakeups/op edge ${r.edge_wakeups_per_op} (preempted ${r.edge_preempted_per_op}) loadgen ${r.loadgen_wakeups_per_op} ` +
+    `messages/op sent ${r.client_sent_per_op} received ${r.client_received_per_op} ` +
     `other=${r.other_cores} notOurs=${r.not_ours_cores}${r.other_cpu ? ` [${r.other_cpu}]` : ""}${r.fail ? ` FAILED=${JSON.stringify(r.fail_reasons)}` : ""}`);
 }
 
@@ -501,6 +670,7 @@ try {
     for (const [mode, conns] of order) {
       const r = await measure(mode === "echo" ? floor : edge, o, mode, conns, round);
       runs.push(r);
+      logSeries(r);
       logRun(r);
       if (o.json) appendFileSync(o.json, JSON.stringify(r) + "\n");
     }

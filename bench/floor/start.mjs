@@ -9,15 +9,16 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 
 /**
  * Resolves with { wsUrl, mf, stop } once the floor worker listens on a free loopback port;
- * `inspectorPort` opens its DevTools inspector (bench/profile.mjs).
+ * `inspectorPort` opens its DevTools inspector (bench/profile.mjs); `scriptPath` runs a variant
+ * of worker.js (an experiment on the floor, bench/promoted.mjs).
  */
-export async function startFloor({ inspectorPort } = {}) {
+export async function startFloor({ inspectorPort, scriptPath = join(HERE, "worker.js") } = {}) {
   const toml = readFileSync(join(HERE, "../../wrangler.toml"), "utf8");
   const compatibilityDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)?.[1];
   const mf = new Miniflare(convertV4MiniflareOptions({
     name: "floor",
     modules: true,
-    scriptPath: join(HERE, "worker.js"),
+    scriptPath,
     compatibilityDate,
     durableObjects: { ECHO: "Echo" },
     host: "127.0.0.1",
