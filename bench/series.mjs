@@ -14,35 +14,34 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 export function contextSwitches(pids) {
   let voluntary = 0;
   let involuntary = 0;
+  eachThread(pids, (dir) => {
+    const st = readFileSync(`${dir}/status`, "utf8");
+    voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+    involuntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+  });
+  return { voluntary, involuntary };
+}
+
+/** Calls `read` with each thread's /proc directory and its "pid/tid"; a thread that ended meanwhile is skipped. */
+function eachThread(pids, read) {
   for (const p of pids) {
     let tids = [];
     try { tids = readdirSync(`/proc/${p}/task`); } catch { continue; }
     for (const t of tids) {
-      try {
-        const st = readFileSync(`/proc/${p}/task/${t}/status`, "utf8");
-        voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
-        involuntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
-      } catch { /* the thread ended */ }
+      try { read(`/proc/${p}/task/${t}`, `${p}/${t}`); } catch { /* the thread ended */ }
     }
   }
-  return { voluntary, involuntary };
 }
 
 /** CPU ticks (user + system) per thread of these processes, keyed "pid/tid". */
 function threadTicks(pids) {
   const m = new Map();
-  for (const p of pids) {
-    let tids = [];
-    try { tids = readdirSync(`/proc/${p}/task`); } catch { continue; }
-    for (const t of tids) {
-      try {
-        const s = readFileSync(`/proc/${p}/task/${t}/stat`, "utf8");
-        const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-        m.set(`${p}/${t}`, Number(f[11]) + Number(f[12]));
-        m.set(`sys ${p}/${t}`, Number(f[12]));
-      } catch { /* the thread ended */ }
-    }
-  }
+  eachThread(pids, (dir, key) => {
+    const s = readFileSync(`${dir}/stat`, "utf8");
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    m.set(key, Number(f[11]) + Number(f[12]));
+    m.set(`sys ${key}`, Number(f[12]));
+  });
   return m;
 }
 
