@@ -2,6 +2,13 @@ import { BoundedMap } from "../../util/lru.ts";
 import { CALL_LOAD_MAX_CALLS } from "./call-load.ts";
 import { createSelectState, type DispatcherList, type SelectInput, type SelectState, type Selection } from "./index.ts";
 
+/**
+ * How long a shard's copy of the sets answers selections before it is refreshed (ms); a copy up
+ * to twice this old is still used while its refresh runs, so a state change reaches every shard
+ * within 2 × this.
+ */
+export const SNAPSHOT_MAX_AGE_MS = 1000;
+
 /** How long a shard remembers a call counted by algorithm 10 (Kamailio's ds_hash_expire default). */
 const LOAD_CALL_MS = 7200_000;
 
@@ -33,7 +40,7 @@ export class DispatcherClient {
 
   constructor(
     private readonly source: DispatcherSource,
-    private readonly maxAge = 1000,
+    private readonly maxAge = SNAPSHOT_MAX_AGE_MS,
     private readonly clock: () => number = Date.now,
   ) {}
 
