@@ -30,53 +30,46 @@ function input(i: number, cseq: number, from?: string): RegisterInput {
   };
 }
 
+/** A LocationClient over an in-memory Location object, counting the saves that reach it. */
+function cachingClient(): { client: LocationClient; remote: { count: number } } {
+  const registrar = createRegistrar(parseConfig({ SIP_DOMAIN: "localhost", SIP_ALIASES: "" }).registrar);
+  const memory = new MemoryLocation(registrar, () => T0);
+  const remote = { count: 0 };
+  const stub: LocationStub = {
+    save: async (i) => {
+      remote.count++;
+      const r = await memory.save(i);
+      // The stored set, as the Location object returns it (MemoryLocation keeps it private).
+      return r.ok ? { ...r, bindings: memory["aors"].get(i.aor) ?? [] } : r;
+    },
+    lookup: async () => ({ found: false, reason: "not-found" }), // not used: refreshes only
+    removeFlow: async () => undefined,
+  };
+  return { client: new LocationClient(() => stub, registrar, { clock: () => T0 }), remote };
+}
+
 describe("LocationClient cache", () => {
   it("answers refreshes locally without keeping the REGISTERs they were parsed from", async () => {
-    const registrar = createRegistrar(parseConfig({ SIP_DOMAIN: "localhost", SIP_ALIASES: "" }).registrar);
-    const memory = new MemoryLocation(registrar, () => T0);
-    let remote = 0;
-    const stub: LocationStub = {
-      save: async (i) => {
-        remote++;
-        const r = await memory.save(i);
-        // The stored set, as the Location object returns it (MemoryLocation keeps it private).
-        return r.ok ? { ...r, bindings: memory["aors"].get(i.aor) ?? [] } : r;
-      },
-      lookup: async () => ({ found: false, reason: "not-found" }), // not used: refreshes only
-      removeFlow: async () => undefined,
-    };
-    const client = new LocationClient(() => stub, registrar, { clock: () => T0 });
+    const { client, remote } = cachingClient();
     for (let i = 0; i < AORS; i++) expect((await client.save(input(i, 1))).ok).toBe(true);
-    expect(remote).toBe(AORS);
+    expect(remote.count).toBe(AORS);
     gc();
     const before = process.memoryUsage().heapUsed;
     for (let i = 0; i < AORS; i++) expect((await client.save(input(i, 2, `${i}${"x".repeat(PAD)}`))).ok).toBe(true);
     gc();
     const retained = process.memoryUsage().heapUsed - before;
-    expect(remote).toBe(AORS); // every refresh was answered from the cache
+    expect(remote.count).toBe(AORS); // every refresh was answered from the cache
     // The refreshes' texts are AORS × 64 KB ≈ 13 MB; the cached bindings a small fraction of 1 MB.
     expect(retained).toBeLessThan(2 * 1024 * 1024);
   });
 
   it("forget drops the cached copy and says whether there was one; the next refresh goes to the Location object", async () => {
-    const registrar = createRegistrar(parseConfig({ SIP_DOMAIN: "localhost", SIP_ALIASES: "" }).registrar);
-    const memory = new MemoryLocation(registrar, () => T0);
-    let remote = 0;
-    const stub: LocationStub = {
-      save: async (i) => {
-        remote++;
-        const r = await memory.save(i);
-        return r.ok ? { ...r, bindings: memory["aors"].get(i.aor) ?? [] } : r;
-      },
-      lookup: async () => ({ found: false, reason: "not-found" }),
-      removeFlow: async () => undefined,
-    };
-    const client = new LocationClient(() => stub, registrar, { clock: () => T0 });
+    const { client, remote } = cachingClient();
     await client.save(input(1, 1));
     expect(client.forget("user1@localhost")).toBe(true);
     expect(client.forget("user1@localhost")).toBe(false);
     expect(client.forget("user2@localhost")).toBe(false);
     await client.save(input(1, 2));
-    expect(remote).toBe(2);
+    expect(remote.count).toBe(2);
   });
 });
