@@ -2,7 +2,7 @@
 // interface: batched changes from several shards, applied by version whatever their order.
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { IndexBatcher, indexStatements, logBindingChanges } from "../../../durable-objects/location-index.ts";
 import { createLogger } from "../../../src/log.ts";
 import type { Binding } from "../../../src/modules/registrar/index.ts";
@@ -83,6 +83,46 @@ describe("registration index", () => {
     expect(mine.map((r) => [r.contact, r.version])).toEqual([["sip:b@h.invalid;transport=ws", 2]]);
     expect((await db.prepare("SELECT count(*) AS n FROM location_index").first<{ n: number }>())?.n).toBe(301);
     expect(indexStatements(db, [])).toEqual([]);
+  });
+
+  it("waits longer after a large write (a reconnect storm), and a second again once writes are small", async () => {
+    const db = await database();
+    const b = new IndexBatcher({ db, log: createLogger("error"), waitUntil: () => undefined, flushMs: 1000, busyFlushMs: 5000, busyAors: 8 });
+    expect(b.wait).toBe(1000);
+    for (let i = 0; i < 8; i++) b.set(`user${i}@sip.example.test`, 1, [binding(`u${i}`, `4.g${i}`, { aor: `user${i}@sip.example.test` })]);
+    await b.flush();
+    expect(b.wait).toBe(1000); // 8 AORs: not busy
+    for (let i = 0; i < 9; i++) b.set(`user${i}@sip.example.test`, 2, [binding(`v${i}`, `4.h${i}`, { aor: `user${i}@sip.example.test` })]);
+    await b.flush();
+    expect(b.wait).toBe(5000);
+    b.set(AOR, 1, [binding("a", "3.f1")]);
+    await b.flush();
+    expect(b.wait).toBe(1000);
+    expect((await db.prepare("SELECT count(*) AS n FROM location_index").first<{ n: number }>())?.n).toBe(10);
+  });
+
+  it("schedules the next write by that wait", async () => {
+    const db = await database();
+    vi.useFakeTimers();
+    try {
+      const flushes: Promise<unknown>[] = [];
+      const b = new IndexBatcher({ db, log: createLogger("error"), waitUntil: (p) => flushes.push(p), flushMs: 1000, busyFlushMs: 5000, busyAors: 2 });
+      for (let i = 0; i < 3; i++) b.set(`user${i}@sip.example.test`, 1, [binding(`u${i}`, `4.g${i}`, { aor: `user${i}@sip.example.test` })]);
+      vi.advanceTimersByTime(999);
+      expect(flushes).toHaveLength(0);
+      vi.advanceTimersByTime(1);
+      expect(flushes).toHaveLength(1);
+      await flushes[0];
+      b.set(AOR, 1, [binding("a", "3.f1")]);
+      vi.advanceTimersByTime(4999);
+      expect(flushes).toHaveLength(1);
+      vi.advanceTimersByTime(1);
+      expect(flushes).toHaveLength(2);
+      await flushes[1];
+      expect(b.pending).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("keeps changes through a D1 failure; a missing table is reported once and turns the index off", async () => {
