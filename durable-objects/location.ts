@@ -20,7 +20,8 @@ import {
 } from "../src/modules/registrar/index.ts";
 import { CallTable, type CallCountService, type CallStart } from "../src/modules/calllimit/index.ts";
 import { MIGRATIONS, SCHEMA_VERSION, bindingOf, keyOf, sameTimes, str, writeBinding, type Row } from "./location-rows.ts";
-import { CopyHolders, shardOfFlow } from "./location-copies.ts";
+import { CopyHolders, copyLease, shardOfFlow } from "./location-copies.ts";
+import { COPY_TTL_MS } from "../src/modules/registrar/location-client.ts";
 
 /** The answer to a REGISTER: what the 200 carries, or the registrar's error answer. */
 export type LocationSaveReply =
@@ -34,6 +35,8 @@ export type LocationSaveReply =
       bindings: Binding[];
       /** The binding set changed (not a plain refresh): the shard writes it to the registration index. */
       changed: boolean;
+      /** The caller may keep `bindings` to answer refreshes: this object will tell it of a change (location-copies.ts). */
+      copy: boolean;
     }
   | (SaveFailure & { version: number });
 
@@ -77,10 +80,12 @@ export class Location extends DurableObject<Env> {
   /** What SQLite holds, by key: the rows as last written. */
   private readonly stored = new Map<string, Binding>();
   private currentVersion: number;
-  /** The shard of the REGISTER being saved: it learns the change from the reply (notifyShards). */
+  /** The shard of the REGISTER being saved: it learns the change from the reply and drops its copy (notifyShards). */
   private changingShard: string | undefined;
   /** The shards that may hold a copy of the binding list: the ones a change must tell. */
-  private readonly copies = new CopyHolders();
+  private readonly copies: CopyHolders;
+  /** Until when copies this object handed may live, as its meta row says (location-copies.ts). */
+  private copiesUntil: number;
   private aor: string | undefined;
   /** The AOR's meta row: written with the first change, never again. */
   private storedAor: string | undefined;
@@ -109,6 +114,8 @@ export class Location extends DurableObject<Env> {
     this.bindingList = [...this.stored.values()];
     this.currentVersion = Number(meta.get("version") ?? 0);
     this.storedAor = str(meta.get("aor"));
+    this.copiesUntil = Number(meta.get("copies_until") ?? 0);
+    this.copies = new CopyHolders(this.copiesUntil);
     this.aor = ctx.id.name ?? this.storedAor;
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = (await ctx.storage.getAlarm()) ?? undefined;
@@ -122,19 +129,38 @@ export class Location extends DurableObject<Env> {
   async save(input: RegisterInput, config?: Partial<RegistrarConfig>): Promise<LocationSaveReply> {
     const registrar = this.registrarFor(config);
     const now = Date.now();
-    const result = registrar.save(this.bindingList, input, now);
+    const before = this.bindingList;
+    const result = registrar.save(before, input, now);
     if (!result.ok) return { ...result, version: this.currentVersion };
     this.aor ??= input.aor;
     this.bindingList = result.bindings;
     this.changingShard = shardOfFlow(input.flowToken);
     const changed = this.persist(now, false, "shard");
     this.changingShard = undefined;
+    const copy = !changed && this.handCopy(before, input.flowToken, now);
     await this.scheduleAlarm();
     const reply = registrar.saveReply(this.bindingList, input, now);
-    this.copies.handedTo(input.flowToken);
-    // The bindings travel back so the caller can answer the next refreshes from its cache, and
-    // index a changed set (durable-objects/location-index.ts).
-    return { ok: true, ...reply, version: this.currentVersion, bindings: this.bindingList, changed };
+    // The bindings travel back so the caller can answer the next refreshes from its cache (with
+    // `copy`), and index a changed set (durable-objects/location-index.ts).
+    return { ok: true, ...reply, version: this.currentVersion, bindings: this.bindingList, changed, copy };
+  }
+
+  /**
+   * Whether the refresh of `flowToken` gets a copy of the binding list: only a client that
+   * refreshed that flow within COPY_TTL_MS (a slower one's copy would expire unused), on a flow
+   * whose shard can be named and told. The lease in the meta row is extended when it would run
+   * out within COPY_TTL_MS, so a later incarnation knows the copies may still live.
+   */
+  private handCopy(before: readonly Binding[], flowToken: string | undefined, now: number): boolean {
+    const shard = shardOfFlow(flowToken);
+    if (shard === undefined || !before.some((b) => b.flowToken === flowToken && b.lastModified >= now - COPY_TTL_MS)) return false;
+    if (this.copiesUntil < now + COPY_TTL_MS) {
+      this.copiesUntil = copyLease(now);
+      if (!this.schemaReady) this.migrate(0);
+      this.setMeta("copies_until", this.copiesUntil);
+    }
+    this.copies.handedTo(shard);
+    return true;
   }
 
   /** Kamailio `lookup("location")`: q-ordered targets with their flow tokens. */
@@ -272,12 +298,12 @@ export class Location extends DurableObject<Env> {
    * Shards answer refreshes from a cached binding list (LocationClient); when the set changes,
    * every shard that may hold one drops its copy (location-copies.ts), so a 200 answered there
    * never misses a binding another shard added or shows one that is gone. The shard whose
-   * REGISTER made the change refreshes its copy from the reply and is not told.
+   * REGISTER made the change learns it from the reply (and keeps no copy) and is not told.
    */
   private notifyShards(bindings: readonly Binding[]): void {
     if (this.aor === undefined) return;
     const aor = this.aor;
-    for (const shard of this.copies.toTell(bindings.map((b) => b.flowToken), this.changingShard)) {
+    for (const shard of this.copies.toTell(bindings.map((b) => b.flowToken), this.changingShard, Date.now())) {
       const stub = this.env.SIP_CONNECTION.get(this.env.SIP_CONNECTION.idFromName(`shard-${shard}`)) as unknown as { forgetLocation(aor: string): Promise<void> };
       this.ctx.waitUntil(stub.forgetLocation(aor).catch(() => undefined));
     }

@@ -3,6 +3,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { describe, expect, it } from "vitest";
 import { locationOf, type Location } from "../../durable-objects/location.ts";
 import type { ContactInput, RegisterInput } from "../../src/modules/registrar/index.ts";
+import { COPY_TTL_MS } from "../../src/modules/registrar/location-client.ts";
 
 let seq = 0;
 /** A fresh AOR per test: Location objects outlive a test within the file. */
@@ -139,6 +140,33 @@ describe("Location: expiry, flows and restarts", () => {
     expect(await loc.lookup()).toMatchObject({ found: true, contacts: [{ uri: "sip:b@127.0.0.3", flowToken: "flow-b" }] });
     expect(await loc.removeFlow("flow-unknown")).toEqual({ removed: 0, version: 3 });
     expect((await storedRows(aor)).map((r) => r.flow_token)).toEqual(["flow-b"]);
+  });
+
+  it("hands a copy only with a quick refresh from a flow it can name, and keeps the copies' lease across an eviction (location-copies.ts)", async () => {
+    const aor = freshAor();
+    const loc = locationOf(env.LOCATION, aor);
+    const contact = [{ uri: "sip:a@127.0.0.2;transport=ws", expires: 600 }];
+    const meta = () => runInDurableObject(locationOf(env.LOCATION, aor), (_: Location, state) => state.storage.sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'copies_until'").toArray());
+    // A new binding (a change) hands none, nor does a refresh from a flow with no shard.
+    expect(await loc.save(register(aor, 1, contact, { flowToken: "3.wA" }))).toMatchObject({ ok: true, changed: true, copy: false });
+    expect(await meta()).toEqual([]);
+    const before = Date.now();
+    // The refresh comes within COPY_TTL_MS of the last one: a copy, and the lease written once.
+    expect(await loc.save(register(aor, 2, contact, { flowToken: "3.wA" }))).toMatchObject({ ok: true, changed: false, copy: true });
+    const [lease] = await meta();
+    expect(lease!.value).toBeGreaterThanOrEqual(before + 2 * COPY_TTL_MS);
+    expect(await loc.save(register(aor, 3, contact, { flowToken: "3.wA" }))).toMatchObject({ copy: true });
+    expect(await meta()).toEqual([lease]);
+    // A client last seen longer ago than a copy lives gets none.
+    await runInDurableObject(loc, (instance: Location) => {
+      const held = instance["bindingList"];
+      instance["bindingList"] = held.map((b) => ({ ...b, lastModified: b.lastModified - COPY_TTL_MS - 1 }));
+    });
+    expect(await loc.save(register(aor, 4, contact, { flowToken: "3.wA" }))).toMatchObject({ ok: true, changed: false, copy: false });
+    // The next incarnation reads the lease: copies it did not hand may still live.
+    await evictDurableObject(loc);
+    const earlier = await runInDurableObject(locationOf(env.LOCATION, aor), (instance: Location) => instance["copies"]["earlierUntil"]);
+    expect(earlier).toBe(lease!.value);
   });
 
   it("keeps its bindings and version across an eviction (a killed process runs no close handlers)", async () => {

@@ -4,7 +4,8 @@ import type { LocationService, SaveReply } from "./script.ts";
 
 /** What the client needs of a Location object (durable-objects/location.ts). */
 export interface LocationStub {
-  save(input: RegisterInput, config: Registrar["config"]): Promise<SaveReply & { bindings?: Binding[]; changed?: boolean }>;
+  /** `copy`: the Location object counts this shard as holding the reply's binding list (durable-objects/location-copies.ts). */
+  save(input: RegisterInput, config: Registrar["config"]): Promise<SaveReply & { bindings?: Binding[]; changed?: boolean; copy?: boolean }>;
   lookup(): Promise<LookupResult>;
   removeFlow(flowToken: string): Promise<unknown>;
 }
@@ -15,6 +16,8 @@ interface Entry {
   /** The expiry each binding has in the Location object (key: contact + flow). */
   stored: Map<string, number>;
   fetchedAt: number;
+  /** False: a change at `version` left no copy here, and a slower reply older than it must not leave one. */
+  usable: boolean;
 }
 
 const key = (b: Binding): string => `${b.contact}\n${b.flowToken ?? ""}`;
@@ -34,8 +37,14 @@ function ownBinding(b: Binding): Binding {
   return own;
 }
 
+/**
+ * How long a cached binding list may answer refreshes, ms. The Location objects count on it
+ * (durable-objects/location-copies.ts): a copy older than this answers nothing, so it need not be told.
+ */
+export const COPY_TTL_MS = 30_000;
+
 export interface LocationClientOptions {
-  /** How long a cached binding list may answer refreshes, ms. */
+  /** How long a cached binding list may answer refreshes, ms (at most COPY_TTL_MS). */
   ttl?: number;
   clock?: () => number;
   /** Most AORs cached. */
@@ -49,8 +58,12 @@ export interface LocationClientOptions {
  * more than half of the newly granted interval to run; past that (or on any change, or when the
  * cache entry is older than `ttl`) the REGISTER goes to the Location object, which stays the truth.
  *
- * The Location object tells every shard holding one of the AOR's flows when the binding set
- * changes (`forget`), so a 200 answered here lists what the Location object has. What remains
+ * The Location object hands a copy only with its reply to a refresh (a REGISTER that changed
+ * nothing) of a client that refreshes within COPY_TTL_MS, says so in the reply (`copy`), and tells
+ * every shard it handed one when the binding set changes (`forget`), so a 200 answered here lists
+ * what the Location object has. A REGISTER that changed the set leaves no copy: the next refresh
+ * goes to the object and brings one (in a reconnect storm, where every REGISTER is a change,
+ * nobody holds a copy and nobody has to be told). What remains
  * approximate: the Location object's expiry for a binding can trail the granted one by up to half
  * an interval (never exceed it), and an invalidation in flight races a refresh by a few ms.
  */
@@ -65,7 +78,7 @@ export class LocationClient implements LocationService {
     private readonly registrar: Registrar,
     options: LocationClientOptions = {},
   ) {
-    this.ttl = options.ttl ?? 30_000;
+    this.ttl = Math.min(options.ttl ?? COPY_TTL_MS, COPY_TTL_MS);
     this.clock = options.clock ?? Date.now;
     this.maxEntries = options.maxEntries ?? 50_000;
   }
@@ -75,8 +88,12 @@ export class LocationClient implements LocationService {
     const local = this.answerLocally(input, now);
     if (local) return local;
     const reply = await this.stubFor(input.aor).save(input, this.registrar.config);
-    if (reply.ok && reply.bindings) {
+    if (reply.ok && reply.bindings && reply.copy === true) {
       this.remember(input.aor, reply.bindings, reply.version, now);
+    } else if (reply.ok) {
+      // The Location object tells only the shards it handed a copy (durable-objects/location-copies.ts):
+      // without one, this shard keeps none until a reply says it may.
+      this.unusable(input.aor, reply.version, now);
     } else {
       this.cache.delete(input.aor);
     }
@@ -89,7 +106,9 @@ export class LocationClient implements LocationService {
 
   /** The Location object says the AOR's binding set changed: the cached copy goes (false: there was none). */
   forget(aor: string): boolean {
-    return this.cache.delete(aor);
+    const held = this.cache.get(aor);
+    this.cache.delete(aor);
+    return held?.usable === true;
   }
 
   /** The socket of a flow closed: its bindings go (Kamailio `handle_lost_tcp`). */
@@ -100,7 +119,7 @@ export class LocationClient implements LocationService {
 
   private answerLocally(input: RegisterInput, now: number): SaveReply | undefined {
     const entry = this.cache.get(input.aor);
-    if (!entry || now - entry.fetchedAt > this.ttl) return undefined;
+    if (!entry?.usable || now - entry.fetchedAt > this.ttl) return undefined;
     const result = this.registrar.save(entry.bindings, input, now);
     if (!result.ok || result.changed) return undefined;
     for (const b of result.bindings) {
@@ -112,7 +131,20 @@ export class LocationClient implements LocationService {
   }
 
   private remember(aor: string, bindings: Binding[], version: number, now: number): void {
-    if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(aor, { bindings, version, stored: new Map(bindings.map((b) => [key(b), b.expires])), fetchedAt: now });
+    // Replies to two REGISTERs of one AOR may come back out of order: never go back to an older set.
+    const held = this.cache.get(aor);
+    if (held !== undefined && held.version > version) return;
+    this.put(aor, { bindings, version, stored: new Map(bindings.map((b) => [key(b), b.expires])), fetchedAt: now, usable: true });
+  }
+
+  private unusable(aor: string, version: number, now: number): void {
+    const held = this.cache.get(aor);
+    if (held !== undefined && held.version > version) return;
+    this.put(aor, { bindings: [], version, stored: new Map(), fetchedAt: now, usable: false });
+  }
+
+  private put(aor: string, entry: Entry): void {
+    if (!this.cache.has(aor) && this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(aor, entry);
   }
 }

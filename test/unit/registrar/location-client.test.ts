@@ -38,9 +38,12 @@ function cachingClient(): { client: LocationClient; remote: { count: number } } 
   const stub: LocationStub = {
     save: async (i) => {
       remote.count++;
+      const version = memory["version"];
       const r = await memory.save(i);
-      // The stored set, as the Location object returns it (MemoryLocation keeps it private).
-      return r.ok ? { ...r, bindings: memory["aors"].get(i.aor) ?? [] } : r;
+      // The stored set and whether it changed, as the Location object returns them (MemoryLocation keeps them private).
+      // The Location object hands a copy with a refresh only (durable-objects/location-copies.ts).
+      const changed = memory["version"] !== version;
+      return r.ok ? { ...r, bindings: memory["aors"].get(i.aor) ?? [], changed, copy: !changed } : r;
     },
     lookup: async () => ({ found: false, reason: "not-found" }), // not used: refreshes only
     removeFlow: async () => undefined,
@@ -51,14 +54,16 @@ function cachingClient(): { client: LocationClient; remote: { count: number } } 
 describe("LocationClient cache", () => {
   it("answers refreshes locally without keeping the REGISTERs they were parsed from", async () => {
     const { client, remote } = cachingClient();
+    // The registrations change the sets (no copy); the first refreshes bring one each.
     for (let i = 0; i < AORS; i++) expect((await client.save(input(i, 1))).ok).toBe(true);
-    expect(remote.count).toBe(AORS);
+    for (let i = 0; i < AORS; i++) expect((await client.save(input(i, 2))).ok).toBe(true);
+    expect(remote.count).toBe(2 * AORS);
     gc();
     const before = process.memoryUsage().heapUsed;
-    for (let i = 0; i < AORS; i++) expect((await client.save(input(i, 2, `${i}${"x".repeat(PAD)}`))).ok).toBe(true);
+    for (let i = 0; i < AORS; i++) expect((await client.save(input(i, 3, `${i}${"x".repeat(PAD)}`))).ok).toBe(true);
     gc();
     const retained = process.memoryUsage().heapUsed - before;
-    expect(remote.count).toBe(AORS); // every refresh was answered from the cache
+    expect(remote.count).toBe(2 * AORS); // every later refresh was answered from the cache
     // The refreshes' texts are AORS × 64 KB ≈ 13 MB; the cached bindings a small fraction of 1 MB.
     expect(retained).toBeLessThan(2 * 1024 * 1024);
   });
@@ -66,10 +71,49 @@ describe("LocationClient cache", () => {
   it("forget drops the cached copy and says whether there was one; the next refresh goes to the Location object", async () => {
     const { client, remote } = cachingClient();
     await client.save(input(1, 1));
+    await client.save(input(1, 2));
     expect(client.forget("user1@localhost")).toBe(true);
     expect(client.forget("user1@localhost")).toBe(false);
     expect(client.forget("user2@localhost")).toBe(false);
-    await client.save(input(1, 2));
+    await client.save(input(1, 3));
+    expect(remote.count).toBe(3);
+  });
+
+  it("keeps no copy after a REGISTER that changed the set (nobody would tell it of the next change); the next refresh brings one", async () => {
+    const { client, remote } = cachingClient();
+    await client.save(input(1, 1)); // a new binding: a change
+    expect(client.forget("user1@localhost")).toBe(false);
+    await client.save(input(1, 2)); // goes to the Location object, which hands a copy
+    await client.save(input(1, 3)); // answered here
     expect(remote.count).toBe(2);
+    // A new contact on the same AOR changes the set again: the copy goes.
+    await client.save({ ...input(1, 4), contacts: [{ uri: "sip:user1@other.invalid;transport=ws", expires: 600 }], flowToken: "0.g1" });
+    await client.save(input(1, 5));
+    expect(remote.count).toBe(4);
+  });
+
+  it("a slower reply to an older REGISTER does not bring back a copy a change replaced", async () => {
+    const registrar = createRegistrar(parseConfig({ SIP_DOMAIN: "localhost", SIP_ALIASES: "" }).registrar);
+    const replies: ((r: Awaited<ReturnType<LocationStub["save"]>>) => void)[] = [];
+    const stub: LocationStub = {
+      save: () => new Promise((resolve) => replies.push(resolve)),
+      lookup: async () => ({ found: false, reason: "not-found" }),
+      removeFlow: async () => undefined,
+    };
+    let count = 0;
+    const counting: LocationStub = { ...stub, save: (i, c) => (count++, stub.save(i, c)) };
+    const client = new LocationClient(() => counting, registrar, { clock: () => T0 });
+    const refresh = client.save(input(1, 2));
+    const change = client.save({ ...input(1, 3), flowToken: "0.g1" });
+    const binding = { aor: "user1@localhost", contact: "sip:user1@h1.invalid;transport=ws", expires: T0 + 600_000, q: -1, callId: "call-1", cseq: 3, lastModified: T0, flowToken: "0.g1" };
+    const reply = { ok: true as const, status: 200 as const, reason: "OK" as const, contacts: [], headers: [] };
+    replies[1]!({ ...reply, version: 2, bindings: [binding], changed: true, copy: false });
+    await change;
+    replies[0]!({ ...reply, version: 1, bindings: [{ ...binding, flowToken: "0.f1", cseq: 2 }], changed: false, copy: true });
+    await refresh;
+    const third = client.save(input(1, 4));
+    expect(count).toBe(3); // not answered from the older copy
+    replies[2]!({ ...reply, version: 2, bindings: [binding], changed: false, copy: true });
+    await third;
   });
 });

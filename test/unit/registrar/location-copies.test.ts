@@ -1,54 +1,48 @@
 import { describe, expect, it } from "vitest";
-import { CopyHolders, shardOfFlow } from "../../../durable-objects/location-copies.ts";
+import { COPY_SKEW_MS, CopyHolders, copyLease, shardOfFlow } from "../../../durable-objects/location-copies.ts";
+import { COPY_TTL_MS } from "../../../src/modules/registrar/location-client.ts";
 
 // Flow tokens as shards issue them: `<shard>.<connection>`.
 const sorted = (shards: string[]) => [...shards].sort();
+const NOW = Date.UTC(2026, 11, 7, 5, 0, 0);
 
 describe("CopyHolders: which shards a Location object tells when its binding set changes", () => {
-  it("tells every shard of a stored or new flow at its first change (an earlier incarnation's copies are unknown), but not the changing one", () => {
-    const copies = new CopyHolders();
-    expect(sorted(copies.toTell(["1.a", "2.b", "3.c", "9.new", undefined], "9"))).toEqual(["1", "2", "3"]);
+  it("while an earlier incarnation's copies may live (its lease), tells every shard of a stored or new flow at its first change, but not the changing one", () => {
+    const copies = new CopyHolders(NOW + 10_000);
+    expect(sorted(copies.toTell(["1.a", "2.b", "3.c", "9.new", undefined], "9", NOW))).toEqual(["1", "2", "3"]);
+    // Told once: the earlier copies are gone.
+    expect(copies.toTell(["1.a", "2.b", "3.c"], "9", NOW + 1)).toEqual([]);
   });
 
-  it("after that tells only the shards handed a copy since the change before (a reconnect storm's later devices)", () => {
-    const copies = new CopyHolders();
-    const flows = ["1.a", "2.b", "3.c", "4.d"];
-    // Device 1 re-registers through shard 5: all the old flows' shards are told.
-    expect(sorted(copies.toTell([...flows, "5.x"], "5"))).toEqual(["1", "2", "3", "4"]);
-    copies.handedTo("5.x");
-    // Device 2 through shard 6: only shard 5 holds a copy now.
-    expect(copies.toTell([...flows, "5.x", "6.y"], "6")).toEqual(["5"]);
-    copies.handedTo("6.y");
-    // Device 3 through shard 6 again: shard 6 holds the copy it is about to replace; nobody is told.
-    expect(copies.toTell([...flows, "5.x", "6.y", "6.z"], "6")).toEqual([]);
-    copies.handedTo("6.z");
+  it("counts the clock skew into the lease, and tells nobody once it has passed or when no copy was ever handed (a deploy's reconnect storm)", () => {
+    expect(sorted(new CopyHolders(NOW).toTell(["1.a", "2.b"], undefined, NOW + COPY_SKEW_MS - 1))).toEqual(["1", "2"]);
+    expect(new CopyHolders(NOW).toTell(["1.a", "2.b"], undefined, NOW + COPY_SKEW_MS)).toEqual([]);
+    expect(new CopyHolders(0).toTell(["1.a", "2.b", "3.c"], "4", NOW)).toEqual([]);
   });
 
-  it("counts a shard whose refresh was answered (no change) as a holder until the next change tells it", () => {
-    const copies = new CopyHolders();
-    copies.toTell(["1.a"], "1");
-    copies.handedTo("1.a");
-    copies.handedTo("2.b"); // a refresh through shard 2 got the list
-    copies.handedTo("3.c");
-    expect(sorted(copies.toTell(["1.a", "2.b", "3.c"], "3"))).toEqual(["1", "2"]);
-    // Told once: they hold nothing until their next reply.
-    expect(copies.toTell(["1.a", "2.b", "3.c"], undefined)).toEqual([]);
+  it("tells the shards handed a copy since the change before, once", () => {
+    const copies = new CopyHolders(0);
+    copies.handedTo("1");
+    copies.handedTo("2");
+    copies.handedTo("3");
+    expect(sorted(copies.toTell(["1.a", "2.b", "3.c"], "3", NOW))).toEqual(["1", "2"]);
+    // Told once: they hold nothing until their next copy.
+    expect(copies.toTell(["1.a", "2.b", "3.c"], undefined, NOW)).toEqual([]);
+    copies.handedTo("2");
+    expect(copies.toTell(["1.a", "2.b", "3.c", "4.d"], "4", NOW)).toEqual(["2"]);
   });
 
   it("a change with no changing shard (a flow removed, expiry, ul rm) tells every holder", () => {
-    const copies = new CopyHolders();
-    copies.toTell([], undefined);
-    copies.handedTo("1.a");
-    copies.handedTo("2.b");
-    expect(sorted(copies.toTell(["1.a", "2.b"], undefined))).toEqual(["1", "2"]);
+    const copies = new CopyHolders(0);
+    copies.handedTo("1");
+    copies.handedTo("2");
+    expect(sorted(copies.toTell(["1.a", "2.b"], undefined, NOW))).toEqual(["1", "2"]);
   });
 
-  it("a save reply to a caller it cannot name (no flow token) makes the next change tell every flow's shard again", () => {
-    const copies = new CopyHolders();
-    copies.toTell(["1.a", "2.b"], undefined);
-    copies.handedTo(undefined);
-    expect(sorted(copies.toTell(["1.a", "2.b", "3.c"], "3"))).toEqual(["1", "2"]);
-    expect(copies.toTell(["1.a", "2.b", "3.c"], "3")).toEqual([]);
+  it("a lease covers a copy handed any time until the next write: written COPY_TTL_MS ahead of the longest copy", () => {
+    const lease = copyLease(NOW);
+    // Handed at NOW + COPY_TTL_MS (the latest without a new write), the copy lives until NOW + 2 × COPY_TTL_MS.
+    expect(lease).toBeGreaterThanOrEqual(NOW + COPY_TTL_MS + COPY_TTL_MS);
   });
 
   it("reads the shard out of a flow token, and none out of a token without one", () => {
