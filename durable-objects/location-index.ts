@@ -78,7 +78,7 @@ export interface IndexBatcherOptions {
  * Once a write carried more than `busyAors` (8) AORs, the next waits `busyFlushMs` (5 s): a D1
  * request costs about as much as the rows it carries, and in a reconnect storm an AOR changes
  * once per device within seconds, so a longer wait writes each AOR's set fewer times and sends D1
- * a fifth of the requests (README "Registration index" has what it saved).
+ * a fifth of the requests (measured: bench/README.md, "Re-registration storm, round 10").
  * A D1 error keeps them for the next flush, backing off to a minute; a missing table (migrations
  * not applied) is reported once and turns the index off in this object.
  */
