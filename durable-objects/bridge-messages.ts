@@ -1,6 +1,6 @@
 import type { Config } from "../src/config.ts";
 import type { Logger } from "../src/log.ts";
-import { parseInbound, processMessage, type Script } from "../src/routing/pipeline.ts";
+import { parseInbound, processMessage, type Inbound, type Script } from "../src/routing/pipeline.ts";
 import { BridgeTransport, parseBridgeFrames, type BridgeFrame } from "../src/transport/bridge.ts";
 import type { KeyedSerial } from "../src/util/serial.ts";
 import type { BridgeAttachment, BridgeLinks } from "./bridge-links.ts";
@@ -57,20 +57,20 @@ export class BridgeMessages {
         return;
       case "datagram": {
         const parsed = parseInbound(frame.message, d.config.maxMessageSize);
-        const run = () =>
-          processMessage(d.script, {
-            data: frame.message,
-            parsed,
-            source: { transport: "udp", ip: frame.ip, port: frame.port, bridge: attachment.bridge },
-            transport: d.ops.transport(new BridgeTransport(d.bridges.sender(ws, attachment), frame.address)),
-            config: d.config,
-            log: d.log,
-            services: d.services,
-            metrics: d.ops.counter,
-          });
+        const input: Inbound = {
+          data: frame.message,
+          parsed,
+          source: { transport: "udp", ip: frame.ip, port: frame.port, bridge: attachment.bridge },
+          transport: d.ops.transport(new BridgeTransport(d.bridges.sender(ws, attachment), frame.address)),
+          config: d.config,
+          log: d.log,
+          services: d.services,
+          metrics: d.ops.counter,
+        };
         // The requests of one call in arrival order (a CANCEL waits for its INVITE); responses need no order.
-        if (parsed.ok && parsed.message.kind === "request") await d.serial.run("call:" + parsed.message.callId, run);
-        else await run();
+        // An inline arrow, not a named one: the bundle wraps each named closure in `__name` per frame.
+        if (parsed.ok && parsed.message.kind === "request") await d.serial.run("call:" + parsed.message.callId, () => processMessage(d.script, input));
+        else await processMessage(d.script, input);
         if (d.services.tm.size > 0) d.transactions.watch();
       }
     }

@@ -134,11 +134,10 @@ export const BRIDGE_WAIT_MS = 5000;
  */
 export async function gatewayTarget(ctx: RequestContext, route: Extract<LooseRouteResult, { routed: true }>): Promise<Target | undefined> {
   const facing = route.outbound ?? route.inbound;
-  const bridgeFacing = () => (facing === undefined ? undefined : ctx.bridgeAt(facing.host, facing.port));
-  let via = ctx.bridgeVia(bridgeFacing());
+  let via = ctx.bridgeVia(facing === undefined ? undefined : ctx.bridgeAt(facing.host, facing.port));
   // No link while a bridge restarts (its supervisor has it back within seconds): the caller's ACK
   // or BYE waits for the link instead of being lost, so the gateway's side of the call ends too.
-  if (via === undefined && (await ctx.whenBridgeLinked(BRIDGE_WAIT_MS))) via = ctx.bridgeVia(bridgeFacing());
+  if (via === undefined && (await ctx.whenBridgeLinked(BRIDGE_WAIT_MS))) via = ctx.bridgeVia(facing === undefined ? undefined : ctx.bridgeAt(facing.host, facing.port));
   if (via === undefined || !ctx.has("dispatcher")) return undefined;
   const uri = sipUriOf(route.nextHop);
   const port = uri?.port ?? 5060;

@@ -17,7 +17,7 @@ import { Textops } from "../modules/textops/index.ts";
 import { Sanity } from "../modules/sanity/index.ts";
 import { Sl } from "../modules/sl/index.ts";
 import type { AuthFailure } from "../modules/auth/index.ts";
-import { HtableScript } from "../modules/htable/script.ts";
+import { HtableScript, IpBanTable } from "../modules/htable/script.ts";
 import { PermissionsScript } from "../modules/permissions/script.ts";
 import { PikeScript } from "../modules/pike/script.ts";
 import { DialogScript } from "../modules/dialog/script.ts";
@@ -298,9 +298,8 @@ export class ReplyContext implements BaseContext {
   }
 
   /** `$sht(ipban=>$si)` for the response's source: read from the shard's view, set in the Guard. */
-  get ipban(): { has(): boolean; set(): Promise<void> } {
-    const guard = need(this.services.guard, "guard");
-    return { has: () => guard.isBanned(this.source, Date.now()), set: () => guard.ban(this.source) };
+  get ipban(): IpBanTable {
+    return new IpBanTable(need(this.services.guard, "guard"), this.source);
   }
 
   /** Kamailio `ds_is_from_list()` for the response's source (a gateway, reached through a bridge). */

@@ -19,9 +19,18 @@ export interface Source {
 
 export type FromListMatch = { found: true; setId: number; destination: Destination } | { found: false };
 
+/** A host without IPv6 brackets, lower case. */
+function bare(h: string): string {
+  return (h.startsWith("[") && h.endsWith("]") ? h.slice(1, -1) : h).toLowerCase();
+}
+
+/**
+ * Runs for every destination on each gateway datagram (ds_is_from_list), so the common case (the
+ * same IP literal) allocates nothing; a module-level helper, not a closure, since the bundle wraps
+ * every named closure it creates in a `__name` call (esbuild keep_names).
+ */
 function sameHost(a: string, b: string): boolean {
-  const strip = (h: string): string => (h.startsWith("[") && h.endsWith("]") ? h.slice(1, -1) : h).toLowerCase();
-  return strip(a) === strip(b);
+  return a === b || bare(a) === bare(b);
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { RequestContext } from "../../routing/context.ts";
 import { isSipUri } from "../../sip/uri.ts";
 import type { GuardService } from "../pike/script.ts";
+import type { Source } from "../../routing/services.ts";
 import type { AuthBlockVerdict } from "./auth-block.ts";
 
 const ALLOW: AuthBlockVerdict = Object.freeze({ verdict: "allow" });
@@ -14,26 +15,52 @@ const ALLOW: AuthBlockVerdict = Object.freeze({ verdict: "allow" });
  * - `authBlock` (the seed's `auth_block_list`): counters per user AND source address.
  */
 export class HtableScript {
-  readonly ipban: { has(): boolean; set(): Promise<void> };
-  readonly authBlock: { check(): Promise<AuthBlockVerdict>; recordFailure(user: string): Promise<void> };
+  readonly ipban: IpBanTable;
+  readonly authBlock: AuthBlockTable;
 
+  // Classes rather than objects of arrows: this is built for every request, and the bundle wraps
+  // each named closure in a `__name` call (esbuild keep_names).
   constructor(ctx: RequestContext, guard: GuardService) {
+    this.ipban = new IpBanTable(guard, ctx.source);
+    this.authBlock = new AuthBlockTable(guard, ctx);
+  }
+}
+
+/** `$sht(ipban=>$si)` for one source address (requests' and responses' contexts). */
+export class IpBanTable {
+  constructor(
+    private readonly guard: GuardService,
+    private readonly source: Source,
+  ) {}
+
+  has(): boolean {
+    return this.guard.isBanned(this.source, Date.now());
+  }
+
+  set(): Promise<void> {
+    return this.guard.ban(this.source);
+  }
+}
+
+class AuthBlockTable {
+  constructor(
+    private readonly guard: GuardService,
+    private readonly ctx: RequestContext,
+  ) {}
+
+  async check(): Promise<AuthBlockVerdict> {
+    const { guard, ctx } = this;
     const ip = ctx.source.ip;
-    this.ipban = {
-      has: () => guard.isBanned(ctx.source, Date.now()),
-      set: () => guard.ban(ctx.source),
-    };
-    this.authBlock = {
-      check: async () => {
-        // Addresses without live failures (nearly all) pay no hop: the Guard tells the shards
-        // when an address gets its first failure.
-        if (!(await guard.authWatched(ip))) return ALLOW;
-        const ruri = ctx.msg.ruri();
-        const ruriUser = isSipUri(ruri) ? ruri.user : ruri.scheme === "tel" && "number" in ruri ? ruri.number : undefined;
-        return guard.authBlockCheck({ user: authUser(ctx), source: ip, ...(ruriUser === undefined ? {} : { ruriUser }) });
-      },
-      recordFailure: (user) => guard.authFailure(user, ip),
-    };
+    // Addresses without live failures (nearly all) pay no hop: the Guard tells the shards
+    // when an address gets its first failure.
+    if (!(await guard.authWatched(ip))) return ALLOW;
+    const ruri = ctx.msg.ruri();
+    const ruriUser = isSipUri(ruri) ? ruri.user : ruri.scheme === "tel" && "number" in ruri ? ruri.number : undefined;
+    return guard.authBlockCheck({ user: authUser(ctx), source: ip, ...(ruriUser === undefined ? {} : { ruriUser }) });
+  }
+
+  recordFailure(user: string): Promise<void> {
+    return this.guard.authFailure(user, this.ctx.source.ip);
   }
 }
 

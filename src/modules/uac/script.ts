@@ -31,6 +31,15 @@ export type UacAuthResult = { ok: true; target: Target; row: UacRegRow } | { ok:
 
 type Routed = Extract<LooseRouteResult, { routed: true }>;
 
+/** A parameter of the dialog's own Record-Route entries, the inbound one first. */
+function routeParam(route: Routed, name: string): string | undefined {
+  for (const entry of [route.inbound, route.outbound]) {
+    const v = entry?.params.get(name);
+    if (v !== undefined && v !== null) return v;
+  }
+  return undefined;
+}
+
 /** The To of a callee's request back to a carrier, with the calling number as the carrier wrote it (`ou`). */
 function restoredCaller(to: string | undefined, original: string | undefined): string | undefined {
   if (to === undefined || original === undefined || !/^[0-9]{1,32}$/.test(original)) return undefined;
@@ -174,21 +183,14 @@ export class UacScript {
     // consume_credentials(): what a phone proves to this proxy is not the carrier's business.
     ctx.msg.headers.remove("Authorization");
     ctx.msg.headers.remove("Proxy-Authorization");
-    const param = (name: string): string | undefined => {
-      for (const entry of [route.inbound, route.outbound]) {
-        const v = entry?.params.get(name);
-        if (v !== undefined && v !== null) return v;
-      }
-      return undefined;
-    };
-    const signed = Number(param(CSEQ_PARAM) ?? "0");
+    const signed = Number(routeParam(route, CSEQ_PARAM) ?? "0");
     const shift = (Number.isInteger(signed) && signed > 0 ? signed : 0) + (ctx.has("dialogs") ? ctx.dialog.cseqShift() : 0);
     if (shift > 0) target.cseq = ctx.msg.cseq.seq + shift;
     this.#baseCseq = target.cseq ?? ctx.msg.cseq.seq;
-    const cid = param(CID_PARAM);
+    const cid = routeParam(route, CID_PARAM);
     const from = cid === undefined ? undefined : fromForCid(cid, ctx.msg.from().params.get("tag") ?? undefined, ctx.config.domain);
     if (from !== undefined) target.headers = [...(target.headers ?? []), ["From", from]];
-    const to = restoredCaller(ctx.msg.headers.get("to"), param(CALLER_PARAM));
+    const to = restoredCaller(ctx.msg.headers.get("to"), routeParam(route, CALLER_PARAM));
     if (to !== undefined) target.headers = [...(target.headers ?? []), ["To", to]];
     if (ctx.msg.method !== "ACK" && ctx.msg.method !== "CANCEL") ctx.tm.onFailure(this.inDialogAuth());
   }
