@@ -62,7 +62,7 @@ ${HANDLE}`]],
   rnononce: [
     ["src/routes/default.ts", '  await ctx.registrar.save("location");\n};', '  ctx.sl.sendReply(200, "OK");\n};'],
     ["src/modules/auth/authorize.ts", "  const nonce = v.signer.verify(creds.nonce, input.now, { realm: input.realm, bind: input.bind });", "  const nonce = { ok: true, expired: false, expiresAt: input.now + 1000 };"],
-    ["src/modules/auth/authorize.ts", '  const verdict = v.tracker?.check(creds.nonce, checked.nc, nonce.expiresAt, input.now) ?? "ok";', '  const verdict = "ok" as string;'],
+    ["src/modules/auth/authorize.ts", '  const verdict = v.tracker?.check(checked.nc, nonce, input.now) ?? "ok";', '  const verdict = "ok" as string;'],
   ],
   // As shipped, but registrar.save's 200 carries no Contact, Require or Flow-Timer (a plain sl 200).
   rsave: [["src/modules/registrar/script.ts", '    this.ctx.sl.sendReply(200, "OK", { headers: [...headers, ...reply.headers] });', '    void headers;\n    this.ctx.sl.sendReply(200, "OK");']],

@@ -191,7 +191,7 @@ export async function authorize(v: Verifier, input: AuthorizeInput): Promise<Aut
   if (ha1 === undefined || !hexEquals(expected, creds.response)) return { ok: false, code: "invalid-password", username };
   const nonce = v.signer.verify(creds.nonce, input.now, { realm: input.realm, bind: input.bind });
   if (!nonce.ok || nonce.expired) return { ok: false, code: "stale-nonce", username };
-  const verdict = v.tracker?.check(creds.nonce, checked.nc, nonce, input.now) ?? "ok";
+  const verdict = v.tracker?.check(checked.nc, nonce, input.now) ?? "ok";
   if (verdict === "reused") return { ok: false, code: "nonce-reused", username };
   if (verdict === "stale") return { ok: false, code: "stale-nonce", username };
   return { ok: true, code: "ok", username, user, realm: input.realm, algorithm: checked.algorithm, credentials: creds };

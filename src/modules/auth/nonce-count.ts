@@ -5,7 +5,10 @@
  * replay."
  *
  * Remembers, per nonce, the highest nc accepted; a request whose nc is not greater is a replay.
- * Memory is bounded: entries leave when their nonce expires, and when `capacity` is reached the
+ * A nonce is known by its serial, unique among the nonces of its signer (and only this object's
+ * own nonces reach the table): a number, so a check hashes no string (a nonce is 40-odd
+ * characters, hashed again for every Map operation on a fresh copy and, in workerd's V8, entered
+ * in the isolate's string table), and the table holds no text of any request. Memory is bounded: entries leave when their nonce expires, and when `capacity` is reached the
  * entry first used longest ago is evicted and its serial (its place in the issue order,
  * nonce.ts) becomes a watermark: a nonce not in the table whose serial is at or below the
  * watermark might have been seen before, so it is refused as stale (the client gets a fresh
@@ -34,8 +37,6 @@
  * Nonces without qop carry no nc (RFC 2069 clients); they are treated as nc=0, which makes
  * them single-use.
  */
-
-import { ownString } from "../../util/own-string.ts";
 
 export type NonceCountVerdict = "ok" | "reused" | "stale";
 
@@ -72,14 +73,14 @@ export function parseNc(nc: string): number | undefined {
 }
 
 export class NonceCountTracker {
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries = new Map<number, Entry>();
   /**
    * The nonces in insertion order, oldest at `#head`. Entries leave only from the front (expiry
    * or eviction), so this is the Map's own order; it exists because iterating the Map from its
    * start walks past every entry deleted since V8 last compacted it, thousands once the table is
    * full, which profiled at microseconds per check.
    */
-  #order: string[] = [];
+  #order: number[] = [];
   #head = 0;
   readonly #capacity: number;
   /** The highest serial evicted (serials start at 1). */
@@ -94,24 +95,22 @@ export class NonceCountTracker {
   }
 
   /**
-   * Records a use of `nonce` with count `nc` (0 when the credentials have no qop) and says
-   * whether to accept it. Call only for genuine, unexpired nonces whose digest was correct.
+   * Records a use of the nonce `issued` with count `nc` (0 when the credentials have no qop) and
+   * says whether to accept it. Call only for genuine, unexpired nonces whose digest was correct.
    */
-  check(nonce: string, nc: number, issued: IssuedNonce, now: number): NonceCountVerdict {
+  check(nc: number, issued: IssuedNonce, now: number): NonceCountVerdict {
     this.#purge(now);
-    const entry = this.#entries.get(nonce);
+    const serial = issued.serial;
+    if (serial === undefined) return "stale";
+    const entry = this.#entries.get(serial);
     if (entry) {
       if (nc <= entry.nc) return "reused";
       entry.nc = nc;
       return "ok";
     }
-    const serial = issued.serial;
-    if (serial === undefined || serial <= this.#watermark) return "stale";
-    // The nonce was parsed out of its request: a copy, or the table keeps every request alive for
-    // its nonce's lifetime (up to `capacity` whole REGISTERs per object, 4,096 by default).
-    const key = ownString(nonce);
-    this.#entries.set(key, { nc, expiresAt: issued.expiresAt, serial });
-    this.#order.push(key);
+    if (serial <= this.#watermark) return "stale";
+    this.#entries.set(serial, { nc, expiresAt: issued.expiresAt, serial });
+    this.#order.push(serial);
     if (this.#entries.size > this.#capacity) this.#evictOldest();
     return "ok";
   }
@@ -120,18 +119,18 @@ export class NonceCountTracker {
   // used seconds after it was issued), so expired entries collect at the front.
   #purge(now: number): void {
     while (this.#head < this.#order.length) {
-      const nonce = this.#order[this.#head]!;
-      if (this.#entries.get(nonce)!.expiresAt > now) break;
-      this.#entries.delete(nonce);
+      const serial = this.#order[this.#head]!;
+      if (this.#entries.get(serial)!.expiresAt > now) break;
+      this.#entries.delete(serial);
       this.#head++;
     }
     this.#compact();
   }
 
   #evictOldest(): void {
-    const nonce = this.#order[this.#head++]!;
-    const entry = this.#entries.get(nonce)!;
-    this.#entries.delete(nonce);
+    const serial = this.#order[this.#head++]!;
+    const entry = this.#entries.get(serial)!;
+    this.#entries.delete(serial);
     if (entry.serial > this.#watermark) this.#watermark = entry.serial;
     this.#compact();
   }

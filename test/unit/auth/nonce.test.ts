@@ -111,55 +111,55 @@ describe("nonce-count replay protection", () => {
 
   it("accepts increasing nc values and rejects a repeated or lower nc as reused", () => {
     const tracker = new NonceCountTracker();
-    expect(tracker.check("n1", 1, issued(1), T0 + 1)).toBe("ok");
-    expect(tracker.check("n1", 2, issued(1), T0 + 2)).toBe("ok");
-    expect(tracker.check("n1", 2, issued(1), T0 + 3)).toBe("reused");
-    expect(tracker.check("n1", 1, issued(1), T0 + 4)).toBe("reused");
-    expect(tracker.check("n1", 5, issued(1), T0 + 5)).toBe("ok");
-    expect(tracker.check("n2", 1, issued(2), T0 + 6)).toBe("ok");
+    expect(tracker.check(1, issued(1), T0 + 1)).toBe("ok");
+    expect(tracker.check(2, issued(1), T0 + 2)).toBe("ok");
+    expect(tracker.check(2, issued(1), T0 + 3)).toBe("reused");
+    expect(tracker.check(1, issued(1), T0 + 4)).toBe("reused");
+    expect(tracker.check(5, issued(1), T0 + 5)).toBe("ok");
+    expect(tracker.check(1, issued(2), T0 + 6)).toBe("ok");
   });
 
   it("makes nonces without qop (nc 0) single-use", () => {
     const tracker = new NonceCountTracker();
-    expect(tracker.check("n", 0, issued(1), T0)).toBe("ok");
-    expect(tracker.check("n", 0, issued(1), T0)).toBe("reused");
+    expect(tracker.check(0, issued(1), T0)).toBe("ok");
+    expect(tracker.check(0, issued(1), T0)).toBe("reused");
   });
 
   it("forgets nonces once they expire", () => {
     const tracker = new NonceCountTracker();
-    tracker.check("old", 1, issued(1, T0 + 1000), T0);
-    tracker.check("new", 1, issued(2, T0 + 300_000), T0 + 500);
+    tracker.check(1, issued(1, T0 + 1000), T0);
+    tracker.check(1, issued(2, T0 + 300_000), T0 + 500);
     expect(tracker.size).toBe(2);
-    tracker.check("newer", 1, issued(3, T0 + 301_000), T0 + 2000);
+    tracker.check(1, issued(3, T0 + 301_000), T0 + 2000);
     expect(tracker.size).toBe(2);
   });
 
   it("stays within its capacity and refuses (as stale) nonces that may have been evicted", () => {
     const tracker = new NonceCountTracker({ capacity: 3 });
-    for (let i = 1; i <= 5; i++) expect(tracker.check(`n${i}`, 1, issued(i), T0)).toBe("ok");
+    for (let i = 1; i <= 5; i++) expect(tracker.check(1, issued(i), T0)).toBe("ok");
     expect(tracker.size).toBe(3);
     // n1 and n2 were evicted: a replay of them is not accepted...
-    expect(tracker.check("n1", 1, issued(1), T0)).toBe("stale");
-    expect(tracker.check("n2", 1, issued(2), T0)).toBe("stale");
+    expect(tracker.check(1, issued(1), T0)).toBe("stale");
+    expect(tracker.check(1, issued(2), T0)).toBe("stale");
     // ...while nonces issued after anything evicted still work, however many share a second.
-    expect(tracker.check("n9", 1, issued(9), T0)).toBe("ok");
-    expect(tracker.check("n6", 1, issued(6), T0)).toBe("ok");
+    expect(tracker.check(1, issued(9), T0)).toBe("ok");
+    expect(tracker.check(1, issued(6), T0)).toBe("ok");
   });
 
   it("refuses, after an eviction, only the nonces issued up to the evicted one", () => {
     const tracker = new NonceCountTracker({ capacity: 2 });
     // First used out of issue order: 5, then 2, then 8 evicts 5.
-    for (const serial of [5, 2, 8]) expect(tracker.check(`n${serial}`, 1, issued(serial), T0)).toBe("ok");
-    expect(tracker.check("n4", 1, issued(4), T0)).toBe("stale");
-    expect(tracker.check("n5", 1, issued(5), T0)).toBe("stale");
-    expect(tracker.check("n6", 1, issued(6), T0)).toBe("ok");
+    for (const serial of [5, 2, 8]) expect(tracker.check(1, issued(serial), T0)).toBe("ok");
+    expect(tracker.check(1, issued(4), T0)).toBe("stale");
+    expect(tracker.check(1, issued(5), T0)).toBe("stale");
+    expect(tracker.check(1, issued(6), T0)).toBe("ok");
     // 6 evicted 2 (the watermark stays at 5), and n2 is still caught by it.
-    expect(tracker.check("n2", 2, issued(2), T0)).toBe("stale");
+    expect(tracker.check(2, issued(2), T0)).toBe("stale");
   });
 
   it("refuses as stale a nonce another signer issued (a restarted object, another shard)", () => {
     const tracker = new NonceCountTracker();
-    expect(tracker.check("foreign", 1, { expiresAt, serial: undefined }, T0)).toBe("stale");
+    expect(tracker.check(1, { expiresAt, serial: undefined }, T0)).toBe("stale");
     expect(tracker.size).toBe(0);
   });
 
@@ -169,18 +169,18 @@ describe("nonce-count replay protection", () => {
     // check then evicts the oldest (the front of the insertion order, compacted as it goes).
     for (let i = 0; i < 5000; i++) {
       const now = T0 + i * 10;
-      expect(tracker.check(`n${i}`, 1, issued(i + 1, now + 300_000), now)).toBe("ok");
+      expect(tracker.check(1, issued(i + 1, now + 300_000), now)).toBe("ok");
       expect(tracker.size).toBeLessThanOrEqual(64);
     }
     const now = T0 + 50_000;
     // The 64 newest are remembered (a replay is caught), everything older is refused as stale.
-    expect(tracker.check("n4999", 1, issued(5000, T0 + 49_990 + 300_000), now)).toBe("reused");
-    expect(tracker.check("n4936", 1, issued(4937, T0 + 49_360 + 300_000), now)).toBe("reused");
-    expect(tracker.check("n4935", 1, issued(4936, T0 + 49_350 + 300_000), now)).toBe("stale");
-    expect(tracker.check("n0", 1, issued(1, T0 + 300_000), now)).toBe("stale");
-    expect(tracker.check("n4999", 2, issued(5000, T0 + 49_990 + 300_000), now)).toBe("ok");
+    expect(tracker.check(1, issued(5000, T0 + 49_990 + 300_000), now)).toBe("reused");
+    expect(tracker.check(1, issued(4937, T0 + 49_360 + 300_000), now)).toBe("reused");
+    expect(tracker.check(1, issued(4936, T0 + 49_350 + 300_000), now)).toBe("stale");
+    expect(tracker.check(1, issued(1, T0 + 300_000), now)).toBe("stale");
+    expect(tracker.check(2, issued(5000, T0 + 49_990 + 300_000), now)).toBe("ok");
     // Once all have expired, the next check purges them all.
-    expect(tracker.check("later", 1, issued(5001, T0 + 700_000), T0 + 400_000)).toBe("ok");
+    expect(tracker.check(1, issued(5001, T0 + 700_000), T0 + 400_000)).toBe("ok");
     expect(tracker.size).toBe(1);
   });
 
