@@ -1,4 +1,4 @@
-import { HEX, TOKEN, describeChar, lower, quote, scanClass, scanQuoted, skipWs, trimEnd, unquote } from "./grammar.ts";
+import { HEX, TOKEN, describeChar, lower, lowerName, quote, scanClass, scanQuoted, skipWs, trimEnd, unquote } from "./grammar.ts";
 import { fail, ok } from "./result.ts";
 import type { Parsed } from "./result.ts";
 
@@ -205,7 +205,7 @@ function parseAuthParams(text: string, i: number, end: number): AuthParams | str
     const nameStart = i;
     i = scanClass(text, i, end, TOKEN);
     if (i === nameStart) return `${describeChar(text, i)} in auth parameter name`;
-    const name = lower(text.slice(nameStart, i));
+    const name = lowerName(text, nameStart, i);
     i = skipWs(text, i, end);
     if (i >= end || text.charCodeAt(i) !== 61) return `auth parameter ${name} without value`;
     i = skipWs(text, i + 1, end);

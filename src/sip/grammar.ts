@@ -182,6 +182,37 @@ export function lower(text: string): string {
   return text;
 }
 
+/**
+ * The parameter names the parsers meet in nearly every message (Via, From/To, Contact, Route,
+ * URIs, digest credentials, and sipedge's own Record-Route parameters), indexed by length.
+ */
+const COMMON_NAMES: (string[] | undefined)[] = [];
+for (const name of [
+  "tag", "branch", "rport", "received", "lr", "transport", "expires", "q", "ob", "reg-id", "+sip.instance",
+  "user", "maddr", "ttl", "method", "alias", "gr", "did", "ftag", "sg", "cs", "cid", "ou", "inst", "shard", "dst", "r2",
+  "username", "realm", "nonce", "uri", "response", "algorithm", "cnonce", "opaque", "qop", "nc", "stale", "userhash", "domain",
+]) (COMMON_NAMES[name.length] ??= []).push(name);
+
+/**
+ * `lower(text.slice(start, end))`, except that a common name comes back as this module's own
+ * literal: no slice, and a Map keyed by it neither hashes a fresh string nor (in workerd's V8,
+ * which internalizes string keys) looks it up in the isolate's string table, once per parameter
+ * of every message.
+ */
+export function lowerName(text: string, start: number, end: number): string {
+  const candidates = COMMON_NAMES[end - start];
+  if (candidates !== undefined) {
+    next: for (const name of candidates) {
+      for (let j = 0; j < name.length; j++) {
+        const c = text.charCodeAt(start + j);
+        if ((c >= 65 && c <= 90 ? c + 32 : c) !== name.charCodeAt(j)) continue next;
+      }
+      return name;
+    }
+  }
+  return lower(text.slice(start, end));
+}
+
 /** Parses 1*DIGIT in [start, end) as a number no larger than `max`; -1 when not. */
 export function parseDigits(text: string, start: number, end: number, max: number): number {
   if (start >= end) return -1;

@@ -1,4 +1,4 @@
-import { GENVALUE, TOKEN, describeChar, lower, quote, scanClass, scanQuoted, skipWs } from "./grammar.ts";
+import { GENVALUE, TOKEN, describeChar, lowerName, quote, scanClass, scanQuoted, skipWs } from "./grammar.ts";
 import { fail, ok } from "./result.ts";
 import type { Parsed } from "./result.ts";
 
@@ -35,7 +35,7 @@ export function parseParamsAt(text: string, i: number, end: number, into: Params
     const nameStart = i;
     i = scanClass(text, i, end, TOKEN);
     if (i === nameStart) return i < end ? `${describeChar(text, i)} in parameter name` : "empty parameter";
-    const name = lower(text.slice(nameStart, i));
+    const name = lowerName(text, nameStart, i);
     let value: string | null = null;
     i = skipWs(text, i, end);
     if (i < end && text.charCodeAt(i) === 61 /* = */) {

@@ -14,6 +14,7 @@ import {
   ipv6Groups,
   is,
   lower,
+  lowerName,
   parseDigits,
   scan,
   scanClass,
@@ -191,7 +192,7 @@ function parseUriParams(text: string, i: number, end: number, into: Params, name
     const nameStart = ++i;
     i = scan(text, i, end, nameCls);
     if (i === nameStart) return endsItem(text, i, end) ? "empty URI parameter" : `${describeChar(text, i)} in URI parameter`;
-    const name = decodeName(text.slice(nameStart, i));
+    const name = escaped(text, nameStart, i) ? decodeName(text.slice(nameStart, i)) : lowerName(text, nameStart, i);
     let value: string | null = null;
     if (i < end && text.charCodeAt(i) === 61) {
       const valueStart = ++i;
@@ -227,6 +228,11 @@ function parseUriHeaders(text: string, i: number, end: number, into: Params): nu
     if (i >= end || text.charCodeAt(i) !== 38 /* & */) return i;
     i++;
   }
+}
+
+function escaped(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (text.charCodeAt(i) === 37 /* % */) return true;
+  return false;
 }
 
 function decodeName(raw: string): string {
