@@ -5,15 +5,16 @@
  * replay."
  *
  * Remembers, per nonce, the highest nc accepted; a request whose nc is not greater is a replay.
- * A nonce is known by its serial, unique among the nonces of its signer (and only this object's
- * own nonces reach the table): a number, so a check hashes no string (a nonce is 40-odd
- * characters, hashed again for every Map operation on a fresh copy and, in workerd's V8, entered
- * in the isolate's string table), and the table holds no text of any request. Memory is bounded: entries leave when their nonce expires, and when `capacity` is reached the
- * entry first used longest ago is evicted and its serial (its place in the issue order,
- * nonce.ts) becomes a watermark: a nonce not in the table whose serial is at or below the
- * watermark might have been seen before, so it is refused as stale (the client gets a fresh
- * nonce, stale=true, and retries without asking its user). Nothing is ever accepted twice; the
- * worst case under pressure is one extra round trip.
+ * A nonce is known by its serial, which its signer gives to no other nonce; a tracker serves one
+ * signer (`createAuth` makes them together), and only that signer's nonces reach it. A number: a
+ * check hashes no string (a nonce is 40-odd characters, hashed for every Map operation on a fresh
+ * copy and, in workerd's V8, looked up in the isolate's string table), and the table keeps no text
+ * of any request. Memory is bounded: entries leave when their nonce expires, and when
+ * `capacity` is reached the entry first used longest ago is evicted and its serial (its place in
+ * the issue order, nonce.ts) becomes a watermark: a nonce not in the table whose serial is at or
+ * below the watermark might have been seen before, so it is refused as stale (the client gets a
+ * fresh nonce, stale=true, and retries without asking its user). Nothing is ever accepted twice;
+ * the worst case under pressure is one extra round trip.
  *
  * The watermark is exact: it covers the evicted nonce and those issued before it, never one
  * issued after it. (It used to be the nonce's expiry, in whole seconds, so once a shard evicted a
