@@ -188,9 +188,11 @@ export function lower(text: string): string {
  */
 const COMMON_NAMES: (string[] | undefined)[] = [];
 for (const name of [
-  "tag", "branch", "rport", "received", "lr", "transport", "expires", "q", "ob", "reg-id", "+sip.instance",
-  "user", "maddr", "ttl", "method", "alias", "gr", "did", "ftag", "sg", "cs", "cid", "ou", "inst", "shard", "dst", "r2",
-  "username", "realm", "nonce", "uri", "response", "algorithm", "cnonce", "opaque", "qop", "nc", "stale", "userhash", "domain",
+  ...["tag", "branch", "rport", "received", "lr", "transport", "expires", "q", "ob", "reg-id"],
+  ...["+sip.instance", "user", "maddr", "ttl", "method", "alias", "gr", "did", "ftag"],
+  ...["sg", "cs", "cid", "ou", "inst", "shard", "dst", "r2"],
+  ...["username", "realm", "nonce", "uri", "response", "algorithm", "cnonce", "opaque", "qop", "nc"],
+  ...["stale", "userhash", "domain"],
 ]) (COMMON_NAMES[name.length] ??= []).push(name);
 
 /**
