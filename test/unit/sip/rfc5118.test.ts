@@ -2,7 +2,8 @@
 // the RFC's text, against the grammar functions that read them.
 import { describe, expect, it } from "vitest";
 import { parseNameAddr } from "../../../src/sip/name-addr.ts";
-import { formatUri, isSipUri, parseUri, uriEquals } from "../../../src/sip/uri.ts";
+import { formatUri, isSipUri, parseUri } from "../../../src/sip/uri.ts";
+import { uriEquals } from "../../../src/sip/uri-equals.ts";
 import type { SipUri } from "../../../src/sip/uri.ts";
 import { formatVia, parseVia, viaReceived } from "../../../src/sip/via.ts";
 import type { Via } from "../../../src/sip/via.ts";

@@ -8,8 +8,8 @@ import {
   parseRequestUri,
   parseUri,
   unescapeUser,
-  uriEquals,
 } from "../../../src/sip/uri.ts";
+import { uriEquals } from "../../../src/sip/uri-equals.ts";
 import type { SipUri, TelUri, Uri } from "../../../src/sip/uri.ts";
 
 function sip(text: string): SipUri {
