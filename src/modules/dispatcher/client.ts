@@ -9,6 +9,12 @@ import { createSelectState, type DispatcherList, type SelectInput, type SelectSt
  */
 export const SNAPSHOT_MAX_AGE_MS = 1000;
 
+/**
+ * A selection that found no usable destination in a copy older than this (ms) asks again before
+ * the call is refused: a refusal for want of a gateway rests on states at most this old.
+ */
+export const RECHECK_AFTER_MS = 200;
+
 /** How long a shard remembers a call counted by algorithm 10 (Kamailio's ds_hash_expire default). */
 const LOAD_CALL_MS = 7200_000;
 
@@ -54,6 +60,21 @@ export class DispatcherClient {
     if (age > 2 * this.maxAge) await this.refresh();
     else if (age > this.maxAge) void this.refresh().catch(() => undefined);
     return this.snap?.list ?? { sets: new Map() };
+  }
+
+  /**
+   * The sets once more, for a selection that found nothing usable in the copy: a copy older than
+   * `RECHECK_AFTER_MS` is refreshed first (one RPC; only the version comes back when nothing
+   * changed), so a gateway back up a moment ago is not refused for the rest of the copy's life (in
+   * Kamailio the states are in shared memory, seen by every process at once). Undefined when the
+   * copy is that fresh already: nothing newer to select from. A refresh makes the copy fresh, so a
+   * shard asks at most once per `RECHECK_AFTER_MS` however many calls find every gateway down.
+   */
+  async recheck(): Promise<DispatcherList | undefined> {
+    const age = this.snap ? this.clock() - this.snap.at : Infinity;
+    if (age <= RECHECK_AFTER_MS) return undefined;
+    await this.refresh();
+    return this.snap?.list;
   }
 
   /** Kamailio `ds_mark_dst`: tells the Dispatcher object and drops the stale copy. */

@@ -37,8 +37,11 @@ export class DispatcherScript {
     if (alg === ALG.CALL_LOAD && msg.method === "INVITE") {
       this.selection = await this.client.selectByLoad(setId, input, options.useDefault === true);
     } else {
-      const list = await this.client.list();
-      this.selection = select(list.sets.get(setId), alg, input, this.client.state, { useDefault: options.useDefault, failover: true });
+      const how = { useDefault: options.useDefault, failover: true };
+      this.selection = select((await this.client.list()).sets.get(setId), alg, input, this.client.state, how);
+      // Nothing usable in the copy: a copy a moment old may not know a gateway came back.
+      const fresher = this.selection.selected ? undefined : await this.client.recheck();
+      if (fresher !== undefined) this.selection = select(fresher.sets.get(setId), alg, input, this.client.state, how);
     }
     if (this.selection.selected) this.ctx.du = this.target();
     return this.selection.selected;

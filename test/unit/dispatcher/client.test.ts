@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DispatcherClient, type DispatcherSource } from "../../../src/modules/dispatcher/client.ts";
-import { parseDispatcherList, type DispatcherList, type SelectInput, type Selection } from "../../../src/modules/dispatcher/index.ts";
+import { DispatcherClient, RECHECK_AFTER_MS, type DispatcherSource } from "../../../src/modules/dispatcher/client.ts";
+import { parseDispatcherList, select, type DispatcherList, type SelectInput, type Selection } from "../../../src/modules/dispatcher/index.ts";
 
 // A shard's cached copy of the Dispatcher object's sets (DESIGN.md §3: a gateway call selects
 // from a cached, versioned snapshot and does not stop at the Dispatcher object).
@@ -171,6 +171,50 @@ describe("DispatcherClient: a shard's copy of the destination sets", () => {
     const v2 = list("1 sip:127.0.0.1:7070\n1 sip:127.0.0.1:7074");
     fake.snapshots[2]?.resolve({ version: 2, list: v2 });
     expect(await next).toBe(v2);
+  });
+});
+
+describe("DispatcherClient: a selection that finds no usable destination asks again", () => {
+  const down = () => list("1 sip:127.0.0.1:7070 1\n1 sip:127.0.0.1:7072 1\n1 sip:127.0.0.1:7074 1");
+  const input: SelectInput = { method: "INVITE", callId: "c1@127.0.0.2", fromUri: "sip:alice@localhost", toUri: "sip:+15551234567@localhost", ruri: "sip:+15551234567@localhost" };
+  const pick = (client: DispatcherClient, l: DispatcherList) => select(l.sets.get(1), 4, input, client.state, { failover: true });
+
+  /** A client whose copy (version 1) has every gateway inactive. */
+  async function allDown() {
+    const fake = fakeSource();
+    const time = clock();
+    const client = new DispatcherClient(fake.source, MAX_AGE, time.tick);
+    const first = client.list();
+    fake.snapshots[0]?.resolve({ version: 1, list: down() });
+    expect(pick(client, await first).selected).toBe(false);
+    return { fake, time, client };
+  }
+
+  it(`a copy older than ${RECHECK_AFTER_MS} ms is refreshed, and a gateway back up meanwhile is selected`, async () => {
+    const { fake, time, client } = await allDown();
+    time.now += RECHECK_AFTER_MS + 1;
+    const again = client.recheck();
+    expect(fake.since).toEqual([undefined, 1]);
+    fake.snapshots[1]?.resolve({ version: 2, list: list("1 sip:127.0.0.1:7070 1\n1 sip:127.0.0.1:7072\n1 sip:127.0.0.1:7074 1") });
+    const fresher = await again;
+    expect(fresher).toBeDefined();
+    const selection = pick(client, fresher!);
+    expect(selection.selected && selection.destinations[selection.position]?.uri).toBe("sip:127.0.0.1:7072");
+  });
+
+  it("a copy that fresh is not asked again, and every gateway still down costs one request per interval, not one per call", async () => {
+    const { fake, time, client } = await allDown();
+    time.now += RECHECK_AFTER_MS;
+    expect(await client.recheck()).toBeUndefined();
+    expect(fake.snapshots).toHaveLength(1);
+    time.now += 1;
+    const calls = [client.recheck(), client.recheck(), client.recheck()];
+    expect(fake.snapshots).toHaveLength(2); // concurrent calls share the one refresh
+    fake.snapshots[1]?.resolve({ version: 1 }); // unchanged: only the version comes back
+    for (const l of await Promise.all(calls)) expect(l && pick(client, l).selected).toBe(false);
+    time.now += RECHECK_AFTER_MS;
+    expect(await client.recheck()).toBeUndefined(); // the refresh made the copy fresh again
+    expect(fake.snapshots).toHaveLength(2);
   });
 });
 
