@@ -88,12 +88,10 @@ export class LocationClient implements LocationService {
     const local = this.answerLocally(input, now);
     if (local) return local;
     const reply = await this.stubFor(input.aor).save(input, this.registrar.config);
-    if (reply.ok && reply.bindings && reply.copy === true) {
-      this.remember(input.aor, reply.bindings, reply.version, now);
-    } else if (reply.ok) {
+    if (reply.ok) {
       // The Location object tells only the shards it handed a copy (durable-objects/location-copies.ts):
       // without one, this shard keeps none until a reply says it may.
-      this.unusable(input.aor, reply.version, now);
+      this.remember(input.aor, reply.version, now, reply.copy === true ? reply.bindings : undefined);
     } else {
       this.cache.delete(input.aor);
     }
@@ -130,21 +128,13 @@ export class LocationClient implements LocationService {
     return { ok: true, ...this.registrar.saveReply(result.bindings, input, now), version: entry.version };
   }
 
-  private remember(aor: string, bindings: Binding[], version: number, now: number): void {
+  /** The AOR's set at `version`: a copy to answer refreshes with, or (undefined) none may be kept. */
+  private remember(aor: string, version: number, now: number, bindings: Binding[] | undefined): void {
     // Replies to two REGISTERs of one AOR may come back out of order: never go back to an older set.
     const held = this.cache.get(aor);
     if (held !== undefined && held.version > version) return;
-    this.put(aor, { bindings, version, stored: new Map(bindings.map((b) => [key(b), b.expires])), fetchedAt: now, usable: true });
-  }
-
-  private unusable(aor: string, version: number, now: number): void {
-    const held = this.cache.get(aor);
-    if (held !== undefined && held.version > version) return;
-    this.put(aor, { bindings: [], version, stored: new Map(), fetchedAt: now, usable: false });
-  }
-
-  private put(aor: string, entry: Entry): void {
-    if (!this.cache.has(aor) && this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(aor, entry);
+    if (held === undefined && this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value as string);
+    const kept = bindings ?? [];
+    this.cache.set(aor, { bindings: kept, version, stored: new Map(kept.map((b) => [key(b), b.expires])), fetchedAt: now, usable: bindings !== undefined });
   }
 }
