@@ -38,7 +38,7 @@ import WebSocket from "ws";
 const o = {
   url: "ws://127.0.0.1:8787/", mode: "reg", conns: 50, domain: "localhost", password: "pw", userBase: 0,
   warmup: 2, duration: 10, timeout: 10000, batch: 50, control: "", expires: 600, prefix: "1555", sdp: "",
-  rate: 0, aors: 0,
+  rate: 0, aors: 0, deflate: "no",
 };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, "").replace(/-([a-z])/g, (_, c) => c.toUpperCase());
@@ -369,7 +369,7 @@ class Conn {
   }
   open() {
     return new Promise((resolve, reject) => {
-      this.ws = new WebSocket(o.url, ["sip"], { perMessageDeflate: false });
+      this.ws = new WebSocket(o.url, ["sip"], { perMessageDeflate: o.deflate === "yes" });
       this.ws.on("open", resolve);
       this.ws.on("error", reject);
       this.ws.on("close", () => this.done(false, "ws-closed"));

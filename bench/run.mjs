@@ -48,6 +48,9 @@ const USAGE = `usage: npm run bench -- [options]
                              set 1, as config/dispatcher.list loads it)
   --uas-scenario FILE        call mode: the gateways' sipp scenario (default test/sipp/uas.xml)
   --sdp FILE                 call mode: the INVITEs' offer (e.g. test/fixtures/sdp/chromium-offer.sdp)
+  --deflate yes              the clients offer permessage-deflate (RFC 7692) as browsers do; the
+                             local stack's Miniflare front negotiates it whatever WS_COMPRESSION
+                             says (see the README), so this measures what compression costs
   --rtpengine yes            call mode: anchor media in an rtpengine started beside the bridge
                              (its CPU is reported per call too)
   --rate R                   paced instead of closed loop: R operations per second offered in all
@@ -84,7 +87,7 @@ function parseArgs(argv) {
     mode: "reg", conns: "50,100", duration: 10, warmup: 2, rounds: 1, quietWait: 20, quiet: 0.3,
     json: "", label: "", url: "", domain: "localhost", edgePid: "", stateDir: "", bundle: "",
     bridgePid: "", uasPid: "", rtpenginePid: "", gateways: "7070,7072,7074", uasScenario: join(HERE, "..", "test/sipp/uas.xml"),
-    sdp: "", rtpengine: "no", profile: "", heapSnapshot: "no", bridgeMain: "", series: "no",
+    sdp: "", deflate: "no", rtpengine: "no", profile: "", heapSnapshot: "no", bridgeMain: "", series: "no",
     callsPerMinute: 0, rate: 0, aors: 0, expires: 600,
   };
   for (let i = 0; i < argv.length; i += 2) {
@@ -306,7 +309,7 @@ async function openProfilers(edge) {
 
 async function measure(edge, o, mode, conns, round) {
   const quiet = await quietMachine(o.quiet, o.quietWait);
-  const lg = loadgen(["--url", edge.wsUrl, "--domain", edge.domain, "--mode", mode, "--conns", String(conns), ...(o.sdp ? ["--sdp", o.sdp] : []), ...(o.rate > 0 ? ["--rate", String(o.rate)] : []),
+  const lg = loadgen(["--url", edge.wsUrl, "--domain", edge.domain, "--mode", mode, "--conns", String(conns), ...(o.sdp ? ["--sdp", o.sdp] : []), ...(o.deflate === "yes" ? ["--deflate", "yes"] : []), ...(o.rate > 0 ? ["--rate", String(o.rate)] : []),
     ...(o.aors > 0 && mode === "reg" ? ["--aors", String(o.aors)] : []), "--expires", String(o.expires)]);
   activeLoadgen = lg;
   try {

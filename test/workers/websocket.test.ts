@@ -49,6 +49,25 @@ describe("WebSocket upgrade (RFC 7118 §4)", () => {
   });
 });
 
+// wrangler.toml's no_web_socket_compression: without it workerd would agree to permessage-deflate
+// with every client that offers it (every browser), in the 101 the Worker answers with.
+describe("permessage-deflate (RFC 7692)", () => {
+  it("is never agreed: the 101 to a browser's offer names no extension, and SIP flows", async () => {
+    const res = await exports.default.fetch("http://edge.test/", {
+      headers: { Upgrade: "websocket", "Sec-WebSocket-Protocol": "sip", "CF-Connecting-IP": "127.0.0.9", "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits" },
+    });
+    expect(res.status).toBe(101);
+    expect(res.headers.get("Sec-WebSocket-Protocol")).toBe("sip");
+    expect(res.headers.has("Sec-WebSocket-Extensions")).toBe(false);
+    const ws = res.webSocket!;
+    ws.accept();
+    const answered = new Promise<string>((resolve) => ws.addEventListener("message", (e: MessageEvent) => resolve(String(e.data)), { once: true }));
+    ws.send(sipRequest({ method: "OPTIONS", ruri: "sip:127.0.0.1" }));
+    expect(readResponse(await answered).status).toBe(200);
+    ws.close(1000);
+  });
+});
+
 describe("SipConnection", () => {
   it("answers an OPTIONS to the proxy itself with 200, stamping received on the top Via", async () => {
     const client = await connect();
