@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { startStack } from "../../scripts/stack.mjs";
+import { SNAPSHOT_MAX_AGE_MS } from "../../src/modules/dispatcher/client.ts";
 import { parseMessage, type SipMessage } from "./sip-ua.ts";
 import type { Sipp } from "./sipp.ts";
 
@@ -150,10 +151,6 @@ export async function admin(dep: Deployment, route: string, init: RequestInit = 
   return (await dep.mf.dispatchFetch(`http://127.0.0.1/admin${route}`, { ...init, headers } as never)) as unknown as Response;
 }
 
-/**
- * Waits until every destination of `uris` is usable ("active") or not ("down": inactive, or
- * inactive and probing, Kamailio's IP), as probing and ds_mark_dst leave them; or throws.
- */
 /** Polls `check` every 50 ms until it holds; throws naming `what` after `ms`. */
 export async function waitFor(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
@@ -163,6 +160,14 @@ export async function waitFor(check: () => Promise<boolean>, ms: number, what: s
   }
 }
 
+/**
+ * Waits until every destination of `uris` is usable ("active") or not ("down": inactive, or
+ * inactive and probing, Kamailio's IP), as probing and ds_mark_dst leave them; or throws. Then
+ * it waits until every shard selects from states at least that new: a shard's copy of the
+ * Dispatcher object's states is used as it is for up to 2 × SNAPSHOT_MAX_AGE_MS (refreshed in the
+ * background after the first), so a call right after a gateway came back could still skip it
+ * (or, all of them seen down within RECHECK_AFTER_MS of the change, be refused).
+ */
 export async function waitForDestinations(dep: Deployment, uris: readonly string[], state: "active" | "down", ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   let seen = "";
@@ -170,7 +175,10 @@ export async function waitForDestinations(dep: Deployment, uris: readonly string
     const body = (await (await admin(dep, "/dispatcher")).json()) as { sets: { destinations: { uri: string; state: string }[] }[] };
     const states = new Map(body.sets.flatMap((s) => s.destinations.map((d) => [d.uri, d.state] as const)));
     seen = JSON.stringify(Object.fromEntries(states));
-    if (uris.every((u) => (state === "active" ? states.get(u) === "active" : ["inactive", "probing"].includes(states.get(u) ?? "")))) return;
+    if (uris.every((u) => (state === "active" ? states.get(u) === "active" : ["inactive", "probing"].includes(states.get(u) ?? "")))) {
+      await new Promise((r) => setTimeout(r, 2 * SNAPSHOT_MAX_AGE_MS + 100));
+      return;
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`destinations ${uris.join(", ")} not ${state} within ${ms} ms: ${seen}`);
