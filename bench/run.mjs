@@ -49,8 +49,8 @@ const USAGE = `usage: npm run bench -- [options]
   --uas-scenario FILE        call mode: the gateways' sipp scenario (default test/sipp/uas.xml)
   --sdp FILE                 call mode: the INVITEs' offer (e.g. test/fixtures/sdp/chromium-offer.sdp)
   --deflate yes              the clients offer permessage-deflate (RFC 7692) as browsers do; the
-                             local stack's Miniflare front negotiates it whatever WS_COMPRESSION
-                             says (see the README), so this measures what compression costs
+                             local stack's Miniflare front agrees to it whatever wrangler.toml's
+                             no_web_socket_compression says (README), so this measures its price
   --rtpengine yes            call mode: anchor media in an rtpengine started beside the bridge
                              (its CPU is reported per call too)
   --rate R                   paced instead of closed loop: R operations per second offered in all
