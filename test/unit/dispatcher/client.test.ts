@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { DispatcherClient, RECHECK_AFTER_MS, type DispatcherSource } from "../../../src/modules/dispatcher/client.ts";
 import { parseDispatcherList, select, type DispatcherList, type SelectInput, type Selection } from "../../../src/modules/dispatcher/index.ts";
+import { DispatcherScript } from "../../../src/modules/dispatcher/script.ts";
+import type { RequestContext } from "../../../src/routing/context.ts";
+import type { SipRequest } from "../../../src/sip/message.ts";
+import { parseMessage } from "../../../src/sip/parser.ts";
+import { sipRequest } from "../../helpers/sip-text.ts";
 
 // A shard's cached copy of the Dispatcher object's sets (DESIGN.md §3: a gateway call selects
 // from a cached, versioned snapshot and does not stop at the Dispatcher object).
@@ -215,6 +220,43 @@ describe("DispatcherClient: a selection that finds no usable destination asks ag
     time.now += RECHECK_AFTER_MS;
     expect(await client.recheck()).toBeUndefined(); // the refresh made the copy fresh again
     expect(fake.snapshots).toHaveLength(2);
+  });
+});
+
+describe("ds_select_dst over a copy that has every gateway down", () => {
+  const allDown = "1 sip:127.0.0.1:7070 1\n1 sip:127.0.0.1:7072 1\n1 sip:127.0.0.1:7074 1";
+
+  /** The script's dispatcher over an INVITE to a number, with a shard copy (version 1) where every gateway is inactive. */
+  async function scriptOverDownCopy() {
+    const fake = fakeSource();
+    const time = clock();
+    const client = new DispatcherClient(fake.source, MAX_AGE, time.tick);
+    const first = client.list();
+    fake.snapshots[0]?.resolve({ version: 1, list: list(allDown) });
+    await first;
+    const parsed = parseMessage(sipRequest({ method: "INVITE", ruri: "sip:+15551234567@sip.example.test" }));
+    if (!parsed.ok) throw new Error(parsed.reason);
+    const ctx = { msg: parsed.message as SipRequest, du: undefined } as unknown as RequestContext;
+    return { fake, time, ctx, script: new DispatcherScript(ctx, client, () => undefined) };
+  }
+
+  it(`selects a gateway that came back since the copy was made, once the copy is older than ${RECHECK_AFTER_MS} ms`, async () => {
+    const { fake, time, ctx, script } = await scriptOverDownCopy();
+    time.now += RECHECK_AFTER_MS + 1;
+    const selected = script.selectDst(1, 4);
+    await flush();
+    expect(fake.since).toEqual([undefined, 1]); // the selection found nothing and asked again
+    fake.snapshots[1]?.resolve({ version: 2, list: list("1 sip:127.0.0.1:7070 1\n1 sip:127.0.0.1:7072\n1 sip:127.0.0.1:7074 1") });
+    expect(await selected).toBe(true);
+    expect(ctx.du?.dst).toBe("127.0.0.1:7072");
+  });
+
+  it("refuses at once from a copy that fresh: nothing newer to ask for", async () => {
+    const { fake, time, ctx, script } = await scriptOverDownCopy();
+    time.now += RECHECK_AFTER_MS;
+    expect(await script.selectDst(1, 4)).toBe(false);
+    expect(fake.snapshots).toHaveLength(1);
+    expect(ctx.du).toBeUndefined();
   });
 });
 
