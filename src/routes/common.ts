@@ -122,6 +122,14 @@ export function flowTarget(ctx: RequestContext, route: Extract<LooseRouteResult,
   return target;
 }
 
+/**
+ * The Via of the bridge the signed entry facing the gateway names, or of any linked bridge. A
+ * module-level function: a closure here would be wrapped in `__name` per request (esbuild keep_names).
+ */
+function facingBridgeVia(ctx: RequestContext, facing: { host: string; port?: number | undefined } | undefined): ReturnType<RequestContext["bridgeVia"]> {
+  return ctx.bridgeVia(facing === undefined ? undefined : ctx.bridgeAt(facing.host, facing.port));
+}
+
 /** How long an in-dialog request toward a gateway waits for a bridge link (a bridge restarting). */
 export const BRIDGE_WAIT_MS = 5000;
 
@@ -134,10 +142,10 @@ export const BRIDGE_WAIT_MS = 5000;
  */
 export async function gatewayTarget(ctx: RequestContext, route: Extract<LooseRouteResult, { routed: true }>): Promise<Target | undefined> {
   const facing = route.outbound ?? route.inbound;
-  let via = ctx.bridgeVia(facing === undefined ? undefined : ctx.bridgeAt(facing.host, facing.port));
+  let via = facingBridgeVia(ctx, facing);
   // No link while a bridge restarts (its supervisor has it back within seconds): the caller's ACK
   // or BYE waits for the link instead of being lost, so the gateway's side of the call ends too.
-  if (via === undefined && (await ctx.whenBridgeLinked(BRIDGE_WAIT_MS))) via = ctx.bridgeVia(facing === undefined ? undefined : ctx.bridgeAt(facing.host, facing.port));
+  if (via === undefined && (await ctx.whenBridgeLinked(BRIDGE_WAIT_MS))) via = facingBridgeVia(ctx, facing);
   if (via === undefined || !ctx.has("dispatcher")) return undefined;
   const uri = sipUriOf(route.nextHop);
   const port = uri?.port ?? 5060;
