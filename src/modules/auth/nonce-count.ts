@@ -53,10 +53,10 @@ export interface IssuedNonce {
   serial: number | undefined;
 }
 
+/** What the table keeps per nonce, under its serial. */
 interface Entry {
   nc: number;
   expiresAt: number;
-  serial: number;
 }
 
 /** nc-value = 8LHEX (RFC 7616 §3.4); returns the count, or undefined when malformed. */
@@ -110,7 +110,7 @@ export class NonceCountTracker {
       return "ok";
     }
     if (serial <= this.#watermark) return "stale";
-    this.#entries.set(serial, { nc, expiresAt: issued.expiresAt, serial });
+    this.#entries.set(serial, { nc, expiresAt: issued.expiresAt });
     this.#order.push(serial);
     if (this.#entries.size > this.#capacity) this.#evictOldest();
     return "ok";
@@ -130,9 +130,8 @@ export class NonceCountTracker {
 
   #evictOldest(): void {
     const serial = this.#order[this.#head++]!;
-    const entry = this.#entries.get(serial)!;
     this.#entries.delete(serial);
-    if (entry.serial > this.#watermark) this.#watermark = entry.serial;
+    if (serial > this.#watermark) this.#watermark = serial;
     this.#compact();
   }
 
