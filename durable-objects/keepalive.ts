@@ -7,6 +7,16 @@ import type { Signer } from "../src/util/signer.ts";
 import type { Alarms } from "./alarms.ts";
 import type { Connection, Connections } from "./connections.ts";
 
+/** A sweep lets the shard's queued messages run after this many sockets judged ... */
+const SLICE_SOCKETS = 1000;
+/** ... or this many pinged (a ping and its answer cost the shard ~100 µs; bench/README, "Idle sockets"). */
+const SLICE_PINGS = 50;
+
+/** Resolves after the messages already queued for the object have run (a zero-delay timer). */
+function yieldToMessages(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 export interface KeepaliveDeps {
   ctx: DurableObjectState;
   connections: Connections;
@@ -35,6 +45,9 @@ export interface KeepaliveDeps {
 export class KeepaliveSweep {
   /** The alarm time last asked for (the Alarms owner "keepalive"). */
   private wanted: number | undefined;
+  /** While a pass runs: the earliest deadline of a socket accepted since it began (not in its list). */
+  private joined: number | undefined;
+  private passing = false;
 
   constructor(private readonly d: KeepaliveDeps) {}
 
@@ -47,6 +60,7 @@ export class KeepaliveSweep {
     if (!this.enabled) return;
     const { intervalMs, idleMs } = this.d.config;
     const due = now + (idleMs > 0 && (intervalMs === 0 || idleMs < intervalMs) ? idleMs : intervalMs);
+    if (this.passing) this.joined = Math.min(this.joined ?? Infinity, due);
     if (this.wanted !== undefined && this.wanted > now && this.wanted <= due) return;
     this.wanted = due;
     // A failed alarm write must not refuse the socket: the next sweep or accept sets it again.
@@ -76,29 +90,66 @@ export class KeepaliveSweep {
     return true;
   }
 
-  /** One pass over the client sockets: close the dead, ping the doubtful, set the next alarm. */
-  async sweep(now = Date.now()): Promise<void> {
+  /**
+   * One pass over the client sockets: close the dead, ping the doubtful, set the next alarm.
+   * The pass runs in slices (SLICE_SOCKETS sockets, or SLICE_PINGS pings, whichever comes first)
+   * with a zero-delay timer between them, which the shard's queued messages run before: a shard
+   * of many sockets otherwise held every other message of its clients for the whole pass, and
+   * then again for the burst of answers (bench/README, "Idle sockets").
+   */
+  async sweep(now?: number): Promise<void> {
     if (!this.enabled) return;
     const cfg = this.d.config;
+    const clock = now === undefined ? Date.now : (): number => now;
+    this.passing = true;
+    this.joined = undefined;
+    let pass: { next: number | undefined; clients: number };
+    try {
+      pass = await this.pass(cfg, clock);
+    } finally {
+      this.passing = false;
+    }
+    const t = clock();
+    let next = pass.next;
+    if (pass.clients > 0 && cfg.intervalMs > 0) next = Math.min(next ?? Infinity, t + cfg.intervalMs);
+    // A socket accepted while the pass ran is not in its list: its deadline stands.
+    if (this.joined !== undefined) next = Math.min(next ?? Infinity, this.joined);
+    this.wanted = next;
+    await this.d.alarms.want("keepalive", next, t);
+  }
+
+  /** The sockets' verdicts, carried out; the earliest deadline among them and how many clients stay. */
+  private async pass(cfg: KeepaliveConfig, clock: () => number): Promise<{ next: number | undefined; clients: number }> {
     let next: number | undefined;
     let clients = 0;
+    let t = clock();
+    let judged = 0;
+    let pinged = 0;
     for (const ws of this.d.ctx.getWebSockets()) {
+      if (judged === SLICE_SOCKETS || pinged === SLICE_PINGS) {
+        await yieldToMessages();
+        t = clock();
+        judged = 0;
+        pinged = 0;
+      }
+      judged++;
       const conn = this.d.connections.open(ws);
       if (conn === undefined || conn.bridge) continue;
       const s = this.livenessOf(ws, conn);
-      const verdict = judge(s, cfg, now);
+      const verdict = judge(s, cfg, t);
       if (verdict.action === "close") {
-        await this.close(ws, conn, s, verdict.reason, now);
+        await this.close(ws, conn, s, verdict.reason, t);
         continue;
       }
       clients++;
-      if (verdict.action === "ping") s.pingedAt = this.ping(ws, conn, now);
+      if (verdict.action === "ping") {
+        s.pingedAt = this.ping(ws, conn, t);
+        pinged++;
+      }
       const look = nextLook(s, cfg);
       if (look !== undefined && (next === undefined || look < next)) next = look;
     }
-    if (clients > 0 && cfg.intervalMs > 0) next = Math.min(next ?? Infinity, now + cfg.intervalMs);
-    this.wanted = next;
-    await this.d.alarms.want("keepalive", next, now);
+    return { next, clients };
   }
 
   private livenessOf(ws: WebSocket, conn: Connection): Liveness {
