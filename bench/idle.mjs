@@ -2,10 +2,12 @@
 // message and then only answers the edge's keep-alive pings (as JsSIP and SIP.js do), while a
 // probe client in the same shard sends an OPTIONS every 20 ms and times the answer.
 //
-//   node bench/idle.mjs --sockets 9000 --window 10 --windows 4 [--keepalive 30] [--timeout 10] [--probe no] [--bundle DIR]
+//   node bench/idle.mjs --sockets 9000 --window 10 --windows 4 [--keepalive 30] [--timeout 10]
+//                       [--scrape S] [--probe no] [--bundle DIR]
 //
 // --keepalive and --timeout are the edge's WS_KEEPALIVE_INTERVAL and WS_KEEPALIVE_TIMEOUT
-// (seconds; the shipped 30 and 10 by default). Per window (after one window of settling) it
+// (seconds; the shipped 30 and 10 by default); --scrape S adds a scrape of /metrics every S
+// seconds (each asks every shard for its status). Per window (after one window of settling) it
 // prints the pings the clients received, workerd's CPU over the window (and per socket), its RSS,
 // and the probe's median, 99th-percentile and worst round trip: how long the shard's keep-alive
 // pass holds up the other messages of the shard. workerd allows itself 20,000 descriptors here
@@ -27,6 +29,7 @@ const { values: a } = parseArgs({
     bundle: { type: "string", default: "" },
     "per-address": { type: "string", default: "20000" },
     probe: { type: "string", default: "yes" },
+    scrape: { type: "string", default: "0" },
   },
 });
 const N = Number(a.sockets);
@@ -40,7 +43,7 @@ const stack = await startStack({
   port: 0, stateDir: join(work, "state"), outdir, build: !a.bundle,
   vars: {
     CONNECTION_SHARDS: "1", WS_KEEPALIVE_INTERVAL: a.keepalive, WS_KEEPALIVE_TIMEOUT: a.timeout, WS_IDLE_TIMEOUT: "0",
-    PIKE_DENSITY: "0", MAX_CONNECTIONS_PER_ADDRESS: "0", LOG_LEVEL: "warn",
+    PIKE_DENSITY: "0", MAX_CONNECTIONS_PER_ADDRESS: "0", LOG_LEVEL: "warn", METRICS_ALLOW_FROM: "127.0.0.0/8",
   },
 });
 // This run's workerd: a descendant of this process.
@@ -113,6 +116,15 @@ const timer = setInterval(() => {
     "From: <sip:probe@localhost>;tag=p", "To: <sip:localhost>", "Call-ID: probe", `CSeq: ${sent} OPTIONS`, "Content-Length: 0", "", ""].join("\r\n"));
 }, 20);
 
+// --scrape S: a Prometheus scrape of /metrics every S seconds (each asks every shard for its status).
+const scrapes = [];
+const scraper = Number(a.scrape) > 0 ? setInterval(async () => {
+  const t = performance.now();
+  const res = await fetch(new URL("/metrics", stack.url));
+  await res.text();
+  scrapes.push(performance.now() - t);
+}, Number(a.scrape) * 1000) : undefined;
+
 await sleep(WINDOW * 1000);
 console.log("| window | pings received | workerd CPU ms | µs per socket | RSS MB | probe p50 / p99 / max ms |");
 console.log("|---|---|---|---|---|---|");
@@ -125,6 +137,8 @@ for (let w = 1; w <= Number(a.windows); w++) {
   console.log(`| ${w} | ${pings - p0} | ${ms.toFixed(0)} | ${(ms * 1000 / N).toFixed(1)} | ${rss().toFixed(0)} | ${q(0.5)} / ${q(0.99)} / ${(s.at(-1) ?? NaN).toFixed(1)} |`);
 }
 clearInterval(timer);
+clearInterval(scraper);
+if (scrapes.length > 0) console.log(`scrapes: ${scrapes.length}, ms each: ${scrapes.map((x) => x.toFixed(0)).join(" ")}`);
 stopping = true;
 // What must hold whatever the box's speed: no client that answers its pings was closed, the probe
 // was answered (but the last few in flight), and pings came when the run outlasted their interval.

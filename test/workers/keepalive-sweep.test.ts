@@ -36,7 +36,7 @@ function shard(count: number, cfg = config) {
   const sweep = new KeepaliveSweep({
     ctx: { getWebSockets: () => sockets, getWebSocketAutoResponseTimestamp: () => null } as unknown as DurableObjectState,
     connections: { open: (ws: WebSocket) => conns.get(ws) } as unknown as Connections,
-    alarms: { want: (_owner: string, at: number | undefined) => void wanted.push(at) } as unknown as Alarms,
+    alarms: { want: async (_owner: string, at: number | undefined) => void wanted.push(at) } as unknown as Alarms,
     config: cfg,
     domain: "sip.example.test",
     serverHeader: "sipedge",
