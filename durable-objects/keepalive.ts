@@ -6,16 +6,12 @@ import { CLOSE_CODES, judge, nextLook, pingBranch, pingOf, pingRequest, type Clo
 import type { Signer } from "../src/util/signer.ts";
 import type { Alarms } from "./alarms.ts";
 import type { Connection, Connections } from "./connections.ts";
+import { yieldToMessages } from "./yield.ts";
 
 /** A sweep lets the shard's queued messages run after this many sockets judged ... */
 const SLICE_SOCKETS = 1000;
 /** ... or this many pinged (a ping and its answer cost the shard ~100 µs; bench/README, "Idle sockets"). */
 const SLICE_PINGS = 50;
-
-/** Resolves after the messages already queued for the object have run (a zero-delay timer). */
-function yieldToMessages(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
 
 export interface KeepaliveDeps {
   ctx: DurableObjectState;

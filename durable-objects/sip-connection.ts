@@ -216,7 +216,7 @@ export class SipConnection extends DurableObject<Env> {
       dialogs: this.dialogs.size,
       storedTransactions: this.transactions.stored,
       guardEntries: g.fastPaths + g.bans + g.watched + g.directory,
-    });
+    }, (ws) => this.connections.of(ws));
   }
 
   /** RPC (tests): write the buffered call records and registration index changes now. */
