@@ -50,8 +50,9 @@ const stack = await startStack({
 const descendants = (pid) => execFileSync("sh", ["-c", `pgrep -P ${pid} || true`], { encoding: "utf8" }).trim().split("\n").filter(Boolean).flatMap((c) => [c, ...descendants(c)]);
 const commOf = (p) => { try { return readFileSync(`/proc/${p}/comm`, "utf8").trim(); } catch { return ""; } };
 const workerd = descendants(process.pid).filter((p) => commOf(p) === "workerd");
-const TICK = 100 / 1e6; // seconds per clock tick (USER_HZ 100)
-const cpu = () => workerd.reduce((s, p) => { const f = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1].split(" "); return s + Number(f[11]) + Number(f[12]); }, 0) / TICK;
+const US_PER_TICK = 1e6 / 100; // µs per clock tick (USER_HZ 100)
+/** workerd's CPU so far (user + system), µs. */
+const cpu = () => workerd.reduce((s, p) => { const f = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1].split(" "); return s + Number(f[11]) + Number(f[12]); }, 0) * US_PER_TICK;
 const rss = () => workerd.reduce((s, p) => s + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, "utf8"))[1]), 0) / 1024;
 
 let pings = 0;
@@ -95,6 +96,7 @@ console.log(`${N} sockets open and heard in ${((Date.now() - t0) / 1000).toFixed
 
 // The probe: an OPTIONS every 20 ms, its round trip recorded.
 const rtts = [];
+const times = new Map();
 let sent = 0;
 let answered = 0;
 const probe = new WebSocket(stack.wsUrl, "sip", { perMessageDeflate: false, localAddress: "127.0.0.250" });
@@ -107,7 +109,6 @@ probe.on("message", (d) => {
   answered++;
   rtts.push(performance.now() - Number(times.get(Number(m[1]))));
 });
-const times = new Map();
 const timer = setInterval(() => {
   if (a.probe !== "yes") return;
   sent++;
