@@ -3,7 +3,7 @@
 // probe client in the same shard sends an OPTIONS every 20 ms and times the answer.
 //
 //   node bench/idle.mjs --sockets 9000 --window 10 --windows 4 [--keepalive 30] [--timeout 10]
-//                       [--scrape S] [--probe no] [--bundle DIR]
+//                       [--scrape S] [--probe no] [--probe-every MS] [--bundle DIR]
 //
 // --keepalive and --timeout are the edge's WS_KEEPALIVE_INTERVAL and WS_KEEPALIVE_TIMEOUT
 // (seconds; the shipped 30 and 10 by default); --scrape S adds a scrape of /metrics every S
@@ -29,6 +29,7 @@ const { values: a } = parseArgs({
     bundle: { type: "string", default: "" },
     "per-address": { type: "string", default: "20000" },
     probe: { type: "string", default: "yes" },
+    "probe-every": { type: "string", default: "20" },
     scrape: { type: "string", default: "0" },
   },
 });
@@ -94,7 +95,7 @@ for (let i = 0; i < N; i += 200) {
 }
 console.log(`${N} sockets open and heard in ${((Date.now() - t0) / 1000).toFixed(1)} s; workerd RSS ${rss().toFixed(0)} MB`);
 
-// The probe: an OPTIONS every 20 ms, its round trip recorded.
+// The probe: an OPTIONS every 20 ms (--probe-every MS), its round trip recorded.
 const rtts = [];
 const times = new Map();
 let sent = 0;
@@ -115,7 +116,7 @@ const timer = setInterval(() => {
   times.set(sent, performance.now());
   probe.send(["OPTIONS sip:localhost SIP/2.0", `Via: SIP/2.0/WSS probe.invalid;branch=z9hG4bKp${sent}`, "Max-Forwards: 70",
     "From: <sip:probe@localhost>;tag=p", "To: <sip:localhost>", "Call-ID: probe", `CSeq: ${sent} OPTIONS`, "Content-Length: 0", "", ""].join("\r\n"));
-}, 20);
+}, Number(a["probe-every"]));
 
 // --scrape S: a Prometheus scrape of /metrics every S seconds (each asks every shard for its status).
 const scrapes = [];
