@@ -124,7 +124,8 @@ export class GuardClient implements GuardService {
     const decision = fast.hit(now);
     if (!decision.escalate) return OK;
     try {
-      const check = await guardOf(this.ns.guards, key).checkReq(source.ip, decision.hits, source.transport);
+      // `now`: the held-back hits belong to this connection's unit, whenever the Guard gets them.
+      const check = await guardOf(this.ns.guards, key).checkReq(source.ip, decision.hits, source.transport, now);
       this.learn(key, check.bans, now);
       // Banned there already (by another shard): drop this one too, without banning again.
       if (bannedUntil(check.bans, source.transport, now) !== undefined) return FLOOD;

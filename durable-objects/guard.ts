@@ -135,11 +135,12 @@ export class Guard extends DurableObject<Env> {
   }
 
   /**
-   * `pike_check_req` with the hits a connection held back, counted in the scope of `transport`;
-   * the answer carries the address's bans so the shard can keep them.
+   * `pike_check_req` with the hits a connection held back, counted in the scope of `transport`
+   * and in the unit of `at` (when the shard counted them; a shard from before this parameter
+   * sends none: now); the answer carries the address's bans so the shard can keep them.
    */
-  async checkReq(ip: string, hits: number, transport = "ws"): Promise<GuardCheck> {
-    const verdict = this.pike[scopeOf(transport)].checkReq(ip, Date.now(), hits);
+  async checkReq(ip: string, hits: number, transport = "ws", at = Date.now()): Promise<GuardCheck> {
+    const verdict = this.pike[scopeOf(transport)].checkReq(ip, at, hits);
     return { verdict, bans: this.bans };
   }
 

@@ -27,6 +27,22 @@ describe("Guard: pike, ipban, connection cap and the auth block of one address",
     expect((await guard.checkReq("192.0.2.200", 1)).verdict).toEqual({ verdict: "flood", first: false });
   });
 
+  it("counts a shard's held-back hits in the unit the shard counted them in, however late they come", async () => {
+    const ip = freshIp();
+    const guard = guardOf(env.GUARD, ip);
+    const unit = 2_000; // PIKE_SAMPLING_TIME_UNIT
+    // Clear of a unit's end while the reports go in.
+    while (Date.now() % unit > unit - 300) await new Promise((r) => setTimeout(r, 50));
+    const now = Date.now();
+    const lastUnit = now - (now % unit) - 1;
+    expect((await guard.checkReq(ip, 1, "ws", now)).verdict).toEqual({ verdict: "ok" });
+    // A batch made at the end of the last unit and delivered in this one is counted there: at the
+    // Guard's own time, it and this unit's batch made 19 here, above 16, from an address sending ~10.
+    expect((await guard.checkReq(ip, 9, "ws", lastUnit)).verdict).toEqual({ verdict: "ok" });
+    expect((await guard.checkReq(ip, 9, "ws", now)).verdict).toEqual({ verdict: "ok" });
+    expect((await guard.checkReq(ip, 7, "ws", now)).verdict).toEqual({ verdict: "flood", first: true });
+  });
+
   it("counts UDP datagrams apart from WebSocket traffic: forged datagrams never push a WebSocket user over", async () => {
     const ip = freshIp();
     const guard = guardOf(env.GUARD, ip);

@@ -103,13 +103,18 @@ export class Pike {
       this.nodes.delete(key);
       this.nodes.set(key, node);
     } else {
-      this.roll(node, unit);
+      if (unit >= node.unit) this.roll(node, unit);
       // Re-inserting keeps the map in last-seen order, so eviction drops the stalest first.
       this.nodes.delete(key);
       this.nodes.set(key, node);
     }
-    node.curr += hits;
-    node.lastSeen = now;
+    // Hits are counted in the unit they were made in: a shard's batch made at the end of a unit
+    // can reach the Guard after the next began (counted there, with the next unit's own batch on
+    // top, it flagged an address sending ~60 % of the density). One unit late counts in `prev`;
+    // older than that, the unit is no longer kept.
+    if (unit === node.unit) node.curr += hits;
+    else if (unit === node.unit - 1) node.prev += hits;
+    node.lastSeen = Math.max(node.lastSeen, now);
     if (node.curr <= this.density && node.prev <= this.density) return OK;
     if (node.red) return FLOOD_AGAIN;
     node.red = true;

@@ -82,6 +82,20 @@ describe("pike.checkReq", () => {
     expect(pike.checkReq("127.0.0.2", T0 + 1, 15)).toEqual({ verdict: "flood", first: true });
   });
 
+  it("counts hits reported late in the unit they were made in: one unit late in the previous, older not at all", () => {
+    const pike = new Pike({ samplingTimeUnit: 2, reqsDensityPerUnit: 16 });
+    expect(pike.checkReq("127.0.0.2", T0 + UNIT + 5, 1)).toEqual({ verdict: "ok" });
+    // A shard's batch of the last unit, arriving after this unit began.
+    expect(pike.checkReq("127.0.0.2", T0 + UNIT - 3, 9)).toEqual({ verdict: "ok" });
+    expect(pike.checkReq("127.0.0.2", T0 + UNIT + 1800, 9)).toEqual({ verdict: "ok" });
+    expect(pike.top(T0 + UNIT + 1801, "all")[0]).toMatchObject({ previousUnitHits: 9, currentUnitHits: 10 });
+    // Two units late: that unit is no longer kept; nothing moves back.
+    expect(pike.checkReq("127.0.0.2", T0 - 1, 20)).toEqual({ verdict: "ok" });
+    expect(pike.top(T0 + UNIT + 1802, "all")[0]).toMatchObject({ previousUnitHits: 9, currentUnitHits: 10 });
+    // A late batch that takes the previous unit over the density flags the address.
+    expect(pike.checkReq("127.0.0.2", T0 + UNIT - 2, 8)).toEqual({ verdict: "flood", first: true });
+  });
+
   it("with reqs_density_per_unit 0 is off: never flags and keeps no state", () => {
     const pike = new Pike({ reqsDensityPerUnit: 0 });
     expect(send(pike, "127.0.0.2", 5_000, T0).every((v) => v.verdict === "ok")).toBe(true);
