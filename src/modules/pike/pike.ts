@@ -103,7 +103,7 @@ export class Pike {
       this.nodes.delete(key);
       this.nodes.set(key, node);
     } else {
-      if (unit >= node.unit) this.roll(node, unit);
+      this.roll(node, unit);
       // Re-inserting keeps the map in last-seen order, so eviction drops the stalest first.
       this.nodes.delete(key);
       this.nodes.set(key, node);
@@ -174,8 +174,9 @@ export class Pike {
    * unblocked next occurrence of sampling_time_unit that does not exceed
    * reqs_density_per_unit"); doing it on access gives the same answers without a timer.
    */
+  /** Moves the node's counters on to `unit`; never back (a late report, another object's clock). */
   private roll(node: PikeNode, unit: number): void {
-    if (unit === node.unit) return;
+    if (unit <= node.unit) return;
     node.prev = unit === node.unit + 1 ? node.curr : 0;
     node.curr = 0;
     node.unit = unit;
