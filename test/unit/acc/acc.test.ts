@@ -189,7 +189,7 @@ describe("acc: D1 rows and CDRs", () => {
     const indexes = db.db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'acc' AND sql IS NOT NULL ORDER BY name").all();
     expect(indexes).toEqual([
       { name: "acc_callid_idx", sql: "CREATE INDEX acc_callid_idx ON acc (callid)" },
-      { name: "acc_time_idx", sql: "CREATE INDEX acc_time_idx ON acc (time_ms)" },
+      { name: "acc_time_idx", sql: "CREATE INDEX acc_time_idx ON acc (time_ms) WHERE method = 'INVITE'" },
     ]);
     expect(db.db.prepare("SELECT callid FROM acc WHERE method = 'BYE' AND callid IN ('c1', 'c2')").all()).toEqual([{ callid: "c1" }]);
   });
