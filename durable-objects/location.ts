@@ -338,7 +338,8 @@ export class Location extends DurableObject<Env> {
   }
 
   private setMeta(key: string, value: SqlStorageValue): void {
-    this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value);
+    // An upsert: an existing key is updated in place (one row written, not a delete and an insert).
+    this.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
   }
 }
 
