@@ -23,15 +23,19 @@ cd "$ROOT"
 NODE=${NODE:-node_modules/.bin/node}
 [ -x "$NODE" ] || NODE=node
 OPTS=(--conns 50 --duration 8 --warmup 2 --quiet-wait 10 --json "$OUT")
+# Both sides' gateways run the reference's own sipp scenario, so they answer alike: ours
+# (test/sipp/uas.xml, `npm run bench`'s default) also sends a 100 Trying, one more datagram per
+# call through the bridge and the edge. UAS=FILE picks another for sipedge.
+UAS=${UAS:-$KSRC/sipp/uas_rr.xml}
 
 sipedge() {
   local level suffix
   for level in ${LOG_LEVELS:-info}; do
     suffix=""; [ "$level" = info ] || suffix="-$level"
     for b in ${BUNDLES:-}; do
-      SIPEDGE_LOG_LEVEL=$level "$NODE" bench/run.mjs --mode echo,options,ping,reg,call,u2u "${OPTS[@]}" --bundle "${b%%:*}" --label "${b##*:}$suffix" || return 1
+      SIPEDGE_LOG_LEVEL=$level "$NODE" bench/run.mjs --mode echo,options,ping,reg,call,u2u "${OPTS[@]}" --uas-scenario "$UAS" --bundle "${b%%:*}" --label "${b##*:}$suffix" || return 1
     done
-    [ -n "${BUNDLES:-}" ] || SIPEDGE_LOG_LEVEL=$level "$NODE" bench/run.mjs --mode echo,options,ping,reg,call,u2u "${OPTS[@]}" --label "sipedge$suffix" || return 1
+    [ -n "${BUNDLES:-}" ] || SIPEDGE_LOG_LEVEL=$level "$NODE" bench/run.mjs --mode echo,options,ping,reg,call,u2u "${OPTS[@]}" --uas-scenario "$UAS" --label "sipedge$suffix" || return 1
   done
 }
 
