@@ -13,7 +13,7 @@
  */
 import type { Logger } from "../src/log.ts";
 import type { Binding } from "../src/modules/registrar/index.ts";
-import { col, jsonChunks, type SqlDatabase, type SqlStatement } from "../src/provisioning/db.ts";
+import { col, jsonChunks, rowsWrittenBy, type SqlDatabase, type SqlStatement } from "../src/provisioning/db.ts";
 
 /** One AOR's pending change: its whole binding set, or flows whose bindings went. */
 export type IndexChange =
@@ -70,6 +70,8 @@ export interface IndexBatcherOptions {
   busyAors?: number;
   /** AORs with a pending change beyond this are dropped (their next change rewrites them). */
   maxPending?: number;
+  /** A batch reached D1: the rows D1 says it wrote (index entries included). */
+  onWritten?: (rowsWritten: number) => void;
 }
 
 /**
@@ -133,8 +135,9 @@ export class IndexBatcher {
     this.#pending = new Map();
     this.#wait = batch.size > this.#options.busyAors ? this.#options.busyFlushMs : this.#options.flushMs;
     try {
-      await this.#options.db.batch(indexStatements(this.#options.db, [...batch.values()]));
+      const results = await this.#options.db.batch(indexStatements(this.#options.db, [...batch.values()]));
       this.#failures = 0;
+      this.#options.onWritten?.(rowsWrittenBy(results));
     } catch (error) {
       if (String(error).includes("no such table")) {
         this.#off = true;

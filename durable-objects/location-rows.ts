@@ -82,9 +82,9 @@ const BINDING_COLUMNS = ["key", "aor", "contact", "expires", "q", "callid", "cse
 const WRITE_BINDING = `INSERT INTO binding (${BINDING_COLUMNS.join(", ")}) VALUES (${BINDING_COLUMNS.map(() => "?").join(", ")})
   ON CONFLICT (key) DO UPDATE SET ${BINDING_COLUMNS.slice(1).map((c) => `${c} = excluded.${c}`).join(", ")}`;
 
-/** Stores a binding under its key (a refresh updates the row it refreshes). */
-export function writeBinding(sql: SqlStorage, b: Binding): void {
-  sql.exec(
+/** Stores a binding under its key (a refresh updates the row it refreshes); returns the rows written. */
+export function writeBinding(sql: SqlStorage, b: Binding): number {
+  return sql.exec(
     WRITE_BINDING,
     keyOf(b),
     b.aor,
@@ -100,5 +100,5 @@ export function writeBinding(sql: SqlStorage, b: Binding): void {
     b.flowToken ?? null,
     b.userAgent ?? null,
     b.lastModified,
-  );
+  ).rowsWritten;
 }

@@ -37,6 +37,8 @@ export type LocationSaveReply =
       changed: boolean;
       /** The caller may keep `bindings` to answer refreshes: this object will tell it of a change (location-copies.ts). */
       copy: boolean;
+      /** Rows this REGISTER wrote, as the platform bills them (the shard's `sipedge_storage_rows_written_total`). */
+      rowsWritten: number;
     }
   | (SaveFailure & { version: number });
 
@@ -45,6 +47,8 @@ export type LocationLookup = LookupResult & { version: number };
 export interface LocationRemoval {
   removed: number;
   version: number;
+  /** Rows the removal wrote, as the platform bills them. */
+  rowsWritten?: number;
 }
 
 /** `kamcmd ul.show` for one AOR. */
@@ -92,6 +96,12 @@ export class Location extends DurableObject<Env> {
   private alarmAt: number | undefined;
   private readonly registrars = new Map<string, Registrar>();
   private schemaReady: boolean;
+  /**
+   * Rows written since the object started, as the platform bills them: each statement's
+   * `rowsWritten` (index entries included) and one per `setAlarm`. Replies to shards carry their
+   * share, which the shards count in /metrics.
+   */
+  private written = 0;
   /** Registration lines (registered / unregistered) at info. */
   private readonly log: Logger;
   /** The AOR's calls in progress (MAX_CALLS_PER_USER), created by the first call method. */
@@ -130,6 +140,7 @@ export class Location extends DurableObject<Env> {
     const registrar = this.registrarFor(config);
     const now = Date.now();
     const before = this.bindingList;
+    const written = this.written;
     const result = registrar.save(before, input, now);
     if (!result.ok) return { ...result, version: this.currentVersion };
     this.aor ??= input.aor;
@@ -142,7 +153,7 @@ export class Location extends DurableObject<Env> {
     const reply = registrar.saveReply(this.bindingList, input, now);
     // The bindings travel back so the caller can answer the next refreshes from its cache (with
     // `copy`), and index a changed set (durable-objects/location-index.ts).
-    return { ok: true, ...reply, version: this.currentVersion, bindings: this.bindingList, changed, copy };
+    return { ok: true, ...reply, version: this.currentVersion, bindings: this.bindingList, changed, copy, rowsWritten: this.written - written };
   }
 
   /**
@@ -176,11 +187,12 @@ export class Location extends DurableObject<Env> {
   /** A flow's socket closed (Kamailio `handle_lost_tcp`): drop its bindings. */
   async removeFlow(flowToken: string): Promise<LocationRemoval> {
     const { bindings, removed } = removeFlow(this.bindingList, flowToken);
+    const written = this.written;
     if (removed.length > 0) {
       this.bindingList = bindings;
       this.persist(Date.now(), false, "shard");
     }
-    return { removed: removed.length, version: this.currentVersion };
+    return { removed: removed.length, version: this.currentVersion, rowsWritten: this.written - written };
   }
 
   /** The live bindings (admin API). */
@@ -276,7 +288,7 @@ export class Location extends DurableObject<Env> {
     if (!this.schemaReady) this.migrate(0);
     const aor = changed && this.aor !== this.storedAor ? this.aor : undefined;
     this.ctx.storage.transactionSync(() => {
-      for (const key of deletes) this.sql.exec("DELETE FROM binding WHERE key = ?", key);
+      for (const key of deletes) this.write("DELETE FROM binding WHERE key = ?", key);
       for (const b of upserts) this.writeRow(b);
       if (changed) this.setMeta("version", this.currentVersion);
       if (aor !== undefined) this.setMeta("aor", aor);
@@ -310,7 +322,7 @@ export class Location extends DurableObject<Env> {
   }
 
   private writeRow(b: Binding): void {
-    writeBinding(this.sql, b);
+    this.written += writeBinding(this.sql, b);
   }
 
   /**
@@ -321,6 +333,7 @@ export class Location extends DurableObject<Env> {
     const next = nextExpiry(this.bindingList);
     if (next === undefined || (this.alarmAt !== undefined && this.alarmAt <= next)) return;
     this.alarmAt = next;
+    this.written++;
     await this.ctx.storage.setAlarm(next);
   }
 
@@ -330,7 +343,7 @@ export class Location extends DurableObject<Env> {
     for (let schema = stored; schema < SCHEMA_VERSION; schema++) {
       const target = schema + 1;
       this.ctx.storage.transactionSync(() => {
-        for (const statement of MIGRATIONS[target] ?? []) this.sql.exec(statement);
+        for (const statement of MIGRATIONS[target] ?? []) this.write(statement);
         this.setMeta("schema", target);
       });
     }
@@ -339,7 +352,12 @@ export class Location extends DurableObject<Env> {
 
   private setMeta(key: string, value: SqlStorageValue): void {
     // An upsert: an existing key is updated in place (one row written, not a delete and an insert).
-    this.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
+    this.write("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
+  }
+
+  /** Runs a statement that writes, counting its rows. */
+  private write(query: string, ...bindings: SqlStorageValue[]): void {
+    this.written += this.sql.exec(query, ...bindings).rowsWritten;
   }
 }
 

@@ -15,6 +15,7 @@ import type { BridgeAttachment } from "./bridge-links.ts";
 import type { Connection } from "./connections.ts";
 import { yieldToMessages } from "./yield.ts";
 import { IndexBatcher } from "./location-index.ts";
+import { meteredStorage } from "./metered-storage.ts";
 
 /** One shard's view, returned by `SipConnection.status()` on every scrape. */
 export interface ShardStatus {
@@ -64,18 +65,27 @@ export class ShardOps {
     this.#accWriter = new AccWriter({
       db,
       waitUntil: (p) => ctx.waitUntil(p),
-      onWritten: (records) => {
+      onWritten: (records, rows) => {
         for (const r of records) this.metrics.inc("accRecords", r.method);
+        this.metrics.inc("rowsWritten", "acc", rows);
       },
       onDropped: (n) => this.metrics.inc("accDropped", "", n),
       onError: (error, buffered) => log.warn("acc: D1 write failed, records kept", { error: String(error), buffered }),
     });
     this.acc = new Acc({ sink: this.#accWriter, log, shard });
-    this.#index = new IndexBatcher({ db, log, waitUntil: (p) => ctx.waitUntil(p) });
+    this.#index = new IndexBatcher({ db, log, waitUntil: (p) => ctx.waitUntil(p), onWritten: (rows) => this.metrics.inc("rowsWritten", "location_index", rows) });
     this.tmEvents = {
       branchTimeout: () => this.metrics.inc("transactionTimeouts"),
       finalReply: this.acc.events.finalReply,
     };
+  }
+
+  /**
+   * The shard's storage for `store` (its dialogs, its stored transactions, its alarm), with the
+   * rows each write is billed counted in `sipedge_storage_rows_written_total`.
+   */
+  storage(store: "dialogs" | "transactions" | "alarm"): DurableObjectStorage {
+    return meteredStorage(this.#ctx.storage, (rows) => this.metrics.inc("rowsWritten", store, rows));
   }
 
   transport(transport: Transport): Transport {
@@ -92,15 +102,18 @@ export class ShardOps {
    */
   indexed(stub: LocationStub, aor: string): LocationStub {
     const index = this.#index;
+    const metrics = this.metrics;
     return {
       async save(input, config) {
         const reply = await stub.save(input, config);
+        if (reply.ok) metrics.inc("rowsWritten", "location", (reply as { rowsWritten?: number }).rowsWritten ?? 0);
         if (reply.ok && reply.changed === true && reply.bindings !== undefined) index.set(input.aor, reply.version, reply.bindings);
         return reply;
       },
       lookup: () => stub.lookup(),
       async removeFlow(flow) {
-        const removal = (await stub.removeFlow(flow)) as { removed?: number; version?: number } | undefined;
+        const removal = (await stub.removeFlow(flow)) as { removed?: number; version?: number; rowsWritten?: number } | undefined;
+        metrics.inc("rowsWritten", "location", removal?.rowsWritten ?? 0);
         if ((removal?.removed ?? 0) > 0 && removal?.version !== undefined) index.flowGone(aor, removal.version, flow);
         return removal;
       },

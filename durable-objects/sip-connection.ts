@@ -91,11 +91,11 @@ export class SipConnection extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(KEEPALIVE_PING, KEEPALIVE_PONG));
     this.connections = new Connections(ctx, (transport) => this.ops.transport(transport));
     this.bridges = new BridgeLinks(ctx, this.log);
-    this.alarms = new Alarms(ctx.storage);
+    this.ops = new ShardOps(ctx, env.DB, this.log, this.shard);
+    this.alarms = new Alarms(this.ops.storage("alarm"));
     this.signers = routeSignersFor(env, this.log);
     this.guard = new GuardClient({ guards: env.GUARD, directory: env.GUARD_DIRECTORY }, ctx, this.config.security, this.log);
     this.permissions = new PermissionsLoader(env.DB);
-    this.ops = new ShardOps(ctx, env.DB, this.log, this.shard);
     this.services = shardServices({
       env, config: this.config, log: this.log, shard: this.shard, bridges: this.bridges, guard: this.guard,
       permissions: this.permissions, ops: this.ops, signers: this.signers,
@@ -106,8 +106,8 @@ export class SipConnection extends DurableObject<Env> {
     });
     this.uacLinks = new UacLinks(this.bridges, this.shard, () => startRegistrations(env), this.log);
     this.flows = new FlowDelivery(this.shard, this.config.connectionShards, env.SIP_CONNECTION, this.connections, this.services.location);
-    this.transactions = new TransactionStore(ctx, this.services.tm, (flow) => this.upstreamOf(flow), this.alarms, this.log);
-    this.dialogs = new DialogStore(ctx.storage, this.alarms, {
+    this.transactions = new TransactionStore({ storage: this.ops.storage("transactions") }, this.services.tm, (flow) => this.upstreamOf(flow), this.alarms, this.log);
+    this.dialogs = new DialogStore(this.ops.storage("dialogs"), this.alarms, {
       timeoutMs: this.config.dialogFlowTimeout * 1000,
       writeEveryMs: this.config.dialogDbUpdatePeriod * 1000,
       liveFlows: (flows) => this.flows.live(flows),

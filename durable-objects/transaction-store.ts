@@ -25,7 +25,7 @@ export class TransactionStore {
   private sweeping: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    private readonly ctx: DurableObjectState,
+    private readonly ctx: Pick<DurableObjectState, "storage">,
     private readonly tm: Tm,
     private readonly upstreamFor: (key: string) => Upstream | undefined,
     private readonly alarms: Alarms,

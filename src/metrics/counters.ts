@@ -23,6 +23,11 @@ export const SHARD_COUNTERS = {
   registersDropped: { name: "sipedge_register_dropped_total", help: "REGISTERs dropped unrun: their socket closed while they waited for a slot of the shard's RegisterGate (the client gave up)", label: undefined },
   locationForgets: { name: "sipedge_location_forget_total", help: "Word from a Location object that its AOR's binding set changed, by whether this shard held a cached copy to drop (cached) or not (absent)", label: "copy" },
   accDropped: { name: "sipedge_acc_dropped_total", help: "Call records dropped (D1 unreachable and the buffer full)", label: undefined },
+  rowsWritten: {
+    name: "sipedge_storage_rows_written_total",
+    help: "Storage rows written on this shard's behalf, as the platform bills them (index entries included), by store: acc and location_index (D1, as D1 reports them), location (the Location objects' SQLite, as their replies to this shard's REGISTERs and closed flows report them), dialogs, transactions and alarm (this shard's key-value storage and alarm: one row per key put or deleted, one per setAlarm)",
+    label: "store",
+  },
 } as const;
 
 export type CounterKey = keyof typeof SHARD_COUNTERS;

@@ -33,6 +33,16 @@ export function jsonChunks(db: SqlDatabase, query: string, rows: readonly unknow
   return statements;
 }
 
+/**
+ * The rows a batch wrote as D1 bills them (`meta.rows_written` of each result: index entries
+ * included), 0 where a result carries none (another SqlDatabase than D1).
+ */
+export function rowsWrittenBy(results: readonly unknown[]): number {
+  let rows = 0;
+  for (const r of results) rows += (r as { meta?: { rows_written?: number } } | undefined)?.meta?.rows_written ?? 0;
+  return rows;
+}
+
 /** SQL that reads column `n` of the JSON row array `value` that `json_each` yields. */
 export function col(n: number): string {
   return `json_extract(value, '$[${n}]')`;

@@ -63,6 +63,12 @@ describe("metrics", () => {
       expect(after.sum("sipedge_connections")).toBeGreaterThanOrEqual(1);
       // The registration index is written after the REGISTER is answered.
       await expect.poll(async () => (await metrics()).sum("sipedge_registrations"), { timeout: 5000 }).toBe(1);
+      // What the storage bill is made of: the Location object's rows (its binding, version, the
+      // expiry alarm: at least 3) and the index's (5 for a new AOR's binding), as billed.
+      const rows = async (store: string) => (await metrics()).sum("sipedge_storage_rows_written_total", { store }) - before.sum("sipedge_storage_rows_written_total", { store });
+      expect(await rows("location")).toBeGreaterThanOrEqual(3);
+      // Counted when D1's answer reaches the shard, a moment after the index shows the row.
+      await expect.poll(() => rows("location_index"), { timeout: 5000 }).toBe(5);
       const dump = await cli(["ul", "dump"]);
       expect(dump.code, dump.stderr).toBe(0);
       expect(dump.stdout).toMatch(new RegExp(`^alice@${DOMAIN.replace(/\./g, "\\.")}\\s+sip:\\S+\\s+in \\d+ s\\s+.*JsSIP`, "m"));
@@ -155,6 +161,11 @@ describe("call records (acc)", () => {
     const after = await metrics();
     expect(after.sum("sipedge_acc_records_total", { method: "INVITE" }) - before.sum("sipedge_acc_records_total", { method: "INVITE" })).toBe(3);
     expect(after.sum("sipedge_acc_records_total", { method: "BYE" }) - before.sum("sipedge_acc_records_total", { method: "BYE" })).toBe(3);
+    // As D1 bills them: 3 rows per INVITE record, 2 per BYE record, and AUTOINCREMENT's counter
+    // once per batch (the six records reach D1 in one to six batches).
+    const accRows = after.sum("sipedge_storage_rows_written_total", { store: "acc" }) - before.sum("sipedge_storage_rows_written_total", { store: "acc" });
+    expect(accRows).toBeGreaterThanOrEqual(3 * 3 + 3 * 2 + 1);
+    expect(accRows).toBeLessThanOrEqual(3 * 3 + 3 * 2 + 6);
     // Three INVITEs and one challenged first try (the UA reuses its nonce afterwards).
     expect(after.sum("sipedge_requests_received_total", { method: "INVITE" }) - before.sum("sipedge_requests_received_total", { method: "INVITE" })).toBe(4);
     // The same calls as CSV through the CLI.

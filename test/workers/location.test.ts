@@ -136,9 +136,9 @@ describe("Location: expiry, flows and restarts", () => {
     const loc = locationOf(env.LOCATION, aor);
     await loc.save(register(aor, 1, [{ uri: "sip:a@127.0.0.2" }], { flowToken: "flow-a" }));
     await loc.save(register(aor, 2, [{ uri: "sip:b@127.0.0.3" }], { flowToken: "flow-b", callId: "other" }));
-    expect(await loc.removeFlow("flow-a")).toEqual({ removed: 1, version: 3 });
+    expect(await loc.removeFlow("flow-a")).toEqual({ removed: 1, version: 3, rowsWritten: 2 });
     expect(await loc.lookup()).toMatchObject({ found: true, contacts: [{ uri: "sip:b@127.0.0.3", flowToken: "flow-b" }] });
-    expect(await loc.removeFlow("flow-unknown")).toEqual({ removed: 0, version: 3 });
+    expect(await loc.removeFlow("flow-unknown")).toEqual({ removed: 0, version: 3, rowsWritten: 0 });
     expect((await storedRows(aor)).map((r) => r.flow_token)).toEqual(["flow-b"]);
   });
 

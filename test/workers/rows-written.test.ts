@@ -11,6 +11,7 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { locationOf, type Location } from "../../durable-objects/location.ts";
+import { meteredStorage } from "../../durable-objects/metered-storage.ts";
 import { indexStatements } from "../../durable-objects/location-index.ts";
 import { AccWriter, type AccRecord } from "../../src/modules/acc/index.ts";
 import type { Binding, RegisterInput } from "../../src/modules/registrar/index.ts";
@@ -51,10 +52,16 @@ async function meter(aor: string): Promise<{ rows: () => Promise<number> }> {
   };
 }
 
-async function measured(aor: string, step: () => Promise<unknown>): Promise<number> {
+/**
+ * The rows `step` made the object write, as counted here; the reply's own `rowsWritten` (what the
+ * shard adds to its metric) must say the same.
+ */
+async function measured(aor: string, step: () => Promise<object>): Promise<number> {
   const m = await meter(aor);
-  await step();
-  return m.rows();
+  const reply = (await step()) as { rowsWritten?: number };
+  const rows = await m.rows();
+  expect(reply.rowsWritten).toBe(rows);
+  return rows;
 }
 
 function register(aor: string, cseq: number, contact: string, expires: number, flowToken = "0.flow-a"): RegisterInput {
@@ -89,6 +96,10 @@ describe("rows written: the Location object", () => {
 
     // Removing a device: the row deleted (1) and the version (1).
     expect(await measured(aor, () => loc.save(register(aor, 6, "sip:b@127.0.0.3;transport=ws", 0, "0.flow-b")))).toBe(2);
+
+    // A closed flow takes its bindings: the row (1) and the version (1); a flow with none, nothing.
+    expect(await measured(aor, () => loc.removeFlow("0.flow-a"))).toBe(2);
+    expect(await measured(aor, () => loc.removeFlow("0.flow-a"))).toBe(0);
   });
 });
 
@@ -117,13 +128,16 @@ function accRecord(method: "INVITE" | "BYE", callId: string, at: number): AccRec
 describe("rows written: D1", () => {
   it("accounting: an answered call's two records write five rows (INVITE: row, time and Call-ID entries; BYE: row, Call-ID entry)", async () => {
     const db = meteredD1();
-    const writer = new AccWriter({ db, flushMs: 60_000 });
+    let reported = 0;
+    const writer = new AccWriter({ db, flushMs: 60_000, onWritten: (_records, rows) => (reported += rows) });
     const calls = 50;
     for (let i = 0; i < calls; i++) writer.push(accRecord("INVITE", `rows-call-${i}`, 1_000 + i));
     for (let i = 0; i < calls; i++) writer.push(accRecord("BYE", `rows-call-${i}`, 5_000 + i));
     await writer.flush();
     // One statement of 100 records: 5 rows per call, and AUTOINCREMENT's counter once.
     expect(db.written).toBe(5 * calls + 1);
+    // What the shard adds to sipedge_storage_rows_written_total{store="acc"}.
+    expect(reported).toBe(db.written);
   });
 
   it("the registration index: a new AOR's binding writes five rows, a re-registration on a new flow five", async () => {
@@ -140,5 +154,29 @@ describe("rows written: D1", () => {
     db.written = 0;
     await db.batch(indexStatements(db, [{ kind: "set", aor, version: 2, bindings: [binding("0.flow-b")] }], now));
     expect(db.written).toBe(5);
+  });
+});
+
+describe("rows written: a shard's key-value storage and alarm", () => {
+  it("counts one row per key put or deleted and one per setAlarm, and stores what it is given", async () => {
+    const stub = locationOf(env.LOCATION, `rows-kv-${crypto.randomUUID().slice(0, 8)}@localhost`);
+    await runInDurableObject(stub, async (_: Location, state) => {
+      let rows = 0;
+      const storage = meteredStorage(state.storage, (n) => (rows += n));
+      await storage.put("one", 1);
+      await storage.put({ a: 1, b: 2, c: 3 });
+      expect(rows).toBe(4);
+      expect(await storage.get(["one", "a", "b", "c"])).toEqual(new Map([["a", 1], ["b", 2], ["c", 3], ["one", 1]]));
+      await storage.delete("one");
+      await storage.delete(["a", "b"]);
+      expect(rows).toBe(7);
+      await storage.setAlarm(Date.now() + 60_000);
+      expect(rows).toBe(8);
+      expect(await storage.getAlarm()).not.toBeNull();
+      await storage.deleteAlarm();
+      // Reads and the rest pass through uncounted.
+      expect(await storage.get("c")).toBe(3);
+      expect(rows).toBe(8);
+    });
   });
 });

@@ -5,7 +5,7 @@
  * the oldest are dropped and counted. What is lost when the object holding the buffer stops
  * before a flush: at most `flushMs` worth of records (README: failure policy).
  */
-import { col, jsonChunks, type SqlDatabase } from "../../provisioning/db.ts";
+import { col, jsonChunks, rowsWrittenBy, type SqlDatabase } from "../../provisioning/db.ts";
 import type { AccRecord } from "./record.ts";
 
 export interface AccWriterOptions {
@@ -15,7 +15,8 @@ export interface AccWriterOptions {
   maxBuffered?: number;
   /** Keeps the object alive until a flush started from a timer has finished (DO `waitUntil`). */
   waitUntil?: (promise: Promise<unknown>) => void;
-  onWritten?: (records: readonly AccRecord[]) => void;
+  /** A batch reached D1: its records, and the rows D1 says it wrote (index entries included). */
+  onWritten?: (records: readonly AccRecord[], rowsWritten: number) => void;
   onDropped?: (count: number) => void;
   onError?: (error: unknown, buffered: number) => void;
 }
@@ -95,9 +96,9 @@ export class AccWriter {
     if (batch.length === 0) return;
     const { db } = this.#options;
     try {
-      await db.batch(jsonChunks(db, INSERT, batch.map(row), 200));
+      const results = await db.batch(jsonChunks(db, INSERT, batch.map(row), 200));
       this.#failures = 0;
-      this.#options.onWritten?.(batch);
+      this.#options.onWritten?.(batch, rowsWrittenBy(results));
     } catch (error) {
       this.#failures++;
       // Back in front of what arrived meanwhile, in order; push() bounds the total.
