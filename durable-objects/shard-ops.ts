@@ -106,7 +106,7 @@ export class ShardOps {
     return {
       async save(input, config) {
         const reply = await stub.save(input, config);
-        if (reply.ok) metrics.inc("rowsWritten", "location", (reply as { rowsWritten?: number }).rowsWritten ?? 0);
+        if (reply.ok) metrics.inc("rowsWritten", "location", reply.rowsWritten ?? 0);
         if (reply.ok && reply.changed === true && reply.bindings !== undefined) index.set(input.aor, reply.version, reply.bindings);
         return reply;
       },

@@ -4,8 +4,11 @@ import type { LocationService, SaveReply } from "./script.ts";
 
 /** What the client needs of a Location object (durable-objects/location.ts). */
 export interface LocationStub {
-  /** `copy`: the Location object counts this shard as holding the reply's binding list (durable-objects/location-copies.ts). */
-  save(input: RegisterInput, config: Registrar["config"]): Promise<SaveReply & { bindings?: Binding[]; changed?: boolean; copy?: boolean }>;
+  /**
+   * `copy`: the Location object counts this shard as holding the reply's binding list
+   * (durable-objects/location-copies.ts); `rowsWritten`: the storage rows the REGISTER cost it.
+   */
+  save(input: RegisterInput, config: Registrar["config"]): Promise<SaveReply & { bindings?: Binding[]; changed?: boolean; copy?: boolean; rowsWritten?: number }>;
   lookup(): Promise<LookupResult>;
   removeFlow(flowToken: string): Promise<unknown>;
 }
