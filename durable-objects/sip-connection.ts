@@ -106,7 +106,9 @@ export class SipConnection extends DurableObject<Env> {
     });
     this.uacLinks = new UacLinks(this.bridges, this.shard, () => startRegistrations(env), this.log);
     this.flows = new FlowDelivery(this.shard, this.config.connectionShards, env.SIP_CONNECTION, this.connections, this.services.location);
-    this.transactions = new TransactionStore({ storage: this.ops.storage("transactions") }, this.services.tm, (flow) => this.upstreamOf(flow), this.alarms, this.log);
+    this.transactions = new TransactionStore(
+      { storage: this.ops.storage("transactions") }, this.services.tm, (flow) => this.upstreamOf(flow), this.alarms, this.log, this.config.transactionStoreAfterMs,
+    );
     this.dialogs = new DialogStore(this.ops.storage("dialogs"), this.alarms, {
       timeoutMs: this.config.dialogFlowTimeout * 1000,
       writeEveryMs: this.config.dialogDbUpdatePeriod * 1000,

@@ -2,7 +2,7 @@ import type { Logger } from "../src/log.ts";
 import type { Tm, ResponseContextSnapshot, Upstream } from "../src/modules/tm/index.ts";
 import type { Alarms } from "./alarms.ts";
 
-/** How long a transaction lives in memory only: most are answered well within it. */
+/** How long a transaction lives in memory only by default (TRANSACTION_STORE_AFTER): most are answered well within it. */
 export const PERSIST_AFTER_MS = 2000;
 const PREFIX = "tx:";
 
@@ -14,6 +14,12 @@ const PREFIX = "tx:";
  * deleted as soon as they end. Stored transactions come back once, when the object starts, with
  * their socket (found by flow token); failure routes are code, so a restored transaction ends with
  * its best response (RTF_DISPATCH's per-call state is not restored).
+ *
+ * Each stored transaction is two rows written (its `put` and its `delete`): most calls to phones
+ * ring longer than 2 s, so at scale this is a line of the storage bill (README, Capacity model).
+ * `persistAfterMs` (TRANSACTION_STORE_AFTER) trades it: longer spares the calls answered sooner,
+ * undefined stores nothing (Kamailio's transactions live in memory only; an evicted shard's
+ * ringing branches then end without their 408 or CANCEL, and the gateway rings until it gives up).
  */
 export class TransactionStore {
   private readonly persisted = new Set<string>();
@@ -30,26 +36,30 @@ export class TransactionStore {
     private readonly upstreamFor: (key: string) => Upstream | undefined,
     private readonly alarms: Alarms,
     private readonly log: Logger,
+    private readonly persistAfterMs: number | undefined = PERSIST_AFTER_MS,
   ) {}
 
   /** After a request was relayed statefully: look again once it has had time to end. */
   watch(): void {
+    const after = this.persistAfterMs;
+    if (after === undefined) return;
     this.sweeping ??= setTimeout(() => {
       this.sweeping = undefined;
       void this.sweep().catch((err: unknown) => this.log.error("persisting transactions failed", { error: String(err) }));
-    }, PERSIST_AFTER_MS);
+    }, after);
   }
 
-  /** Writes the transactions pending for PERSIST_AFTER_MS and not yet stored; re-arms the alarm. */
+  /** Writes the transactions pending for `persistAfterMs` and not yet stored; re-arms the alarm. */
   async sweep(now = Date.now()): Promise<void> {
+    const after = this.persistAfterMs;
     let next: number | undefined;
     let young = false;
     const puts: Record<string, ResponseContextSnapshot> = {};
     for (const context of this.tm.liveContexts()) {
       const deadline = context.nextDeadline();
       if (deadline !== undefined && (next === undefined || deadline < next)) next = deadline;
-      if (this.persisted.has(context.id) || context.upstreamKey === undefined) continue;
-      if (now - context.createdAt < PERSIST_AFTER_MS) {
+      if (this.persisted.has(context.id) || context.upstreamKey === undefined || after === undefined) continue;
+      if (now - context.createdAt < after) {
         young = true;
         continue;
       }

@@ -26,6 +26,7 @@ export interface Vars extends UacVars {
   FR_INV_TIMER?: string;
   DIALOG_FLOW_TIMEOUT?: string;
   DIALOG_DB_UPDATE_PERIOD?: string;
+  TRANSACTION_STORE_AFTER?: string;
   WS_KEEPALIVE_INTERVAL?: string;
   WS_KEEPALIVE_TIMEOUT?: string;
   WS_IDLE_TIMEOUT?: string;
@@ -91,6 +92,12 @@ export interface Config {
   dialogFlowTimeout: number;
   /** Kamailio dialog `db_update_period` (db_mode 2), seconds: call records reach storage in one batch this often; 0 = at once. */
   dialogDbUpdatePeriod: number;
+  /**
+   * ms a relayed transaction must stay pending before its shard stores it, so that its timers
+   * survive an eviction (durable-objects/transaction-store.ts); undefined = never stored, as
+   * Kamailio keeps transactions in memory only.
+   */
+  transactionStoreAfterMs: number | undefined;
   /** Client sockets' liveness (Kamailio websocket keepalive_*, nathelper pinging), in ms. */
   keepalive: KeepaliveConfig;
   /** Media anchoring: the longest wait (ms) for a bridge's answer to an rtpengine command. */
@@ -170,6 +177,15 @@ function nonNegativeInt(field: string, value: string | undefined, fallback: numb
   return Number(value);
 }
 
+/** A whole number of seconds, in ms, or `off` (undefined). */
+function secondsOrOff(field: string, value: string | undefined, fallback: number): number | undefined {
+  if (value === undefined || value === "") return fallback * 1000;
+  const v = value.trim().toLowerCase();
+  if (v === "off") return undefined;
+  if (!/^[0-9]+$/.test(v)) throw new ConfigError(SOURCE, field, `expected a whole number of seconds or off, got ${JSON.stringify(value)}`);
+  return Number(v) * 1000;
+}
+
 function flag(field: string, value: string | undefined, fallback: boolean): boolean {
   if (value === undefined || value === "") return fallback;
   const v = value.trim().toLowerCase();
@@ -217,6 +233,7 @@ export function parseConfig(env: Vars): Config {
     },
     dialogFlowTimeout: nonNegativeInt("DIALOG_FLOW_TIMEOUT", env.DIALOG_FLOW_TIMEOUT, 60),
     dialogDbUpdatePeriod: nonNegativeInt("DIALOG_DB_UPDATE_PERIOD", env.DIALOG_DB_UPDATE_PERIOD, 1),
+    transactionStoreAfterMs: secondsOrOff("TRANSACTION_STORE_AFTER", env.TRANSACTION_STORE_AFTER, 2),
     keepalive: {
       intervalMs: nonNegativeInt("WS_KEEPALIVE_INTERVAL", env.WS_KEEPALIVE_INTERVAL, 30) * 1000,
       timeoutMs: positiveInt("WS_KEEPALIVE_TIMEOUT", env.WS_KEEPALIVE_TIMEOUT, 10) * 1000,

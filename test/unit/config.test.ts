@@ -17,6 +17,12 @@ describe("configuration from wrangler.toml [vars]", () => {
     expect(parseConfig({ SUBSCRIBER_CACHE_TTL: "900" }).subscriberCacheTtl).toBe(900);
   });
 
+  it("stores a transaction pending 2 s by default, after TRANSACTION_STORE_AFTER seconds, or never with off", () => {
+    expect(parseConfig({}).transactionStoreAfterMs).toBe(2000);
+    expect(parseConfig({ TRANSACTION_STORE_AFTER: "15" }).transactionStoreAfterMs).toBe(15_000);
+    expect(parseConfig({ TRANSACTION_STORE_AFTER: " OFF " }).transactionStoreAfterMs).toBeUndefined();
+  });
+
   it("takes the WebSocket liveness timers in seconds, and 0 turns pinging and the idle close off", () => {
     expect(parseConfig({ WS_KEEPALIVE_INTERVAL: "2", WS_KEEPALIVE_TIMEOUT: "3", WS_IDLE_TIMEOUT: "4" }).keepalive).toEqual({ intervalMs: 2000, timeoutMs: 3000, idleMs: 4000 });
     expect(parseConfig({ WS_KEEPALIVE_INTERVAL: "0", WS_IDLE_TIMEOUT: "0" }).keepalive).toMatchObject({ intervalMs: 0, idleMs: 0 });
@@ -46,6 +52,7 @@ describe("configuration from wrangler.toml [vars]", () => {
     ["WS_KEEPALIVE_TIMEOUT", "0", /expected a positive integer/],
     ["WS_IDLE_TIMEOUT", "-1", /expected a whole number/],
     ["SUBSCRIBER_CACHE_TTL", "0", /expected a positive integer/],
+    ["TRANSACTION_STORE_AFTER", "never", /expected a whole number of seconds or off, got "never"/],
   ] as const) {
     it(`refuses a bad ${field} with an error naming the file and the field`, () => {
       let error: unknown;

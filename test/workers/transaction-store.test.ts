@@ -63,3 +63,36 @@ describe("TransactionStore: only transactions pending PERSIST_AFTER_MS are writt
     expect(second.tm.size).toBe(1);
   });
 });
+
+describe("TransactionStore: TRANSACTION_STORE_AFTER", () => {
+  it("a longer wait spares the transactions answered sooner, and off stores none (restored ones keep their alarm)", async () => {
+    const later = fakeState();
+    const h = harness();
+    const store = new TransactionStore(later.state, h.tm, () => h.upstream, new Alarms(later.state.storage), createLogger("error"), 10_000);
+    h.tm.relay(request(invite()), h.upstream, [GW], { base, upstreamKey: "0.wflow" });
+    h.timers.advance(PERSIST_AFTER_MS + 1);
+    await store.sweep(h.timers.now());
+    expect(later.writes).toEqual([]);
+    h.timers.advance(10_000);
+    await store.sweep(h.timers.now());
+    expect(later.writes).toHaveLength(1);
+
+    // Off: nothing is written however long the INVITE rings, and watch() arms no sweep.
+    const off = fakeState();
+    const ringing = harness();
+    const none = new TransactionStore(off.state, ringing.tm, () => ringing.upstream, new Alarms(off.state.storage), createLogger("error"), undefined);
+    ringing.tm.relay(request(invite()), ringing.upstream, [GW], { base, upstreamKey: "0.wflow" });
+    none.watch();
+    ringing.timers.advance(60_000);
+    await none.sweep(ringing.timers.now());
+    expect(off.writes).toEqual([]);
+
+    // A transaction stored before the switch still comes back, with the alarm its deadline needs.
+    let alarmAt: number | undefined;
+    const restoredState = { storage: { ...later.state.storage, setAlarm: async (at: number) => void (alarmAt = at), getAlarm: async () => null } } as unknown as DurableObjectState;
+    const restarted = harness();
+    const reader = new TransactionStore(restoredState, restarted.tm, () => restarted.upstream, new Alarms(restoredState.storage), createLogger("error"), undefined);
+    expect(await reader.restore()).toBe(1);
+    expect(alarmAt).toBeDefined();
+  });
+});
