@@ -13,8 +13,9 @@
  *
  * Reports workerd and bridge RSS at the start and the end of the load, every failure, and the
  * edge's tables (/admin/stats: transactions, tm timers, dialogs, stored transactions, guard
- * entries) once the load stopped. Exits 1 when any request failed or a table is not back to zero
- * within RETURN_MS.
+ * entries) once the load stopped, and the storage rows written meanwhile as the platform bills
+ * them, per store and per call (`sipedge_storage_rows_written_total`; README, Capacity model).
+ * Exits 1 when any request failed or a table is not back to zero within RETURN_MS.
  */
 import { writeFileSync } from "node:fs";
 import { GATEWAYS, admin, gatewayUri, startDeployment, waitForDestinations } from "../test/helpers/deployment.ts";
@@ -62,6 +63,7 @@ async function main(): Promise<number> {
     await waitForDestinations(dep, GATEWAYS.map(gatewayUri), "active");
     const load = new Workload(dep, args.clients);
     await load.start();
+    const rowsBefore = await rowsWritten(dep);
     const workerd = workerdPid();
     const bridge = dep.bridge!.process.pid!;
     const start = { workerd: memoryMb(workerd), bridge: memoryMb(bridge), workerdCpu: cpuMs(workerd), bridgeCpu: cpuMs(bridge) };
@@ -79,6 +81,11 @@ async function main(): Promise<number> {
     const settled = await settle(dep);
     report.tablesAfterLoad = settled.tables;
     report.returnedToZeroMs = settled.ms;
+    // Written by the time the tables are empty: the acc and dialog batches of the last calls too.
+    const rowsAfter = await rowsWritten(dep);
+    const rows = Object.fromEntries(Object.keys(rowsAfter).map((store) => [store, rowsAfter[store]! - (rowsBefore[store] ?? 0)]));
+    const calls = t.gatewayCalls + t.userCalls;
+    report.rowsWritten = { ...rows, perCall: Object.fromEntries(["acc", "dialogs", "transactions"].map((s) => [s, round((rows[s] ?? 0) / Math.max(1, calls))])) };
     exit = t.failures.length === 0 && settled.ms !== undefined ? 0 : 1;
   } finally {
     await Promise.all(gateways.map((g) => g.stop()));
@@ -101,6 +108,13 @@ async function settle(dep: Parameters<typeof admin>[0]): Promise<{ tables: Table
     await new Promise((r) => setTimeout(r, 500));
   }
   return { tables, ms: undefined };
+}
+
+/** `sipedge_storage_rows_written_total` summed over the shards, by store (/admin/stats). */
+async function rowsWritten(dep: Parameters<typeof admin>[0]): Promise<Record<string, number>> {
+  const stats = (await (await admin(dep, "/stats")).json()) as { counters: Record<string, Record<string, number> | number> };
+  const rows = stats.counters["sipedge_storage_rows_written_total"];
+  return typeof rows === "object" ? rows : {};
 }
 
 const round = (n: number) => Math.round(n * 100) / 100;
