@@ -35,6 +35,23 @@ const rows = async (db: SqliteD1) =>
   (await db.prepare("SELECT aor, contact, flow_token, flow_shard, user_agent, version FROM location_index ORDER BY contact").all<{ contact: string; flow_token: string; flow_shard: string; version: number }>()).results;
 
 describe("registration index", () => {
+  it("keeps its rows when migrations/0006 rebuilds its tables WITHOUT ROWID, and its flow index", async () => {
+    const db = new SqliteD1();
+    const files = readdirSync(MIGRATIONS).filter((n) => n.endsWith(".sql")).sort();
+    const load = (name: string) => ({ name, sql: readFileSync(path.join(MIGRATIONS, name), "utf8") });
+    await applyMigrations(db, files.filter((n) => n < "0006").map(load));
+    await db.batch(indexStatements(db, [{ kind: "set", aor: AOR, version: 3, bindings: [binding("a", "0.fa"), binding("b", "1.fb")] }], NOW));
+    const before = await rows(db);
+    await applyMigrations(db, files.map(load));
+    expect(await rows(db)).toEqual(before);
+    expect(before).toHaveLength(2);
+    expect(db.db.prepare("SELECT version FROM location_index_version WHERE aor = ?").get(AOR)).toEqual({ version: 3 });
+    const tables = db.db.prepare("SELECT name, sql FROM sqlite_master WHERE name LIKE 'location_index%' ORDER BY name").all() as { name: string; sql: string }[];
+    expect(tables.map((t) => t.name)).toEqual(["location_index", "location_index_flow_idx", "location_index_version"]);
+    for (const t of tables.filter((x) => x.name !== "location_index_flow_idx")) expect(t.sql).toMatch(/WITHOUT ROWID$/);
+    expect(db.db.prepare("EXPLAIN QUERY PLAN DELETE FROM location_index WHERE flow_token IN ('0.fa')").all().map((r) => (r as { detail: string }).detail).join()).toContain("location_index_flow_idx");
+  });
+
   it("writes a changed set, and deletes a closed flow's rows", async () => {
     const db = await database();
     const { b } = batcher(db);
