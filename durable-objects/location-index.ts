@@ -1,6 +1,6 @@
 /**
- * The registration index in D1 (`location_index`, migrations/0003): Durable Objects cannot be
- * listed, so `ul dump` and the dashboard read every AOR from here. It is written when an AOR's
+ * The registration index in D1 (`location_index`, migrations/0003; WITHOUT ROWID since 0006):
+ * Durable Objects cannot be listed, so `ul dump` and the dashboard read every AOR from here. It is written when an AOR's
  * binding set changes, never on a refresh, and in batches: a shard collects the changes its
  * REGISTERs and closed flows made (`IndexBatcher`) and writes them every `flushMs` in a few
  * statements whatever their number, so a reconnect storm after a deploy (every flow closes, every

@@ -85,9 +85,9 @@ export function attemptOf(row: AccRow): CallAttempt {
 }
 
 /**
- * The reads of GET /admin/acc, here beside the indexes they need (migrations/0003): the attempts
- * by arrival time (acc_time_idx), then the BYEs of the answered ones by Call-ID (acc_callid_idx),
- * so that a test can pin their query plans.
+ * The reads of GET /admin/acc, here beside the indexes they need (migrations/0003 and 0005): the
+ * attempts by arrival time (acc_time_idx, INVITE rows only), then the BYEs of the answered ones by
+ * Call-ID (acc_callid_idx), so that a test can pin their query plans.
  */
 export const ACC_INVITES_SQL = "SELECT * FROM acc WHERE method = 'INVITE' AND time_ms >= ? AND time_ms < ? ORDER BY time_ms LIMIT ?";
 
