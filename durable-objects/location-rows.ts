@@ -4,31 +4,60 @@
  */
 import type { Binding } from "../src/modules/registrar/index.ts";
 
-/** Forward-only schema migrations of this object's SQLite, indexed by the version they create. */
+// Kamailio location columns where they exist; times are ms since the epoch.
+const BINDING_COLUMNS_SQL = `
+  key TEXT PRIMARY KEY,
+  aor TEXT NOT NULL,
+  contact TEXT NOT NULL,
+  expires INTEGER NOT NULL,
+  q REAL NOT NULL,
+  callid TEXT NOT NULL,
+  cseq INTEGER NOT NULL,
+  instance TEXT,
+  reg_id INTEGER,
+  path TEXT,
+  received TEXT,
+  flow_token TEXT,
+  user_agent TEXT,
+  last_modified INTEGER NOT NULL`;
+
+/**
+ * The tables, keyed by their primary key alone (WITHOUT ROWID): a table with a rowid keeps its
+ * primary key as a second index, so each insert or delete wrote two rows, and storage is billed
+ * per row written (test/workers/rows-written.test.ts).
+ */
+const tables = (suffix: string): string[] => [
+  `CREATE TABLE meta${suffix} (key TEXT PRIMARY KEY, value) WITHOUT ROWID`,
+  `CREATE TABLE binding${suffix} (${BINDING_COLUMNS_SQL}) WITHOUT ROWID`,
+];
+
+/** Schema 1 (until round 15), as objects that registered before then still hold it. */
+export const SCHEMA_1: readonly string[] = [
+  "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)",
+  `CREATE TABLE IF NOT EXISTS binding (${BINDING_COLUMNS_SQL})`,
+];
+
+/**
+ * Forward-only upgrades of this object's SQLite, indexed by the version they create; an object's
+ * first registration creates the latest schema at once (`FRESH_SCHEMA`). 2: both tables rebuilt
+ * WITHOUT ROWID with their rows (SQLite cannot change that in place).
+ */
 export const MIGRATIONS: readonly (readonly string[])[] = [
   [],
+  SCHEMA_1,
   [
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)",
-    // Kamailio location columns where they exist; times are ms since the epoch.
-    `CREATE TABLE IF NOT EXISTS binding (
-      key TEXT PRIMARY KEY,
-      aor TEXT NOT NULL,
-      contact TEXT NOT NULL,
-      expires INTEGER NOT NULL,
-      q REAL NOT NULL,
-      callid TEXT NOT NULL,
-      cseq INTEGER NOT NULL,
-      instance TEXT,
-      reg_id INTEGER,
-      path TEXT,
-      received TEXT,
-      flow_token TEXT,
-      user_agent TEXT,
-      last_modified INTEGER NOT NULL
-    )`,
+    ...tables("_v2"),
+    "INSERT INTO meta_v2 (key, value) SELECT key, value FROM meta",
+    "INSERT INTO binding_v2 SELECT * FROM binding",
+    "DROP TABLE meta",
+    "DROP TABLE binding",
+    "ALTER TABLE meta_v2 RENAME TO meta",
+    "ALTER TABLE binding_v2 RENAME TO binding",
   ],
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length - 1;
+/** What an object that never registered creates: the schema SCHEMA_VERSION describes. */
+export const FRESH_SCHEMA: readonly string[] = tables("");
 
 /**
  * A binding's identity in its AOR, as the registrar matches it (RFC 5626 §6: instance and

@@ -19,7 +19,7 @@ import {
   type SaveFailure,
 } from "../src/modules/registrar/index.ts";
 import { CallTable, type CallCountService, type CallStart } from "../src/modules/calllimit/index.ts";
-import { MIGRATIONS, SCHEMA_VERSION, bindingOf, keyOf, sameTimes, str, writeBinding, type Row } from "./location-rows.ts";
+import { FRESH_SCHEMA, MIGRATIONS, SCHEMA_VERSION, bindingOf, keyOf, sameTimes, str, writeBinding, type Row } from "./location-rows.ts";
 import { CopyHolders, copyLease, shardOfFlow } from "./location-copies.ts";
 import { COPY_TTL_MS } from "../src/modules/registrar/location-client.ts";
 
@@ -337,9 +337,19 @@ export class Location extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(next);
   }
 
-  /** Brings the schema from `stored` (its meta row) to SCHEMA_VERSION, one transaction per step. */
+  /**
+   * Brings the schema from `stored` (its meta row; 0 = no tables yet) to SCHEMA_VERSION: a new
+   * object creates the latest tables at once, an older one upgrades one transaction per step.
+   */
   private migrate(stored: number): void {
     if (stored > SCHEMA_VERSION) throw new Error(`Location: stored schema ${stored} is newer than this code (${SCHEMA_VERSION})`);
+    if (stored === 0) {
+      this.ctx.storage.transactionSync(() => {
+        for (const statement of FRESH_SCHEMA) this.write(statement);
+        this.setMeta("schema", SCHEMA_VERSION);
+      });
+      stored = SCHEMA_VERSION;
+    }
     for (let schema = stored; schema < SCHEMA_VERSION; schema++) {
       const target = schema + 1;
       this.ctx.storage.transactionSync(() => {

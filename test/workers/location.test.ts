@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { locationOf, type Location } from "../../durable-objects/location.ts";
-import type { ContactInput, RegisterInput } from "../../src/modules/registrar/index.ts";
+import { SCHEMA_1, SCHEMA_VERSION, writeBinding } from "../../durable-objects/location-rows.ts";
+import type { Binding, ContactInput, RegisterInput } from "../../src/modules/registrar/index.ts";
 import { COPY_TTL_MS } from "../../src/modules/registrar/location-client.ts";
 
 let seq = 0;
@@ -13,6 +14,13 @@ function freshAor(): string {
 
 function register(aor: string, cseq: number, contacts: ContactInput[], extra: Partial<RegisterInput> = {}): RegisterInput {
   return { aor, callId: `call-${aor}`, cseq, contacts, flowToken: "flow-a", ...extra };
+}
+
+/** The CREATE statements of the AOR's two tables (meta, binding), as SQLite keeps them. */
+async function tableSql(aor: string): Promise<string[]> {
+  return runInDurableObject(locationOf(env.LOCATION, aor), (_: Location, state) =>
+    state.storage.sql.exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name IN ('meta', 'binding') ORDER BY name DESC").toArray().map((r) => r.sql),
+  );
 }
 
 /** What SQLite holds for the AOR: the truth after an eviction. */
@@ -112,7 +120,39 @@ describe("Location: what is written", () => {
     const loc = locationOf(env.LOCATION, aor);
     await loc.save(register(aor, 1, [{ uri: "sip:a@127.0.0.2" }]));
     const schema = await runInDurableObject(loc, (_: Location, state) => state.storage.sql.exec("SELECT value FROM meta WHERE key = 'schema'").one()["value"]);
-    expect(schema).toBe(1);
+    expect(schema).toBe(SCHEMA_VERSION);
+    expect(await tableSql(aor)).toEqual([expect.stringMatching(/WITHOUT ROWID$/), expect.stringMatching(/WITHOUT ROWID$/)]);
+  });
+
+  it("upgrades an object of schema 1 (tables with rowids) when it wakes, keeping its bindings, version and AOR", async () => {
+    const aor = freshAor();
+    const loc = locationOf(env.LOCATION, aor);
+    const contact = { uri: "sip:a@127.0.0.2;transport=ws", expires: 600, q: 0.5, instance: '"<urn:uuid:00000000-0000-0000-0000-000000000002>"', regId: 1 };
+    // The object as an older sipedge left it: schema 1's tables and rows, written as it wrote them.
+    await loc.lookup();
+    await runInDurableObject(loc, (_: Location, state) => {
+      const sql = state.storage.sql;
+      for (const statement of SCHEMA_1) sql.exec(statement);
+      const b: Binding = { aor, contact: contact.uri, expires: Date.now() + 600_000, q: 0.5, callId: `call-${aor}`, cseq: 7, instance: contact.instance, regId: 1,
+        path: ["<sip:edge@127.0.0.1;lr>"], flowToken: "flow-a", userAgent: "JsSIP 3.13.8", lastModified: Date.now() };
+      writeBinding(sql, b);
+      for (const [key, value] of [["schema", 1], ["version", 5], ["aor", aor]] as const) sql.exec("INSERT INTO meta (key, value) VALUES (?, ?)", key, value);
+      return state.storage.setAlarm(b.expires);
+    });
+    expect(await tableSql(aor)).toEqual([expect.not.stringMatching(/WITHOUT ROWID/), expect.not.stringMatching(/WITHOUT ROWID/)]);
+    await evictDurableObject(loc);
+
+    const woken = locationOf(env.LOCATION, aor);
+    const found = await woken.lookup();
+    expect(found).toMatchObject({ found: true, version: 5, contacts: [{ uri: contact.uri, flowToken: "flow-a" }] });
+    expect(await tableSql(aor)).toEqual([expect.stringMatching(/WITHOUT ROWID$/), expect.stringMatching(/WITHOUT ROWID$/)]);
+    const meta = await runInDurableObject(woken, (_: Location, state) => state.storage.sql.exec<{ key: string; value: string | number }>("SELECT key, value FROM meta ORDER BY key").toArray());
+    expect(meta).toEqual([{ key: "aor", value: aor }, { key: "schema", value: SCHEMA_VERSION }, { key: "version", value: 5 }]);
+    const listed = await woken.bindings();
+    expect(listed.bindings).toEqual([expect.objectContaining({ contact: contact.uri, instance: contact.instance, regId: 1, path: ["<sip:edge@127.0.0.1;lr>"], userAgent: "JsSIP 3.13.8", cseq: 7 })]);
+    // And it carries on, at the new schema's prices: another device is its row and the version.
+    const added = await woken.save(register(aor, 8, [{ uri: "sip:b@127.0.0.3;transport=ws", expires: 3600 }], { callId: `other-${aor}`, flowToken: "flow-b" }));
+    expect(added).toMatchObject({ ok: true, version: 6, rowsWritten: 2 });
   });
 });
 
