@@ -343,18 +343,14 @@ export class Location extends DurableObject<Env> {
    */
   private migrate(stored: number): void {
     if (stored > SCHEMA_VERSION) throw new Error(`Location: stored schema ${stored} is newer than this code (${SCHEMA_VERSION})`);
-    if (stored === 0) {
+    // Each step: the version it reaches and its statements, run in one transaction with the meta row.
+    const steps: [number, readonly string[]][] = stored === 0
+      ? [[SCHEMA_VERSION, FRESH_SCHEMA]]
+      : MIGRATIONS.map((statements, version): [number, readonly string[]] => [version, statements]).slice(stored + 1);
+    for (const [version, statements] of steps) {
       this.ctx.storage.transactionSync(() => {
-        for (const statement of FRESH_SCHEMA) this.write(statement);
-        this.setMeta("schema", SCHEMA_VERSION);
-      });
-      stored = SCHEMA_VERSION;
-    }
-    for (let schema = stored; schema < SCHEMA_VERSION; schema++) {
-      const target = schema + 1;
-      this.ctx.storage.transactionSync(() => {
-        for (const statement of MIGRATIONS[target] ?? []) this.write(statement);
-        this.setMeta("schema", target);
+        for (const statement of statements) this.write(statement);
+        this.setMeta("schema", version);
       });
     }
     this.schemaReady = true;
