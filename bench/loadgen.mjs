@@ -215,6 +215,10 @@ const SCENARIOS = {
 // A call between two WebSocket users: the call scenario from every even connection to the odd
 // one after it, whose callee side (answerCall) rings and answers. One operation per call.
 SCENARIOS.u2u = SCENARIOS.call;
+// The call's floor (bench/floor/call-worker.js): the same flow against a bare object and bridge.
+SCENARIOS.callfloor = SCENARIOS.call;
+// The registration's floor: the reg flow against that bare object (401, then 200, nothing checked).
+SCENARIOS.regfloor = SCENARIOS.reg;
 
 /** The callee of u2u: 180 and 200 (with Contact, the Record-Route set and an answer) to an INVITE, 200 to a BYE. */
 function answerCall(c, msg) {
@@ -379,7 +383,7 @@ class Conn {
         // The edge's keep-alive OPTIONS (WS_KEEPALIVE_INTERVAL): answered as softphones do.
         if (msg.startsWith("OPTIONS ")) answer(this, msg);
         else if (o.mode === "u2u" && msg.length > 2 && !msg.startsWith("SIP/2.0 ")) answerCall(this, msg);
-        else if (o.mode === "call" && msg.length > 2 && !msg.startsWith("SIP/2.0 ")) answer(this, msg);
+        else if ((o.mode === "call" || o.mode === "callfloor") && msg.length > 2 && !msg.startsWith("SIP/2.0 ")) answer(this, msg);
         else if (this.busy) this.scenario.onMessage(this, msg);
       });
     });

@@ -27,9 +27,13 @@ const HZ = 100; // USER_HZ: /proc/*/stat ticks per second
 const sleep = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 const USAGE = `usage: npm run bench -- [options]
-  --mode reg[,options,ping,call,u2u,echo]  workloads (u2u: a call between two registered
+  --mode reg[,options,ping,call,u2u,echo,callfloor,regfloor]  workloads (u2u: a call between two registered
                              WebSocket users, half the clients calling the other half; echo: the
-                             runtime floor, a bare hibernating echo object in its own workerd) (reg: REGISTER->401->REGISTER+digest->200; options:
+                             runtime floor, a bare hibernating echo object in its own workerd;
+                             callfloor: the call's floor, call's flow through a bare object and a
+                             bare bridge (bench/floor/call-worker.js) to the same gateways;
+                             regfloor: reg's flow through that bare object, which answers 401 and
+                             200 without checking anything) (reg: REGISTER->401->REGISTER+digest->200; options:
                              one OPTIONS round trip through the route script; ping: CRLF
                              keep-alive answered by the runtime; call: INVITE->407->ACK->INVITE
                              +auth->100/180/200 from a sipp gateway through the bridge->ACK->BYE
@@ -215,7 +219,7 @@ async function startEdge(o) {
   const outdir = o.bundle || join(work, "dist");
   const build = !existsSync(join(outdir, "index.js"));
   const calls = o.modes.includes("call");
-  const gateways = calls ? await startGateways(o, work) : undefined;
+  const gateways = calls || o.modes.includes("callfloor") ? await startGateways(o, work) : undefined;
   // Pike and the per-address connection cap (issue 5) would count every client as one flooding
   // source: all of them come from 127.0.0.1. Kamailio's reference is measured with pike on and off.
   // Any [vars] entry can be set for a run as SIPEDGE_<NAME>, as for `npm start`.
@@ -253,6 +257,7 @@ async function startEdge(o) {
   // Let the dispatcher's first probes (DS_PING_INTERVAL, 5 s) find the gateways up, as
   // ../shared/bench/run_all.sh waits after starting Kamailio.
   if (calls) await sleep(6000);
+  else if (gateways) await sleep(500);
   return {
     wsUrl: stack.wsUrl, domain: "localhost", pids, name: "sipedge", database: stack.database,
     bridgePids: stack.bridge ? [stack.bridge.process.pid] : [], uasPids: gateways?.pids ?? [],
@@ -283,6 +288,25 @@ async function startFloorEdge(o, edgePids) {
   const floor = await startFloor(inspector ? { inspectorPort: inspector.edge } : {});
   const pids = descendants(process.pid).filter((p) => commOf(p) === "workerd" && !edgePids.includes(p));
   return { wsUrl: floor.wsUrl, domain: "localhost", pids, name: "floor", bridgePids: [], uasPids: [], rtpenginePids: [], stop: floor.stop, inspector };
+}
+
+/**
+ * The call floor for `--mode callfloor` (bench/floor/call-worker.js): the call's flow through a
+ * bare object in a workerd of its own and a bare bridge (call-bridge.mjs) to the edge's gateways.
+ * Its workerd counts as that mode's edge, its bridge as the bridge, the gateways as the gateways.
+ */
+async function startCallFloorEdge(o, edge) {
+  const { startCallFloor } = await import("./floor/start.mjs");
+  const inspector = o.profile ? { edge: await freeTcpPort(), bridge: await freeTcpPort() } : undefined;
+  const floor = await startCallFloor({
+    listen: `127.0.0.1:${await freeUdpPort()}`, gateways: o.gateways,
+    ...(inspector ? { inspectorPort: inspector.edge, nodeArgs: [`--inspect=127.0.0.1:${inspector.bridge}`] } : {}),
+  });
+  const pids = descendants(process.pid).filter((p) => commOf(p) === "workerd" && !edge.pids.includes(p) && !(echoFloor?.pids ?? []).includes(p));
+  return {
+    wsUrl: floor.wsUrl, domain: "localhost", pids, name: "callfloor", bridgePids: [floor.bridge.pid], uasPids: edge.uasPids, rtpenginePids: [],
+    stop: floor.stop, inspector, linkCounts: floor.linkCounts,
+  };
 }
 
 /** Spawns the load generator; `next()` resolves with its next stdout line. */
@@ -384,13 +408,14 @@ function account(edge, o, { mode, conns, round, quiet, r, s0, s1, link, loadgenP
     if (c > 0.03) others.push(`${commOf(pid)}:${pid}=${c.toFixed(2)}`);
   }
   const perOp = (cpu) => (r.ok ? Math.round((cpu * 1e6) / r.ok) : null);
-  const calls = mode === "call" && edge.bridgePids.length + edge.uasPids.length > 0;
+  const calls = (mode === "call" || mode === "callfloor") && edge.bridgePids.length + edge.uasPids.length > 0;
   return {
     target: edge.name, label: o.label, mode, conns, round, ok: r.ok, fail: r.fail, fail_reasons: r.reasons,
     rate_per_s: +(r.ok / secs).toFixed(1), p50_ms: r.p50, p90_ms: r.p90, p99_ms: r.p99, max_ms: r.max,
     total_p50_ms: r.total_p50 ?? null, total_p99_ms: r.total_p99 ?? null,
     offered_per_s: r.offered ?? null, late_starts: r.late ?? null,
     aors: r.aors ?? null, new_registrations: r.fresh ?? null, edge_rss_mb: rssMb(edge.pids),
+    bridge_rss_mb: edge.bridgePids.length > 0 ? rssMb(edge.bridgePids) : null,
     edge_us_per_op: perOp(edgeCpu + hostCpu), workerd_us_per_op: perOp(edgeCpu), host_us_per_op: perOp(hostCpu),
     // The proxy's whole cost on a call is the edge's plus the bridge's (Kamailio does both jobs).
     bridge_us_per_op: calls ? perOp(bridgeCpu) : null, uas_us_per_op: calls ? perOp(uasCpu) : null,
@@ -441,7 +466,7 @@ function summarize(runs, o) {
 }
 
 function printTable(rows, o) {
-  const op = { reg: "registration", options: "OPTIONS", ping: "keep-alive", call: "call", u2u: "call between two WebSocket users", echo: "runtime floor: bare echo object" };
+  const op = { reg: "registration", options: "OPTIONS", ping: "keep-alive", call: "call", u2u: "call between two WebSocket users", echo: "runtime floor: bare echo object", callfloor: "call floor: bare object and bridge", regfloor: "registration floor: bare object" };
   console.log(`\n${[...new Set(rows.map((r) => r.target))].join(", ")}: closed loop, ${o.duration} s window after ${o.warmup} s warm-up, medians of ${o.rounds} round(s)\n`);
   console.log("| mode | conns | ops/s | p50 ms | p99 ms | edge CPU µs/op (range) | workerd / host µs | edge cores | loadgen cores | machine busy /2 | other procs cores | not ours | quiet runs | failed |");
   console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -456,13 +481,13 @@ function printTable(rows, o) {
     console.log("|---|---|---|---|---|---|");
     for (const r of spread) console.log(`| ${r.aors} | ${r.conns} | ${Math.round(r.rate_per_s * o.duration)} | ${r.new_registrations} | ${r.edge_us_per_op} | ${r.edge_rss_mb} |`);
   }
-  const calls = rows.filter((r) => r.mode === "call");
+  const calls = rows.filter((r) => r.mode === "call" || r.mode === "callfloor");
   if (calls.length === 0) return;
   // Calls: p50/p99 above are call setup (first INVITE -> 200); the whole call and the other parties here.
   console.log("\n| call: conns | calls/s | setup p50 / p99 ms | whole call p50 / p99 ms | edge µs/call | bridge µs/call | edge + bridge µs/call (range) | sipp UASes µs/call | rtpengine µs/call | bridge cores | sipp cores | link frames / messages per call |");
   console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of calls) {
-    console.log(`| ${r.conns} | ${r.rate_per_s} | ${r.p50_ms} / ${r.p99_ms} | ${r.total_p50_ms} / ${r.total_p99_ms} | ${r.edge_us_per_op} | ${r.bridge_us_per_op} | ` +
+    console.log(`| ${r.mode === "callfloor" ? "call floor, " : ""}${r.conns} | ${r.rate_per_s} | ${r.p50_ms} / ${r.p99_ms} | ${r.total_p50_ms} / ${r.total_p99_ms} | ${r.edge_us_per_op} | ${r.bridge_us_per_op} | ` +
       `${r.proxy_us_per_op}${r.proxy_us_range} | ${r.uas_us_per_op} | ${r.rtpengine_us_per_op ?? "-"} | ${r.bridge_cores} | ${r.uas_cores} | ${r.link_frames_per_op ?? "-"} / ${r.link_messages_per_op ?? "-"} |`);
   }
 }
@@ -473,7 +498,8 @@ function printTable(rows, o) {
  * call between users 8: INVITE, ACK, INVITE, ACK, BYE from the caller; 180, 200, 200 from the callee).
  */
 function printFloor(rows) {
-  const frames = { options: 1, reg: 2, call: 9, u2u: 8 };
+  printCallFloor(rows);
+  const frames = { options: 1, reg: 2, regfloor: 2, call: 9, u2u: 8 };
   const echo = median(rows.filter((r) => r.mode === "echo").map((r) => r.edge_us_per_op));
   if (echo === null) return;
   console.log(`\nruntime floor: ${echo} µs per JavaScript-handled round trip (bare hibernating echo object, median over client counts)`);
@@ -483,6 +509,33 @@ function printFloor(rows) {
     const n = frames[r.mode];
     if (!n || r.edge_us_per_op === null) continue;
     console.log(`| ${r.mode} | ${r.conns} | ${n} | ${n * echo} | ${r.edge_us_per_op} | ${(r.edge_us_per_op / (n * echo)).toFixed(2)} |`);
+  }
+}
+
+/**
+ * The registration and the gateway call over their own floors (regfloor, callfloor: the same flows
+ * through a bare object, and for the call a bare bridge).
+ */
+function printCallFloor(rows) {
+  const ratio = (a, b) => (a !== null && b ? (a / b).toFixed(2) : "-");
+  const regFloors = rows.filter((r) => r.mode === "regfloor");
+  if (regFloors.length > 0) {
+    console.log("\n| registration over its floor: conns | floor µs | registration µs | ÷ floor |");
+    console.log("|---|---|---|---|");
+    for (const f of regFloors) {
+      const r = rows.find((x) => x.mode === "reg" && x.conns === f.conns);
+      if (r) console.log(`| ${f.conns} | ${f.edge_us_per_op} | ${r.edge_us_per_op} | ${ratio(r.edge_us_per_op, f.edge_us_per_op)} |`);
+    }
+  }
+  const floors = rows.filter((r) => r.mode === "callfloor");
+  if (floors.length === 0) return;
+  console.log("\n| gateway call over its floor: conns | floor edge + bridge µs | call edge + bridge µs | edge ÷ floor edge | bridge ÷ floor bridge | edge + bridge ÷ floor |");
+  console.log("|---|---|---|---|---|---|");
+  for (const f of floors) {
+    const c = rows.find((r) => r.mode === "call" && r.conns === f.conns);
+    if (!c) continue;
+    console.log(`| ${f.conns} | ${f.edge_us_per_op} + ${f.bridge_us_per_op} = ${f.proxy_us_per_op} | ${c.edge_us_per_op} + ${c.bridge_us_per_op} = ${c.proxy_us_per_op} | ` +
+      `${ratio(c.edge_us_per_op, f.edge_us_per_op)} | ${ratio(c.bridge_us_per_op, f.bridge_us_per_op)} | ${ratio(c.proxy_us_per_op, f.proxy_us_per_op)} |`);
   }
 }
 
@@ -498,7 +551,7 @@ function logSeries(r) {
 function logRun(r) {
   console.error(`  [r${r.round} ${r.mode} ${r.conns}] ${r.rate_per_s}/s${r.offered_per_s ? ` (offered ${r.offered_per_s}/s, ${r.late_starts} late)` : ""} p50=${r.p50_ms} p99=${r.p99_ms} edge=${r.edge_us_per_op} µs/op ` +
     `(workerd ${r.edge_cores} cores, host ${r.host_cores}) ` +
-    (r.bridge_us_per_op !== null ? `bridge=${r.bridge_us_per_op} µs/op (${r.bridge_cores} cores) sipp=${r.uas_us_per_op} µs/op (${r.uas_cores} cores) ` : "") +
+    (r.bridge_us_per_op !== null ? `bridge=${r.bridge_us_per_op} µs/op (${r.bridge_cores} cores, RSS ${r.bridge_rss_mb} MB) sipp=${r.uas_us_per_op} µs/op (${r.uas_cores} cores) ` : "") +
     `loadgen=${r.loadgen_cores} machine=${r.machine_busy_cores}/2 ` +
     `wakeups/op edge ${r.edge_wakeups_per_op} (preempted ${r.edge_preempted_per_op}) loadgen ${r.loadgen_wakeups_per_op} ` +
     `messages/op sent ${r.client_sent_per_op} received ${r.client_received_per_op} ` +
@@ -508,10 +561,12 @@ function logRun(r) {
 // ------------------------------------------------------------------ main
 let activeLoadgen;
 let edge;
-let floor;
+let echoFloor;
+let callFloor;
 async function stopAll() {
   if (activeLoadgen && activeLoadgen.p.exitCode === null) activeLoadgen.p.kill();
-  if (floor) { const f = floor; floor = undefined; await f.stop(); }
+  if (echoFloor) { const f = echoFloor; echoFloor = undefined; await f.stop(); }
+  if (callFloor) { const f = callFloor; callFloor = undefined; await f.stop(); }
   if (edge) { const e = edge; edge = undefined; await e.stop(); }
 }
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { void stopAll().finally(() => process.exit(130)); });
@@ -524,8 +579,12 @@ console.error(`${edge.name}: ${edge.wsUrl}, edge processes ${edge.pids.map((p) =
   (edge.bridgePids.length ? `, bridge ${edge.bridgePids.join(" ")}` : "") + (edge.uasPids.length ? `, sipp UASes ${edge.uasPids.join(" ")}` : "") +
   (edge.database ? `, D1 migrations ${edge.database.applied.length}, seeded ${edge.database.seeded} subscribers` : ""));
 if (o.modes.includes("echo")) {
-  floor = await startFloorEdge(o, edge.pids);
-  console.error(`floor (echo): ${floor.wsUrl}, processes ${floor.pids.map((p) => `${commOf(p)}:${p}`).join(" ")}`);
+  echoFloor = await startFloorEdge(o, edge.pids);
+  console.error(`floor (echo): ${echoFloor.wsUrl}, processes ${echoFloor.pids.map((p) => `${commOf(p)}:${p}`).join(" ")}`);
+}
+if (o.modes.includes("callfloor") || o.modes.includes("regfloor")) {
+  callFloor = await startCallFloorEdge(o, edge);
+  console.error(`call floor: ${callFloor.wsUrl}, processes ${callFloor.pids.map((p) => `${commOf(p)}:${p}`).join(" ")}, bridge ${callFloor.bridgePids.join(" ")}`);
 }
 const runs = [];
 try {
@@ -533,7 +592,7 @@ try {
     const order = o.modes.flatMap((mode) => o.connsList.map((conns) => [mode, conns]));
     if (round % 2 === 0) order.reverse();
     for (const [mode, conns] of order) {
-      const r = await measure(mode === "echo" ? floor : edge, o, mode, conns, round);
+      const r = await measure(mode === "echo" ? echoFloor : mode === "callfloor" || mode === "regfloor" ? callFloor : edge, o, mode, conns, round);
       runs.push(r);
       logSeries(r);
       logRun(r);

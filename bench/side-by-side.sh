@@ -1,6 +1,6 @@
 #!/bin/bash
 # sipedge and Kamailio side by side on the same workloads, interleaved: each round runs sipedge
-# (the runtime floor, OPTIONS, keep-alive, REGISTER, gateway call, call between two users), then Kamailio with
+# (the runtime floor, OPTIONS, keep-alive, REGISTER and gateway call each with its floor, call between two users), then Kamailio with
 # ../shared/bench's configuration (REGISTER, gateway call to its own sipp UASes), in reverse order
 # every other round. Both use UDP 7070/7072/7074, so they never run at once.
 #
@@ -33,9 +33,9 @@ sipedge() {
   for level in ${LOG_LEVELS:-info}; do
     suffix=""; [ "$level" = info ] || suffix="-$level"
     for b in ${BUNDLES:-}; do
-      SIPEDGE_LOG_LEVEL=$level "$NODE" bench/run.mjs --mode echo,options,ping,reg,call,u2u "${OPTS[@]}" --uas-scenario "$UAS" --bundle "${b%%:*}" --label "${b##*:}$suffix" || return 1
+      SIPEDGE_LOG_LEVEL=$level "$NODE" bench/run.mjs --mode echo,options,ping,reg,regfloor,call,callfloor,u2u "${OPTS[@]}" --uas-scenario "$UAS" --bundle "${b%%:*}" --label "${b##*:}$suffix" || return 1
     done
-    [ -n "${BUNDLES:-}" ] || SIPEDGE_LOG_LEVEL=$level "$NODE" bench/run.mjs --mode echo,options,ping,reg,call,u2u "${OPTS[@]}" --uas-scenario "$UAS" --label "sipedge$suffix" || return 1
+    [ -n "${BUNDLES:-}" ] || SIPEDGE_LOG_LEVEL=$level "$NODE" bench/run.mjs --mode echo,options,ping,reg,regfloor,call,callfloor,u2u "${OPTS[@]}" --uas-scenario "$UAS" --label "sipedge$suffix" || return 1
   done
 }
 
