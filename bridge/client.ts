@@ -19,8 +19,8 @@ export interface ClientTransaction extends Entry {
   readonly method: string;
   readonly callId: string;
   state: ClientState;
-  /** The request as sent, for retransmissions. */
-  readonly data: Uint8Array;
+  /** The request as sent, for retransmissions; let go once a final response ends them. */
+  data: Uint8Array;
   readonly to: Address;
   /** The edge link (shard) the request came on: its responses go back there. */
   readonly link: number;
@@ -29,8 +29,8 @@ export interface ClientTransaction extends Entry {
   elapsed: number;
   /** "|key|key|": provisional responses already passed to the edge. */
   provisional: string;
-  /** INVITE only: the request, to build the ACK for a non-2xx final. */
-  readonly request: BridgeRequest | undefined;
+  /** INVITE only: the request, to build the ACK for a non-2xx final; let go with `data`. */
+  request: BridgeRequest | undefined;
   ack: Uint8Array | undefined;
 }
 
@@ -47,6 +47,7 @@ export type ResponseVerdict = { forward: true; link: number | undefined } | { fo
 const ABSORB: ResponseVerdict = { forward: false };
 const FORWARD_ANY: ResponseVerdict = { forward: true, link: undefined };
 const encoder = new TextEncoder();
+const SENT = new Uint8Array(0);
 
 /** Responses match on the branch and the CSeq method (RFC 3261 §17.1.3); the edge's branch is unique. */
 function clientKey(branch: string, method: string): string {
@@ -121,6 +122,7 @@ export class ClientTransactions {
       // forwards every 2xx, RFC 3261 §16.7 step 5, even after another fork's non-2xx).
       if (tx.state === "Calling" || tx.state === "Proceeding") {
         tx.state = "Accepted";
+        release(tx);
         this.table.arm(tx, TIMERS.M, this.onEnd);
       }
       return { forward: true, link: tx.link };
@@ -137,6 +139,7 @@ export class ClientTransactions {
     if (tx.state === "Calling" || tx.state === "Proceeding") {
       tx.state = "Completed";
       tx.ack = encoder.encode(buildAck(tx.request as BridgeRequest, res));
+      release(tx);
       this.io.send(tx.to, tx.ack);
       this.table.arm(tx, TIMERS.D, this.onEnd);
       return { forward: true, link: tx.link };
@@ -156,6 +159,7 @@ export class ClientTransactions {
       return this.firstProvisional(tx, res);
     }
     tx.state = "Completed";
+    release(tx);
     this.table.arm(tx, TIMERS.K, this.onEnd);
     return { forward: true, link: tx.link };
   }
@@ -199,6 +203,17 @@ export class ClientTransactions {
   private readonly onEnd = (tx: ClientTransaction): void => {
     this.table.delete(tx);
   };
+}
+
+/**
+ * A final response ended the request's retransmissions: what is left of the transaction (Timer M,
+ * D or K: up to 32 s) needs its key, state, link and ACK, not the request. Keeping the request's
+ * bytes and its scan (which holds the link message they came in) for that long made the
+ * bridge's heap grow with the call rate, and its garbage collector's work with it.
+ */
+function release(tx: ClientTransaction): void {
+  tx.data = SENT;
+  tx.request = undefined;
 }
 
 /**

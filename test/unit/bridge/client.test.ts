@@ -132,6 +132,46 @@ describe("requests the edge sends over UDP", () => {
     expect(client.response(response({ status: 200, toTag: "gw" }))).toEqual({ forward: true, link: undefined });
   });
 
+  it("a final response lets go of the request: the transactions kept for Timers M, D and K hold no bytes of it", () => {
+    const sent: string[] = [];
+    const txs: ClientTransaction[] = [];
+    const client = new ClientTransactions(
+      {
+        send: (_to, data, tx) => {
+          sent.push(text(data));
+          if (tx !== undefined) txs.push(tx);
+        },
+        timedOut: () => {},
+      },
+      100,
+    );
+    const via = (branch: string) => `SIP/2.0/UDP 127.0.0.1:5060;branch=${branch};rport`;
+    for (const [method, branch] of [["INVITE", "z9hG4bKok"], ["INVITE", "z9hG4bKbusy"], ["BYE", "z9hG4bKbye"]] as const) {
+      const spec = { method, via: via(branch) };
+      client.request(request(spec), bytes(requestText(spec)), GATEWAY, 2);
+    }
+    const kept = () => txs.map((tx) => ({ method: tx.method, state: tx.state, bytes: tx.data.length, request: tx.request }));
+    expect(kept().every((k) => k.bytes > 0)).toBe(true);
+    client.response(response({ status: 200, toTag: "gw", via: via("z9hG4bKok") }));
+    client.response(response({ status: 486, toTag: "gw", via: via("z9hG4bKbusy") }));
+    client.response(response({ status: 200, method: "BYE", via: via("z9hG4bKbye") }));
+    expect(kept()).toEqual([
+      { method: "INVITE", state: "Accepted", bytes: 0, request: undefined },
+      { method: "INVITE", state: "Completed", bytes: 0, request: undefined },
+      { method: "BYE", state: "Completed", bytes: 0, request: undefined },
+    ]);
+    expect(client.table.size).toBe(3);
+    // What those states still do needs none of it: the 486's ACK again, each 2xx to its shard.
+    expect(client.response(response({ status: 486, toTag: "gw", via: via("z9hG4bKbusy") }))).toEqual({ forward: false });
+    const acks = sent.filter((s) => s.startsWith("ACK "));
+    expect(acks).toHaveLength(2);
+    expect(acks[1]).toBe(acks[0]);
+    expect(client.response(response({ status: 200, toTag: "gw", via: via("z9hG4bKok") }))).toEqual({ forward: true, link: 2 });
+    vi.advanceTimersByTime(60_000);
+    expect(sent.filter((s) => !s.startsWith("ACK "))).toHaveLength(3); // nothing retransmitted
+    expect(client.table.size).toBe(0);
+  });
+
   it("an ACK for a 2xx (its own branch) goes to the gateway once, without state", () => {
     const { client, sent, send } = setup();
     send("ACK", 0, { via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKack2xx" });
