@@ -9,6 +9,8 @@
 #   LOG_LEVELS="info warn" bench/side-by-side.sh   sipedge at each LOG_LEVEL (default: info, as
 #       shipped; warn prints nothing per call, as the reference's debug=1 without acc); a level
 #       other than info is appended to the label
+#   SHARDS="16 1" bench/side-by-side.sh   sipedge with each CONNECTION_SHARDS (default: as
+#       wrangler.toml says, 16); a count given is appended to the label ("-shards1")
 #
 # Needs ../shared/bench (or KBENCH=dir) and Kamailio with its websocket modules. The JSON lines
 # carry a label per target (sipedge's bundle label, or "kamailio"); bench/README.md reads them.
@@ -29,13 +31,17 @@ OPTS=(--conns 50 --duration 8 --warmup 2 --quiet-wait 10 --json "$OUT")
 UAS=${UAS:-$KSRC/sipp/uas_rr.xml}
 
 sipedge() {
-  local level suffix
+  local level shards suffix
   for level in ${LOG_LEVELS:-info}; do
-    suffix=""; [ "$level" = info ] || suffix="-$level"
-    for b in ${BUNDLES:-}; do
-      SIPEDGE_LOG_LEVEL=$level "$NODE" bench/run.mjs --mode echo,options,ping,reg,regfloor,call,callfloor,u2u "${OPTS[@]}" --uas-scenario "$UAS" --bundle "${b%%:*}" --label "${b##*:}$suffix" || return 1
+    for shards in ${SHARDS:-default}; do
+      suffix=""; [ "$level" = info ] || suffix="-$level"
+      local env=(SIPEDGE_LOG_LEVEL=$level)
+      [ "$shards" = default ] || { env+=(SIPEDGE_CONNECTION_SHARDS=$shards); suffix="$suffix-shards$shards"; }
+      for b in ${BUNDLES:-}; do
+        env "${env[@]}" "$NODE" bench/run.mjs --mode echo,options,ping,reg,regfloor,call,callfloor,u2u "${OPTS[@]}" --uas-scenario "$UAS" --bundle "${b%%:*}" --label "${b##*:}$suffix" || return 1
+      done
+      [ -n "${BUNDLES:-}" ] || env "${env[@]}" "$NODE" bench/run.mjs --mode echo,options,ping,reg,regfloor,call,callfloor,u2u "${OPTS[@]}" --uas-scenario "$UAS" --label "sipedge$suffix" || return 1
     done
-    [ -n "${BUNDLES:-}" ] || SIPEDGE_LOG_LEVEL=$level "$NODE" bench/run.mjs --mode echo,options,ping,reg,regfloor,call,callfloor,u2u "${OPTS[@]}" --uas-scenario "$UAS" --label "sipedge$suffix" || return 1
   done
 }
 
