@@ -30,8 +30,8 @@ const USAGE = `usage: npm run bench -- [options]
   --mode reg[,options,ping,call,u2u,echo,callfloor,regfloor]  workloads (u2u: a call between two registered
                              WebSocket users, half the clients calling the other half; echo: the
                              runtime floor, a bare hibernating echo object in its own workerd;
-                             callfloor: the call's floor, call's flow through a bare object and a
-                             bare bridge (bench/floor/call-worker.js) to the same gateways;
+                             callfloor: the gateway call's flow through a bare object and a bare
+                             bridge (bench/floor/call-worker.js) to the same gateways;
                              regfloor: reg's flow through that bare object, which answers 401 and
                              200 without checking anything) (reg: REGISTER->401->REGISTER+digest->200; options:
                              one OPTIONS round trip through the route script; ping: CRLF
@@ -257,7 +257,6 @@ async function startEdge(o) {
   // Let the dispatcher's first probes (DS_PING_INTERVAL, 5 s) find the gateways up, as
   // ../shared/bench/run_all.sh waits after starting Kamailio.
   if (calls) await sleep(6000);
-  else if (gateways) await sleep(500);
   return {
     wsUrl: stack.wsUrl, domain: "localhost", pids, name: "sipedge", database: stack.database,
     bridgePids: stack.bridge ? [stack.bridge.process.pid] : [], uasPids: gateways?.pids ?? [],
@@ -291,9 +290,10 @@ async function startFloorEdge(o, edgePids) {
 }
 
 /**
- * The call floor for `--mode callfloor` (bench/floor/call-worker.js): the call's flow through a
- * bare object in a workerd of its own and a bare bridge (call-bridge.mjs) to the edge's gateways.
- * Its workerd counts as that mode's edge, its bridge as the bridge, the gateways as the gateways.
+ * The floors of `--mode callfloor` and `--mode regfloor` (bench/floor/call-worker.js): those flows
+ * through a bare object in a workerd of its own and, for calls, a bare bridge (call-bridge.mjs) to
+ * the edge's gateways. Its workerd counts as the edge, its bridge as the bridge, the gateways as
+ * the gateways.
  */
 async function startCallFloorEdge(o, edge) {
   const { startCallFloor } = await import("./floor/start.mjs");
@@ -304,7 +304,7 @@ async function startCallFloorEdge(o, edge) {
   });
   const pids = descendants(process.pid).filter((p) => commOf(p) === "workerd" && !edge.pids.includes(p) && !(echoFloor?.pids ?? []).includes(p));
   return {
-    wsUrl: floor.wsUrl, domain: "localhost", pids, name: "callfloor", bridgePids: [floor.bridge.pid], uasPids: edge.uasPids, rtpenginePids: [],
+    wsUrl: floor.wsUrl, domain: "localhost", pids, name: "sipfloor", bridgePids: [floor.bridge.pid], uasPids: edge.uasPids, rtpenginePids: [],
     stop: floor.stop, inspector, linkCounts: floor.linkCounts,
   };
 }
@@ -498,7 +498,7 @@ function printTable(rows, o) {
  * call between users 8: INVITE, ACK, INVITE, ACK, BYE from the caller; 180, 200, 200 from the callee).
  */
 function printFloor(rows) {
-  printCallFloor(rows);
+  printOwnFloors(rows);
   const frames = { options: 1, reg: 2, regfloor: 2, call: 9, u2u: 8 };
   const echo = median(rows.filter((r) => r.mode === "echo").map((r) => r.edge_us_per_op));
   if (echo === null) return;
@@ -516,7 +516,7 @@ function printFloor(rows) {
  * The registration and the gateway call over their own floors (regfloor, callfloor: the same flows
  * through a bare object, and for the call a bare bridge).
  */
-function printCallFloor(rows) {
+function printOwnFloors(rows) {
   const ratio = (a, b) => (a !== null && b ? (a / b).toFixed(2) : "-");
   const regFloors = rows.filter((r) => r.mode === "regfloor");
   if (regFloors.length > 0) {
