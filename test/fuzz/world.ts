@@ -19,7 +19,7 @@ import { createRr } from "../../src/modules/rr/index.ts";
 import { Tm, ownerOfBranch, type Target } from "../../src/modules/tm/index.ts";
 import { defaultScript } from "../../src/routes/default.ts";
 import { isMyself, type Services, type Source, type Transport } from "../../src/routing/context.ts";
-import { processMessage, type Script } from "../../src/routing/pipeline.ts";
+import { processMessage, stampReceived, type Script } from "../../src/routing/pipeline.ts";
 import type { SipMessage, SipRequest, SipResponse } from "../../src/sip/message.ts";
 import { parseMessage, type ParseResult } from "../../src/sip/parser.ts";
 import { createResponse } from "../../src/sip/response.ts";
@@ -191,6 +191,9 @@ export class FuzzWorld {
     const delivery: Delivery = { peer, data, parsed, replies: [], relayed: [], dropped: false, retransmission: false };
     if (parsed.ok && parsed.message.kind === "request") {
       const request = parsed.message;
+      // Matched as the pipeline matches it: after the received= stamp, which an RFC 2543 request's
+      // transaction key (its whole top Via) includes.
+      stampReceived(request, peer.source);
       delivery.retransmission = request.method !== "ACK" && this.tm.table.matchServer(request) !== undefined;
       // A retransmission is owed nothing new: the first copy's answer (or, after a 2xx, the
       // UAS's own retransmissions, RFC 6026) covers it.

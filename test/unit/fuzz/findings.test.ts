@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { parseMessage } from "../../../src/sip/parser.ts";
 import { serialize, wireOf } from "../../../src/sip/serializer.ts";
 import { requestUriFor } from "../../../src/sip/uri.ts";
+import { checkDelivery } from "../../fuzz/pipeline-check.ts";
 import { deliverAs, registerAll } from "../../fuzz/replay.ts";
 import { repoRoot } from "../../fuzz/seeds.ts";
 import { FuzzWorld, wireText } from "../../fuzz/world.ts";
@@ -52,6 +53,29 @@ describe("fuzz findings in the pipeline", () => {
     const branch = invite.relayed.find((r) => r.request.method === "INVITE");
     expect(branch?.request.uri).toBe("sip:alice@client1.invalid;transport=ws");
     expect(parseMessage(serialize(branch!.request)).ok).toBe(true);
+  });
+
+  it("an RFC 2543 INVITE (no branch) sent again is matched to its transaction as the pipeline matches it", async () => {
+    // Found by the pipeline fuzzer (CI, round 2265367787): a mutated Via `branch5z9hG4bK…` has no
+    // branch, so the INVITE's transaction is keyed RFC 2543's way, on its whole top Via, which
+    // the pipeline stamps with received= first. The copy resent 27 s later matched the Accepted
+    // transaction and was absorbed (RFC 6026), while the fuzz world had matched it unstamped and
+    // expected an answer: its check, not the edge, was wrong.
+    const world = new FuzzWorld(5);
+    await registerAll(world);
+    const alice = world.peer("client1");
+    const text = sipRequest({
+      method: "INVITE", ruri: "sip:bob@sip.example.test", from: "<sip:alice@sip.example.test>;tag=a2543",
+      via: "Via: SIP/2.0/WSS client1.invalid;branch5z9hG4bKnobranch",
+    });
+    const first = await deliverAs(world, alice, text, "alice");
+    expect(first.relayed.some((r) => r.request.method === "INVITE")).toBe(true);
+    await world.advance(27_000);
+    const again = world.errors.length;
+    const copy = await world.deliver(alice, first.data);
+    expect(copy.retransmission).toBe(true);
+    expect(copy.relayed).toEqual([]);
+    expect(checkDelivery(world, copy, again)).toEqual([]);
   });
 
   it("requestUriFor keeps a plain URI as it is and drops only what a Request-URI may not carry", () => {
