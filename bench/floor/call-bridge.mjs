@@ -8,11 +8,14 @@
 // Prints "ready" once the link is open and the socket bound, and for each line on stdin its link
 // counts so far: {"frames": datagrams both ways, "messages": WebSocket messages both ways}.
 import dgram from "node:dgram";
+import { parseArgs } from "node:util";
 import WebSocket from "ws";
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => (i % 2 === 0 ? [...pairs, [a.replace(/^--/, ""), all[i + 1]]] : pairs), []));
+const { values: args } = parseArgs({
+  options: { edge: { type: "string" }, listen: { type: "string" }, "gateway-host": { type: "string", default: "127.0.0.1" } },
+});
 const [listenHost, listenPort] = args.listen.split(":");
-const gatewayHost = args["gateway-host"] ?? "127.0.0.1";
+const gatewayHost = args["gateway-host"];
 
 const socket = dgram.createSocket({ type: "udp4", recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
 const link = new WebSocket(args.edge, "sip", { perMessageDeflate: false });
