@@ -120,12 +120,20 @@ class Phone {
     $("mute").textContent = s.isMuted().audio ? "Unmute" : "Mute";
   }
 
-  /** Hold (a re-INVITE with a=sendonly) and resume. */
+  /**
+   * Hold (a re-INVITE with a=sendonly) and resume. The button waits for the re-INVITE's answer:
+   * JsSIP refuses a re-offer while another is in flight, so a second click before then would be
+   * lost with the button already showing "Resume". A failed re-INVITE ends the call (onEnded).
+   */
   toggleHold(): void {
     const s = this.session;
     if (s === undefined) return;
-    if (s.isOnHold().local) s.unhold();
-    else s.hold();
+    const button = $<HTMLButtonElement>("hold");
+    const answered = (): void => {
+      button.disabled = false;
+    };
+    const sent = s.isOnHold().local ? s.unhold({}, answered) : s.hold({}, answered);
+    if (sent) button.disabled = true;
   }
 
   /** RFC 4733 telephone-events in the RTP stream (RTCDTMFSender), not SIP INFO. */
@@ -210,6 +218,7 @@ class Phone {
     $("answer").hidden = true;
     $("mute").textContent = "Mute";
     $("hold").textContent = "Hold";
+    $<HTMLButtonElement>("hold").disabled = false;
     this.setCall(`call ended: ${cause}`);
   }
 

@@ -38,10 +38,27 @@ export class PhonePage {
     page.on("pageerror", (e) => this.console.push(`pageerror: ${e.message}`));
   }
 
-  static async open(browser: Browser, url: string): Promise<PhonePage> {
+  /**
+   * `holdBack` puts the page's WebSocket through Playwright's router: each frame from the server
+   * reaches JsSIP `holdBack(frame)` ms late, and the frames after it wait behind it (a slow
+   * network, in order).
+   */
+  static async open(browser: Browser, url: string, options: { holdBack?: (frame: string) => number } = {}): Promise<PhonePage> {
     const context = await browser.newContext({ permissions: ["microphone"] });
     const page = await context.newPage();
     const phone = new PhonePage(context, page);
+    const holdBack = options.holdBack;
+    if (holdBack !== undefined) {
+      await page.routeWebSocket(/.*/, (ws) => {
+        const server = ws.connectToServer();
+        ws.onMessage((frame) => server.send(frame));
+        let queue = Promise.resolve();
+        server.onMessage((frame) => {
+          const ms = typeof frame === "string" ? holdBack(frame) : 0;
+          queue = queue.then(() => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : undefined)).then(() => ws.send(frame));
+        });
+      });
+    }
     await page.goto(url);
     await page.waitForFunction(() => (globalThis as { phone?: unknown }).phone !== undefined);
     return phone;
