@@ -64,6 +64,8 @@ abstract class MessageBase implements HeaderOwner {
   private cachedFrom: NameAddr | undefined;
   private cachedTo: NameAddr | undefined;
   private cachedVias: Via[] | undefined;
+  /** The top Via element as it arrived, kept by the first rewrite (undefined: unchanged). */
+  protected sentTopVia: string | undefined;
 
   constructor(init: MessageInit) {
     this.headers = init.headers;
@@ -124,8 +126,18 @@ abstract class MessageBase implements HeaderOwner {
    */
   rewriteTopVia(via: Via): void {
     const vias = this.cachedVias;
+    this.sentTopVia ??= this.headers.get("via");
     this.headers.replaceFirstValue("Via", formatVia(via));
     if (vias !== undefined && vias[0] === via) this.cachedVias = vias;
+  }
+
+  /**
+   * The top Via element's text as the previous hop sent it, before the received/rport stamp
+   * (`rewriteTopVia`): what RFC 2543 transaction matching compares. `restore` sets it on a
+   * message read back from a snapshot.
+   */
+  topViaAsSent(): string | undefined {
+    return this.sentTopVia ?? this.headers.get("via");
   }
 
   topVia(): Via {
@@ -210,7 +222,7 @@ export class SipRequest extends MessageBase {
   readonly kind = "request";
   readonly method: string;
   private currentUri: string;
-  private readonly receivedUri: string;
+  private receivedUri: string;
   private cachedRuri: Uri | undefined;
   private cachedMaxForwards: number | undefined | null;
 
@@ -222,6 +234,20 @@ export class SipRequest extends MessageBase {
     this.cachedRuri = init.ruri;
     // null: not read yet; undefined: read, header absent
     this.cachedMaxForwards = init.startLine === undefined ? null : init.maxForwards;
+  }
+
+  /** The Request-URI as it arrived, whatever the script assigned to `uri` since. */
+  get uriAsReceived(): string {
+    return this.receivedUri;
+  }
+
+  /**
+   * A request read back from a snapshot (tm/stored.ts) is given the Request-URI and top Via it
+   * arrived with, which its serialized form no longer shows, so it keeps its transaction key.
+   */
+  restoreAsReceived(uri: string | undefined, topVia: string | undefined): void {
+    if (uri !== undefined) this.receivedUri = uri;
+    if (topVia !== undefined) this.sentTopVia = topVia;
   }
 
   /** The Request-URI as text; assign to rewrite it (the parsed form is re-read on next use). */

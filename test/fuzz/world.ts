@@ -191,8 +191,8 @@ export class FuzzWorld {
     const delivery: Delivery = { peer, data, parsed, replies: [], relayed: [], dropped: false, retransmission: false };
     if (parsed.ok && parsed.message.kind === "request") {
       const request = parsed.message;
-      // Matched as the pipeline matches it: after the received= stamp, which an RFC 2543 request's
-      // transaction key (its whole top Via) includes.
+      // Matched as the pipeline matches it, after the received= stamp (an RFC 2543 request's key,
+      // its whole top Via, is taken as sent since the tm fix, so either order gives the same).
       stampReceived(request, peer.source);
       delivery.retransmission = request.method !== "ACK" && this.tm.table.matchServer(request) !== undefined;
       // A retransmission is owed nothing new: the first copy's answer (or, after a 2xx, the

@@ -35,10 +35,12 @@ export function serverKey(request: SipRequest, method: string = request.method):
   const via = request.topVia();
   const m = method === "ACK" ? "INVITE" : method;
   if (isRfc3261Branch(via.branch)) return "3\n" + via.branch + "\n" + sentBy(via) + "\n" + m;
+  // As the request arrived: a script may have rewritten the Request-URI (lookup) and the pipeline
+  // stamped received= into the top Via, neither of which a retransmission or CANCEL carries.
   const from = request.from().params.get("tag") ?? "";
   return (
-    "2\n" + request.uri + "\n" + from + "\n" + request.callId + "\n" + request.cseq.seq + "\n" +
-    (request.headers.get("via") ?? "") + "\n" + m
+    "2\n" + request.uriAsReceived + "\n" + from + "\n" + request.callId + "\n" + request.cseq.seq + "\n" +
+    (request.topViaAsSent() ?? "") + "\n" + m
   );
 }
 

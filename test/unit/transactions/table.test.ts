@@ -3,7 +3,9 @@ import { createResponse } from "../../../src/sip/response.ts";
 import { InviteClientTransaction, NonInviteClientTransaction } from "../../../src/sip/transactions/client.ts";
 import { createCancel } from "../../../src/sip/transactions/requests.ts";
 import { InviteServerTransaction, NonInviteServerTransaction } from "../../../src/sip/transactions/server.ts";
-import { TransactionTable } from "../../../src/sip/transactions/table.ts";
+import { serverKey, TransactionTable } from "../../../src/sip/transactions/table.ts";
+import { loadRequest, store } from "../../../src/modules/tm/stored.ts";
+import { stampReceived } from "../../../src/routing/pipeline.ts";
 import { RELIABLE_TIMERS, TIMER_C, UNRELIABLE_TIMERS } from "../../../src/sip/timers.ts";
 import { FakeTimers, INV2543, Wire, ack2543, crlf, invite, nonInvite, reparse, request } from "./helpers.ts";
 
@@ -91,6 +93,33 @@ describe("matching requests to server transactions (§17.2.3)", () => {
     const restored = new InviteServerTransaction(request(INV2543), {}, options, tx.snapshot());
     expect(restored.acceptedToTag).toBe("ok-tag");
     expect(new TransactionTable().addServer(restored)).toBe(true);
+  });
+
+  it("RFC 2543: the Request-URI and top Via count as they arrived, not as the stamp and the script left them", () => {
+    const { options } = env();
+    const table = new TransactionTable();
+    // The pipeline stamps received= (the Via names a host, not the source address) and the script
+    // rewrites the Request-URI (lookup) before t_relay creates the transaction.
+    const first = request(INV2543);
+    stampReceived(first, { transport: "udp", ip: "192.0.2.10", port: 5060 });
+    first.uri = "sip:userb@192.0.2.77:5062";
+    const tx = new InviteServerTransaction(first, {}, options);
+    expect(table.addServer(tx)).toBe(true);
+    expect(first.headers.get("via")).toContain("received=192.0.2.10");
+    // The same INVITE resent through another address, stamped with that one, is a retransmission...
+    const resent = request(INV2543);
+    stampReceived(resent, { transport: "udp", ip: "192.0.2.11", port: 5060 });
+    expect(table.matchServer(resent)).toBe(tx);
+    expect(table.matchServer(request(INV2543))).toBe(tx);
+    // ...its CANCEL (the original Request-URI, §9.1) finds it...
+    const cancel = request(INV2543.replace("INVITE sip:UserB", "CANCEL sip:UserB").replace("56 INVITE", "56 CANCEL").replace(/\r\n\r\nv=0[^]*$/, "\r\nContent-Length: 0\r\n\r\n"));
+    expect(table.matchCancelled(cancel)).toBe(tx);
+    // ...and a snapshot's copy of the request keeps the key (durable-objects restore tm from it).
+    const copy = loadRequest(store(first));
+    expect(copy?.uri).toBe("sip:userb@192.0.2.77:5062");
+    expect(copy && serverKey(copy)).toBe(tx.key);
+    // A different top Via as sent is another transaction, whatever the stamp.
+    expect(table.matchServer(request(INV2543.replace("iftgw.example.com", "iftgw.example.com:5070")))).toBeUndefined();
   });
 
   it("RFC 2543: a CANCEL finds its INVITE by the same fields", () => {
