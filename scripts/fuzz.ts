@@ -3,8 +3,13 @@
  * round with fresh seeds, for as long as asked. What `npm test` does in seconds, for minutes.
  *
  *   npm run fuzz -- --minutes 30                 half the time each, parser and pipeline
- *   npm run fuzz -- --seconds 20 --seed 1        a short, reproducible run (what .ci/run does)
+ *   npm run fuzz -- --rounds 2 --seed 1          two rounds of each, the same cases on every
+ *                                                machine (what .ci/run does)
  *   npm run fuzz -- --minutes 5 --target parser  only one of them
+ *
+ * Each target draws its rounds' seeds from a stream of its own (forked from --seed), so the
+ * pipeline's rounds do not depend on how many parser cases a machine ran in its half of a timed
+ * run: a timed run with a given seed reaches the same first rounds anywhere, only more or fewer.
  *
  * Each finding is written to .fuzz/findings/ (the raw message, and a .json saying which
  * invariant broke, with the seed that replays it); the exit code is 1 when there is any. A
@@ -19,22 +24,25 @@ import { allSeeds, repoRoot } from "../test/fuzz/seeds.ts";
 
 interface Args {
   ms: number;
+  /** Rounds per target instead of a time budget (0: timed). */
+  rounds: number;
   seed: number;
   target: "all" | "parser" | "pipeline";
   out: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { ms: 60_000, seed: (Date.now() ^ process.pid) >>> 0, target: "all", out: resolve(repoRoot, ".fuzz/findings") };
+  const args: Args = { ms: 60_000, rounds: 0, seed: (Date.now() ^ process.pid) >>> 0, target: "all", out: resolve(repoRoot, ".fuzz/findings") };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
     const number = Number(value);
     if (flag === "--minutes" && number > 0) args.ms = number * 60_000;
     else if (flag === "--seconds" && number > 0) args.ms = number * 1000;
+    else if (flag === "--rounds" && Number.isInteger(number) && number > 0) args.rounds = number;
     else if (flag === "--seed" && Number.isInteger(number)) args.seed = number >>> 0;
     else if (flag === "--target" && (value === "all" || value === "parser" || value === "pipeline")) args.target = value;
     else if (flag === "--out" && value) args.out = resolve(value);
-    else throw new Error(`usage: npm run fuzz -- [--minutes N | --seconds N] [--seed N] [--target all|parser|pipeline] [--out DIR] (bad argument ${flag} ${value ?? ""})`);
+    else throw new Error(`usage: npm run fuzz -- [--minutes N | --seconds N | --rounds N] [--seed N] [--target all|parser|pipeline] [--out DIR] (bad argument ${flag} ${value ?? ""})`);
     i++;
   }
   return args;
@@ -69,12 +77,16 @@ const started = Date.now();
 const heapStart = process.memoryUsage().heapUsed;
 const totals = { parserCases: 0, parserMs: 0, pipelineMessages: 0, pipelineHostile: 0, pipelineMs: 0, rounds: 0 };
 const targets = args.target === "all" ? (["parser", "pipeline"] as const) : ([args.target] as const);
-console.log(`fuzz: ${Math.round(args.ms / 1000)} s, seed ${args.seed}, ${seeds.length} seeds, targets ${targets.join(" + ")}`);
+const budget = args.rounds > 0 ? `${args.rounds} round(s) each` : `${Math.round(args.ms / 1000)} s`;
+console.log(`fuzz: ${budget}, seed ${args.seed}, ${seeds.length} seeds, targets ${targets.join(" + ")}`);
+// One stream per target, forked in a fixed order whatever --target says.
+const streams = { parser: new Rng(rng.fork()), pipeline: new Rng(rng.fork()) };
 
 for (const [i, target] of targets.entries()) {
-  const deadline = started + (args.ms * (i + 1)) / targets.length;
-  while (Date.now() < deadline) {
-    const round = rng.fork();
+  const timed = args.rounds === 0;
+  const deadline = timed ? started + (args.ms * (i + 1)) / targets.length : undefined;
+  for (let n = 0; timed ? Date.now() < (deadline as number) : n < args.rounds; n++) {
+    const round = streams[target].fork();
     const t0 = Date.now();
     totals.rounds++;
     if (target === "parser") {
