@@ -77,6 +77,9 @@ const USAGE = `usage: npm run bench -- [options]
                              20 functions by self time (profiled runs cost more: not for CPU figures)
   --heap-snapshot yes        with --profile: also DIR/<target>-<mode>-<conns>-r<round>.heapsnapshot
                              after the heap line (Chrome DevTools' Memory tab opens it)
+  --floor-shards 1           callfloor/regfloor: spread the floor's clients over this many bare
+                             objects, the bridge dialling one link each, as CONNECTION_SHARDS
+                             spreads sipedge's (what splitting the link's batching costs the floor)
   --bundle DIR               use the worker bundle in DIR, building it there only when missing
                              (the same code across separate runs while the tree changes)
   --bridge-main FILE         call mode: run this bridge (another checkout's bridge/main.mjs) instead
@@ -92,7 +95,7 @@ function parseArgs(argv) {
     json: "", label: "", url: "", domain: "localhost", edgePid: "", stateDir: "", bundle: "",
     bridgePid: "", uasPid: "", rtpenginePid: "", gateways: "7070,7072,7074", uasScenario: join(HERE, "..", "test/sipp/uas.xml"),
     sdp: "", deflate: "no", rtpengine: "no", profile: "", heapSnapshot: "no", bridgeMain: "", series: "no",
-    callsPerMinute: 0, rate: 0, aors: 0, expires: 600,
+    callsPerMinute: 0, rate: 0, aors: 0, expires: 600, floorShards: 1,
   };
   for (let i = 0; i < argv.length; i += 2) {
     if (argv[i] === "--help" || argv[i] === "-h") { console.log(USAGE); process.exit(0); }
@@ -299,12 +302,12 @@ async function startCallFloorEdge(o, edge) {
   const { startCallFloor } = await import("./floor/start.mjs");
   const inspector = o.profile ? { edge: await freeTcpPort(), bridge: await freeTcpPort() } : undefined;
   const floor = await startCallFloor({
-    listen: `127.0.0.1:${await freeUdpPort()}`, gateways: o.gateways,
+    listen: `127.0.0.1:${await freeUdpPort()}`, gateways: o.gateways, shards: o.floorShards,
     ...(inspector ? { inspectorPort: inspector.edge, nodeArgs: [`--inspect=127.0.0.1:${inspector.bridge}`] } : {}),
   });
   const pids = descendants(process.pid).filter((p) => commOf(p) === "workerd" && !edge.pids.includes(p) && !(echoFloor?.pids ?? []).includes(p));
   return {
-    wsUrl: floor.wsUrl, domain: "localhost", pids, name: "sipfloor", bridgePids: [floor.bridge.pid], uasPids: edge.uasPids, rtpenginePids: [],
+    wsUrl: floor.wsUrl, domain: "localhost", pids, name: o.floorShards > 1 ? `sipfloor-${o.floorShards}` : "sipfloor", bridgePids: [floor.bridge.pid], uasPids: edge.uasPids, rtpenginePids: [],
     stop: floor.stop, inspector, linkCounts: floor.linkCounts,
   };
 }

@@ -11,6 +11,8 @@
 #       other than info is appended to the label
 #   SHARDS="16 1" bench/side-by-side.sh   sipedge with each CONNECTION_SHARDS (default: as
 #       wrangler.toml says, 16); a count given is appended to the label ("-shards1")
+#   FLOOR_SHARDS=16 bench/side-by-side.sh   the call and registration floors over that many bare
+#       objects (run.mjs --floor-shards; default 1), the link's batching split as sipedge's is
 #
 # Needs ../shared/bench (or KBENCH=dir) and Kamailio with its websocket modules. The JSON lines
 # carry a label per target (sipedge's bundle label, or "kamailio"); bench/README.md reads them.
@@ -24,7 +26,7 @@ cd "$ROOT"
 [ -d "$K/db" ] || "$KSRC/gen_db.sh" >/dev/null
 NODE=${NODE:-node_modules/.bin/node}
 [ -x "$NODE" ] || NODE=node
-OPTS=(--conns 50 --duration 8 --warmup 2 --quiet-wait 10 --json "$OUT")
+OPTS=(--conns 50 --duration 8 --warmup 2 --quiet-wait 10 --json "$OUT" --floor-shards "${FLOOR_SHARDS:-1}")
 # Both sides' gateways run the reference's own sipp scenario, so they answer alike: ours
 # (test/sipp/uas.xml, `npm run bench`'s default) also sends a 100 Trying, one more datagram per
 # call through the bridge and the edge. UAS=FILE picks another for sipedge.

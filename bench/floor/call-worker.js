@@ -11,6 +11,10 @@
 // copies, no transaction or dialog is kept, nothing is written. Link frames to the bridge are
 // `<gateway port>\n<datagram>`; the bridge (call-bridge.mjs) sends what it receives back as one
 // message, datagrams joined by "\0" (it batches once per event-loop turn).
+//
+// SHARDS (default 1) spreads the clients over that many such objects at random, as sipedge's
+// CONNECTION_SHARDS does, and the bridge dials one link per object (`/bridge?shard=k`): the floor
+// of the link's batching split over shards.
 import { DurableObject } from "cloudflare:workers";
 
 const COPIED = /^(via|from|to|call-id|cseq):/i;
@@ -97,6 +101,9 @@ export class CallFloor extends DurableObject {
 export default {
   fetch(request, env) {
     if (request.headers.get("Upgrade") !== "websocket") return new Response("call floor\n");
-    return env.FLOOR.get(env.FLOOR.idFromName("floor")).fetch(request);
+    const shards = Number(env.SHARDS ?? 1);
+    const url = new URL(request.url);
+    const shard = url.pathname === "/bridge" ? Number(url.searchParams.get("shard") ?? 0) : Math.floor(Math.random() * shards);
+    return env.FLOOR.get(env.FLOOR.idFromName(shard === 0 ? "floor" : `floor-${shard}`)).fetch(request);
   },
 };

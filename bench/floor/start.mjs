@@ -34,13 +34,14 @@ export async function startFloor({ inspectorPort, scriptPath = join(HERE, "worke
 }
 
 /**
- * The call floor (call-worker.js) and its bridge (call-bridge.mjs, a Node process of its own on a
- * UDP port of `listen`), sending to the gateways on `gatewayHost`. Resolves with { wsUrl, mf,
+ * The call floor (call-worker.js, over `shards` objects) and its bridge (call-bridge.mjs, a Node
+ * process of its own on a UDP port of `listen`, one link per object), sending to the gateways on
+ * `gatewayHost`. Resolves with { wsUrl, mf,
  * bridge: the child process, stop } once the bridge's link is open.
  */
-export async function startCallFloor({ inspectorPort, listen, gateways = "7070,7072,7074", gatewayHost = "127.0.0.1", nodeArgs = [] }) {
-  const floor = await startFloor({ inspectorPort, scriptPath: join(HERE, "call-worker.js"), durableObjects: { FLOOR: "CallFloor" }, bindings: { GATEWAYS: gateways } });
-  const bridge = spawn(process.execPath, [...nodeArgs, join(HERE, "call-bridge.mjs"), "--edge", `${floor.wsUrl}bridge`, "--listen", listen, "--gateway-host", gatewayHost], { stdio: ["pipe", "pipe", "inherit"] });
+export async function startCallFloor({ inspectorPort, listen, gateways = "7070,7072,7074", gatewayHost = "127.0.0.1", nodeArgs = [], shards = 1 }) {
+  const floor = await startFloor({ inspectorPort, scriptPath: join(HERE, "call-worker.js"), durableObjects: { FLOOR: "CallFloor" }, bindings: { GATEWAYS: gateways, SHARDS: String(shards) } });
+  const bridge = spawn(process.execPath, [...nodeArgs, join(HERE, "call-bridge.mjs"), "--edge", `${floor.wsUrl}bridge`, "--listen", listen, "--gateway-host", gatewayHost, "--shards", String(shards)], { stdio: ["pipe", "pipe", "inherit"] });
   const exited = new Promise((resolve) => bridge.once("exit", resolve));
   const lines = createInterface({ input: bridge.stdout });
   const nextLine = () => new Promise((resolve) => lines.once("line", resolve));
