@@ -133,7 +133,7 @@ abstract class MessageBase implements HeaderOwner {
 
   /**
    * The top Via element's text as the previous hop sent it, before the received/rport stamp
-   * (`rewriteTopVia`): what RFC 2543 transaction matching compares. `restore` sets it on a
+   * (`rewriteTopVia`): what RFC 2543 transaction matching compares. `restoreAsReceived` sets it on a
    * message read back from a snapshot.
    */
   topViaAsSent(): string | undefined {
