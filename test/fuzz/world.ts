@@ -19,7 +19,7 @@ import { createRr } from "../../src/modules/rr/index.ts";
 import { Tm, ownerOfBranch, type Target } from "../../src/modules/tm/index.ts";
 import { defaultScript } from "../../src/routes/default.ts";
 import { isMyself, type Services, type Source, type Transport } from "../../src/routing/context.ts";
-import { processMessage, stampReceived, type Script } from "../../src/routing/pipeline.ts";
+import { processMessage, type Script } from "../../src/routing/pipeline.ts";
 import type { SipMessage, SipRequest, SipResponse } from "../../src/sip/message.ts";
 import { parseMessage, type ParseResult } from "../../src/sip/parser.ts";
 import { createResponse } from "../../src/sip/response.ts";
@@ -191,9 +191,6 @@ export class FuzzWorld {
     const delivery: Delivery = { peer, data, parsed, replies: [], relayed: [], dropped: false, retransmission: false };
     if (parsed.ok && parsed.message.kind === "request") {
       const request = parsed.message;
-      // Matched as the pipeline matches it, after the received= stamp (an RFC 2543 request's key,
-      // its whole top Via, is taken as sent since the tm fix, so either order gives the same).
-      stampReceived(request, peer.source);
       delivery.retransmission = request.method !== "ACK" && this.tm.table.matchServer(request) !== undefined;
       // A retransmission is owed nothing new: the first copy's answer (or, after a 2xx, the
       // UAS's own retransmissions, RFC 6026) covers it.

@@ -57,10 +57,10 @@ describe("fuzz findings in the pipeline", () => {
 
   it("an RFC 2543 INVITE (no branch) sent again is matched to its transaction as the pipeline matches it", async () => {
     // Found by the pipeline fuzzer (CI, round 2265367787): a mutated Via `branch5z9hG4bK…` has no
-    // branch, so the INVITE's transaction is keyed RFC 2543's way, on its whole top Via, which
-    // the pipeline stamps with received= first. The copy resent 27 s later matched the Accepted
-    // transaction and was absorbed (RFC 6026), while the fuzz world had matched it unstamped and
-    // expected an answer: its check, not the edge, was wrong.
+    // branch, so the INVITE's transaction is keyed RFC 2543's way, on its whole top Via. The edge
+    // then keyed on the Via after its received= stamp, the fuzz world on the Via as sent, so the
+    // copy resent 27 s later was absorbed (RFC 6026, right) where the world expected an answer.
+    // tm now keys on the Via as sent (topViaAsSent), as the world does.
     const world = new FuzzWorld(5);
     await registerAll(world);
     const alice = world.peer("client1");
