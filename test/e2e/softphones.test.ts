@@ -196,10 +196,15 @@ describe("an expired nonce (nonce_expire 1 s)", () => {
     try {
       const roundTrip = async (message: string) => (client.send(message), readResponse(await client.next(STEP_MS)));
 
+      // Challenged late in a second and answered 300 ms later, past the second's end: with
+      // whole-second expiry stamps the nonce must still live its whole nonce_expire (rounded
+      // down, it once expired at the second's end, and a slow box failed this test at random).
+      await new Promise((r) => setTimeout(r, (1_800 - (Date.now() % 1_000)) % 1_000));
       const first = await roundTrip(register(username, 1, callId));
       expect(first.status).toBe(401);
       const challenge = md5Challenge(first);
       expect(challenge.stale).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 300));
       expect((await roundTrip(register(username, 2, callId, authorization(username, password, challenge, "00000001")))).status).toBe(200);
 
       await new Promise((r) => setTimeout(r, 2500)); // nonce_expire 1 s, with whole-second expiry stamps

@@ -158,9 +158,13 @@ export class NonceSigner {
     if (secrets.previous) this.#previous = new HmacSha256(encoder.encode(secrets.previous));
   }
 
-  /** A fresh nonce that expires `nonceExpire` seconds after `now` (ms). */
+  /**
+   * A fresh nonce that expires `nonceExpire` seconds after `now` (ms). The stamp is whole
+   * seconds, rounded up, so a nonce lives at least `nonceExpire` seconds and at most one more
+   * (rounded down, one issued at x.999 s with `nonce_expire` 1 would expire a millisecond later).
+   */
   issue(now: number, scope: NonceScope): string {
-    writeUint32(Math.floor(now / 1000) + this.nonceExpire, 0);
+    writeUint32(Math.ceil(now / 1000) + this.nonceExpire, 0);
     writeUint32(this.#issuer, 4);
     const serial = ++this.#issued;
     const high = Math.floor(serial / SERIAL_SPAN);

@@ -22,7 +22,8 @@ describe("stateless nonces", () => {
     // Another signer with the same secret (another shard, or this object restarted) vouches for
     // the nonce but cannot place it in its own order.
     const other = new NonceSigner({ current: "s3cret" });
-    expect(other.verify(nonces[2]!, T0, scope)).toEqual({ ok: true, expiresAt: T0 + 300_000, expired: false, serial: undefined });
+    // Issued at T0 + 200 ms: the whole-second stamp rounds up.
+    expect(other.verify(nonces[2]!, T0, scope)).toEqual({ ok: true, expiresAt: T0 + 301_000, expired: false, serial: undefined });
   });
 
   it("read serials past 2^32 back from all six bytes", () => {
@@ -49,6 +50,16 @@ describe("stateless nonces", () => {
     const signer = new NonceSigner({ current: "s3cret" }, 30);
     const nonce = signer.issue(T0, scope);
     expect(signer.verify(nonce, T0 + 31_000, scope)).toMatchObject({ ok: true, expired: true });
+  });
+
+  it("live at least nonce_expire seconds wherever in a second they are issued, and under one more", () => {
+    const signer = new NonceSigner({ current: "s3cret" }, 1);
+    for (const offset of [0, 1, 500, 999]) {
+      const issuedAt = T0 + offset;
+      const nonce = signer.issue(issuedAt, scope);
+      expect(signer.verify(nonce, issuedAt + 999, scope)).toMatchObject({ ok: true, expired: false });
+      expect(signer.verify(nonce, issuedAt + 2_000, scope)).toMatchObject({ ok: true, expired: true });
+    }
   });
 
   it("reject a nonce with any character changed (tampered expiry, random part or MAC)", () => {
