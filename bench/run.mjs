@@ -103,6 +103,7 @@ function parseArgs(argv) {
     if (!(k in o) || argv[i + 1] === undefined) { console.error(`unknown or incomplete option ${argv[i]}\n${USAGE}`); process.exit(2); }
     o[k] = typeof o[k] === "number" ? Number(argv[i + 1]) : argv[i + 1];
   }
+  if (!Number.isInteger(o.floorShards) || o.floorShards < 1) { console.error(`--floor-shards wants a whole number of objects, 1 or more (got ${o.floorShards})`); process.exit(2); }
   o.modes = o.mode.split(",");
   o.connsList = o.conns.split(",").map(Number);
   return o;

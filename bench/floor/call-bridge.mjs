@@ -17,6 +17,10 @@ const { values: args } = parseArgs({
   options: { edge: { type: "string" }, listen: { type: "string" }, "gateway-host": { type: "string", default: "127.0.0.1" }, shards: { type: "string", default: "1" } },
 });
 const shards = Number(args.shards);
+if (!Number.isInteger(shards) || shards < 1) {
+  console.error(`call floor bridge: --shards wants a whole number, 1 or more (got ${args.shards})`);
+  process.exit(2);
+}
 const [listenHost, listenPort] = args.listen.split(":");
 const gatewayHost = args["gateway-host"];
 
